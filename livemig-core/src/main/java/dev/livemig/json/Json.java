@@ -1,0 +1,141 @@
+package dev.livemig.json;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A JSON value as QEMU writes it: objects keep their members in order and may repeat a key (QEMU's
+ * vmdescription does for list-typed fields), numbers keep their text. Immutable.
+ */
+public sealed interface Json {
+
+    record Member(String name, Json value) {
+    }
+
+    record Obj(List<Member> members) implements Json {
+        public Obj {
+            members = List.copyOf(members);
+        }
+
+        /** The first member with this name. */
+        public Optional<Json> get(String name) {
+            for (Member m : members) {
+                if (m.name().equals(name)) {
+                    return Optional.of(m.value());
+                }
+            }
+            return Optional.empty();
+        }
+
+        public boolean has(String name) {
+            return get(name).isPresent();
+        }
+
+        public String string(String name) {
+            return get(name).map(Json::asString).orElseThrow(() -> new IllegalArgumentException("missing key: " + name));
+        }
+
+        public long number(String name) {
+            return get(name).map(Json::asLong).orElseThrow(() -> new IllegalArgumentException("missing key: " + name));
+        }
+
+        public List<Json> array(String name) {
+            return get(name).map(Json::asArray).orElse(List.of());
+        }
+    }
+
+    record Arr(List<Json> elements) implements Json {
+        public Arr {
+            elements = Collections.unmodifiableList(new ArrayList<>(elements));
+        }
+    }
+
+    record Str(String value) implements Json {
+    }
+
+    /** A number as written; {@link #asLong()} parses it when it is an integer. */
+    record Num(String text) implements Json {
+    }
+
+    record Bool(boolean value) implements Json {
+    }
+
+    record Null() implements Json {
+    }
+
+    static Json of(String s) {
+        return new Str(s);
+    }
+
+    static Json of(long n) {
+        return new Num(Long.toString(n));
+    }
+
+    static Json of(boolean b) {
+        return new Bool(b);
+    }
+
+    default String asString() {
+        if (this instanceof Str(String v)) {
+            return v;
+        }
+        throw new IllegalArgumentException("not a JSON string: " + this);
+    }
+
+    default long asLong() {
+        if (this instanceof Num(String t)) {
+            try {
+                return Long.parseLong(t);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("not an integer: " + t);
+            }
+        }
+        throw new IllegalArgumentException("not a JSON number: " + this);
+    }
+
+    default List<Json> asArray() {
+        if (this instanceof Arr(List<Json> e)) {
+            return e;
+        }
+        throw new IllegalArgumentException("not a JSON array: " + this);
+    }
+
+    default Obj asObject() {
+        if (this instanceof Obj o) {
+            return o;
+        }
+        throw new IllegalArgumentException("not a JSON object: " + this);
+    }
+
+    /** An object builder that keeps insertion order and allows repeated keys. */
+    static ObjBuilder object() {
+        return new ObjBuilder();
+    }
+
+    final class ObjBuilder {
+        private final List<Member> members = new ArrayList<>();
+
+        public ObjBuilder put(String name, Json value) {
+            members.add(new Member(name, value));
+            return this;
+        }
+
+        public ObjBuilder put(String name, String value) {
+            return put(name, new Str(value));
+        }
+
+        public ObjBuilder put(String name, long value) {
+            return put(name, Json.of(value));
+        }
+
+        public ObjBuilder put(String name, boolean value) {
+            return put(name, new Bool(value));
+        }
+
+        public Obj build() {
+            return new Obj(members);
+        }
+    }
+}

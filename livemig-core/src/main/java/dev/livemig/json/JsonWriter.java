@@ -1,0 +1,108 @@
+package dev.livemig.json;
+
+import java.util.List;
+
+/**
+ * Writes {@link Json} in two layouts: QEMU's compact one (", " and ": " separators, no newlines, 7-bit ASCII
+ * with upper-case {@code \\uXXXX} escapes; §5.2 of the format reference) and Python's
+ * {@code json.dumps(indent=4)} layout, which analyze-migration.py prints.
+ */
+public final class JsonWriter {
+    private JsonWriter() {
+    }
+
+    /** QEMU's compact form, as found in the vmdescription trailer. */
+    public static String compact(Json value) {
+        var sb = new StringBuilder();
+        write(sb, value, -1, 0);
+        return sb.toString();
+    }
+
+    /** Indented by {@code indent} spaces per level, separators "," and ": " (Python's json.dumps style). */
+    public static String pretty(Json value, int indent) {
+        var sb = new StringBuilder();
+        write(sb, value, indent, 0);
+        return sb.toString();
+    }
+
+    private static void write(StringBuilder sb, Json v, int indent, int depth) {
+        switch (v) {
+            case Json.Obj(List<Json.Member> members) -> {
+                if (members.isEmpty()) {
+                    sb.append("{}");
+                    return;
+                }
+                sb.append('{');
+                for (int i = 0; i < members.size(); i++) {
+                    separate(sb, i, indent, depth + 1);
+                    quote(sb, members.get(i).name());
+                    sb.append(": ");
+                    write(sb, members.get(i).value(), indent, depth + 1);
+                }
+                close(sb, indent, depth);
+                sb.append('}');
+            }
+            case Json.Arr(List<Json> elements) -> {
+                if (elements.isEmpty()) {
+                    sb.append("[]");
+                    return;
+                }
+                sb.append('[');
+                for (int i = 0; i < elements.size(); i++) {
+                    separate(sb, i, indent, depth + 1);
+                    write(sb, elements.get(i), indent, depth + 1);
+                }
+                close(sb, indent, depth);
+                sb.append(']');
+            }
+            case Json.Str(String s) -> quote(sb, s);
+            case Json.Num(String t) -> sb.append(t);
+            case Json.Bool(boolean b) -> sb.append(b);
+            case Json.Null() -> sb.append("null");
+        }
+    }
+
+    private static void separate(StringBuilder sb, int i, int indent, int depth) {
+        if (indent < 0) {
+            if (i > 0) {
+                sb.append(", ");
+            }
+        } else {
+            if (i > 0) {
+                sb.append(',');
+            }
+            sb.append('\n').repeat(' ', indent * depth);
+        }
+    }
+
+    private static void close(StringBuilder sb, int indent, int depth) {
+        if (indent >= 0) {
+            sb.append('\n').repeat(' ', indent * depth);
+        }
+    }
+
+    /** A JSON string literal, escaped as QEMU escapes (and as Python's ensure_ascii does). */
+    public static void quote(StringBuilder sb, String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\b' -> sb.append("\\b");
+                case '\f' -> sb.append("\\f");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (c < 0x20 || c >= 0x7f) {
+                        sb.append(String.format("\\u%04X", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        sb.append('"');
+    }
+}

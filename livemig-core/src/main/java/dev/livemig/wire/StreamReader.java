@@ -1,0 +1,265 @@
+package dev.livemig.wire;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.io.ByteArrayInputStream;
+
+/**
+ * Buffered big-endian reader of a migration stream over any byte channel.
+ *
+ * <pre>
+ *   consumed bytes        buffered, not yet consumed      still in the channel
+ * |=====================|[position ........ limit)|~~~~~~~~~~~~~~~~~~~~~~~~~~
+ * 0                  offset()
+ * </pre>
+ *
+ * Every read either returns the value or throws {@link MigrationException} naming the offset where the
+ * value started and the section set with {@link #section(String)}; nothing else escapes. Large payloads
+ * ({@link #readFully(MemorySegment)}) are read straight into the destination segment, never through a
+ * heap array. Not thread-safe: one reader per channel, used by one thread at a time.
+ */
+public final class StreamReader implements AutoCloseable {
+    /** Largest byte array {@link #bytes(int)} hands out; larger payloads must go to a segment. */
+    public static final int MAX_ARRAY = 64 << 20;
+    private static final int DEFAULT_BUFFER = 256 << 10;
+
+    private final ReadableByteChannel channel;
+    private final ByteBuffer buf;
+    private long base; // stream offset of buf[0]
+    private String section;
+    private boolean eof;
+
+    public StreamReader(ReadableByteChannel channel) {
+        this(channel, DEFAULT_BUFFER);
+    }
+
+    public StreamReader(ReadableByteChannel channel, int bufferSize) {
+        if (bufferSize < 512) {
+            throw new IllegalArgumentException("buffer too small for peeking a subsection header: " + bufferSize);
+        }
+        this.channel = channel;
+        this.buf = ByteBuffer.allocateDirect(bufferSize).order(ByteOrder.BIG_ENDIAN);
+        buf.limit(0);
+    }
+
+    /** A reader over an in-memory byte array (tests, tools). */
+    public static StreamReader of(byte[] bytes) {
+        return new StreamReader(Channels.newChannel(new ByteArrayInputStream(bytes)), Math.max(512, Math.min(bytes.length, DEFAULT_BUFFER)));
+    }
+
+    /** Bytes consumed so far: the offset of the next byte to be read. */
+    public long offset() {
+        return base + buf.position();
+    }
+
+    /** Names the section being read, for error messages; null for none. */
+    public void section(String name) {
+        this.section = name;
+    }
+
+    public String section() {
+        return section;
+    }
+
+    /** An error at the current offset in the current section. */
+    public MigrationException error(String message) {
+        return new MigrationException(message, section, offset(), null);
+    }
+
+    /** An error at the given offset in the current section. */
+    public MigrationException errorAt(long at, String message) {
+        return new MigrationException(message, section, at, null);
+    }
+
+    public int u8() throws MigrationException {
+        need(1);
+        return buf.get() & 0xff;
+    }
+
+    public int be16() throws MigrationException {
+        need(2);
+        return buf.getShort() & 0xffff;
+    }
+
+    /** A be32 as a Java int (callers that need it unsigned use {@link #be32u()}). */
+    public int be32() throws MigrationException {
+        need(4);
+        return buf.getInt();
+    }
+
+    public long be32u() throws MigrationException {
+        return be32() & 0xffff_ffffL;
+    }
+
+    public long be64() throws MigrationException {
+        need(8);
+        return buf.getLong();
+    }
+
+    /** A length byte followed by that many bytes of text (QEMU's str8); bytes are kept as Latin-1 chars. */
+    public String str8() throws MigrationException {
+        int len = u8();
+        need(len);
+        byte[] b = new byte[len];
+        buf.get(b);
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+
+    /** Exactly {@code n} bytes; {@code n} must already be checked against a limit the caller owns. */
+    public byte[] bytes(int n) throws MigrationException {
+        if (n < 0 || n > MAX_ARRAY) {
+            throw error("byte run length out of range: length=" + n + " max=" + MAX_ARRAY);
+        }
+        byte[] out = new byte[n];
+        int done = 0;
+        while (done < n) {
+            if (!buf.hasRemaining()) {
+                fill(1, n - done);
+            }
+            int k = Math.min(buf.remaining(), n - done);
+            buf.get(out, done, k);
+            done += k;
+        }
+        return out;
+    }
+
+    /** Fills {@code dst} completely with the next bytes of the stream, reading large runs straight into it. */
+    public void readFully(MemorySegment dst) throws MigrationException {
+        long want = dst.byteSize();
+        long done = 0;
+        int buffered = Math.min(buf.remaining(), (int) Math.min(want, Integer.MAX_VALUE));
+        if (buffered > 0) {
+            MemorySegment.copy(MemorySegment.ofBuffer(buf), buf.position(), dst, 0, buffered);
+            buf.position(buf.position() + buffered);
+            done = buffered;
+        }
+        if (done == want) {
+            return;
+        }
+        if (want - done >= buf.capacity() / 2 && dst.isNative()) {
+            // direct read into the destination: no intermediate copy
+            long start = offset();
+            buf.clear().limit(0);
+            base = start;
+            while (done < want) {
+                long chunk = Math.min(want - done, 1L << 30);
+                ByteBuffer target = dst.asSlice(done, chunk).asByteBuffer();
+                while (target.hasRemaining()) {
+                    int n = read(target);
+                    if (n < 0) {
+                        base += done;
+                        throw new MigrationException("truncated stream: wanted " + (want - done - target.position())
+                                + " more bytes", section, base + target.position(), null);
+                    }
+                }
+                done += chunk;
+            }
+            base = start + done;
+            return;
+        }
+        while (done < want) {
+            fill(1, (int) Math.min(want - done, Integer.MAX_VALUE));
+            int k = (int) Math.min(buf.remaining(), want - done);
+            MemorySegment.copy(MemorySegment.ofBuffer(buf), buf.position(), dst, done, k);
+            buf.position(buf.position() + k);
+            done += k;
+        }
+    }
+
+    /** Discards {@code n} bytes. */
+    public void skip(long n) throws MigrationException {
+        while (n > 0) {
+            if (!buf.hasRemaining()) {
+                fill(1, (int) Math.min(n, Integer.MAX_VALUE));
+            }
+            int k = (int) Math.min(buf.remaining(), n);
+            buf.position(buf.position() + k);
+            n -= k;
+        }
+    }
+
+    /**
+     * The byte {@code ahead} positions past the current one without consuming anything, or -1 at the end of
+     * the stream. {@code ahead} must be below the buffer capacity (at least 512).
+     */
+    public int peek(int ahead) throws MigrationException {
+        if (ahead < 0 || ahead >= buf.capacity()) {
+            throw new IllegalArgumentException("peek too far: " + ahead);
+        }
+        if (buf.remaining() <= ahead) {
+            fillUpTo(ahead + 1);
+            if (buf.remaining() <= ahead) {
+                return -1;
+            }
+        }
+        return buf.get(buf.position() + ahead) & 0xff;
+    }
+
+    /** True when every byte of the stream has been consumed. */
+    public boolean atEnd() throws MigrationException {
+        return peek(0) < 0;
+    }
+
+    private void need(int n) throws MigrationException {
+        if (buf.remaining() < n) {
+            long start = offset();
+            fillUpTo(n);
+            if (buf.remaining() < n) {
+                throw new MigrationException("truncated stream: wanted " + n + " bytes, got " + buf.remaining(),
+                        section, start, null);
+            }
+        }
+    }
+
+    /** Makes at least {@code min} bytes available or throws truncated; reads at most what {@code hint} suggests is useful. */
+    private void fill(int min, int hint) throws MigrationException {
+        long start = offset();
+        fillUpTo(min);
+        if (buf.remaining() < min) {
+            throw new MigrationException("truncated stream: wanted " + hint + " more bytes", section, start, null);
+        }
+    }
+
+    private void fillUpTo(int n) throws MigrationException {
+        if (buf.remaining() >= n || eof) {
+            return;
+        }
+        base += buf.position();
+        buf.compact();
+        try {
+            while (buf.position() < n) {
+                int r = channel.read(buf);
+                if (r < 0) {
+                    eof = true;
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            buf.flip();
+            throw new MigrationException("read failed: " + e.getMessage(), section, offset(), e);
+        }
+        buf.flip();
+    }
+
+    private int read(ByteBuffer target) throws MigrationException {
+        try {
+            return channel.read(target);
+        } catch (IOException e) {
+            throw new MigrationException("read failed: " + e.getMessage(), section, offset(), e);
+        }
+    }
+
+    @Override
+    public void close() throws MigrationException {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            throw new MigrationException("close failed: " + e.getMessage(), section, offset(), e);
+        }
+    }
+}

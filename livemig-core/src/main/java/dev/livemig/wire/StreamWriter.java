@@ -1,0 +1,241 @@
+package dev.livemig.wire;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.GatheringByteChannel;
+import java.nio.channels.WritableByteChannel;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Buffered big-endian writer of a migration stream over any byte channel.
+ *
+ * <pre>
+ *  small values ──▶ [ direct buffer: header bytes | header bytes | ... ]
+ *  pages ─────────▶ queued by reference ──┐
+ *                                          ▼
+ *        gather list: hdr slice, page 0, hdr slice, page 1, ...  ──▶ channel.write(ByteBuffer[])
+ * </pre>
+ *
+ * Page payloads handed to {@link #page(MemorySegment)} are not copied: their segments are queued and written
+ * with one gathering write together with the header bytes around them. The caller must keep a queued segment
+ * alive until the next {@link #flush()}; its contents may still change until then (as with QEMU's async
+ * page puts, dirty tracking catches that). Write failures become {@link MigrationException} with the offset.
+ * Not thread-safe.
+ */
+public final class StreamWriter implements AutoCloseable {
+    private static final int DEFAULT_BUFFER = 256 << 10;
+    private static final int MAX_GATHER = 128;
+    private static final int COPY_BELOW = 512; // tiny payloads are cheaper to copy than to queue
+    private static final long FLUSH_QUEUED = 2 << 20;
+
+    private final WritableByteChannel channel;
+    private final ByteBuffer buf;
+    private final ByteBuffer[] gather = new ByteBuffer[MAX_GATHER];
+    private int gathered;
+    private long queuedBytes; // bytes in gather[] (headers and pages)
+    private int mark; // start of header bytes in buf not yet in gather[]
+    private long flushed; // bytes handed to the channel
+
+    public StreamWriter(WritableByteChannel channel) {
+        this(channel, DEFAULT_BUFFER);
+    }
+
+    public StreamWriter(WritableByteChannel channel, int bufferSize) {
+        this.channel = channel;
+        this.buf = ByteBuffer.allocateDirect(Math.max(bufferSize, 4096)).order(ByteOrder.BIG_ENDIAN);
+    }
+
+    /** A writer collecting into memory (tests, tools, packaged commands); read the result with {@link #toByteArray}. */
+    public static StreamWriter inMemory() {
+        return new StreamWriter(new MemoryChannel(), 4096);
+    }
+
+    /** The bytes written so far, for a writer made by {@link #inMemory()}; flushes first. */
+    public byte[] toByteArray() throws MigrationException {
+        if (!(channel instanceof MemoryChannel mem)) {
+            throw new IllegalStateException("not an in-memory writer");
+        }
+        flush();
+        return mem.out.toByteArray();
+    }
+
+    /** Bytes written so far, including buffered ones: the stream offset of the next byte. */
+    public long offset() {
+        return flushed + queuedBytes + (buf.position() - mark);
+    }
+
+    public StreamWriter u8(int v) throws MigrationException {
+        room(1);
+        buf.put((byte) v);
+        return this;
+    }
+
+    public StreamWriter be16(int v) throws MigrationException {
+        room(2);
+        buf.putShort((short) v);
+        return this;
+    }
+
+    public StreamWriter be32(int v) throws MigrationException {
+        room(4);
+        buf.putInt(v);
+        return this;
+    }
+
+    public StreamWriter be32(long v) throws MigrationException {
+        return be32((int) v);
+    }
+
+    public StreamWriter be64(long v) throws MigrationException {
+        room(8);
+        buf.putLong(v);
+        return this;
+    }
+
+    /** QEMU's str8: one length byte then the text's Latin-1 bytes; longer than 255 bytes is a caller bug. */
+    public StreamWriter str8(String s) throws MigrationException {
+        byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
+        if (b.length > 255) {
+            throw new IllegalArgumentException("str8 longer than 255 bytes: " + s.length() + " \"" + s.substring(0, 32) + "...\"");
+        }
+        u8(b.length);
+        return bytes(b);
+    }
+
+    public StreamWriter bytes(byte[] b) throws MigrationException {
+        return bytes(b, 0, b.length);
+    }
+
+    public StreamWriter bytes(byte[] b, int off, int len) throws MigrationException {
+        while (len > 0) {
+            if (!buf.hasRemaining()) {
+                flush();
+            }
+            int k = Math.min(len, buf.remaining());
+            buf.put(b, off, k);
+            off += k;
+            len -= k;
+        }
+        return this;
+    }
+
+    /** Copies a segment's bytes into the stream now (use for small or short-lived data). */
+    public StreamWriter copy(MemorySegment data) throws MigrationException {
+        long done = 0;
+        long len = data.byteSize();
+        while (done < len) {
+            if (!buf.hasRemaining()) {
+                flush();
+            }
+            int k = (int) Math.min(len - done, buf.remaining());
+            MemorySegment.copy(data, done, MemorySegment.ofBuffer(buf), buf.position(), k);
+            buf.position(buf.position() + k);
+            done += k;
+        }
+        return this;
+    }
+
+    /** Queues a page payload by reference (zero-copy); see the class comment for the lifetime rule. */
+    public StreamWriter page(MemorySegment data) throws MigrationException {
+        if (data.byteSize() < COPY_BELOW) {
+            return copy(data);
+        }
+        if (gathered + 2 > MAX_GATHER) {
+            flush();
+        }
+        cutHeader();
+        gather[gathered++] = data.asByteBuffer();
+        queuedBytes += data.byteSize();
+        if (queuedBytes >= FLUSH_QUEUED) {
+            flush();
+        }
+        return this;
+    }
+
+    /** Hands every buffered and queued byte to the channel. */
+    public void flush() throws MigrationException {
+        cutHeader();
+        if (gathered == 0) {
+            buf.clear();
+            mark = 0;
+            return;
+        }
+        try {
+            if (channel instanceof GatheringByteChannel g) {
+                int first = 0;
+                while (first < gathered) {
+                    g.write(gather, first, gathered - first);
+                    while (first < gathered && !gather[first].hasRemaining()) {
+                        first++;
+                    }
+                }
+            } else {
+                for (int i = 0; i < gathered; i++) {
+                    while (gather[i].hasRemaining()) {
+                        channel.write(gather[i]);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new MigrationException("write failed: " + e.getMessage(), null, flushed, e);
+        } finally {
+            flushed += queuedBytes;
+            queuedBytes = 0;
+            java.util.Arrays.fill(gather, 0, gathered, null);
+            gathered = 0;
+            buf.clear();
+            mark = 0;
+        }
+    }
+
+    private void cutHeader() {
+        int len = buf.position() - mark;
+        if (len > 0) {
+            gather[gathered++] = buf.slice(mark, len);
+            queuedBytes += len;
+            mark = buf.position();
+        }
+    }
+
+    private void room(int n) throws MigrationException {
+        if (buf.remaining() < n || gathered + 2 > MAX_GATHER) {
+            flush();
+        }
+    }
+
+    @Override
+    public void close() throws MigrationException {
+        try {
+            flush();
+        } finally {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                throw new MigrationException("close failed: " + e.getMessage(), null, flushed, e);
+            }
+        }
+    }
+
+    private static final class MemoryChannel implements WritableByteChannel {
+        final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        final WritableByteChannel sink = Channels.newChannel(out);
+
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+            return sink.write(src);
+        }
+
+        @Override
+        public boolean isOpen() {
+            return true;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}
