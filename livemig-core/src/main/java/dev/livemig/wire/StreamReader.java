@@ -134,7 +134,7 @@ public final class StreamReader implements AutoCloseable {
         long done = 0;
         int buffered = Math.min(buf.remaining(), (int) Math.min(want, Integer.MAX_VALUE));
         if (buffered > 0) {
-            MemorySegment.copy(MemorySegment.ofBuffer(buf), buf.position(), dst, 0, buffered);
+            MemorySegment.copy(MemorySegment.ofBuffer(buf), 0, dst, 0, buffered); // ofBuffer starts at position
             buf.position(buf.position() + buffered);
             done = buffered;
         }
@@ -144,28 +144,28 @@ public final class StreamReader implements AutoCloseable {
         if (want - done >= buf.capacity() / 2 && dst.isNative()) {
             // direct read into the destination: no intermediate copy
             long start = offset();
+            long first = done;
             buf.clear().limit(0);
             base = start;
             while (done < want) {
                 long chunk = Math.min(want - done, 1L << 30);
                 ByteBuffer target = dst.asSlice(done, chunk).asByteBuffer();
                 while (target.hasRemaining()) {
-                    int n = read(target);
-                    if (n < 0) {
-                        base += done;
-                        throw new MigrationException("truncated stream: wanted " + (want - done - target.position())
-                                + " more bytes", section, base + target.position(), null);
+                    if (read(target) < 0) {
+                        base = start + (done - first) + target.position();
+                        throw new MigrationException("truncated stream: wanted " + target.remaining() + " more bytes",
+                                section, base, null);
                     }
                 }
                 done += chunk;
             }
-            base = start + done;
+            base = start + (done - first);
             return;
         }
         while (done < want) {
             fill(1, (int) Math.min(want - done, Integer.MAX_VALUE));
             int k = (int) Math.min(buf.remaining(), want - done);
-            MemorySegment.copy(MemorySegment.ofBuffer(buf), buf.position(), dst, done, k);
+            MemorySegment.copy(MemorySegment.ofBuffer(buf), 0, dst, done, k);
             buf.position(buf.position() + k);
             done += k;
         }

@@ -132,7 +132,7 @@ public final class StreamWriter implements AutoCloseable {
                 flush();
             }
             int k = (int) Math.min(len - done, buf.remaining());
-            MemorySegment.copy(data, done, MemorySegment.ofBuffer(buf), buf.position(), k);
+            MemorySegment.copy(data, done, MemorySegment.ofBuffer(buf), 0, k); // ofBuffer starts at position
             buf.position(buf.position() + k);
             done += k;
         }

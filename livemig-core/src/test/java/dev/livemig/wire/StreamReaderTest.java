@@ -1,0 +1,90 @@
+package dev.livemig.wire;
+
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HexFormat;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class StreamReaderTest {
+    private static final byte[] SAMPLE = HexFormat.of().parseHex("7e" + "1234" + "deadbeef" + "0102030405060708" + "03" + "72616d");
+
+    @Test
+    void readsPrimitivesWhateverTheDelivery() throws Exception {
+        for (StreamReader r : ChunkedChannel.deliveries(SAMPLE)) {
+            assertEquals(0x7e, r.u8());
+            assertEquals(0x1234, r.be16());
+            assertEquals(0xdeadbeefL, r.be32u());
+            assertEquals(0x0102030405060708L, r.be64());
+            assertEquals("ram", r.str8());
+            assertEquals(SAMPLE.length, r.offset());
+            assertTrue(r.atEnd());
+        }
+    }
+
+    @Test
+    void peekDoesNotConsumeAndSeesPastTheBufferedBytes() throws Exception {
+        for (StreamReader r : ChunkedChannel.deliveries(SAMPLE)) {
+            assertEquals(0x7e, r.peek(0));
+            assertEquals(0x72, r.peek(16));
+            assertEquals(-1, r.peek(SAMPLE.length));
+            assertEquals(0, r.offset());
+            assertEquals(0x7e, r.u8());
+        }
+    }
+
+    @Test
+    void readFullyFillsASegmentWhateverTheDelivery() throws Exception {
+        byte[] data = new byte[3 * 300_000 + 17];
+        new java.util.Random(7).nextBytes(data);
+        try (Arena arena = Arena.ofConfined()) {
+            for (StreamReader r : ChunkedChannel.deliveries(data)) {
+                r.u8();
+                MemorySegment dst = arena.allocate(data.length - 1);
+                r.readFully(dst);
+                assertEquals(-1, dst.mismatch(MemorySegment.ofArray(data).asSlice(1)));
+                assertEquals(data.length, r.offset());
+            }
+        }
+    }
+
+    @Test
+    void truncationIsReportedWithTheOffsetAndSection() {
+        var r = StreamReader.of(HexFormat.of().parseHex("00000001" + "0000"));
+        r.section("timer");
+        assertDoesNotThrow(r::be32);
+        var e = assertThrows(MigrationException.class, r::be32);
+        assertEquals(4, e.offset());
+        assertEquals("timer", e.section());
+        assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+        assertTrue(e.getMessage().contains("section=timer offset=0x4"), e.getMessage());
+    }
+
+    @Test
+    void truncatedSegmentReadIsAMigrationException() {
+        try (Arena arena = Arena.ofConfined()) {
+            var r = new StreamReader(ChunkedChannel.oneByteAtATime(new byte[1000]), 512);
+            assertThrows(MigrationException.class, () -> r.readFully(arena.allocate(4096)));
+        }
+    }
+
+    @Test
+    void byteRunsLongerThanTheCapAreRefusedBeforeAllocation() {
+        var r = StreamReader.of(new byte[4]);
+        var e = assertThrows(MigrationException.class, () -> r.bytes(Integer.MAX_VALUE));
+        assertTrue(e.getMessage().contains("length=" + Integer.MAX_VALUE), e.getMessage());
+        assertThrows(MigrationException.class, () -> r.bytes(-1));
+    }
+
+    @Test
+    void skipCrossesBufferBoundaries() throws Exception {
+        byte[] data = new byte[5000];
+        data[4999] = 9;
+        for (StreamReader r : ChunkedChannel.deliveries(data)) {
+            r.skip(4999);
+            assertEquals(9, r.u8());
+        }
+    }
+}
