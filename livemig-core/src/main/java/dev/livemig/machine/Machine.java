@@ -1,0 +1,173 @@
+package dev.livemig.machine;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The migrated "guest": named RAM blocks held off-heap, registered device state, and a run state.
+ *
+ * <p>The application owns the mutators (the threads that change RAM and devices) and supplies the pause and
+ * resume hooks; livemig calls {@link #pause()} at switchover and {@link #resume()} on the destination, and the
+ * hooks must stop or restart every mutator before returning. {@code name} is the machine type written in the
+ * configuration record (QEMU's, e.g. {@code pc-i440fx-7.2}); source and destination must agree on it and on
+ * the RAM block list. Closing the machine releases its RAM.
+ */
+public final class Machine implements AutoCloseable {
+    /** The application's run-state hooks. */
+    public interface RunStateHooks {
+        void pause();
+
+        void resume();
+
+        RunStateHooks NONE = new RunStateHooks() {
+            @Override
+            public void pause() {
+            }
+
+            @Override
+            public void resume() {
+            }
+        };
+    }
+
+    private final String name;
+    private final Arena arena;
+    private final Map<String, RamBlock> ram;
+    private final DeviceRegistry devices = new DeviceRegistry();
+    private final MigrationBlockers blockers = new MigrationBlockers();
+    private final RunStateHooks hooks;
+    private volatile RunState runState;
+
+    private Machine(Builder b) {
+        this.name = b.name;
+        this.arena = b.arena;
+        this.ram = Collections.unmodifiableMap(new LinkedHashMap<>(b.ram));
+        this.hooks = b.hooks;
+        this.runState = b.initialState;
+    }
+
+    public static Builder builder(String name) {
+        return new Builder(name);
+    }
+
+    /** The machine type name (configuration record). */
+    public String name() {
+        return name;
+    }
+
+    /** RAM blocks in list order (the order of the MEM_SIZE record). */
+    public List<RamBlock> ramBlocks() {
+        return List.copyOf(ram.values());
+    }
+
+    public Optional<RamBlock> ramBlock(String blockName) {
+        return Optional.ofNullable(ram.get(blockName));
+    }
+
+    /** Sum of all blocks' used lengths. */
+    public long ramSize() {
+        return ram.values().stream().mapToLong(RamBlock::usedLength).sum();
+    }
+
+    public DeviceRegistry devices() {
+        return devices;
+    }
+
+    public MigrationBlockers blockers() {
+        return blockers;
+    }
+
+    public RunState runState() {
+        return runState;
+    }
+
+    /** Stops the mutators (through the hooks) and enters {@code target}, a non-running state. */
+    public synchronized void pause(RunState target) {
+        if (target.isRunning()) {
+            throw new IllegalArgumentException("not a paused state: " + target);
+        }
+        if (runState.isRunning()) {
+            hooks.pause();
+        }
+        runState = target;
+    }
+
+    public void pause() {
+        pause(RunState.PAUSED);
+    }
+
+    /** Restarts the mutators (through the hooks). */
+    public synchronized void resume() {
+        if (!runState.isRunning()) {
+            hooks.resume();
+            runState = RunState.RUNNING;
+        }
+    }
+
+    /** Sets a non-running state without calling hooks (e.g. the state received from a source). */
+    public synchronized void enter(RunState state) {
+        if (state.isRunning()) {
+            resume();
+        } else {
+            pause(state);
+        }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+
+    public static final class Builder {
+        private final String name;
+        private final Arena arena = Arena.ofShared();
+        private final Map<String, RamBlock> ram = new LinkedHashMap<>();
+        private RunStateHooks hooks = RunStateHooks.NONE;
+        private RunState initialState = RunState.PAUSED;
+
+        private Builder(String name) {
+            if (name.isEmpty() || name.length() > 255) {
+                throw new IllegalArgumentException("machine name must have 1..255 characters");
+            }
+            this.name = name;
+        }
+
+        /** Adds an anonymous, zero-filled RAM block. */
+        public Builder ram(String blockName, long size) {
+            return ram(RamBlock.anonymous(arena, blockName, size));
+        }
+
+        /** Adds a RAM block whose memory lives in {@link #arena()} (or outlives the machine). */
+        public Builder ram(RamBlock block) {
+            if (ram.putIfAbsent(block.name(), block) != null) {
+                throw new IllegalArgumentException("duplicate RAM block: " + block.name());
+            }
+            return this;
+        }
+
+        /** The arena that owns this machine's memory; map file-backed blocks in it. */
+        public Arena arena() {
+            return arena;
+        }
+
+        public Builder hooks(RunStateHooks runStateHooks) {
+            this.hooks = runStateHooks;
+            return this;
+        }
+
+        /** The run state the machine starts in (default paused: start mutators with {@link Machine#resume()}). */
+        public Builder initialState(RunState state) {
+            this.initialState = state;
+            return this;
+        }
+
+        public Machine build() {
+            return new Machine(this);
+        }
+    }
+}

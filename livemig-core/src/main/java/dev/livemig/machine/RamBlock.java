@@ -1,0 +1,113 @@
+package dev.livemig.machine;
+
+import dev.livemig.linux.Mmap;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A named region of guest RAM held off-heap, the unit QEMU's "ram" section migrates.
+ *
+ * <p>{@code memory} is {@code usedLength} bytes, divided into target pages of {@link #TARGET_PAGE_SIZE}
+ * bytes (QEMU's TPS on x86) for the wire, and host pages of {@link #pageSize()} bytes (4 KiB normally, larger
+ * when backed by huge pages). The application reads and writes {@code memory} directly; a write made
+ * while a migration runs must be reported with {@link #markDirty} (or be caught by a transparent tracker)
+ * so that the page is sent again.
+ */
+public final class RamBlock {
+    public static final int TARGET_PAGE_SIZE = 4096;
+    public static final int TARGET_PAGE_BITS = 12;
+
+    private final String name;
+    private final MemorySegment memory;
+    private final int pageSize;
+    private final DirtyBitmap dirtyLog;
+
+    public RamBlock(String name, MemorySegment memory, int pageSize) {
+        if (name.isEmpty() || name.length() > 255) {
+            throw new IllegalArgumentException("RAM block name must have 1..255 characters: \"" + name + "\"");
+        }
+        if (memory.byteSize() % TARGET_PAGE_SIZE != 0 || memory.byteSize() == 0) {
+            throw new IllegalArgumentException("RAM block " + name + " length must be a positive multiple of "
+                    + TARGET_PAGE_SIZE + ": " + memory.byteSize());
+        }
+        if (pageSize < TARGET_PAGE_SIZE || Integer.bitCount(pageSize) != 1 || memory.byteSize() % pageSize != 0) {
+            throw new IllegalArgumentException("RAM block " + name + " page size must be a power of two >= 4096 dividing the length: " + pageSize);
+        }
+        this.name = name;
+        this.memory = memory;
+        this.pageSize = pageSize;
+        this.dirtyLog = new DirtyBitmap(memory.byteSize() / TARGET_PAGE_SIZE);
+    }
+
+    /** Zero-filled anonymous memory, mapped lazily (untouched pages cost nothing). */
+    public static RamBlock anonymous(Arena arena, String name, long size) {
+        return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE);
+    }
+
+    /** Memory mapped from a file (created or extended to {@code size}); survives the process when shared. */
+    public static RamBlock mappedFile(Arena arena, String name, Path file, long size) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            if (ch.size() < size) {
+                ch.write(java.nio.ByteBuffer.allocate(1), size - 1);
+            }
+            return new RamBlock(name, ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena), TARGET_PAGE_SIZE);
+        }
+    }
+
+    /** QEMU's idstr of the block, e.g. {@code pc.ram}. */
+    public String name() {
+        return name;
+    }
+
+    public MemorySegment memory() {
+        return memory;
+    }
+
+    /** Bytes in use (QEMU's used_length). */
+    public long usedLength() {
+        return memory.byteSize();
+    }
+
+    /** Host page size of the block. */
+    public int pageSize() {
+        return pageSize;
+    }
+
+    public long targetPages() {
+        return memory.byteSize() / TARGET_PAGE_SIZE;
+    }
+
+    /** The target page at {@code offset} (a multiple of the target page size inside the block). */
+    public MemorySegment page(long offset) {
+        return memory.asSlice(offset, TARGET_PAGE_SIZE);
+    }
+
+    /** Records that bytes [offset, offset+length) changed. Safe from any thread. */
+    public void markDirty(long offset, long length) {
+        if (length <= 0) {
+            return;
+        }
+        long first = offset >>> TARGET_PAGE_BITS;
+        long last = (offset + length - 1) >>> TARGET_PAGE_BITS;
+        if (last == first) {
+            dirtyLog.set(first);
+        } else {
+            dirtyLog.setRange(first, last + 1);
+        }
+    }
+
+    /** Pages written since the last sync (QEMU's accelerator dirty log). */
+    public DirtyBitmap dirtyLog() {
+        return dirtyLog;
+    }
+
+    @Override
+    public String toString() {
+        return "RamBlock[" + name + ", 0x" + Long.toHexString(usedLength()) + " bytes]";
+    }
+}

@@ -1,0 +1,22 @@
+package dev.livemig.ram;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * RAM transfer counters with QEMU's query-migrate meanings (§7.12). Written by the migration thread, read by
+ * anyone (statistics).
+ */
+public final class RamCounters {
+    /** Zero pages sent (QEMU's "duplicate"). */
+    public final AtomicLong duplicate = new AtomicLong();
+    /** Pages sent in full (QEMU's "normal"). */
+    public final AtomicLong normal = new AtomicLong();
+    /** Bytes of RAM records written, headers included (QEMU's "transferred" for RAM). */
+    public final AtomicLong transferred = new AtomicLong();
+    /** Dirty-bitmap synchronisations (QEMU's "dirty-sync-count"). */
+    public final AtomicLong dirtySyncCount = new AtomicLong();
+
+    public long normalBytes() {
+        return normal.get() * dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE;
+    }
+}

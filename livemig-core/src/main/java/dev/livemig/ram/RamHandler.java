@@ -1,0 +1,88 @@
+package dev.livemig.ram;
+
+import dev.livemig.machine.LiveStateHandler;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+
+import java.util.List;
+
+/**
+ * The "ram" live handler (idstr {@code ram}, instance 0, version 4): {@link RamSaver} on the source,
+ * {@link RamLoader} on the destination. Register one per machine, before any device.
+ */
+public final class RamHandler implements LiveStateHandler {
+    private final List<RamBlock> blocks;
+    private final RamCounters counters = new RamCounters();
+    private RamSaver saver;
+    private RamLoader loader;
+
+    public RamHandler(List<RamBlock> blocks) {
+        this.blocks = List.copyOf(blocks);
+    }
+
+    public RamCounters counters() {
+        return counters;
+    }
+
+    @Override
+    public void saveSetup(StreamWriter out) throws MigrationException {
+        saver = new RamSaver(blocks, counters);
+        saver.setup(out);
+    }
+
+    @Override
+    public boolean saveIterate(StreamWriter out, long budgetBytes) throws MigrationException {
+        return saver().iterate(out, budgetBytes);
+    }
+
+    @Override
+    public void saveCompletePrecopy(StreamWriter out) throws MigrationException {
+        saver().complete(out);
+    }
+
+    @Override
+    public Pending pendingEstimate() {
+        return saver == null ? Pending.NONE : new Pending(saver.remainingBytes(), 0);
+    }
+
+    @Override
+    public Pending pendingExact() {
+        if (saver == null) {
+            return Pending.NONE;
+        }
+        saver.sync();
+        return pendingEstimate();
+    }
+
+    @Override
+    public void saveCleanup() {
+        saver = null;
+    }
+
+    @Override
+    public void loadSetup() {
+        loader = new RamLoader(blocks);
+    }
+
+    @Override
+    public void loadState(StreamReader in, int versionId) throws MigrationException {
+        if (loader == null) {
+            loadSetup();
+        }
+        loader.load(in, versionId);
+    }
+
+    @Override
+    public void loadCleanup() {
+        loader = null;
+    }
+
+    private RamSaver saver() {
+        if (saver == null) {
+            throw new IllegalStateException("ram: iterate before setup");
+        }
+        return saver;
+    }
+}

@@ -1,0 +1,116 @@
+package dev.livemig.ram;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+
+import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Destination side of the "ram" section: checks the block list against the local blocks and places every
+ * page record straight into its block's memory (§7.4, §7.5). Hostile input is rejected with the record's
+ * offset: unknown blocks, offsets outside a block, CONTINUE without a block, unsupported encodings.
+ * Used by the load thread only.
+ */
+public final class RamLoader {
+    private final Map<String, RamBlock> blocks = new LinkedHashMap<>();
+    private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
+    private long pagesLoaded;
+
+    public RamLoader(List<RamBlock> localBlocks) {
+        for (RamBlock b : localBlocks) {
+            blocks.put(b.name(), b);
+        }
+    }
+
+    /** Page records placed so far (PAGE and ZERO). */
+    public long pagesLoaded() {
+        return pagesLoaded;
+    }
+
+    /** Reads one section body up to and including its EOS record. */
+    public void load(StreamReader in, int versionId) throws MigrationException {
+        if (versionId != RamFlags.SECTION_VERSION) {
+            throw in.error("unsupported ram section version: version=" + versionId + " supported=" + RamFlags.SECTION_VERSION);
+        }
+        while (true) {
+            long at = in.offset();
+            long word = in.be64();
+            int flags = (int) (word & (RamBlock.TARGET_PAGE_SIZE - 1));
+            long addr = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
+            int kind = flags & ~RamFlags.CONTINUE;
+            switch (kind) {
+                case RamFlags.EOS -> {
+                    return;
+                }
+                case RamFlags.MEM_SIZE -> readBlockList(in, at, addr);
+                case RamFlags.ZERO -> {
+                    MemorySegment page = page(in, at, flags, addr);
+                    int fill = in.u8();
+                    if (fill != 0 || !ZeroPageDetector.isZero(page)) {
+                        page.fill((byte) fill);
+                    }
+                    pagesLoaded++;
+                }
+                case RamFlags.PAGE -> {
+                    in.readFully(page(in, at, flags, addr));
+                    pagesLoaded++;
+                }
+                case RamFlags.XBZRLE, RamFlags.COMPRESS_PAGE, RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
+                        throw in.errorAt(at, "unsupported ram record: kind=" + RamFlags.name(kind)
+                                + " (that encoding is not built in livemig yet)");
+                default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));
+            }
+        }
+    }
+
+    private void readBlockList(StreamReader in, long at, long total) throws MigrationException {
+        long remaining = total;
+        while (remaining > 0) {
+            long entryAt = in.offset();
+            String name = in.str8();
+            long length = in.be64();
+            RamBlock local = blocks.get(name);
+            if (local == null) {
+                throw in.errorAt(entryAt, "unknown RAM block in block list: block=" + name + " known=" + blocks.keySet());
+            }
+            if (length != local.usedLength()) {
+                throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
+                        name, length, local.usedLength()));
+            }
+            if (length > remaining) {
+                throw in.errorAt(entryAt, String.format("RAM block list exceeds its total: block=%s length=0x%x remaining=0x%x",
+                        name, length, remaining));
+            }
+            remaining -= length;
+        }
+        if (remaining != 0) {
+            throw in.errorAt(at, "RAM block list total mismatch");
+        }
+    }
+
+    private MemorySegment page(StreamReader in, long at, int flags, long offset) throws MigrationException {
+        RamBlock block;
+        if ((flags & RamFlags.CONTINUE) != 0) {
+            block = last;
+            if (block == null) {
+                throw in.errorAt(at, "CONTINUE page record without a previous block");
+            }
+        } else {
+            String name = in.str8();
+            block = blocks.get(name);
+            if (block == null) {
+                throw in.errorAt(at, "page record names an unknown RAM block: block=" + name);
+            }
+            last = block;
+        }
+        if (offset >= block.usedLength()) {
+            throw in.errorAt(at, String.format("page offset out of range: block=%s offset=0x%x length=0x%x",
+                    block.name(), offset, block.usedLength()));
+        }
+        return block.page(offset);
+    }
+}

@@ -1,0 +1,158 @@
+package dev.livemig.ram;
+
+import dev.livemig.machine.DirtyBitmap;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamWriter;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * Source side of the "ram" section: the block list, then dirty pages as ZERO or PAGE records (§7).
+ *
+ * <p>Each block has a migration bitmap of pages still to send. At setup every page is set; a sync moves
+ * the blocks' dirty logs into it. Pages are found by a cursor that walks blocks in list order and wraps
+ * (one wrap = one round). Page payloads are queued on the writer by reference, never copied through the heap.
+ * Used by the migration thread only.
+ */
+public final class RamSaver {
+    private static final long ITERATE_TIME_LIMIT_NS = 50_000_000L; // QEMU's 50 ms cap per iterate call
+
+    private final List<RamBlock> blocks;
+    private final DirtyBitmap[] toSend;
+    private final RamCounters counters;
+    private long dirtyPages;
+    private int cursorBlock;
+    private long cursorPage;
+    private RamBlock lastSent; // for CONTINUE; survives sections, as in QEMU
+    private long rounds;
+
+    public RamSaver(List<RamBlock> blocks, RamCounters counters) {
+        this.blocks = List.copyOf(blocks);
+        this.counters = counters;
+        this.toSend = new DirtyBitmap[this.blocks.size()];
+        for (int i = 0; i < toSend.length; i++) {
+            toSend[i] = new DirtyBitmap(this.blocks.get(i).targetPages());
+        }
+    }
+
+    /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
+    public void setup(StreamWriter out) throws MigrationException {
+        dirtyPages = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            blocks.get(i).dirtyLog().clear();
+            toSend[i].setAll();
+            dirtyPages += toSend[i].size();
+        }
+        counters.dirtySyncCount.incrementAndGet();
+        long start = out.offset();
+        long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
+        out.be64(total | RamFlags.MEM_SIZE);
+        for (RamBlock b : blocks) {
+            out.str8(b.name()).be64(b.usedLength());
+        }
+        out.be64(RamFlags.EOS);
+        counters.transferred.addAndGet(out.offset() - start);
+    }
+
+    /** Moves pages written since the last sync into the migration bitmaps; returns how many were added. */
+    public long sync() {
+        long added = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            added += blocks.get(i).dirtyLog().drainInto(toSend[i]);
+        }
+        dirtyPages += added;
+        counters.dirtySyncCount.incrementAndGet();
+        return added;
+    }
+
+    /** Bytes still to send (as of the last sync). */
+    public long remainingBytes() {
+        return dirtyPages * RamBlock.TARGET_PAGE_SIZE;
+    }
+
+    /** Completed passes over all RAM. */
+    public long rounds() {
+        return rounds;
+    }
+
+    /**
+     * PART body: dirty pages until {@code budgetBytes} are written (0 = no byte limit) or 50 ms pass, then EOS.
+     * Returns true when no dirty page is left.
+     */
+    public boolean iterate(StreamWriter out, long budgetBytes) throws MigrationException {
+        long start = out.offset();
+        long deadline = System.nanoTime() + ITERATE_TIME_LIMIT_NS;
+        boolean done = false;
+        int sent = 0;
+        while (true) {
+            if (!sendNextPage(out)) {
+                done = true;
+                break;
+            }
+            if (budgetBytes > 0 && out.offset() - start >= budgetBytes) {
+                break;
+            }
+            if ((++sent & 63) == 0 && System.nanoTime() > deadline) {
+                break;
+            }
+        }
+        out.be64(RamFlags.EOS);
+        counters.transferred.addAndGet(out.offset() - start);
+        return done;
+    }
+
+    /** END body: a final sync, every remaining dirty page, EOS. The machine must be paused. */
+    public void complete(StreamWriter out) throws MigrationException {
+        sync();
+        long start = out.offset();
+        while (sendNextPage(out)) {
+            // keep going: the machine is paused, nothing can dirty pages behind us
+        }
+        out.be64(RamFlags.EOS);
+        counters.transferred.addAndGet(out.offset() - start);
+    }
+
+    private boolean sendNextPage(StreamWriter out) throws MigrationException {
+        if (dirtyPages == 0) {
+            return false;
+        }
+        for (int visited = 0; visited <= blocks.size(); visited++) {
+            long page = toSend[cursorBlock].nextSet(cursorPage);
+            if (page >= 0) {
+                toSend[cursorBlock].testAndClear(page);
+                dirtyPages--;
+                cursorPage = page + 1;
+                writePage(out, blocks.get(cursorBlock), page * RamBlock.TARGET_PAGE_SIZE);
+                return true;
+            }
+            cursorPage = 0;
+            if (++cursorBlock == blocks.size()) {
+                cursorBlock = 0;
+                rounds++;
+            }
+        }
+        dirtyPages = 0; // the count drifted from the bitmaps; they are the truth
+        return false;
+    }
+
+    private void writePage(StreamWriter out, RamBlock block, long offset) throws MigrationException {
+        MemorySegment page = block.page(offset);
+        boolean zero = ZeroPageDetector.isZero(page);
+        long word = offset | (zero ? RamFlags.ZERO : RamFlags.PAGE);
+        if (block == lastSent) {
+            out.be64(word | RamFlags.CONTINUE);
+        } else {
+            out.be64(word).str8(block.name());
+            lastSent = block;
+        }
+        if (zero) {
+            out.u8(0);
+            counters.duplicate.incrementAndGet();
+        } else {
+            out.page(page);
+            counters.normal.incrementAndGet();
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.livemig.savevm;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+import dev.livemig.wire.WireFormat;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * The configuration record that follows the header (§2.2): the machine type name and optional subsections.
+ * livemig writes the name and, when a validated capability is on, the capabilities subsection; it reads all
+ * three subsections QEMU may send and applies QEMU's checks.
+ */
+public final class ConfigurationRecord {
+    /** Longest machine type name accepted from a peer. */
+    public static final int MAX_NAME = 256;
+    private static final int MAX_CAPABILITIES = 64;
+    /** Capabilities whose settings must match on both sides (7.2: only this one). */
+    public static final List<String> VALIDATED_CAPABILITIES = List.of("x-ignore-shared");
+
+    private ConfigurationRecord() {
+    }
+
+    public static void write(StreamWriter out, String machineName, List<String> enabledValidatedCapabilities) throws MigrationException {
+        byte[] name = machineName.getBytes(StandardCharsets.ISO_8859_1);
+        out.u8(WireFormat.CONFIGURATION).be32(name.length).bytes(name);
+        if (!enabledValidatedCapabilities.isEmpty()) {
+            out.u8(WireFormat.SUBSECTION).str8("configuration/capabilities").be32(1).be32(enabledValidatedCapabilities.size());
+            for (String cap : enabledValidatedCapabilities) {
+                out.str8(cap);
+            }
+        }
+    }
+
+    /**
+     * Reads the record and checks it against the local machine type name and validated capabilities.
+     * Returns the received machine type name.
+     */
+    public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities) throws MigrationException {
+        in.section("configuration");
+        long at = in.offset();
+        int type = in.u8();
+        if (type != WireFormat.CONFIGURATION) {
+            throw in.errorAt(at, "configuration record missing: found=" + WireFormat.recordName(type));
+        }
+        long lenAt = in.offset();
+        long len = in.be32u();
+        if (len > MAX_NAME) {
+            throw in.errorAt(lenAt, "machine type name too long: length=" + len + " max=" + MAX_NAME);
+        }
+        String name = new String(in.bytes((int) len), StandardCharsets.ISO_8859_1);
+        if (!name.equals(localName)) {
+            throw in.errorAt(lenAt, "machine type differs: received=" + name + " local=" + localName);
+        }
+        List<String> received = List.of();
+        while (in.peek(0) == WireFormat.SUBSECTION && in.peek(1) > "configuration".length()
+                && startsWith(in, "configuration")) {
+            long subAt = in.offset();
+            in.u8();
+            String sub = in.str8();
+            int version = in.be32() & 0xff;
+            switch (sub) {
+                case "configuration/target-page-bits" -> {
+                    int bits = in.be32();
+                    if (bits != RamBlock.TARGET_PAGE_BITS) {
+                        throw in.errorAt(subAt, "target page bits differ: received=" + bits + " local=" + RamBlock.TARGET_PAGE_BITS);
+                    }
+                }
+                case "configuration/capabilities" -> received = readCapabilities(in);
+                case "configuration/uuid" -> in.skip(16); // QEMU only warns when the destination has no UUID; livemig has none
+                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + sub + " version=" + version);
+            }
+        }
+        for (String cap : VALIDATED_CAPABILITIES) {
+            if (received.contains(cap) != localValidatedCapabilities.contains(cap)) {
+                throw in.errorAt(at, "capability " + cap + " differs: source=" + (received.contains(cap) ? "on" : "off")
+                        + " destination=" + (localValidatedCapabilities.contains(cap) ? "on" : "off"));
+            }
+        }
+        in.section(null);
+        return name;
+    }
+
+    private static List<String> readCapabilities(StreamReader in) throws MigrationException {
+        long at = in.offset();
+        long count = in.be32u();
+        if (count > MAX_CAPABILITIES) {
+            throw in.errorAt(at, "too many capabilities in configuration: count=" + count + " max=" + MAX_CAPABILITIES);
+        }
+        var caps = new java.util.ArrayList<String>();
+        for (int i = 0; i < count; i++) {
+            long capAt = in.offset();
+            String cap = in.str8();
+            if (!VALIDATED_CAPABILITIES.contains(cap)) {
+                throw in.errorAt(capAt, "unknown capability in configuration: name=" + cap);
+            }
+            caps.add(cap);
+        }
+        return caps;
+    }
+
+    private static boolean startsWith(StreamReader in, String prefix) throws MigrationException {
+        for (int i = 0; i < prefix.length(); i++) {
+            if (in.peek(2 + i) != prefix.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -1,0 +1,140 @@
+package dev.livemig.savevm;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import dev.livemig.machine.Registration;
+import dev.livemig.vmstate.DescribedSection;
+import dev.livemig.vmstate.VmStateCodec;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamRecord;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Destination-side dispatch of QEMU's stream into a machine (§6.3): header and configuration checks, every
+ * live handler's load setup, then records dispatched by (idstr, instance id) for START/FULL and by section
+ * id for PART/END, footers checked, until EOF; then the trailer is consumed.
+ *
+ * <p>A FULL section that no local registration claims is rejected, unless {@code described} (typically the
+ * trailer of the same file, read ahead) describes it: then its bytes are walked by that description and
+ * kept as an {@link Registration.Opaque} section of the machine, so a later save carries it on. Every fault
+ * becomes a {@link MigrationException} naming the section and offset.
+ */
+public final class LoadVm {
+    /** What the load learned besides the state it placed. */
+    public record Result(RunState sourceRunState, byte[] vmDescription) {
+    }
+
+    /** Upper bound for one carried-through section (QEMU device sections are kilobytes). */
+    public static final int MAX_OPAQUE_SECTION = 16 << 20;
+
+    private final Machine machine;
+    private final StreamReader in;
+    private final Map<DescribedDevices.Key, Json.Obj> described;
+    private final Map<Integer, Registration> started = new HashMap<>();
+
+    public LoadVm(Machine machine, StreamReader in, DescribedDevices described) {
+        this.machine = machine;
+        this.in = in;
+        this.described = described.byKey();
+    }
+
+    public Result load() throws MigrationException {
+        StandardSections standard = StandardSections.of(machine);
+        List<Registration> entries = machine.devices().snapshot();
+        StreamFraming.readHeader(in);
+        ConfigurationRecord.read(in, machine.name(), List.of());
+        for (Registration e : entries) {
+            if (e instanceof Registration.Live live && live.handler().isActive()) {
+                SaveVm.guarded(live, live.handler()::loadSetup);
+            }
+        }
+        try {
+            while (true) {
+                in.section(null);
+                StreamRecord record = StreamFraming.readRecord(in);
+                switch (record) {
+                    case StreamRecord.Eof eof -> {
+                        byte[] trailer = StreamFraming.readVmDescription(in);
+                        RunState state = standard.globalState().received();
+                        return new Result(state == null ? RunState.RUNNING : state, trailer);
+                    }
+                    case StreamRecord.SectionStart start -> loadStart(start);
+                    case StreamRecord.SectionContinue cont -> loadContinue(cont);
+                    case StreamRecord.Command cmd -> throw in.error("unsupported command in this stream: cmd=" + cmd.command()
+                            + " length=" + cmd.data().length);
+                }
+            }
+        } finally {
+            for (Registration e : entries) {
+                if (e instanceof Registration.Live live) {
+                    live.handler().loadCleanup();
+                }
+            }
+        }
+    }
+
+    private void loadStart(StreamRecord.SectionStart s) throws MigrationException {
+        long at = in.offset();
+        in.section(s.idstr());
+        Registration target = machine.devices().find(s.idstr(), s.instanceId()).orElse(null);
+        if (target == null) {
+            target = adoptDescribed(s, at);
+        } else {
+            if (s.versionId() > target.versionId()) {
+                throw in.errorAt(at, "section version too new: idstr=" + s.idstr() + " version=" + s.versionId()
+                        + " supported=" + target.versionId());
+            }
+            if (s.full() != !(target instanceof Registration.Live)) {
+                throw in.errorAt(at, "section kind does not match its handler: idstr=" + s.idstr()
+                        + " record=" + (s.full() ? "FULL" : "START"));
+            }
+            loadBody(target, s.versionId());
+        }
+        StreamFraming.readFooter(in, s.sectionId());
+        if (!s.full()) {
+            started.put(s.sectionId(), target);
+        }
+    }
+
+    private void loadContinue(StreamRecord.SectionContinue c) throws MigrationException {
+        Registration target = started.get(c.sectionId());
+        if (target == null) {
+            throw in.error("PART/END for a section that never started: section_id=" + c.sectionId());
+        }
+        in.section(target.idstr());
+        loadBody(target, target.versionId());
+        StreamFraming.readFooter(in, c.sectionId());
+    }
+
+    private void loadBody(Registration target, int version) throws MigrationException {
+        switch (target) {
+            case Registration.Live live -> SaveVm.guarded(live, () -> live.handler().loadState(in, version));
+            case Registration.Device<?> device -> loadDevice(device, version);
+            case Registration.Opaque opaque -> {
+                byte[] data = DescribedSection.read(in, opaque.description(), MAX_OPAQUE_SECTION);
+                machine.devices().unregister(opaque.idstr(), opaque.instanceId());
+                machine.devices().registerOpaque(opaque.idstr(), opaque.instanceId(), version, data, opaque.description());
+            }
+        }
+    }
+
+    private <T> void loadDevice(Registration.Device<T> device, int version) throws MigrationException {
+        SaveVm.guarded(device, () -> VmStateCodec.load(in, device.description(), device.state(), version));
+    }
+
+    private Registration adoptDescribed(StreamRecord.SectionStart s, long at) throws MigrationException {
+        Json.Obj description = described.get(new DescribedDevices.Key(s.idstr(), s.instanceId()));
+        if (description == null || !s.full()) {
+            throw in.errorAt(at, "unknown section: idstr=" + s.idstr() + " instance_id=" + s.instanceId()
+                    + " (no such device on this machine)");
+        }
+        byte[] data = DescribedSection.read(in, description, MAX_OPAQUE_SECTION);
+        return machine.devices().registerOpaque(s.idstr(), s.instanceId(), s.versionId(), data, description);
+    }
+}
