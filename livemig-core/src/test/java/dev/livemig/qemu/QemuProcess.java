@@ -5,7 +5,6 @@ import dev.livemig.json.Json;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -130,7 +129,8 @@ public final class QemuProcess implements AutoCloseable {
             }
             try {
                 return QmpClient.connect(dir.resolve("qmp.sock"), Duration.ofMillis(500));
-            } catch (SocketTimeoutException e) {
+            } catch (IOException e) {
+                // A short attempt either found no socket yet, or QEMU died mid-greeting; the loop tells which.
                 if (System.nanoTime() > deadline) {
                     throw failure("QMP not ready within " + options.startTimeout(), e);
                 }

@@ -172,6 +172,12 @@ class QemuProcessTest {
     }
 
     @Test
+    void startFailureQuotesQemu() {
+        QemuException e = assertThrows(QemuException.class, () -> QemuProcess.start(QemuOptions.paused("no-such-machine")));
+        assertTrue(e.getMessage().contains("unsupported machine type"), e.getMessage());
+    }
+
+    @Test
     void closeLeavesNoProcessBehind() throws Exception {
         QemuProcess q = QemuProcess.start(QemuOptions.paused("pc"));
         long pid = q.pid();

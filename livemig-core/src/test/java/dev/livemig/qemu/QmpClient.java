@@ -88,8 +88,10 @@ public final class QmpClient implements AutoCloseable {
             try {
                 Thread.sleep(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 ch.close();
-            } catch (InterruptedException | IOException e) {
-                Thread.currentThread().interrupt();
+            } catch (InterruptedException e) {
+                // The greeting arrived in time; nothing to close.
+            } catch (IOException e) {
+                // Closing is the whole point; a failure means the channel is already unusable.
             }
         });
         Json.Obj greeting;
