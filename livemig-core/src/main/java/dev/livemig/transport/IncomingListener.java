@@ -1,0 +1,124 @@
+package dev.livemig.transport;
+
+import dev.livemig.wire.MigrationException;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ProtocolFamily;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+
+/**
+ * The destination's side of a transport: a listening socket (tcp, unix) that accepts connections, or the
+ * single channel of an exec: command or file: path. {@link #close()} stops listening and unblocks
+ * {@link #accept()}.
+ */
+public abstract sealed class IncomingListener implements AutoCloseable {
+    interface Opener {
+        MigrationChannel open() throws IOException;
+    }
+
+    /** The address peers should use (with the real port when tcp port 0 was asked for). */
+    public abstract MigrationUri address();
+
+    /** Waits for the next incoming channel. */
+    public abstract MigrationChannel accept() throws MigrationException;
+
+    @Override
+    public abstract void close();
+
+    static IncomingListener socket(SocketAddress bind, ProtocolFamily family, MigrationUri uri) throws IOException {
+        ServerSocketChannel server = family == StandardProtocolFamily.UNIX ? ServerSocketChannel.open(StandardProtocolFamily.UNIX)
+                : ServerSocketChannel.open();
+        try {
+            server.bind(bind);
+        } catch (IOException e) {
+            server.close();
+            throw e;
+        }
+        MigrationUri bound = uri;
+        if (uri instanceof MigrationUri.Tcp tcp && server.getLocalAddress() instanceof InetSocketAddress a) {
+            bound = new MigrationUri.Tcp(tcp.host(), a.getPort());
+        }
+        return new Socket(server, bound);
+    }
+
+    static IncomingListener single(MigrationUri uri, Opener opener) {
+        return new Single(uri, opener);
+    }
+
+    static final class Socket extends IncomingListener {
+        private final ServerSocketChannel server;
+        private final MigrationUri address;
+
+        Socket(ServerSocketChannel server, MigrationUri address) {
+            this.server = server;
+            this.address = address;
+        }
+
+        @Override
+        public MigrationUri address() {
+            return address;
+        }
+
+        @Override
+        public MigrationChannel accept() throws MigrationException {
+            try {
+                SocketChannel s = server.accept();
+                if (address instanceof MigrationUri.Tcp) {
+                    s.socket().setTcpNoDelay(true);
+                }
+                return new SocketMigrationChannel(s, address + " (from " + s.getRemoteAddress() + ")");
+            } catch (IOException e) {
+                throw new MigrationException("accept failed on " + address + ": " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+            try {
+                server.close();
+                if (address instanceof MigrationUri.Unix unix) {
+                    java.nio.file.Files.deleteIfExists(unix.path());
+                }
+            } catch (IOException ignored) {
+                // closing a listener cannot fail in a way the caller could act on
+            }
+        }
+    }
+
+    static final class Single extends IncomingListener {
+        private final MigrationUri address;
+        private final Opener opener;
+        private boolean used;
+
+        Single(MigrationUri address, Opener opener) {
+            this.address = address;
+            this.opener = opener;
+        }
+
+        @Override
+        public MigrationUri address() {
+            return address;
+        }
+
+        @Override
+        public synchronized MigrationChannel accept() throws MigrationException {
+            if (used) {
+                throw new MigrationException(address + " carries a single channel; it was already opened");
+            }
+            used = true;
+            try {
+                return opener.open();
+            } catch (IOException e) {
+                throw new MigrationException("cannot open " + address + ": " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}

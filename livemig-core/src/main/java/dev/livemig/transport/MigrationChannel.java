@@ -1,0 +1,29 @@
+package dev.livemig.transport;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
+import java.nio.channels.GatheringByteChannel;
+
+/**
+ * One connection of a migration: the main stream in one direction and, for sockets, the return path in the
+ * other. Writes may gather (page payloads go out without copies). {@link #shutdownOutput()} half-closes so the
+ * peer sees the end of the stream while replies can still arrive. A channel that cannot carry one direction
+ * (a file being written, a command's stdout) fails reads or writes with an IOException that says so.
+ */
+public interface MigrationChannel extends ByteChannel, GatheringByteChannel {
+
+    /** Ends the outgoing direction; the incoming one stays open. */
+    void shutdownOutput() throws IOException;
+
+    /** True when this channel also carries data back (a socket). */
+    boolean isBidirectional();
+
+    /** Where this channel goes, for messages. */
+    String describe();
+
+    @Override
+    default long write(ByteBuffer[] srcs) throws IOException {
+        return write(srcs, 0, srcs.length);
+    }
+}

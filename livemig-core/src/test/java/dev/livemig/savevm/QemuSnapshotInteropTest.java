@@ -1,0 +1,158 @@
+package dev.livemig.savevm;
+
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.machine.Registration;
+import dev.livemig.machine.RunState;
+import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuSnapshot;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Byte compatibility of whole-machine snapshots with Debian's QEMU 7.2 (issue: foundation, (a) and (b)).
+ * QEMU's guests are -m 32M with -nodefaults (docs/qemu-7.2-notes.md); guest RAM is given content at boot
+ * with a loader image so that comparisons are not of zero pages only.
+ */
+@Tag("qemu")
+class QemuSnapshotInteropTest {
+    private static final long IMAGE_GPA = 0x100000;
+    private static final Duration LOAD_TIMEOUT = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+
+    private static String machineType(String machine) {
+        return machine.equals("q35") ? "pc-q35-7.2" : "pc-i440fx-7.2";
+    }
+
+    /** A livemig machine with the RAM block list of QEMU's -m 32M pc/q35 guest (docs/qemu-7.2-notes.md §2). */
+    static Machine qemuShaped(String machine) {
+        return Machine.builder(machineType(machine))
+                .ram("pc.ram", 0x2000000)
+                .ram("/rom@etc/acpi/tables", 0x20000)
+                .ram("pc.bios", 0x40000)
+                .ram("pc.rom", 0x20000)
+                .ram("/rom@etc/table-loader", 0x1000)
+                .ram("/rom@etc/acpi/rsdp", 0x1000)
+                .build();
+    }
+
+    private static byte[] randomBytes(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    private static byte[] bytes(RamBlock block, long offset, int length) {
+        return block.memory().asSlice(offset, length).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
+    private Path qemuSnapshot(String machine, byte[] image) throws Exception {
+        Path file = dir.resolve("qemu-" + machine + ".snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused(machine).withImage(IMAGE_GPA, image))) {
+            qemu.saveSnapshot(file);
+        }
+        return file;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pc", "q35"})
+    void qemuSnapshotLoadsIntoALivemigMachineExactly(String machine) throws Exception {
+        byte[] image = randomBytes(256 << 10, 1);
+        Path file = qemuSnapshot(machine, image);
+        QemuSnapshot reference = QemuSnapshot.parse(Files.readAllBytes(file));
+
+        try (Machine m = qemuShaped(machine)) {
+            LoadVm.Result result = Snapshots.load(m, file);
+            assertEquals(RunState.PRELAUNCH, result.sourceRunState(), "a -S guest is in prelaunch");
+            for (RamBlock block : m.ramBlocks()) {
+                byte[] expected = reference.ram().get(block.name());
+                assertNotNull(expected, block.name());
+                assertEquals(-1, block.memory().mismatch(MemorySegment.ofArray(expected)), "block " + block.name());
+            }
+            assertArrayEquals(image, bytes(m.ramBlock("pc.ram").orElseThrow(), IMAGE_GPA, image.length));
+
+            // every device section of QEMU's stream was consumed exactly and is kept, opaque, with its bytes
+            Map<String, Registration> byKey = new java.util.HashMap<>();
+            for (Registration r : m.devices().snapshot()) {
+                byKey.put(r.idstr() + "#" + r.instanceId(), r);
+            }
+            for (QemuSnapshot.DeviceSection s : reference.sections()) {
+                Registration r = byKey.get(s.idstr() + "#" + s.instanceId());
+                assertNotNull(r, "section " + s.idstr() + " instance " + s.instanceId());
+                if (r instanceof Registration.Opaque opaque) {
+                    assertEquals(s.size(), opaque.data().length, s.idstr());
+                    assertEquals(s.versionId(), opaque.versionId(), s.idstr());
+                } else {
+                    assertEquals(GlobalState.IDSTR, s.idstr(), "only globalstate is modelled by livemig");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pc", "q35"})
+    void qemuLoadsALivemigSnapshotAndHoldsWhatLivemigWrote(String machine) throws Exception {
+        Path fromQemu = qemuSnapshot(machine, randomBytes(4096, 2));
+        Path fromLivemig = dir.resolve("livemig-" + machine + ".snap");
+        byte[] low = randomBytes(0xa0000, 3);          // GPA 0..0x9ffff is pc.ram
+        byte[] high = randomBytes(3 << 20, 4);         // GPA 0x100000.. is pc.ram
+        try (Machine m = qemuShaped(machine)) {
+            Snapshots.load(m, fromQemu);               // device sections carried over from QEMU's guest
+            RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
+            MemorySegment.copy(MemorySegment.ofArray(low), 0, ram.memory(), 0, low.length);
+            MemorySegment.copy(MemorySegment.ofArray(high), 0, ram.memory(), 0x100000, high.length);
+            ram.memory().asSlice(0x1000000, 0x10000).fill((byte) 0x5a);
+            m.enter(RunState.PRELAUNCH);
+            Snapshots.save(m, fromLivemig);
+        }
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + fromLivemig + "'"))) {
+            var info = qemu.waitForMigration(LOAD_TIMEOUT);
+            assertEquals("completed", info.string("status"), info.toString());
+            assertEquals("prelaunch", qemu.queryStatus());
+            assertArrayEquals(low, qemu.readGuestMemory(0, low.length));
+            assertArrayEquals(high, qemu.readGuestMemory(0x100000, high.length));
+            byte[] filled = qemu.readGuestMemory(0x1000000, 0x10000);
+            for (byte b : filled) {
+                assertEquals(0x5a, b);
+            }
+            assertArrayEquals(new byte[0x10000], qemu.readGuestMemory(0x1800000, 0x10000), "untouched RAM stays zero");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pc"})
+    void aLivemigSnapshotOfAQemuGuestRoundTripsByteForByte(String machine) throws Exception {
+        Path fromQemu = qemuSnapshot(machine, randomBytes(64 << 10, 5));
+        Path again = dir.resolve("again.snap");
+        try (Machine m = qemuShaped(machine)) {
+            Snapshots.load(m, fromQemu);
+            m.enter(RunState.PRELAUNCH);
+            Snapshots.save(m, again);
+        }
+        QemuSnapshot a = QemuSnapshot.parse(Files.readAllBytes(fromQemu));
+        QemuSnapshot b = QemuSnapshot.parse(Files.readAllBytes(again));
+        for (var block : a.ramBlocks()) {
+            assertArrayEquals(a.ram().get(block.name()), b.ram().get(block.name()), block.name());
+        }
+        assertEquals(a.ramBlocks(), b.ramBlocks());
+        assertEquals(a.sections().stream().map(s -> s.idstr() + "#" + s.instanceId() + "=" + s.size()).sorted().toList(),
+                b.sections().stream().map(s -> s.idstr() + "#" + s.instanceId() + "=" + s.size()).sorted().toList());
+        List<String> names = b.vmDescription().array("devices").stream().map(d -> d.asObject().string("name")).toList();
+        assertTrue(names.contains("globalstate"), names.toString());
+    }
+}
