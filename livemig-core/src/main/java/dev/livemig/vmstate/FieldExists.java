@@ -1,0 +1,10 @@
+package dev.livemig.vmstate;
+
+/**
+ * A field's existence test (QEMU's {@code field_exists}): given the object and the version being saved or
+ * loaded, whether the field is on the wire. When present it is the only rule, the field's version is ignored.
+ */
+@FunctionalInterface
+public interface FieldExists<T> {
+    boolean test(T object, int versionId);
+}

@@ -1,0 +1,9 @@
+package dev.livemig.vmstate;
+
+import dev.livemig.wire.MigrationException;
+
+/** The post_load hook: runs after fields and subsections, told the version that was loaded (§4.4). */
+@FunctionalInterface
+public interface PostLoadHook<T> {
+    void run(T object, int versionId) throws MigrationException;
+}
