@@ -10,8 +10,9 @@ import java.util.Optional;
 /**
  * The ordered list of state a machine migrates, keyed by (idstr, instance id): QEMU's savevm handler list.
  *
- * <p>Entries are saved in registration order. Section ids are assigned from a counter starting at 0, as
- * QEMU does. An instance id of {@link #AUTO_INSTANCE} picks one more than the highest instance already
+ * <p>Entries are saved in registration order. Section ids are assigned from a counter in registration
+ * order, like QEMU's, but starting at 1: a QEMU destination remembers id 0 for every handler that has not
+ * started yet, so a PART with id 0 would be dispatched to the wrong device there (seen with 7.2). An instance id of {@link #AUTO_INSTANCE} picks one more than the highest instance already
  * registered under the same idstr (QEMU's rule). Registration is expected before a migration starts;
  * the registry is thread-safe so that a migration can take a consistent {@link #snapshot()}.
  */
@@ -19,7 +20,7 @@ public final class DeviceRegistry {
     public static final int AUTO_INSTANCE = -1;
 
     private final List<Registration> entries = new ArrayList<>();
-    private int nextSectionId;
+    private int nextSectionId = 1;
 
     /** Registers declarative device state; returns the entry (whose instance id may have been assigned). */
     public synchronized <T> Registration.Device<T> register(String idstr, int instanceId, VmStateDescription<T> description, T state) {

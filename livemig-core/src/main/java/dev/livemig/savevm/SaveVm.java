@@ -144,7 +144,7 @@ public final class SaveVm {
     }
 
     private <T> void saveDevice(Registration.Device<T> device) throws MigrationException {
-        if (!device.description().isNeeded(device.state())) {
+        if (!device.description().needed(device.state())) {
             return;
         }
         StreamFraming.writeSectionStart(out, true, device.sectionId(), device.idstr(), device.instanceId(), device.versionId());
