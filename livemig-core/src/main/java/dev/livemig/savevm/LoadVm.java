@@ -26,8 +26,12 @@ import java.util.Map;
  * becomes a {@link MigrationException} naming the section and offset.
  */
 public final class LoadVm {
-    /** What the load learned besides the state it placed. */
-    public record Result(RunState sourceRunState, byte[] vmDescription) {
+    /**
+     * What the load learned besides the state it placed: the source's run state, the trailer's JSON (null when
+     * absent) and, when the trailer could not be read, why (the state is complete by then, so as in QEMU this
+     * does not fail the load).
+     */
+    public record Result(RunState sourceRunState, byte[] vmDescription, String trailerProblem) {
     }
 
     /** Upper bound for one carried-through section (QEMU device sections are kilobytes). */
@@ -60,9 +64,13 @@ public final class LoadVm {
                 StreamRecord record = StreamFraming.readRecord(in);
                 switch (record) {
                     case StreamRecord.Eof eof -> {
-                        byte[] trailer = StreamFraming.readVmDescription(in);
                         RunState state = standard.globalState().received();
-                        return new Result(state == null ? RunState.RUNNING : state, trailer);
+                        state = state == null ? RunState.RUNNING : state;
+                        try {
+                            return new Result(state, StreamFraming.readVmDescription(in), null);
+                        } catch (MigrationException e) {
+                            return new Result(state, null, e.getMessage());
+                        }
                     }
                     case StreamRecord.SectionStart start -> loadStart(start);
                     case StreamRecord.SectionContinue cont -> loadContinue(cont);

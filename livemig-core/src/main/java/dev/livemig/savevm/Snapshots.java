@@ -7,7 +7,9 @@ import dev.livemig.wire.StreamWriter;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
@@ -20,30 +22,52 @@ public final class Snapshots {
     private Snapshots() {
     }
 
-    /** Saves {@code machine}, which must not be running, to {@code file} (replaced). */
+    /**
+     * Saves {@code machine}, which must not be running, to {@code file}. The stream goes to a temporary file
+     * beside it that replaces {@code file} only when complete, so a failed save never destroys an older snapshot.
+     */
     public static void save(Machine machine, Path file) throws MigrationException {
+        checkSavable(machine);
+        Path partial = file.resolveSibling(file.getFileName() + ".partial");
+        try {
+            try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING);
+                 StreamWriter out = new StreamWriter(ch)) {
+                save(machine, out);
+            }
+            Files.move(partial, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new MigrationException("cannot write snapshot " + file + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                Files.deleteIfExists(partial);
+            } catch (IOException ignored) {
+                // nothing left to protect: the snapshot itself is intact or was never replaced
+            }
+        }
+    }
+
+    /** Saves {@code machine}, which must not be running, as a stream on {@code out} (flushed, not closed). */
+    public static void save(Machine machine, StreamWriter out) throws MigrationException {
+        checkSavable(machine);
+        StandardSections.of(machine).globalState().store(machine.runState());
+        var save = new SaveVm(machine, out);
+        try {
+            save.header();
+            save.setup();
+            while (!save.iterate(0)) {
+                // paused machine: every round makes progress until nothing is dirty
+            }
+            save.complete();
+        } finally {
+            save.cleanup();
+        }
+    }
+
+    private static void checkSavable(Machine machine) throws MigrationException {
         SaveVm.checkNotBlocked(machine);
         if (machine.runState().isRunning()) {
             throw new MigrationException("snapshot needs a paused machine: machine=" + machine.name() + " state=running");
-        }
-        var standard = StandardSections.of(machine);
-        standard.globalState().store(machine.runState());
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
-             StreamWriter out = new StreamWriter(ch)) {
-            var save = new SaveVm(machine, out);
-            try {
-                save.header();
-                save.setup();
-                while (!save.iterate(0)) {
-                    // paused machine: every round makes progress until nothing is dirty
-                }
-                save.complete();
-            } finally {
-                save.cleanup();
-            }
-        } catch (IOException e) {
-            throw new MigrationException("cannot write snapshot " + file + ": " + e.getMessage(), e);
         }
     }
 
