@@ -1,0 +1,55 @@
+package dev.livemig.machine;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class MachineTest {
+
+    @Test
+    void pauseAndResumeCallTheApplicationsHooksOnlyOnChange() {
+        List<String> calls = new ArrayList<>();
+        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(new Machine.RunStateHooks() {
+            @Override
+            public void pause() {
+                calls.add("pause");
+            }
+
+            @Override
+            public void resume() {
+                calls.add("resume");
+            }
+        }).build()) {
+            assertEquals(RunState.PAUSED, m.runState());
+            m.resume();
+            m.resume();
+            m.pause();
+            m.pause(RunState.FINISH_MIGRATE);
+            assertEquals(List.of("resume", "pause"), calls);
+            assertEquals(RunState.FINISH_MIGRATE, m.runState());
+        }
+    }
+
+    @Test
+    void ramBlocksKeepTheirOrderAndNamesAreUnique() {
+        var b = Machine.builder("m").ram("b", 4096).ram("a", 8192);
+        assertThrows(IllegalArgumentException.class, () -> b.ram("a", 4096));
+        try (Machine m = b.build()) {
+            assertEquals(List.of("b", "a"), m.ramBlocks().stream().map(RamBlock::name).toList());
+            assertEquals(12288, m.ramSize());
+        }
+    }
+
+    @Test
+    void blockersAreReportedUntilRemoved() {
+        try (Machine m = Machine.builder("m").ram("ram", 4096).build()) {
+            var blocker = m.blockers().add("no migration while formatting");
+            assertEquals(List.of("no migration while formatting"), m.blockers().reasons());
+            assertTrue(m.blockers().remove(blocker));
+            assertEquals(List.of(), m.blockers().reasons());
+        }
+    }
+}
