@@ -27,10 +27,14 @@ public final class DescribedSection {
     private final StreamReader r;
     private final int maxBytes;
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final long maxVisits;
+    private long visits;
 
     private DescribedSection(StreamReader r, int maxBytes) {
         this.r = r;
         this.maxBytes = maxBytes;
+        // a hostile description could repeat a huge empty structure per byte; bound the walk, not just the bytes
+        this.maxVisits = 4L * Math.max(maxBytes, 0) + (1 << 20);
     }
 
     /** Consumes the bytes {@code description} (a device or vmsd object) describes; at most {@code maxBytes}. */
@@ -48,6 +52,9 @@ public final class DescribedSection {
         }
         for (Json field : d.array("fields")) {
             Described f = d.field(field);
+            if (++visits > maxVisits) {
+                throw r.error("description too costly to walk: field=" + f.path() + " visits=" + visits);
+            }
             long size = f.nonNegative("size");
             long count = f.json().has("array_len") ? f.nonNegative("array_len") : 1;
             String type = f.string("type");

@@ -24,6 +24,7 @@ public final class VmStateDescription<T> {
     private final List<String> jsonNames;
     private final List<Subsection<T>> subsections;
     private final Hooks<T> hooks;
+    private final boolean compressible;
 
     /** The hooks of a description; all are no-ops unless set. */
     record Hooks<T>(VmStateHook<T> preSave, VmStateHook<T> preLoad, PostLoadHook<T> postLoad, Predicate<T> needed) {
@@ -52,6 +53,7 @@ public final class VmStateDescription<T> {
         this.jsonNames = jsonNames(this.fields);
         this.subsections = List.copyOf(subsections);
         this.hooks = hooks;
+        this.compressible = this.subsections.isEmpty() && this.fields.stream().allMatch(VmStateField::compressible);
     }
 
     public static <T> VmStateBuilder<T> builder(String name) {
@@ -104,7 +106,7 @@ public final class VmStateDescription<T> {
 
     /** An array of this struct may share one JSON object: no existence tests anywhere, no subsections (§5.3). */
     boolean compressible() {
-        return subsections.isEmpty() && fields.stream().allMatch(VmStateField::compressible);
+        return compressible;
     }
 
     private static <T> List<String> jsonNames(List<VmStateField<T>> fields) {

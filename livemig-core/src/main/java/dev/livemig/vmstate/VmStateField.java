@@ -43,6 +43,10 @@ public sealed interface VmStateField<T> {
     /** {@code count(obj)} integers (at most {@code max}) stored in place in {@code values(obj)}. */
     record IntArray<T>(String name, Presence<T> presence, VmStateType type, ToLongFunction<T> count, int max,
                        Function<T, long[]> values) implements VmStateField<T> {
+        public IntArray {
+            checkSize(name, "max", max);
+        }
+
         public IntArray<T> with(Presence<T> p) {
             return new IntArray<>(name, p, type, count, max, values);
         }
@@ -54,6 +58,10 @@ public sealed interface VmStateField<T> {
 
     /** {@code size} raw bytes, stored in place in {@code bytes(obj)}. */
     record Buffer<T>(String name, Presence<T> presence, int size, Function<T, byte[]> bytes) implements VmStateField<T> {
+        public Buffer {
+            checkSize(name, "size", size);
+        }
+
         public Buffer<T> with(Presence<T> p) {
             return new Buffer<>(name, p, size, bytes);
         }
@@ -66,6 +74,10 @@ public sealed interface VmStateField<T> {
     /** {@code length(obj)} raw bytes (at most {@code max}); loading hands a new array to {@code set}. */
     record VBuffer<T>(String name, Presence<T> presence, ToLongFunction<T> length, int max, Function<T, byte[]> get,
                       BiConsumer<T, byte[]> set) implements VmStateField<T> {
+        public VBuffer {
+            checkSize(name, "max", max);
+        }
+
         public VBuffer<T> with(Presence<T> p) {
             return new VBuffer<>(name, p, length, max, get, set);
         }
@@ -77,6 +89,10 @@ public sealed interface VmStateField<T> {
 
     /** {@code size} bytes that are written as zeros and discarded on load. */
     record Unused<T>(String name, Presence<T> presence, int size) implements VmStateField<T> {
+        public Unused {
+            checkSize(name, "size", size);
+        }
+
         public Unused<T> with(Presence<T> p) {
             return new Unused<>(name, p, size);
         }
@@ -107,6 +123,10 @@ public sealed interface VmStateField<T> {
     record StructArray<T, S>(String name, Presence<T> presence, VmStateDescription<S> description,
                              ToLongFunction<T> count, int max, Function<T, ? extends List<S>> elements)
             implements VmStateField<T> {
+        public StructArray {
+            checkSize(name, "max", max);
+        }
+
         public StructArray<T, S> with(Presence<T> p) {
             return new StructArray<>(name, p, description, count, max, elements);
         }
@@ -118,6 +138,13 @@ public sealed interface VmStateField<T> {
         @Override
         public boolean compressible() {
             return !presence.hasTest() && description.compressible();
+        }
+    }
+
+    /** Declared sizes are fixed by the code that declares them; a negative one is a programming error. */
+    private static void checkSize(String field, String what, int value) {
+        if (value < 0) {
+            throw new IllegalArgumentException("field " + field + ": negative " + what + " " + value);
         }
     }
 }

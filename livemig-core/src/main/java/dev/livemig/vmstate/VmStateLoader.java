@@ -34,8 +34,13 @@ final class VmStateLoader {
         }
         Subsection<T> sub;
         while ((sub = SubsectionPeek.next(r, d)) != null) {
-            int subVersion = r.be32() & 0xff; // QEMU keeps only the low 8 bits
             VmStateDescription<T> sd = sub.description();
+            int subVersion;
+            try {
+                subVersion = r.be32() & 0xff; // QEMU keeps only the low 8 bits
+            } catch (MigrationException e) {
+                throw FieldErrors.inField(e, sd.name() + "(version)");
+            }
             load(r, sd, object, subVersion, sd.name());
         }
         try {

@@ -164,6 +164,18 @@ class DescribedSectionTest {
     }
 
     @Test
+    void rejectsADescriptionThatCostsFarMoreWorkThanItsBytes() throws Exception {
+        var inner = new StringBuilder("{\"vmsd_name\": \"e\", \"version\": 0, \"fields\": [{\"name\": \"b\", \"type\": \"uint8\", \"size\": 1}");
+        for (int i = 0; i < 2000; i++) {
+            inner.append(", {\"name\": \"z\", \"type\": \"buffer\", \"size\": 0}");
+        }
+        inner.append("]}");
+        String json = "{\"vmsd_name\": \"d\", \"fields\": [{\"name\": \"s\", \"array_len\": 1000, \"type\": \"struct\", "
+                + "\"struct\": " + inner + ", \"size\": 1}]}";
+        assertMentions(refused(json, new byte[1000], 1000), "too costly", "field=d.s.z");
+    }
+
+    @Test
     void truncatedStreamIsAMigrationException() throws Exception {
         Json.Obj description = parse("{\"vmsd_name\": \"d\", \"fields\": [{\"name\": \"a\", \"type\": \"uint64\", \"size\": 8}]}");
         var e = assertThrows(MigrationException.class,

@@ -168,6 +168,12 @@ class VmStateErrorsTest {
     }
 
     @Test
+    void truncationInASubsectionHeaderNamesTheSubsection() throws MigrationException {
+        byte[] bytes = Arrays.copyOf(save(plain()), EXTRA_AT + 2 + "device/extra".length() + 2);
+        assertMentions(loadFails(bytes, 4), "truncated", "field=device/extra(version)");
+    }
+
+    @Test
     void failingPostLoadHookIsReportedWithItsVmsdAndOffset() throws MigrationException {
         var d = VmStateDescription.<Device>builder("hooked")
                 .uint8("bias", o -> o.bias, (o, v) -> o.bias = v)
