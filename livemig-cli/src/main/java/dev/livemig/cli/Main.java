@@ -2,14 +2,18 @@ package dev.livemig.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
-/** The {@code livemig} command. */
+/** The {@code livemig} command. Errors are one line on stderr and a non-zero status; --debug adds the stack trace. */
 @Command(name = "livemig", mixinStandardHelpOptions = true, version = "livemig 0.1.0",
         description = "QEMU-compatible live migration for the JVM.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, IncomingCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces of errors.")
+    boolean debug;
 
     public static void main(String[] args) {
         System.exit(run(args));
@@ -17,7 +21,17 @@ public final class Main implements Runnable {
 
     /** Runs the command line and returns the exit status (for tests). */
     public static int run(String... args) {
-        return new CommandLine(new Main()).execute(args);
+        var main = new Main();
+        var cli = new CommandLine(main);
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (parseResult.hasMatchedOption("--debug")) {
+                e.printStackTrace();
+            } else {
+                commandLine.getErr().println("livemig: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            }
+            return 2;
+        });
+        return cli.execute(args);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.livemig.cli.guest;
 
 import dev.livemig.machine.RamBlock;
+import dev.livemig.vmstate.VmStateDescription;
 
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.locks.Condition;
@@ -25,7 +26,21 @@ public final class PageSweeper {
     private boolean running;
     private boolean stopped;
     private Thread thread;
+    // the guest CPU's registers: migrated (see DESCRIPTION), touched only by the sweep thread or while paused
     private long page; // the next page to increment
+    private long round; // completed rounds
+
+    /** The sweep position is CPU state: without it a destination would restart the sweep and break its pattern. */
+    public static final VmStateDescription<PageSweeper> DESCRIPTION = VmStateDescription.<PageSweeper>builder("cpu")
+            .version(1).minimumVersion(1)
+            .uint64("page", s -> s.page, (s, v) -> s.page = v)
+            .uint64("round", s -> s.round, (s, v) -> s.round = v)
+            .postLoad((s, version) -> {
+                if (s.page >= s.block.targetPages()) {
+                    throw new dev.livemig.wire.MigrationException("cpu: sweep position outside RAM: page=" + s.page);
+                }
+            })
+            .build();
 
     /** {@code dirtyBytesPerSecond} 0 = as fast as the thread can go; {@code onRound} gets each finished round's number. */
     public PageSweeper(RamBlock block, long dirtyBytesPerSecond, LongConsumer onRound) {
@@ -83,7 +98,6 @@ public final class PageSweeper {
 
     private void loop() {
         long pages = block.targetPages();
-        long round = 0;
         long startNs = System.nanoTime();
         long dirtied = 0;
         while (awaitRun()) {

@@ -1,0 +1,122 @@
+package dev.livemig.cli.guest;
+
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.machine.Registration;
+import dev.livemig.vmstate.VmStateCodec;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamWriter;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+/**
+ * The demo guest: one RAM block swept by a {@link PageSweeper} (QEMU migration-test style), a console and a
+ * counter device. Source and destination build it with the same options; the destination then checks it
+ * with {@link #verify}: the sweep rule on RAM and, when the source's digests are known, exact equality.
+ */
+public final class DemoGuest implements AutoCloseable {
+    public static final String MACHINE_TYPE = "livemig-demo-1";
+    public static final String RAM_BLOCK = "guest.ram";
+
+    private final Machine machine;
+    private final PageSweeper sweeper;
+    private final ConsoleDevice console = new ConsoleDevice();
+    private final CounterDevice counter = new CounterDevice();
+
+    public DemoGuest(long ramBytes, long dirtyBytesPerSecond) {
+        var builder = Machine.builder(MACHINE_TYPE).ram(RAM_BLOCK, ramBytes);
+        PageSweeper[] cpu = new PageSweeper[1];
+        builder.hooks(new Machine.RunStateHooks() {
+            @Override
+            public void pause() {
+                cpu[0].pause();
+            }
+
+            @Override
+            public void resume() {
+                cpu[0].resume();
+            }
+        });
+        this.machine = builder.build();
+        RamBlock ram = machine.ramBlock(RAM_BLOCK).orElseThrow();
+        this.sweeper = new PageSweeper(ram, dirtyBytesPerSecond, round -> {
+            counter.roundDone(round, System.nanoTime());
+            console.println("round " + round + " done");
+        });
+        cpu[0] = sweeper;
+        machine.devices().register("cpu", 0, PageSweeper.DESCRIPTION, sweeper);
+        machine.devices().register("console", 0, ConsoleDevice.DESCRIPTION, console);
+        machine.devices().register("counter", 0, CounterDevice.DESCRIPTION, counter);
+    }
+
+    public Machine machine() {
+        return machine;
+    }
+
+    public ConsoleDevice console() {
+        return console;
+    }
+
+    public CounterDevice counter() {
+        return counter;
+    }
+
+    /**
+     * Fills every other 4 KiB page with pseudo-random bytes (the rest stay zero), so RAM has real content. The
+     * first 8 bytes of each page stay zero: byte 0 is the sweep counter.
+     */
+    public void fillHalf(long seed) {
+        RamBlock ram = machine.ramBlock(RAM_BLOCK).orElseThrow();
+        var rnd = new java.util.SplittableRandom(seed);
+        for (long off = RamBlock.TARGET_PAGE_SIZE; off < ram.usedLength(); off += 2L * RamBlock.TARGET_PAGE_SIZE) {
+            for (int i = 8; i < RamBlock.TARGET_PAGE_SIZE; i += 8) {
+                ram.memory().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, off + i, rnd.nextLong());
+            }
+        }
+    }
+
+    /** CRC32C of the RAM block and of each device's encoded state: what must be equal after a migration. */
+    public Map<String, String> digests() throws MigrationException {
+        var out = new LinkedHashMap<String, String>();
+        var crc = new CRC32C();
+        crc.update(machine.ramBlock(RAM_BLOCK).orElseThrow().memory().asByteBuffer());
+        out.put(RAM_BLOCK, Long.toHexString(crc.getValue()));
+        for (Registration r : machine.devices().snapshot()) {
+            if (r instanceof Registration.Device<?> d) {
+                out.put(r.idstr(), deviceDigest(d));
+            }
+        }
+        return out;
+    }
+
+    private static <T> String deviceDigest(Registration.Device<T> d) throws MigrationException {
+        var w = StreamWriter.inMemory();
+        VmStateCodec.save(w, d.description(), d.state());
+        var crc = new CRC32C();
+        crc.update(w.toByteArray());
+        return Long.toHexString(crc.getValue());
+    }
+
+    /** Null when the guest passes every check, else what failed. {@code expected} may be empty (sweep rule only). */
+    public String verify(Map<String, String> expected) throws MigrationException {
+        String sweep = SweepVerifier.check(machine.ramBlock(RAM_BLOCK).orElseThrow());
+        if (sweep != null) {
+            return sweep;
+        }
+        Map<String, String> actual = digests();
+        for (var e : expected.entrySet()) {
+            if (!e.getValue().equals(actual.get(e.getKey()))) {
+                return e.getKey() + " differs: expected digest " + e.getValue() + ", got " + actual.get(e.getKey());
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public void close() {
+        sweeper.stop();
+        machine.close();
+    }
+}
