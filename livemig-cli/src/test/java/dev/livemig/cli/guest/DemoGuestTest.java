@@ -1,0 +1,54 @@
+package dev.livemig.cli.guest;
+
+import dev.livemig.savevm.Snapshots;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class DemoGuestTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void aPausedGuestIsStillAndItsStateMovesWithASnapshot() throws Exception {
+        Path file = dir.resolve("g.snap");
+        Map<String, String> digests;
+        try (var source = new DemoGuest(4 << 20, 0)) {
+            source.fillHalf(3);
+            source.machine().resume();
+            while (source.counter().rounds() < 3) {
+                Thread.sleep(5);
+            }
+            source.machine().pause();
+            digests = source.digests();
+            Thread.sleep(20);
+            assertEquals(digests, source.digests(), "nothing changes while paused");
+            assertNull(source.verify(Map.of()));
+            Snapshots.save(source.machine(), file);
+        }
+        try (var target = new DemoGuest(4 << 20, 0)) {
+            Snapshots.load(target.machine(), file);
+            assertNull(target.verify(digests));
+            long rounds = target.counter().rounds();
+            target.machine().resume();
+            while (target.counter().rounds() < rounds + 2) {
+                Thread.sleep(5);
+            }
+            target.machine().pause();
+            assertNull(target.verify(Map.of()), "the sweep continues where the source stopped");
+        }
+    }
+
+    @Test
+    void aTamperedDigestIsReported() throws Exception {
+        try (var guest = new DemoGuest(1 << 20, 0)) {
+            String problem = guest.verify(Map.of("counter", "0"));
+            assertNotNull(problem);
+            assertTrue(problem.startsWith("counter differs"), problem);
+        }
+    }
+}
