@@ -23,7 +23,7 @@ final class FieldErrors {
 
     /** A reader error (truncation, I/O) given the field it happened in; same offset and section. */
     static MigrationException inField(MigrationException e, String field) {
-        return new MigrationException(bareMessage(e) + ": field=" + field, e.section(), e.offset(), e);
+        return new MigrationException(e.bareMessage() + ": field=" + field, e.section(), e.offset(), e);
     }
 
     /**
@@ -35,12 +35,5 @@ final class FieldErrors {
             return e;
         }
         return new MigrationException(hook + " failed: vmsd=" + vmsd + ": " + e.getMessage(), r.section(), r.offset(), e);
-    }
-
-    private static String bareMessage(MigrationException e) {
-        String message = e.getMessage();
-        String suffix = e.section() != null ? " (section=" : e.offset() >= 0 ? " (offset=" : null;
-        int cut = suffix == null ? -1 : message.lastIndexOf(suffix);
-        return cut >= 0 ? message.substring(0, cut) : message;
     }
 }

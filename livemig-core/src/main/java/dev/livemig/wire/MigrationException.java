@@ -8,6 +8,7 @@ package dev.livemig.wire;
  * ({@code section=ram offset=0x1022}) so that an operator can find the fault in a capture.
  */
 public final class MigrationException extends Exception {
+    private final String bare;
     private final String section;
     private final long offset;
 
@@ -21,6 +22,7 @@ public final class MigrationException extends Exception {
 
     public MigrationException(String message, String section, long offset, Throwable cause) {
         super(describe(message, section, offset), cause);
+        this.bare = message;
         this.section = section;
         this.offset = offset;
     }
@@ -35,14 +37,17 @@ public final class MigrationException extends Exception {
         return offset;
     }
 
+    /** The message without the section and offset suffix (for wrapping with more context). */
+    public String bareMessage() {
+        return bare;
+    }
+
     /** Copies this error with a section name added, keeping the offset (used when a handler's error leaves it). */
     public MigrationException inSection(String sectionName) {
         if (section != null || sectionName == null) {
             return this;
         }
-        var bare = getMessage();
-        int cut = offset >= 0 ? bare.lastIndexOf(" (offset=") : -1;
-        return new MigrationException(cut >= 0 ? bare.substring(0, cut) : bare, sectionName, offset, this);
+        return new MigrationException(bare, sectionName, offset, this);
     }
 
     private static String describe(String message, String section, long offset) {

@@ -2,6 +2,7 @@ package dev.livemig.vmstate;
 
 import dev.livemig.json.Json;
 import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.ChunkedChannel;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
 import net.jqwik.api.ForAll;
