@@ -122,6 +122,20 @@ class SnapshotsTest {
     }
 
     @Test
+    void aPartForASectionThatNeverStartedIsRejectedWithItsId() throws Exception {
+        var w = StreamWriter.inMemory();
+        dev.livemig.wire.StreamFraming.writeHeader(w);
+        ConfigurationRecord.write(w, "livemig-test", java.util.List.of());
+        dev.livemig.wire.StreamFraming.writeSectionContinue(w, false, 99);
+        byte[] stream = w.toByteArray();
+        try (var target = new TestGuest()) {
+            var e = assertThrows(MigrationException.class, () -> load(target, StreamReader.of(stream)));
+            assertTrue(e.getMessage().contains("never started: section_id=99"), e.getMessage());
+            assertEquals(stream.length, e.offset());
+        }
+    }
+
+    @Test
     void aNewerDeviceVersionIsRejected() throws Exception {
         try (var source = new TestGuest("livemig-test", 3).fill(4); var target = new TestGuest("livemig-test", 2)) {
             var e = assertThrows(MigrationException.class, () -> load(target, StreamReader.of(snapshot(source))));
