@@ -2,84 +2,130 @@ package dev.livemig.cli;
 
 import dev.livemig.cli.guest.DemoGuest;
 import dev.livemig.json.Json;
+import dev.livemig.json.JsonParser;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.savevm.LoadVm;
-import dev.livemig.savevm.Snapshots;
+import dev.livemig.migration.IncomingMigration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationStatus;
 import dev.livemig.transport.MigrationUri;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 
-/** The destination half of the demo: builds the same guest, loads the incoming state, verifies it. */
+/**
+ * The destination half of the demo: builds the same guest, receives it from URI (tcp, unix, exec or file),
+ * verifies it, resumes it, verifies again. With --json every line on stdout is one JSON object: first
+ * {"listening": URI}, last the verdict.
+ */
 @Command(name = "incoming", mixinStandardHelpOptions = true,
-        description = "Receive the demo guest from URI into a new machine and verify it (file: URIs in this version).")
+        description = "Receive the demo guest from URI (tcp:HOST:PORT, unix:PATH, exec:CMD, file:PATH) and verify it.")
 final class IncomingCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "URI", description = "Where the guest comes from: file:PATH[,offset=N].")
+    @Parameters(index = "0", paramLabel = "URI", description = "Where to listen or read: tcp:HOST:PORT (port 0 picks one), unix:PATH, exec:CMD, file:PATH.")
     String uri;
 
     @Mixin
     GuestOptions guest;
 
+    @Mixin
+    MigrationOptions migration;
+
     @Option(names = "--expect", split = ",", paramLabel = "NAME=DIGEST",
             description = "Digests the source computed (RAM block and devices); the load must reproduce them.")
     Map<String, String> expect = new LinkedHashMap<>();
 
-    @Option(names = "--json", description = "Print one JSON object with the verdict instead of text.")
+    @Option(names = "--expect-stdin", description = "Read the source's digests as one JSON object line on stdin after the load.")
+    boolean expectStdin;
+
+    @Option(names = "--json", description = "Print JSON lines instead of text.")
     boolean json;
 
     @Option(names = "--run-after", defaultValue = "0", paramLabel = "MS",
-            description = "After verification, resume the guest for this long and report the rounds it ran.")
+            description = "After verification, let the guest run this long and verify again.")
     long runAfterMs;
 
     @Override
     public Integer call() throws Exception {
         guest.check();
-        MigrationUri where = MigrationUri.parse(uri);
-        if (!(where instanceof MigrationUri.File file)) {
-            throw new IllegalArgumentException("incoming over " + uri.split(":", 2)[0]
-                    + ": is not built yet (live precopy); this version receives snapshots from file: URIs");
-        }
+        MigrationConfig config = migration.config(MigrationConfig.defaults());
         try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate)) {
-            if (file.offset() != 0) {
-                throw new IllegalArgumentException("file: offsets are not supported for snapshots yet: " + uri);
+            var incoming = new IncomingMigration(g.machine(), config, false, e -> { });
+            MigrationUri address = incoming.listen(MigrationUri.parse(uri));
+            if (json) {
+                System.out.println(JsonWriter.compact(Json.object().put("listening", address.toString()).build()));
+            } else {
+                System.out.println("listening on " + address);
             }
+            System.out.flush();
             long t0 = System.nanoTime();
-            LoadVm.Result result = Snapshots.load(g.machine(), file.path());
+            incoming.awaitFinished(Long.MAX_VALUE, TimeUnit.DAYS);
             long loadMs = (System.nanoTime() - t0) / 1_000_000;
-            String problem = g.verify(expect);
-            long roundsBefore = g.counter().rounds();
+            String problem = incoming.status() == MigrationStatus.COMPLETED ? null : "migration " + incoming.status().qemuName()
+                    + (incoming.error() == null ? "" : ": " + incoming.error());
+            Map<String, String> loaded = problem == null ? g.digests() : Map.of();
+            if (problem == null) {
+                problem = g.verify(Map.of());
+            }
             long ranRounds = 0;
-            if (problem == null && runAfterMs > 0) {
+            if (problem == null && incoming.sourceRunState().isRunning() && runAfterMs > 0) {
+                long before = g.counter().rounds();
                 g.machine().resume();
                 Thread.sleep(runAfterMs);
                 g.machine().pause();
-                ranRounds = g.counter().rounds() - roundsBefore;
+                ranRounds = g.counter().rounds() - before;
                 String after = g.verify(Map.of());
-                if (after != null) {
-                    problem = "after resuming: " + after;
+                problem = after == null ? null : "after resuming: " + after;
+            }
+            Map<String, String> expected = new LinkedHashMap<>(expect);
+            if (expectStdin) {
+                expected.putAll(readDigests());
+            }
+            if (problem == null) {
+                for (var e : expected.entrySet()) {
+                    if (!e.getValue().equals(loaded.get(e.getKey()))) {
+                        problem = e.getKey() + " differs: source digest " + e.getValue() + ", loaded " + loaded.get(e.getKey());
+                        break;
+                    }
                 }
             }
-            String verification = problem == null
-                    ? "RAM follows the sweep rule" + (expect.isEmpty() ? "" : "; digests of " + String.join(", ", expect.keySet()) + " match")
-                    : problem;
+            String verification = problem != null ? problem : "RAM follows the sweep rule"
+                    + (expected.isEmpty() ? "" : "; digests of " + String.join(", ", expected.keySet()) + " match the source")
+                    + (ranRounds > 0 ? "; the guest ran " + ranRounds + " more rounds here and still follows the rule" : "");
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object()
                         .put("verified", problem == null)
                         .put("verification", verification)
                         .put("load_ms", loadMs)
-                        .put("source_run_state", result.sourceRunState().qemuName())
+                        .put("status", incoming.status().qemuName())
+                        .put("source_run_state", incoming.sourceRunState() == null ? "unknown" : incoming.sourceRunState().qemuName())
                         .put("rounds_after_resume", ranRounds)
                         .build()));
             } else {
-                System.out.printf("loaded %s in %d ms (source was %s)%n", Sizes.human(guest.ram), loadMs, result.sourceRunState().qemuName());
+                System.out.printf("incoming migration %s in %d ms%n", incoming.status().qemuName(), loadMs);
                 System.out.println((problem == null ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             return problem == null ? 0 : 1;
         }
+    }
+
+    private static Map<String, String> readDigests() throws Exception {
+        var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line = in.readLine();
+        var out = new LinkedHashMap<String, String>();
+        if (line == null) {
+            return out;
+        }
+        for (Json.Member m : JsonParser.parse(line).asObject().members()) {
+            out.put(m.name(), m.value().asString());
+        }
+        return out;
     }
 }

@@ -75,4 +75,13 @@ public interface LiveStateHandler {
     default boolean switchoverAckNeeded() {
         return false;
     }
+
+    /**
+     * Destination, with switchover-ack, for a handler whose {@link #switchoverAckNeeded} is true: called before
+     * {@link #loadSetup} with the callback to run (once, from any thread) when the handler agrees that the
+     * source may stop the machine. The source does not switch over before every such handler approved.
+     */
+    default void awaitSwitchoverApproval(Runnable approve) {
+        approve.run();
+    }
 }

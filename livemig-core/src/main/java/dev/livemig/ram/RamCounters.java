@@ -13,6 +13,8 @@ public final class RamCounters {
     public final AtomicLong normal = new AtomicLong();
     /** Bytes of RAM records written, headers included (QEMU's "transferred" for RAM). */
     public final AtomicLong transferred = new AtomicLong();
+    /** Pages dirtied per second over the last period of at least one second (QEMU's "dirty-pages-rate"). */
+    public final AtomicLong dirtyPagesRate = new AtomicLong();
     /** Dirty-bitmap synchronisations (QEMU's "dirty-sync-count"). */
     public final AtomicLong dirtySyncCount = new AtomicLong();
 

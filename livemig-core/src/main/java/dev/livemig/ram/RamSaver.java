@@ -27,6 +27,8 @@ public final class RamSaver {
     private long cursorPage;
     private RamBlock lastSent; // for CONTINUE; survives sections, as in QEMU
     private long rounds;
+    private long periodStartNs;
+    private long periodDirtyPages;
 
     public RamSaver(List<RamBlock> blocks, RamCounters counters) {
         this.blocks = List.copyOf(blocks);
@@ -46,6 +48,7 @@ public final class RamSaver {
             dirtyPages += toSend[i].size();
         }
         counters.dirtySyncCount.incrementAndGet();
+        periodStartNs = System.nanoTime();
         long start = out.offset();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
         out.be64(total | RamFlags.MEM_SIZE);
@@ -64,6 +67,13 @@ public final class RamSaver {
         }
         dirtyPages += added;
         counters.dirtySyncCount.incrementAndGet();
+        periodDirtyPages += added;
+        long now = System.nanoTime();
+        if (now - periodStartNs >= 1_000_000_000L) { // QEMU measures the rate over periods of at least 1 s
+            counters.dirtyPagesRate.set(periodDirtyPages * 1_000_000_000L / (now - periodStartNs));
+            periodStartNs = now;
+            periodDirtyPages = 0;
+        }
         return added;
     }
 

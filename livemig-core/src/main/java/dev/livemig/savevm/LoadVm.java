@@ -37,15 +37,30 @@ public final class LoadVm {
     /** Upper bound for one carried-through section (QEMU device sections are kilobytes). */
     public static final int MAX_OPAQUE_SECTION = 16 << 20;
 
+    /** Receives the stream's commands (§11.2); the default refuses them, as a snapshot has none. */
+    public interface CommandHandler {
+        void onCommand(StreamRecord.Command command, StreamReader in) throws MigrationException;
+
+        CommandHandler REFUSE = (cmd, in) -> {
+            throw in.error("unsupported command in this stream: cmd=" + cmd.command() + " length=" + cmd.data().length);
+        };
+    }
+
     private final Machine machine;
     private final StreamReader in;
+    private final CommandHandler commands;
     private final Map<DescribedDevices.Key, Json.Obj> described;
     private final Map<Integer, Registration> started = new HashMap<>();
 
     public LoadVm(Machine machine, StreamReader in, DescribedDevices described) {
+        this(machine, in, described, CommandHandler.REFUSE);
+    }
+
+    public LoadVm(Machine machine, StreamReader in, DescribedDevices described, CommandHandler commands) {
         this.machine = machine;
         this.in = in;
         this.described = described.byKey();
+        this.commands = commands;
     }
 
     public Result load() throws MigrationException {
@@ -74,8 +89,7 @@ public final class LoadVm {
                     }
                     case StreamRecord.SectionStart start -> loadStart(start);
                     case StreamRecord.SectionContinue cont -> loadContinue(cont);
-                    case StreamRecord.Command cmd -> throw in.error("unsupported command in this stream: cmd=" + cmd.command()
-                            + " length=" + cmd.data().length);
+                    case StreamRecord.Command cmd -> commands.onCommand(cmd, in);
                 }
             }
         } finally {

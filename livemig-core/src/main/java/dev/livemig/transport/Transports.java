@@ -70,10 +70,11 @@ public final class Transports {
 
     private static MigrationChannel execOutgoing(MigrationUri.Exec exec) throws IOException {
         Process p = new ProcessBuilder("/bin/sh", "-c", exec.command())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
-        return new StreamMigrationChannel(null, Channels.newChannel(p.getOutputStream()), exec.toString(), () -> awaitExit(p, exec));
+        // the command's stdout is the return path, as in QEMU
+        return new StreamMigrationChannel(Channels.newChannel(p.getInputStream()), Channels.newChannel(p.getOutputStream()),
+                exec.toString(), () -> awaitExit(p, exec));
     }
 
     private static MigrationChannel execIncoming(MigrationUri.Exec exec) throws IOException {

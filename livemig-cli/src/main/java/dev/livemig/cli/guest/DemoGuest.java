@@ -24,6 +24,7 @@ public final class DemoGuest implements AutoCloseable {
     private final PageSweeper sweeper;
     private final ConsoleDevice console = new ConsoleDevice();
     private final CounterDevice counter = new CounterDevice();
+    private final SlowLoadDevice slowDevice = new SlowLoadDevice();
 
     public DemoGuest(long ramBytes, long dirtyBytesPerSecond) {
         var builder = Machine.builder(MACHINE_TYPE).ram(RAM_BLOCK, ramBytes);
@@ -46,6 +47,8 @@ public final class DemoGuest implements AutoCloseable {
             console.println("round " + round + " done");
         });
         cpu[0] = sweeper;
+        dev.livemig.savevm.StandardSections.of(machine); // "ram" first, as in QEMU
+        machine.devices().registerLive(SlowLoadDevice.IDSTR, 0, 1, slowDevice);
         machine.devices().register("cpu", 0, PageSweeper.DESCRIPTION, sweeper);
         machine.devices().register("console", 0, ConsoleDevice.DESCRIPTION, console);
         machine.devices().register("counter", 0, CounterDevice.DESCRIPTION, counter);
@@ -61,6 +64,10 @@ public final class DemoGuest implements AutoCloseable {
 
     public CounterDevice counter() {
         return counter;
+    }
+
+    public SlowLoadDevice slowDevice() {
+        return slowDevice;
     }
 
     /**

@@ -1,0 +1,92 @@
+package dev.livemig.cli;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParseException;
+import dev.livemig.json.JsonParser;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The demo's second JVM: `livemig incoming URI --json ...` started from the same jar, spoken to through
+ * its stdin (the source's digests) and stdout (JSON lines: where it listens, then its verdict).
+ */
+final class DestinationProcess implements AutoCloseable {
+    private final Process process;
+    private final BufferedReader out;
+
+    private DestinationProcess(Process process) {
+        this.process = process;
+        this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    }
+
+    static DestinationProcess start(List<String> incomingArgs) throws IOException {
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        String jar;
+        try {
+            jar = Path.of(DestinationProcess.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        } catch (java.net.URISyntaxException e) {
+            throw new IOException("cannot locate the livemig jar", e);
+        }
+        List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", jar,
+                Main.class.getName(), "incoming"));
+        cmd.addAll(incomingArgs);
+        cmd.add("--json");
+        return new DestinationProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    /** The next JSON line the destination prints; fails when it exits first. */
+    Json.Obj nextLine() throws IOException {
+        String line = out.readLine();
+        if (line == null) {
+            throw new IOException("the destination process ended without answering (exit status "
+                    + waitExit() + "); its errors are above");
+        }
+        try {
+            return JsonParser.parse(line).asObject();
+        } catch (JsonParseException e) {
+            throw new IOException("unexpected destination output: " + line);
+        }
+    }
+
+    /** Sends one line on the destination's stdin and closes it. */
+    void send(String line) throws IOException {
+        OutputStream in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.close();
+    }
+
+    private int waitExit() {
+        try {
+            if (process.waitFor(30, TimeUnit.SECONDS)) {
+                return process.exitValue();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return -1;
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package dev.livemig.cli;
+
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.wire.MigrationException;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** --capability and --parameter, turned into a validated {@link MigrationConfig}. */
+final class MigrationOptions {
+    @Option(names = "--capability", paramLabel = "NAME", description = "Enable a migration capability (repeatable): "
+            + "return-path, pause-before-switchover, switchover-ack, events.")
+    List<String> capabilities = new ArrayList<>();
+
+    @Option(names = "--parameter", paramLabel = "NAME=VALUE", description = "Set a migration parameter (repeatable): "
+            + "downtime-limit (ms), max-bandwidth (bytes/s).")
+    List<String> parameters = new ArrayList<>();
+
+    /** The configuration, starting from {@code base} (QEMU's defaults, or the demo's). */
+    MigrationConfig config(MigrationConfig base) throws MigrationException {
+        MigrationConfig c = base;
+        for (String cap : capabilities) {
+            c = c.withCapability(cap);
+        }
+        for (String p : parameters) {
+            int eq = p.indexOf('=');
+            if (eq <= 0) {
+                throw new MigrationException("--parameter expects NAME=VALUE: " + p);
+            }
+            c = c.withParameter(p.substring(0, eq), p.substring(eq + 1));
+        }
+        return MigrationConfig.validated(c);
+    }
+}

@@ -1,0 +1,53 @@
+package dev.livemig.cli;
+
+import dev.livemig.migration.MigrationInfo;
+
+/** One line of live migration progress, redrawn in place on a terminal. */
+final class ProgressLine {
+    private static final int WIDTH = 24;
+
+    private ProgressLine() {
+    }
+
+    static String render(MigrationInfo info) {
+        var ram = info.ram();
+        if (ram == null) {
+            return String.format("%-12s", info.status().qemuName());
+        }
+        long total = Math.max(ram.total(), 1);
+        double done = Math.min(1.0, Math.max(0, 1.0 - (double) ram.remaining() / total));
+        int filled = (int) Math.round(done * WIDTH);
+        return String.format("%-12s [%s%s] %3.0f%% pass %d | sent %s, left %s | dirty %s/s | %.0f Mbps | expected downtime %d ms",
+                info.status().qemuName(), "#".repeat(filled), "-".repeat(WIDTH - filled), done * 100, ram.dirtySyncCount(),
+                Sizes.human(ram.transferred()), Sizes.human(ram.remaining()), Sizes.human(ram.dirtyPagesRate() * 4096),
+                ram.mbps(), info.expectedDowntimeMs());
+    }
+
+    /** QEMU's `info migrate` text for a finished migration. */
+    static String summary(MigrationInfo info) {
+        var sb = new StringBuilder();
+        sb.append("Migration status: ").append(info.status().qemuName()).append('\n');
+        sb.append("total time: ").append(info.totalTimeMs()).append(" ms\n");
+        if (info.downtimeMs() >= 0) {
+            sb.append("downtime: ").append(info.downtimeMs()).append(" ms\n");
+        }
+        sb.append("setup: ").append(info.setupTimeMs()).append(" ms\n");
+        var ram = info.ram();
+        if (ram != null) {
+            sb.append(String.format("transferred ram: %d kbytes%n", ram.transferred() / 1024));
+            sb.append(String.format("throughput: %.2f mbps%n", ram.mbps()));
+            sb.append(String.format("remaining ram: %d kbytes%n", ram.remaining() / 1024));
+            sb.append(String.format("total ram: %d kbytes%n", ram.total() / 1024));
+            sb.append(String.format("duplicate: %d pages%n", ram.duplicate()));
+            sb.append(String.format("normal: %d pages%n", ram.normal()));
+            sb.append(String.format("normal bytes: %d kbytes%n", ram.normalBytes() / 1024));
+            sb.append(String.format("dirty sync count: %d%n", ram.dirtySyncCount()));
+            sb.append(String.format("precopy ram: %d kbytes%n", ram.precopyBytes() / 1024));
+            sb.append(String.format("downtime ram: %d kbytes%n", ram.downtimeBytes() / 1024));
+        }
+        if (info.errorDesc() != null) {
+            sb.append("error: ").append(info.errorDesc()).append('\n');
+        }
+        return sb.toString();
+    }
+}

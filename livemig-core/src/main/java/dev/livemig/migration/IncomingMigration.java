@@ -1,0 +1,242 @@
+package dev.livemig.migration;
+
+import dev.livemig.machine.LiveStateHandler;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.Registration;
+import dev.livemig.machine.RunState;
+import dev.livemig.savevm.DescribedDevices;
+import dev.livemig.savevm.LoadVm;
+import dev.livemig.transport.IncomingListener;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.transport.Transports;
+import dev.livemig.wire.MigrationCommand;
+import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.ReturnPathCodec;
+import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.StreamWriter;
+
+import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+/**
+ * The destination of one migration (§6.3): listens on a URI, accepts one channel, loads the stream into the
+ * machine on a thread named livemig-mig-dst, answers on the return path when the source opened one (PONG,
+ * SWITCHOVER_ACK, SHUT), and at the end enters the source's run state (resuming a machine that was running,
+ * unless told to stay paused). A failed load leaves the machine paused with partial state: discard it.
+ */
+public final class IncomingMigration {
+    private final Machine machine;
+    private final MigrationConfig config;
+    private final Consumer<MigrationEvent> events;
+    private final boolean autostart;
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private final AtomicInteger approvalsPending = new AtomicInteger();
+    private final Object rpLock = new Object();
+
+    private volatile MigrationStatus status = MigrationStatus.NONE;
+    private volatile String error;
+    private volatile IncomingListener listener;
+    private volatile MigrationChannel channel;
+    private volatile boolean cancelled;
+    private StreamWriter returnPath; // guarded by rpLock; null until OPEN_RETURN_PATH
+    private boolean ackSent;         // guarded by rpLock
+    private volatile RunState sourceRunState;
+    private Thread thread;
+
+    /** {@code autostart} false keeps the machine paused after the load (QEMU's -S / autostart off). */
+    public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
+        this.machine = machine;
+        this.config = config;
+        this.autostart = autostart;
+        this.events = events;
+    }
+
+    /** Starts listening; returns the address to give the source (the real port for tcp port 0). */
+    public synchronized MigrationUri listen(MigrationUri uri) throws MigrationException {
+        MigrationConfig.validated(config);
+        if (listener != null) {
+            throw new MigrationException("already listening on " + listener.address());
+        }
+        if (machine.runState().isRunning()) {
+            throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
+        }
+        listener = Transports.listen(uri);
+        move(MigrationStatus.SETUP);
+        thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
+        return listener.address();
+    }
+
+    public MigrationStatus status() {
+        return status;
+    }
+
+    public String error() {
+        return error;
+    }
+
+    /** The run state the source was in, once the load completed. */
+    public RunState sourceRunState() {
+        return sourceRunState;
+    }
+
+    public MigrationStatus awaitFinished(long timeout, TimeUnit unit) throws InterruptedException {
+        finished.await(timeout, unit);
+        return status;
+    }
+
+    /** Stops listening or loading; the machine stays paused. */
+    public void cancel() {
+        cancelled = true;
+        IncomingListener l = listener;
+        if (l != null) {
+            l.close();
+        }
+        closeChannel();
+    }
+
+    public MigrationInfo info() {
+        return new MigrationInfo(status, -1, -1, -1, -1, null, status == MigrationStatus.FAILED ? error : null);
+    }
+
+    private void run() {
+        try {
+            channel = listener.accept();
+            listener.close(); // one migration per listen, as QEMU
+            if (cancelled) {
+                throw new MigrationException("cancelled");
+            }
+            move(MigrationStatus.ACTIVE);
+            prepareSwitchoverAcks();
+            var in = new StreamReader(channel);
+            LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
+            sendOnReturnPath(new ReturnPathMessage.Shut(0));
+            sourceRunState = result.sourceRunState();
+            if (result.sourceRunState().isRunning() && autostart) {
+                machine.resume();
+                emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+            } else {
+                machine.enter(result.sourceRunState().isRunning() ? RunState.PAUSED : result.sourceRunState());
+            }
+            move(MigrationStatus.COMPLETED);
+        } catch (MigrationException | RuntimeException e) {
+            error = e.getMessage() == null ? e.toString() : e.getMessage();
+            try {
+                sendOnReturnPath(new ReturnPathMessage.Shut(1));
+            } catch (MigrationException ignored) {
+                // the source learns of the failure from the closed connection instead
+            }
+            move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
+        } finally {
+            closeChannel();
+            IncomingListener l = listener;
+            if (l != null) {
+                l.close();
+            }
+            finished.countDown();
+        }
+    }
+
+    /** Hands every handler that needs to approve switchover its callback (capability switchover-ack). */
+    private void prepareSwitchoverAcks() {
+        if (!config.has("switchover-ack")) {
+            return;
+        }
+        var waiting = machine.devices().snapshot().stream()
+                .filter(r -> r instanceof Registration.Live live && live.handler().switchoverAckNeeded())
+                .map(r -> ((Registration.Live) r).handler())
+                .toList();
+        approvalsPending.set(waiting.size());
+        for (LiveStateHandler h : waiting) {
+            h.awaitSwitchoverApproval(this::approveOnce);
+        }
+    }
+
+    private void approveOnce() {
+        if (approvalsPending.decrementAndGet() == 0) {
+            try {
+                maybeSendAck();
+            } catch (MigrationException e) {
+                error = e.getMessage(); // the load thread will fail on the broken channel
+            }
+        }
+    }
+
+    private void onCommand(StreamRecord.Command raw, StreamReader in) throws MigrationException {
+        switch (MigrationCommands.decode(raw, in)) {
+            case MigrationCommand.OpenReturnPath open -> {
+                if (!channel.isBidirectional()) {
+                    throw in.error("OPEN_RETURN_PATH on a transport without a return path: " + channel.describe());
+                }
+                synchronized (rpLock) {
+                    if (returnPath == null) {
+                        returnPath = new StreamWriter(channel, 4096);
+                    }
+                }
+                maybeSendAck();
+            }
+            case MigrationCommand.Ping ping -> {
+                synchronized (rpLock) {
+                    if (returnPath == null) {
+                        throw in.error("PING without a return path: value=" + ping.value());
+                    }
+                }
+                sendOnReturnPath(new ReturnPathMessage.Pong(ping.value()));
+            }
+            case MigrationCommand other -> throw in.error("command not supported in precopy by livemig yet: " + other);
+        }
+    }
+
+    private void maybeSendAck() throws MigrationException {
+        if (!config.has("switchover-ack")) {
+            return;
+        }
+        synchronized (rpLock) {
+            if (returnPath != null && approvalsPending.get() <= 0 && !ackSent) {
+                ackSent = true;
+                ReturnPathCodec.write(returnPath, new ReturnPathMessage.SwitchoverAck());
+                returnPath.flush();
+            }
+        }
+    }
+
+    private void sendOnReturnPath(ReturnPathMessage message) throws MigrationException {
+        synchronized (rpLock) {
+            if (returnPath != null) {
+                ReturnPathCodec.write(returnPath, message);
+                returnPath.flush();
+            }
+        }
+    }
+
+    private void move(MigrationStatus next) {
+        MigrationStatus.checkMove(MigrationStatus.Side.DESTINATION, status, next);
+        status = next;
+        emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
+    }
+
+    private void emit(MigrationEvent event) {
+        try {
+            events.accept(event);
+        } catch (RuntimeException ignored) {
+            // a listener's failure must not break the migration
+        }
+    }
+
+    private void closeChannel() {
+        MigrationChannel c = channel;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // best effort: the outcome is already decided
+            }
+        }
+    }
+}

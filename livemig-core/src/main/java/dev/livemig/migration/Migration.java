@@ -1,0 +1,326 @@
+package dev.livemig.migration;
+
+import dev.livemig.machine.LiveStateHandler;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import dev.livemig.ram.RamCounters;
+import dev.livemig.savevm.SaveVm;
+import dev.livemig.savevm.StandardSections;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.transport.Transports;
+import dev.livemig.wire.MigrationCommand;
+import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamWriter;
+
+import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One outgoing live precopy migration of a running machine (QEMU's migration thread, §6.2, §6.4).
+ *
+ * <p>{@link #start} returns at once; a thread named livemig-mig-src connects, writes the header and every
+ * handler's setup, iterates within the rate limit while the machine runs, and switches over when what is
+ * left fits the downtime limit at the measured bandwidth (and, with switchover-ack, once the destination
+ * agreed): it pauses the machine, completes every handler, sends device state, EOF and the trailer. Any
+ * failure or {@link #cancel()} before completion leaves the source machine running with its state intact.
+ * Statistics ({@link #info()}) and events may be read from any thread.
+ */
+public final class Migration {
+    private static final long SHUT_TIMEOUT_MS = 30_000;
+
+    private final Machine machine;
+    private final MigrationConfig config;
+    private final Consumer<MigrationEvent> events;
+    private final RamCounters ram;
+    private final CountDownLatch finished = new CountDownLatch(1);
+    private final CountDownLatch continued = new CountDownLatch(1);
+    private final Object lock = new Object();
+
+    private volatile MigrationStatus status = MigrationStatus.NONE;
+    private volatile boolean cancelRequested;
+    private volatile MigrationChannel channel;
+    private volatile TransferWindow window;
+    private volatile String error;
+    private volatile long startNs;
+    private volatile long setupMs = -1;
+    private volatile long downtimeMs = -1;
+    private volatile long totalMs = -1;
+    private volatile long expectedDowntimeMs;
+    private volatile long remainingBytes;
+    private volatile long bytesAtStop = -1;
+    private volatile boolean pausedByUs;
+    private Thread thread;
+
+    public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
+        this.machine = machine;
+        this.config = config;
+        this.events = events;
+        this.ram = StandardSections.of(machine).ram().counters();
+        this.expectedDowntimeMs = config.downtimeLimitMs();
+    }
+
+    /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
+    public void start(MigrationUri uri) throws MigrationException {
+        MigrationConfig.validated(config);
+        SaveVm.checkNotBlocked(machine);
+        synchronized (lock) {
+            if (thread != null) {
+                throw new MigrationException("this migration was already started: status=" + status.qemuName());
+            }
+            startNs = System.nanoTime();
+            move(MigrationStatus.SETUP);
+            thread = Thread.ofPlatform().name("livemig-mig-src").start(() -> run(uri));
+        }
+    }
+
+    public MigrationStatus status() {
+        return status;
+    }
+
+    /** Asks the migration to stop; the source keeps running. Returns at once; see {@link #awaitFinished}. */
+    public void cancel() {
+        synchronized (lock) {
+            if (status.isFinal() || status == MigrationStatus.NONE || cancelRequested) {
+                return;
+            }
+            cancelRequested = true;
+            if (status != MigrationStatus.CANCELLING) {
+                move(MigrationStatus.CANCELLING);
+            }
+        }
+        continued.countDown();
+        closeChannel(); // unblocks a write stuck on a slow or dead peer
+    }
+
+    /** migrate-continue: leaves pre-switchover. Refused in any other state (QEMU's rule). */
+    public void continueFrom(MigrationStatus state) throws MigrationException {
+        if (state != MigrationStatus.PRE_SWITCHOVER || status != MigrationStatus.PRE_SWITCHOVER) {
+            throw new MigrationException("Migration not in expected state: " + status.qemuName());
+        }
+        continued.countDown();
+    }
+
+    /** Waits until the migration has ended; returns its final status (or the current one on timeout). */
+    public MigrationStatus awaitFinished(long timeout, TimeUnit unit) throws InterruptedException {
+        finished.await(timeout, unit);
+        return status;
+    }
+
+    public MigrationInfo info() {
+        MigrationStatus s = status;
+        TransferWindow w = window;
+        long total = s.isFinal() && totalMs >= 0 ? totalMs : (System.nanoTime() - startNs) / 1_000_000;
+        long transferred = ram.transferred.get();
+        long stop = bytesAtStop;
+        var stats = new MigrationInfo.RamStats(transferred, s == MigrationStatus.COMPLETED ? 0 : remainingBytes,
+                machine.ramSize(), ram.duplicate.get(), ram.normal.get(), ram.normalBytes(), ram.dirtyPagesRate.get(),
+                w == null ? 0 : w.mbps(), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
+                stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond());
+        return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
+                s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null);
+    }
+
+    private void run(MigrationUri uri) {
+        SaveVm save = null;
+        SourceReturnPath rp = null;
+        try {
+            channel = Transports.connect(uri);
+            if (cancelRequested) {
+                throw new Cancelled();
+            }
+            var out = new StreamWriter(channel);
+            save = new SaveVm(machine, out);
+            save.header();
+            if (config.has("return-path")) {
+                if (!channel.isBidirectional()) {
+                    throw new MigrationException("return-path needs a transport that carries data back; " + uri + " does not");
+                }
+                rp = new SourceReturnPath(channel);
+                rp.start();
+                MigrationCommands.write(out, new MigrationCommand.OpenReturnPath());
+                MigrationCommands.write(out, new MigrationCommand.Ping(1));
+            }
+            save.setup();
+            out.flush();
+            setupMs = (System.nanoTime() - startNs) / 1_000_000;
+            synchronized (lock) {
+                checkCancelled();
+                move(MigrationStatus.ACTIVE);
+            }
+            iterate(save, out, rp);
+            switchover(save, out, rp);
+            machine.pause(RunState.POSTMIGRATE);
+            finish(MigrationStatus.COMPLETED, null, false);
+        } catch (Cancelled c) {
+            finish(MigrationStatus.CANCELLED, null, pausedByUs);
+        } catch (MigrationException | RuntimeException e) {
+            if (cancelRequested) {
+                finish(MigrationStatus.CANCELLED, null, pausedByUs);
+            } else {
+                finish(MigrationStatus.FAILED, e.getMessage() == null ? e.toString() : e.getMessage(), pausedByUs);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            finish(MigrationStatus.FAILED, "interrupted", pausedByUs);
+        } finally {
+            if (save != null) {
+                save.cleanup();
+            }
+            closeChannel();
+            if (rp != null) {
+                try {
+                    rp.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            finished.countDown();
+        }
+    }
+
+    /** The precopy loop: iterate within the rate limit until what is left fits the downtime limit. */
+    private void iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        var w = new TransferWindow(config.maxBandwidth(), config.downtimeLimitMs(), System.nanoTime());
+        window = w;
+        long lastSync = ram.dirtySyncCount.get();
+        while (true) {
+            checkCancelled();
+            checkReturnPath(rp);
+            long threshold = w.threshold();
+            LiveStateHandler.Pending pending = save.pending(false);
+            if (pending.total() < threshold) {
+                pending = save.pending(true); // sync dirty tracking: the exact amount decides
+            }
+            long syncs = ram.dirtySyncCount.get();
+            for (long pass = lastSync + 1; pass <= syncs; pass++) {
+                emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
+            }
+            lastSync = syncs;
+            remainingBytes = pending.total();
+            if (pending.total() <= threshold && (!config.has("switchover-ack") || rp.switchoverAcked())) {
+                return;
+            }
+            long budget = w.budget();
+            long now = System.nanoTime();
+            if (budget == 0) {
+                TimeUnit.NANOSECONDS.sleep(w.untilWindowEnd(now));
+            } else {
+                long before = out.offset();
+                long pagesBefore = ram.normal.get() + ram.duplicate.get();
+                save.iterate(budget == Long.MAX_VALUE ? 0 : budget);
+                out.flush();
+                w.account(out.offset() - before, ram.normal.get() + ram.duplicate.get() - pagesBefore);
+            }
+            if (w.roll(System.nanoTime()) && w.bandwidthBytesPerMs() > 0 && ram.dirtyPagesRate.get() > 0) {
+                expectedDowntimeMs = (long) (remainingBytes / w.bandwidthBytesPerMs());
+            }
+        }
+    }
+
+    /** Pauses the machine (after pre-switchover if asked) and writes the final state. */
+    private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        if (config.has("pause-before-switchover")) {
+            synchronized (lock) {
+                checkCancelled();
+                move(MigrationStatus.PRE_SWITCHOVER);
+            }
+            continued.await();
+            checkCancelled();
+        }
+        RunState before = machine.runState();
+        long stopNs = System.nanoTime();
+        machine.pause(RunState.FINISH_MIGRATE);
+        pausedByUs = before.isRunning();
+        emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        bytesAtStop = ram.transferred.get();
+        synchronized (lock) {
+            checkCancelled();
+            move(MigrationStatus.DEVICE);
+        }
+        StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
+        save.complete();
+        out.flush();
+        try {
+            if (rp != null) {
+                channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
+            } else {
+                channel.close(); // for exec: also waits for the command and reports its failure
+            }
+        } catch (IOException e) {
+            throw new MigrationException("closing " + channel.describe() + " failed: " + e.getMessage(), e);
+        }
+        if (rp != null) {
+            int shut = rp.awaitShut(SHUT_TIMEOUT_MS);
+            if (shut != 0) {
+                throw new MigrationException(shut < 0 ? "destination did not confirm the load"
+                        + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())
+                        : "destination failed to load the state (SHUT status " + shut + ")");
+            }
+        }
+        downtimeMs = (System.nanoTime() - stopNs) / 1_000_000;
+    }
+
+    private void finish(MigrationStatus end, String why, boolean resumeMachine) {
+        if (resumeMachine) {
+            pausedByUs = false;
+            machine.resume(); // the source keeps running after a failed or cancelled switchover
+            emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+        }
+        synchronized (lock) {
+            error = why;
+            totalMs = (System.nanoTime() - startNs) / 1_000_000;
+            if (end == MigrationStatus.CANCELLED && status != MigrationStatus.CANCELLING) {
+                move(MigrationStatus.CANCELLING);
+            }
+            move(end);
+        }
+    }
+
+    private void checkCancelled() {
+        if (cancelRequested) {
+            throw new Cancelled();
+        }
+    }
+
+    private void checkReturnPath(SourceReturnPath rp) throws MigrationException {
+        if (rp != null && rp.failure() != null) {
+            throw new MigrationException(rp.failure());
+        }
+    }
+
+    private void move(MigrationStatus next) {
+        MigrationStatus.checkMove(MigrationStatus.Side.SOURCE, status, next);
+        status = next;
+        emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
+    }
+
+    private void emit(MigrationEvent event) {
+        try {
+            events.accept(event);
+        } catch (RuntimeException ignored) {
+            // a listener's failure must not break the migration
+        }
+    }
+
+    private void closeChannel() {
+        MigrationChannel c = channel;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // closing is best effort: the migration already has its outcome
+            }
+        }
+    }
+
+    /** Unwinds the migration thread after cancel. */
+    private static final class Cancelled extends RuntimeException {
+        Cancelled() {
+            super("cancelled", null, false, false);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package dev.livemig.migration;
+
+import java.util.EnumSet;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * QEMU's MigrationStatus (§14.1) with the legal transitions of each side (§14.2, §14.3). An illegal
+ * transition is a livemig bug: {@link #checkMove} throws IllegalStateException so that tests fail loudly.
+ */
+public enum MigrationStatus {
+    NONE("none"),
+    SETUP("setup"),
+    CANCELLING("cancelling"),
+    CANCELLED("cancelled"),
+    ACTIVE("active"),
+    POSTCOPY_ACTIVE("postcopy-active"),
+    POSTCOPY_PAUSED("postcopy-paused"),
+    POSTCOPY_RECOVER("postcopy-recover"),
+    COMPLETED("completed"),
+    FAILED("failed"),
+    COLO("colo"),
+    PRE_SWITCHOVER("pre-switchover"),
+    DEVICE("device"),
+    WAIT_UNPLUG("wait-unplug");
+
+    private final String qemuName;
+
+    MigrationStatus(String qemuName) {
+        this.qemuName = qemuName;
+    }
+
+    public String qemuName() {
+        return qemuName;
+    }
+
+    /** True for the states a migration ends in. */
+    public boolean isFinal() {
+        return this == COMPLETED || this == FAILED || this == CANCELLED;
+    }
+
+    /** Which side a state machine belongs to. */
+    public enum Side { SOURCE, DESTINATION }
+
+    private static final Map<MigrationStatus, Set<MigrationStatus>> SOURCE = Map.of(
+            NONE, EnumSet.of(SETUP),
+            SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLING),
+            ACTIVE, EnumSet.of(PRE_SWITCHOVER, DEVICE, FAILED, CANCELLING),
+            PRE_SWITCHOVER, EnumSet.of(DEVICE, FAILED, CANCELLING),
+            DEVICE, EnumSet.of(COMPLETED, FAILED, CANCELLING),
+            CANCELLING, EnumSet.of(CANCELLED, FAILED));
+
+    private static final Map<MigrationStatus, Set<MigrationStatus>> DESTINATION = Map.of(
+            NONE, EnumSet.of(SETUP),
+            SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLED),
+            ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED));
+
+    /** Throws when {@code from → to} is not a transition of {@code side}. */
+    public static void checkMove(Side side, MigrationStatus from, MigrationStatus to) {
+        var legal = (side == Side.SOURCE ? SOURCE : DESTINATION).getOrDefault(from, Set.of());
+        if (!legal.contains(to)) {
+            throw new IllegalStateException("illegal " + side.name().toLowerCase() + " migration transition: "
+                    + from.qemuName + " -> " + to.qemuName);
+        }
+    }
+}

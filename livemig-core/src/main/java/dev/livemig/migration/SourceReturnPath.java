@@ -1,0 +1,87 @@
+package dev.livemig.migration;
+
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.ReturnPathCodec;
+import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.StreamReader;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The source's reader of the return path (§11.3): a thread named livemig-rp-src that reads messages until
+ * SHUT, the end of the channel or an error, and records what the migration thread waits for (the switchover
+ * ack, the destination's SHUT status).
+ */
+final class SourceReturnPath {
+    private final StreamReader in;
+    private final Thread thread;
+    private final CountDownLatch shut = new CountDownLatch(1);
+    private final CountDownLatch switchoverAck = new CountDownLatch(1);
+    private volatile int shutStatus = -1;
+    private volatile long lastPong = -1;
+    private volatile String failure;
+
+    SourceReturnPath(MigrationChannel channel) {
+        this.in = new StreamReader(channel, 4096);
+        in.section("return-path");
+        this.thread = Thread.ofPlatform().name("livemig-rp-src").daemon().unstarted(this::run);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    private void run() {
+        try {
+            while (true) {
+                switch (ReturnPathCodec.read(in)) {
+                    case ReturnPathMessage.Shut s -> {
+                        shutStatus = s.status();
+                        return;
+                    }
+                    case ReturnPathMessage.Pong p -> lastPong = p.value() & 0xffff_ffffL;
+                    case ReturnPathMessage.SwitchoverAck ack -> switchoverAck.countDown();
+                    case ReturnPathMessage other -> {
+                        failure = "unexpected return-path message in precopy: " + other;
+                        return;
+                    }
+                }
+            }
+        } catch (MigrationException e) {
+            failure = "return path: " + e.getMessage();
+        } finally {
+            shut.countDown();
+            switchoverAck.countDown(); // release a waiting switchover; it re-checks why
+        }
+    }
+
+    /** Waits up to {@code timeoutMs} for the destination's SHUT; returns its status, or -1 if none came. */
+    int awaitShut(long timeoutMs) throws InterruptedException {
+        shut.await(timeoutMs, TimeUnit.MILLISECONDS);
+        return shutStatus;
+    }
+
+    boolean switchoverAcked() {
+        return switchoverAck.getCount() == 0 && failure == null && shutStatus < 0;
+    }
+
+    /** Waits for the ack; false when the path ended without one. */
+    boolean awaitSwitchoverAck(long timeoutMs) throws InterruptedException {
+        switchoverAck.await(timeoutMs, TimeUnit.MILLISECONDS);
+        return switchoverAcked();
+    }
+
+    String failure() {
+        return failure;
+    }
+
+    long lastPong() {
+        return lastPong;
+    }
+
+    void join() throws InterruptedException {
+        thread.join(5_000);
+    }
+}

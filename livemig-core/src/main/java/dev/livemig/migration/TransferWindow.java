@@ -1,0 +1,77 @@
+package dev.livemig.migration;
+
+/**
+ * QEMU's rate limit and bandwidth measurement (§7.10): time is cut into 100 ms windows; each may carry
+ * max-bandwidth / 10 bytes (0 = unlimited); at the end of a window the bandwidth it achieved gives the
+ * switchover threshold (bandwidth × downtime-limit), mbps and pages per second. Used by the migration
+ * thread only; the figures are published through volatile fields for statistics readers.
+ */
+final class TransferWindow {
+    static final long WINDOW_NS = 100_000_000L;
+
+    private final long budgetPerWindow; // 0 = unlimited
+    private final long downtimeLimitMs;
+    private long windowStart;
+    private long windowBytes;
+    private long windowPages;
+    private volatile double bandwidthBytesPerMs; // 0 until the first window closes
+    private volatile double mbps;
+    private volatile long pagesPerSecond;
+
+    TransferWindow(long maxBandwidth, long downtimeLimitMs, long now) {
+        this.budgetPerWindow = maxBandwidth / 10;
+        this.downtimeLimitMs = downtimeLimitMs;
+        this.windowStart = now;
+    }
+
+    /** Bytes still allowed in the current window; Long.MAX_VALUE when unlimited, 0 when spent. */
+    long budget() {
+        if (budgetPerWindow == 0) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(0, budgetPerWindow - windowBytes);
+    }
+
+    void account(long bytes, long pages) {
+        windowBytes += bytes;
+        windowPages += pages;
+    }
+
+    /** Nanoseconds until the current window ends (0 if it has). */
+    long untilWindowEnd(long now) {
+        return Math.max(0, windowStart + WINDOW_NS - now);
+    }
+
+    /** Closes the window if 100 ms have passed; returns true when it did (figures were updated). */
+    boolean roll(long now) {
+        long elapsed = now - windowStart;
+        if (elapsed < WINDOW_NS) {
+            return false;
+        }
+        double ms = elapsed / 1e6;
+        bandwidthBytesPerMs = windowBytes / ms;
+        mbps = windowBytes * 8 / (ms / 1000) / 1e6;
+        pagesPerSecond = (long) (windowPages / (ms / 1000));
+        windowStart = now;
+        windowBytes = 0;
+        windowPages = 0;
+        return true;
+    }
+
+    /** Bytes that can be sent within the downtime limit at the measured bandwidth (0 before any measurement). */
+    long threshold() {
+        return (long) (bandwidthBytesPerMs * downtimeLimitMs);
+    }
+
+    double bandwidthBytesPerMs() {
+        return bandwidthBytesPerMs;
+    }
+
+    double mbps() {
+        return mbps;
+    }
+
+    long pagesPerSecond() {
+        return pagesPerSecond;
+    }
+}

@@ -1,0 +1,118 @@
+package dev.livemig.migration;
+
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.vmstate.VmStateDescription;
+
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A small running machine for migration tests: a mutator thread increments the first long of pages in turn
+ * (reporting each write with markDirty) at a chosen rate, and a "cpu" device carries its position and write
+ * count, so the destination can check that RAM and device agree exactly.
+ */
+final class LiveGuest implements AutoCloseable {
+    static final class Cpu {
+        long next;     // next page to write
+        long writes;   // total writes done
+
+        static final VmStateDescription<Cpu> DESCRIPTION = VmStateDescription.<Cpu>builder("cpu").version(1)
+                .uint64("next", c -> c.next, (c, v) -> c.next = v)
+                .uint64("writes", c -> c.writes, (c, v) -> c.writes = v)
+                .build();
+    }
+
+    final Machine machine;
+    final RamBlock ram;
+    final Cpu cpu = new Cpu();
+    private final long pagesPerSecond;
+    private volatile boolean run;
+    private volatile boolean stop;
+    private volatile boolean idle = true;
+    private Thread thread;
+
+    /** {@code pagesPerSecond} 0 = no mutation at all. */
+    LiveGuest(long ramBytes, long pagesPerSecond) {
+        this.pagesPerSecond = pagesPerSecond;
+        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hooks(new Machine.RunStateHooks() {
+            @Override
+            public void pause() {
+                run = false;
+                while (!idle) {
+                    Thread.onSpinWait();
+                }
+            }
+
+            @Override
+            public void resume() {
+                run = true;
+                LockSupport.unpark(thread);
+            }
+        }).build();
+        this.ram = machine.ramBlock("ram").orElseThrow();
+        machine.devices().register("cpu", 0, Cpu.DESCRIPTION, cpu);
+        for (long p = 0; p < ram.targetPages(); p += 3) {
+            ram.memory().set(ValueLayout.JAVA_LONG, p * 4096 + 8, p * 31 + 7); // some non-zero content
+        }
+    }
+
+    void start() {
+        thread = Thread.ofPlatform().name("test-guest-cpu").daemon().start(this::loop);
+        machine.resume();
+    }
+
+    private void loop() {
+        long pages = ram.targetPages();
+        long t0 = System.nanoTime();
+        long done = 0;
+        while (!stop) {
+            if (!run || pagesPerSecond == 0) {
+                idle = true;
+                LockSupport.parkNanos(1_000_000);
+                continue;
+            }
+            idle = false;
+            if (!run) { // re-check after announcing work, so pause() never misses a write in flight
+                idle = true;
+                continue;
+            }
+            long off = cpu.next * 4096;
+            ram.memory().set(ValueLayout.JAVA_LONG, off, ram.memory().get(ValueLayout.JAVA_LONG, off) + 1);
+            ram.markDirty(off, 8);
+            cpu.next = (cpu.next + 1) % pages;
+            cpu.writes++;
+            idle = true;
+            done++;
+            long due = t0 + done * 1_000_000_000L / pagesPerSecond;
+            long wait = due - System.nanoTime();
+            if (wait > 0) {
+                LockSupport.parkNanos(wait);
+            }
+        }
+        idle = true;
+    }
+
+    /** The sum of every page's counter equals the number of writes: no write lost or duplicated. */
+    long counterSum() {
+        long sum = 0;
+        for (long p = 0; p < ram.targetPages(); p++) {
+            sum += ram.memory().get(ValueLayout.JAVA_LONG, p * 4096);
+        }
+        return sum;
+    }
+
+    @Override
+    public void close() {
+        stop = true;
+        machine.pause();
+        if (thread != null) {
+            try {
+                thread.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        machine.close();
+    }
+}
