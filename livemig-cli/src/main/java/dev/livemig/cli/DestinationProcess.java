@@ -28,6 +28,11 @@ final class DestinationProcess implements AutoCloseable {
     }
 
     static DestinationProcess start(List<String> incomingArgs) throws IOException {
+        return start("incoming", incomingArgs);
+    }
+
+    /** Runs {@code livemig SUBCOMMAND incoming ARGS --json} ("incoming" alone when subcommand is "incoming"). */
+    static DestinationProcess start(String subcommand, List<String> incomingArgs) throws IOException {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String jar;
         try {
@@ -36,7 +41,11 @@ final class DestinationProcess implements AutoCloseable {
             throw new IOException("cannot locate the livemig jar", e);
         }
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", jar,
-                Main.class.getName(), "incoming"));
+                Main.class.getName()));
+        if (!subcommand.equals("incoming")) {
+            cmd.add(subcommand);
+        }
+        cmd.add("incoming");
         cmd.addAll(incomingArgs);
         cmd.add("--json");
         return new DestinationProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());

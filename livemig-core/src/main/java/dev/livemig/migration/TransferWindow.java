@@ -11,6 +11,8 @@ final class TransferWindow {
 
     private final long budgetPerWindow; // 0 = unlimited
     private final long downtimeLimitMs;
+    private final long start;
+    private long totalBytes;
     private long windowStart;
     private long windowBytes;
     private long windowPages;
@@ -22,6 +24,7 @@ final class TransferWindow {
         this.budgetPerWindow = maxBandwidth / 10;
         this.downtimeLimitMs = downtimeLimitMs;
         this.windowStart = now;
+        this.start = now;
     }
 
     /** Bytes still allowed in the current window; Long.MAX_VALUE when unlimited, 0 when spent. */
@@ -35,6 +38,7 @@ final class TransferWindow {
     void account(long bytes, long pages) {
         windowBytes += bytes;
         windowPages += pages;
+        totalBytes += bytes;
     }
 
     /** Nanoseconds until the current window ends (0 if it has). */
@@ -49,7 +53,10 @@ final class TransferWindow {
             return false;
         }
         double ms = elapsed / 1e6;
-        bandwidthBytesPerMs = windowBytes / ms;
+        // A window can look faster than the path really is (socket buffers absorb a burst); switching over on
+        // that figure overshoots the downtime limit. The whole-migration average damps it.
+        double average = totalBytes / ((now - start) / 1e6);
+        bandwidthBytesPerMs = Math.min(windowBytes / ms, average);
         mbps = windowBytes * 8 / (ms / 1000) / 1e6;
         pagesPerSecond = (long) (windowPages / (ms / 1000));
         windowStart = now;

@@ -1,0 +1,150 @@
+package dev.livemig.cli;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonWriter;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.migration.IncomingMigration;
+import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationInfo;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.transport.MigrationUri;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/** {@code livemig bench}: end-to-end measurements between two processes (JMH covers the micro level). */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "End-to-end benchmarks.",
+        subcommands = {BenchCommand.Precopy.class, BenchCommand.Incoming.class})
+final class BenchCommand implements Runnable {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    /** "Unlimited" as in baseline.md: max-bandwidth 100 GiB/s. */
+    static final long UNLIMITED = 100L << 30;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    static Machine machine(long ram) {
+        return Machine.builder("livemig-bench").ram("bench.ram", ram).build();
+    }
+
+    static void fill(RamBlock block, String content) {
+        var rnd = new SplittableRandom(42);
+        long step = switch (content) {
+            case "zero" -> 0;
+            case "random" -> RamBlock.TARGET_PAGE_SIZE;
+            case "half" -> 2L * RamBlock.TARGET_PAGE_SIZE;
+            default -> throw new IllegalArgumentException("--content must be zero, random or half: " + content);
+        };
+        if (step == 0) {
+            return;
+        }
+        for (long page = 0; page < block.usedLength(); page += step) {
+            for (int i = 0; i < RamBlock.TARGET_PAGE_SIZE; i += 8) {
+                block.memory().set(ValueLayout.JAVA_LONG_UNALIGNED, page + i, rnd.nextLong());
+            }
+        }
+    }
+
+    @Command(name = "precopy", mixinStandardHelpOptions = true,
+            description = "Migrate a paused machine to a second process and print one JSON line of figures.")
+    static final class Precopy implements Callable<Integer> {
+        @Option(names = "--ram", converter = Sizes.class, defaultValue = "1G", paramLabel = "SIZE")
+        long ram;
+
+        @Option(names = "--content", defaultValue = "random", paramLabel = "zero|random|half")
+        String content;
+
+        @Option(names = "--transport", defaultValue = "tcp", paramLabel = "tcp|unix")
+        String transport;
+
+        @Mixin
+        MigrationOptions migration;
+
+        @Override
+        public Integer call() throws Exception {
+            MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, UNLIMITED));
+            String listen = switch (transport) {
+                case "tcp" -> "tcp:127.0.0.1:0";
+                case "unix" -> "unix:" + Path.of(System.getProperty("java.io.tmpdir"), "livemig-bench-" + ProcessHandle.current().pid() + ".sock");
+                default -> throw new IllegalArgumentException("--transport must be tcp or unix: " + transport);
+            };
+            try (Machine m = machine(ram)) {
+                fill(m.ramBlocks().getFirst(), content);
+                List<String> args = new ArrayList<>(List.of("--ram", Long.toString(ram)));
+                migration.capabilities.forEach(c -> args.addAll(List.of("--capability", c)));
+                var destArgs = new ArrayList<String>();
+                destArgs.add(listen);
+                destArgs.addAll(args);
+                try (DestinationProcess dest = DestinationProcess.start("bench", destArgs)) {
+                    MigrationUri at = MigrationUri.parse(dest.nextLine().string("listening"));
+                    var mig = new Migration(m, config, e -> { });
+                    mig.start(at);
+                    MigrationStatus end = mig.awaitFinished(1, TimeUnit.HOURS);
+                    MigrationInfo info = mig.info();
+                    Json.Obj loaded = dest.nextLine();
+                    double seconds = info.totalTimeMs() / 1000.0;
+                    System.out.println(JsonWriter.compact(Json.object()
+                            .put("tool", "livemig")
+                            .put("status", end.qemuName())
+                            .put("ram_bytes", ram)
+                            .put("content", content)
+                            .put("transport", transport)
+                            .put("total_ms", info.totalTimeMs())
+                            .put("downtime_ms", info.downtimeMs())
+                            .put("setup_ms", info.setupTimeMs())
+                            .put("throughput_mib_s", (long) (ram / 1048576.0 / Math.max(seconds, 0.001)))
+                            .put("transferred_bytes", info.ram().transferred())
+                            .put("destination", loaded)
+                            .build()));
+                    return end == MigrationStatus.COMPLETED ? 0 : 1;
+                }
+            }
+        }
+    }
+
+    @Command(name = "incoming", mixinStandardHelpOptions = true,
+            description = "The destination of bench precopy: prints {\"listening\": URI}, then the outcome.")
+    static final class Incoming implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "URI")
+        String uri;
+
+        @Option(names = "--ram", converter = Sizes.class, defaultValue = "1G", paramLabel = "SIZE")
+        long ram;
+
+        @Option(names = "--json", description = "Accepted for symmetry; output is always JSON lines.")
+        boolean json;
+
+        @Mixin
+        MigrationOptions migration;
+
+        @Override
+        public Integer call() throws Exception {
+            MigrationConfig config = migration.config(MigrationConfig.defaults());
+            try (Machine m = machine(ram)) {
+                var in = new IncomingMigration(m, config, false, e -> { });
+                System.out.println(JsonWriter.compact(Json.object().put("listening", in.listen(MigrationUri.parse(uri)).toString()).build()));
+                System.out.flush();
+                MigrationStatus end = in.awaitFinished(1, TimeUnit.HOURS);
+                System.out.println(JsonWriter.compact(Json.object().put("status", end.qemuName())
+                        .put("error", in.error() == null ? "" : in.error()).build()));
+                return end == MigrationStatus.COMPLETED ? 0 : 1;
+            }
+        }
+    }
+}
