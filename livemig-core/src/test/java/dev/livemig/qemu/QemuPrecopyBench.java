@@ -1,9 +1,7 @@
-package dev.livemig.bench;
+package dev.livemig.qemu;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.qemu.QemuOptions;
-import dev.livemig.qemu.QemuProcess;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -20,7 +18,7 @@ import java.util.SplittableRandom;
  * source's RAM filled through a loader image, migrated over loopback tcp with max-bandwidth 100 GiB/s and
  * downtime-limit 300 ms. Prints one JSON line with QEMU's own total-time and downtime.
  *
- * <pre>java -cp livemig-bench/target/livemig-bench.jar dev.livemig.bench.QemuPrecopyBench 1024 random</pre>
+ * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.QemuPrecopyBench 1024 random</pre>
  */
 public final class QemuPrecopyBench {
     private QemuPrecopyBench() {
