@@ -84,6 +84,10 @@ final class DemoCommand implements Callable<Integer> {
             m.start(target);
             while (m.awaitFinished(250, TimeUnit.MILLISECONDS) != null && !m.status().isFinal()) {
                 progress(ProgressLine.render(m.info()));
+                if (m.status() == MigrationStatus.PRE_SWITCHOVER) {
+                    say("%npre-switchover: the guest still runs; continuing (as migrate-continue would)");
+                    m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+                }
             }
             progress(ProgressLine.render(m.info()));
             if (!json) {
