@@ -31,6 +31,8 @@ import java.util.function.Consumer;
  */
 public final class Migration {
     private static final long SHUT_TIMEOUT_MS = 30_000;
+    /** Passes beyond QEMU's switchover point while they keep halving what is left. */
+    private static final int MAX_EXTRA_PASSES = 5;
 
     private final Machine machine;
     private final MigrationConfig config;
@@ -182,17 +184,25 @@ public final class Migration {
         }
     }
 
-    /** The precopy loop: iterate within the rate limit until what is left fits the downtime limit. */
+    /**
+     * The precopy loop: iterate within the rate limit until what is left fits the downtime limit. Where QEMU
+     * switches over as soon as it fits, livemig keeps going while each pass still halves what is left (the
+     * guest dirties memory slower than it is sent), up to a few extra passes: the pause then moves a few
+     * pages instead of a whole downtime-limit's worth.
+     */
     private void iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
         var w = new TransferWindow(config.maxBandwidth(), config.downtimeLimitMs(), System.nanoTime());
         window = w;
         long lastSync = ram.dirtySyncCount.get();
+        long previousExact = -1;
+        int extraPasses = 0;
         while (true) {
             checkCancelled();
             checkReturnPath(rp);
             long threshold = w.threshold();
             LiveStateHandler.Pending pending = save.pending(false);
-            if (pending.total() < threshold) {
+            boolean exact = pending.total() < threshold;
+            if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
             }
             long syncs = ram.dirtySyncCount.get();
@@ -201,8 +211,14 @@ public final class Migration {
             }
             lastSync = syncs;
             remainingBytes = pending.total();
-            if (pending.total() <= threshold && (!config.has("switchover-ack") || rp.switchoverAcked())) {
-                return;
+            if (exact && pending.total() <= threshold) {
+                boolean stillShrinking = previousExact < 0 || pending.total() <= previousExact / 2;
+                boolean smallEnough = pending.total() <= threshold / 10;
+                if ((smallEnough || !stillShrinking || extraPasses >= MAX_EXTRA_PASSES) && switchoverAllowed(rp)) {
+                    return;
+                }
+                previousExact = pending.total();
+                extraPasses++;
             }
             long budget = w.budget();
             long now = System.nanoTime();
@@ -219,6 +235,10 @@ public final class Migration {
                 expectedDowntimeMs = (long) (remainingBytes / w.bandwidthBytesPerMs());
             }
         }
+    }
+
+    private boolean switchoverAllowed(SourceReturnPath rp) {
+        return !config.has("switchover-ack") || rp.switchoverAcked();
     }
 
     /** Pauses the machine (after pre-switchover if asked) and writes the final state. */
