@@ -7,7 +7,7 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
 /**
- * A one-way migration channel: a file, or a command's stdin/stdout (exec:). Reading a write-only channel or
+ * A one-way migration channel: a file (file: has no return path). Reading a write-only channel or
  * writing a read-only one is an IOException naming the channel. {@code onClose} releases what the channel
  * stands for (waits for the command, closes the file).
  */
