@@ -7,7 +7,7 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 
 /**
- * A migration channel over a file (one way) or a command's stdin and stdout (exec:, both ways, as in QEMU). Reading a write-only channel or
+ * A one-way migration channel: a file (file: has no return path). Reading a write-only channel or
  * writing a read-only one is an IOException naming the channel. {@code onClose} releases what the channel
  * stands for (waits for the command, closes the file).
  */
@@ -76,7 +76,7 @@ final class StreamMigrationChannel implements MigrationChannel {
 
     @Override
     public boolean isBidirectional() {
-        return in != null && out != null;
+        return false;
     }
 
     @Override

@@ -6,19 +6,20 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
-import java.nio.channels.Channels;
+import java.net.UnknownHostException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.file.FileSystems;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.TimeUnit;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * Opening the outgoing side of a migration channel by URI, and listening for the incoming side. One small
  * method per transport, as in QEMU; errors are MigrationExceptions that name the URI.
  */
 public final class Transports {
-    private static final long EXEC_EXIT_WAIT_SECONDS = 30;
-
     private Transports() {
     }
 
@@ -27,17 +28,22 @@ public final class Transports {
         try {
             return switch (uri) {
                 case MigrationUri.Tcp tcp -> {
-                    SocketChannel s = SocketChannel.open(new InetSocketAddress(tcp.host(), tcp.port()));
+                    SocketChannel s = SocketChannel.open(resolve(tcp));
                     s.socket().setTcpNoDelay(true);
                     yield new SocketMigrationChannel(s, uri.toString());
                 }
                 case MigrationUri.Unix unix -> new SocketMigrationChannel(
                         SocketChannel.open(UnixDomainSocketAddress.of(unix.path())), uri.toString());
-                case MigrationUri.Exec exec -> execOutgoing(exec);
+                case MigrationUri.Exec exec -> ExecMigrationChannel.start(exec);
                 case MigrationUri.File file -> {
-                    FileChannel f = FileChannel.open(file.path(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                    f.truncate(file.offset());
-                    f.position(file.offset());
+                    FileChannel f = FileChannel.open(file.path(), Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), ownerOnly());
+                    try {
+                        f.truncate(file.offset());
+                        f.position(file.offset());
+                    } catch (IOException e) {
+                        f.close();
+                        throw e;
+                    }
                     yield StreamMigrationChannel.writing(f, uri.toString());
                 }
             };
@@ -50,13 +56,13 @@ public final class Transports {
     public static IncomingListener listen(MigrationUri uri) throws MigrationException {
         try {
             return switch (uri) {
-                case MigrationUri.Tcp tcp -> IncomingListener.socket(new InetSocketAddress(tcp.host(), tcp.port()),
+                case MigrationUri.Tcp tcp -> IncomingListener.socket(resolve(tcp),
                         StandardProtocolFamily.INET, uri);
                 case MigrationUri.Unix unix -> {
                     java.nio.file.Files.deleteIfExists(unix.path()); // a stale socket file from an earlier run
                     yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri);
                 }
-                case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> execIncoming(exec));
+                case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec));
                 case MigrationUri.File file -> IncomingListener.single(uri, () -> {
                     FileChannel f = FileChannel.open(file.path(), StandardOpenOption.READ);
                     f.position(file.offset());
@@ -68,40 +74,20 @@ public final class Transports {
         }
     }
 
-    private static MigrationChannel execOutgoing(MigrationUri.Exec exec) throws IOException {
-        Process p = new ProcessBuilder("/bin/sh", "-c", exec.command())
-                .redirectError(ProcessBuilder.Redirect.INHERIT)
-                .start();
-        // the command's stdout is the return path, as in QEMU
-        return new StreamMigrationChannel(Channels.newChannel(p.getInputStream()), Channels.newChannel(p.getOutputStream()),
-                exec.toString(), () -> awaitExit(p, exec));
-    }
-
-    private static MigrationChannel execIncoming(MigrationUri.Exec exec) throws IOException {
-        Process p = new ProcessBuilder("/bin/sh", "-c", exec.command())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectError(ProcessBuilder.Redirect.INHERIT)
-                .start();
-        return new StreamMigrationChannel(Channels.newChannel(p.getInputStream()), null, exec.toString(), () -> {
-            p.getInputStream().close();
-            awaitExit(p, exec);
-        });
-    }
-
-    private static void awaitExit(Process p, MigrationUri.Exec exec) throws IOException {
-        try {
-            p.getOutputStream().close();
-            if (!p.waitFor(EXEC_EXIT_WAIT_SECONDS, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("command did not exit within " + EXEC_EXIT_WAIT_SECONDS + " s: " + exec.command());
-            }
-            if (p.exitValue() != 0) {
-                throw new IOException("command exited with status " + p.exitValue() + ": " + exec.command());
-            }
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted waiting for " + exec.command(), e);
+    /** An unknown host is an IOException here, not the UnresolvedAddressException NIO would throw later. */
+    private static InetSocketAddress resolve(MigrationUri.Tcp tcp) throws IOException {
+        var a = new InetSocketAddress(tcp.host(), tcp.port());
+        if (a.isUnresolved()) {
+            throw new UnknownHostException("cannot resolve host " + tcp.host());
         }
+        return a;
+    }
+
+    /** A new migration file holds guest memory: owner-only (0600), as QEMU creates it. */
+    private static FileAttribute<?>[] ownerOnly() {
+        if (!FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            return new FileAttribute<?>[0];
+        }
+        return new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))};
     }
 }
