@@ -26,7 +26,7 @@ final class LiveGuest implements AutoCloseable {
     final Machine machine;
     final RamBlock ram;
     final Cpu cpu = new Cpu();
-    private final long pagesPerSecond;
+    private volatile long pagesPerSecond;
     private volatile boolean run;
     private volatile boolean stop;
     private volatile boolean idle = true;
@@ -57,6 +57,11 @@ final class LiveGuest implements AutoCloseable {
         }
     }
 
+    /** Changes how fast the guest writes (0 = stop writing, keep running). */
+    void dirtyRate(long pages) {
+        pagesPerSecond = pages;
+    }
+
     void start() {
         thread = Thread.ofPlatform().name("test-guest-cpu").daemon().start(this::loop);
         machine.resume();
@@ -84,7 +89,11 @@ final class LiveGuest implements AutoCloseable {
             cpu.writes++;
             idle = true;
             done++;
-            long due = t0 + done * 1_000_000_000L / pagesPerSecond;
+            long rate = pagesPerSecond;
+            if (rate == 0) {
+                continue;
+            }
+            long due = t0 + done * 1_000_000_000L / rate;
             long wait = due - System.nanoTime();
             if (wait > 0) {
                 LockSupport.parkNanos(wait);

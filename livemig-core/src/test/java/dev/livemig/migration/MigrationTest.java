@@ -183,9 +183,35 @@ class MigrationTest {
     }
 
     @Test
+    void aGuestDirtyingFasterThanTheBandwidthKeepsIteratingUntilItSlowsDown() throws Exception {
+        var source = guest(20_000);
+        var dest = guest(0);
+        source.start();
+        var narrow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s against ~80 MB/s of dirtying
+        var pair = migrate(source, dest, narrow, "tcp:127.0.0.1:0");
+        while (pair.source.status() == MigrationStatus.SETUP) {
+            Thread.sleep(5);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (pair.source.info().expectedDowntimeMs() <= 300 || pair.source.info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no expected-downtime estimate: " + pair.source.info().toJson());
+            assertEquals(MigrationStatus.ACTIVE, pair.source.status(), "it must not switch over while RAM is dirtied this fast");
+            Thread.sleep(50);
+        }
+        assertEquals(MigrationStatus.ACTIVE, pair.source.status());
+        assertTrue(pair.source.info().ram().dirtyPagesRate() > 0);
+        source.dirtyRate(0); // the guest calms down: now it converges
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        dest.machine.pause();
+        assertEquals(dest.cpu.writes, dest.counterSum());
+    }
+
+    @Test
     void migrationThreadsEndWithTheMigration() throws Exception {
         var source = guest(0);
         var dest = guest(0);
+        long fdsBefore = openFileDescriptors();
         var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS));
         pair.destination.awaitFinished(10, TimeUnit.SECONDS);
@@ -194,6 +220,32 @@ class MigrationTest {
             Thread.sleep(10);
         }
         assertEquals(0, liveMigrationThreads(), Thread.getAllStackTraces().keySet().toString());
+        assertEquals(fdsBefore, openFileDescriptors(), "sockets and listeners are closed");
+    }
+
+    @Test
+    void aCancelledMigrationReleasesItsThreadsAndSockets() throws Exception {
+        var source = guest(20_000);
+        var dest = guest(0);
+        source.start();
+        long fdsBefore = openFileDescriptors();
+        var pair = migrate(source, dest, new MigrationConfig(Set.of(), 1, 2L << 20), "tcp:127.0.0.1:0");
+        Thread.sleep(200);
+        pair.source.cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        pair.destination.awaitFinished(10, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (System.nanoTime() < deadline && (liveMigrationThreads() > 0 || openFileDescriptors() != fdsBefore)) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, liveMigrationThreads());
+        assertEquals(fdsBefore, openFileDescriptors());
+    }
+
+    private static long openFileDescriptors() throws java.io.IOException {
+        try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
     }
 
     private static long liveMigrationThreads() {
