@@ -3,7 +3,6 @@ package dev.livemig.cli;
 import dev.livemig.cli.guest.DemoGuest;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
@@ -19,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The main job: a demo guest runs here and moves live to a second JVM process, which verifies every byte.
@@ -78,22 +76,7 @@ final class DemoCommand implements Callable<Integer> {
                 default -> throw new IllegalArgumentException("unknown transport " + transport + " (tcp, unix, exec or file)");
             }
             Thread.sleep(runMs);
-            var m = new Migration(g.machine(), config, e -> { });
-            say("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)", target, config.downtimeLimitMs(),
-                    Sizes.human(config.maxBandwidth()), config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilities()));
-            m.start(target);
-            while (m.awaitFinished(250, TimeUnit.MILLISECONDS) != null && !m.status().isFinal()) {
-                progress(ProgressLine.render(m.info()));
-                if (m.status() == MigrationStatus.PRE_SWITCHOVER) {
-                    say("%npre-switchover: the guest still runs; continuing (as migrate-continue would)");
-                    m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
-                }
-            }
-            progress(ProgressLine.render(m.info()));
-            if (!json) {
-                System.out.println();
-            }
-            MigrationInfo info = m.info();
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json);
             Map<String, String> digests = g.digests();
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
                 dest = DestinationProcess.start(concat("file:" + file, common));
@@ -140,13 +123,6 @@ final class DemoCommand implements Callable<Integer> {
         all.add(first);
         all.addAll(rest);
         return all;
-    }
-
-    private void progress(String line) {
-        if (!json) {
-            System.out.print("\r" + line + "   ");
-            System.out.flush();
-        }
     }
 
     private void say(String format, Object... args) {

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -34,12 +33,7 @@ final class DestinationProcess implements AutoCloseable {
     /** Runs {@code livemig SUBCOMMAND incoming ARGS --json} ("incoming" alone when subcommand is "incoming"). */
     static DestinationProcess start(String subcommand, List<String> incomingArgs) throws IOException {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
-        String jar;
-        try {
-            jar = Path.of(DestinationProcess.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
-        } catch (java.net.URISyntaxException e) {
-            throw new IOException("cannot locate the livemig jar", e);
-        }
+        String jar = System.getProperty("java.class.path"); // the shaded jar, or a test's class path
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", jar,
                 Main.class.getName()));
         if (!subcommand.equals("incoming")) {
@@ -53,6 +47,11 @@ final class DestinationProcess implements AutoCloseable {
 
     long pid() {
         return process.pid();
+    }
+
+    /** Kills the destination at once (tests of a peer that dies). */
+    void kill() {
+        process.destroyForcibly();
     }
 
     /** The next JSON line the destination prints; fails when it exits first. */

@@ -7,7 +7,7 @@ import picocli.CommandLine.Option;
 /** The {@code livemig} command. Errors are one line on stderr and a non-zero status; --debug adds the stack trace. */
 @Command(name = "livemig", mixinStandardHelpOptions = true, version = "livemig 0.1.0",
         description = "QEMU-compatible live migration for the JVM.",
-        subcommands = {DemoCommand.class, IncomingCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, GuestCommand.class, IncomingCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,45 @@
+package dev.livemig.cli;
+
+import dev.livemig.machine.Machine;
+import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationInfo;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationException;
+
+import java.util.concurrent.TimeUnit;
+
+/** Runs one outgoing migration to its end, drawing progress on the terminal (unless quiet). */
+final class SourceRun {
+    private SourceRun() {
+    }
+
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet)
+            throws MigrationException, InterruptedException {
+        var m = new Migration(machine, config, e -> { });
+        if (!quiet) {
+            System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
+                    config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
+                    config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilities()));
+        }
+        m.start(target);
+        while (!m.status().isFinal()) {
+            m.awaitFinished(250, TimeUnit.MILLISECONDS);
+            if (!quiet) {
+                System.out.print("\r" + ProgressLine.render(m.info()) + "   ");
+                System.out.flush();
+            }
+            if (m.status() == MigrationStatus.PRE_SWITCHOVER) {
+                if (!quiet) {
+                    System.out.printf("%npre-switchover: the guest still runs; continuing (as migrate-continue would)%n");
+                }
+                m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+            }
+        }
+        if (!quiet) {
+            System.out.println();
+        }
+        return m.info();
+    }
+}

@@ -1,0 +1,66 @@
+package dev.livemig.cli;
+
+import dev.livemig.cli.guest.DemoGuest;
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonWriter;
+import dev.livemig.machine.RunState;
+import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** A destination process killed mid-migration: the source fails, keeps running intact, and migrates again. */
+class DestinationDiesIT {
+    private static final long RAM = 64L << 20;
+
+    @Test
+    void theSourceSurvivesAKilledDestinationAndASecondMigrationSucceeds() throws Exception {
+        try (DemoGuest guest = new DemoGuest(RAM, 16L << 20)) {
+            guest.fillHalf(7);
+            guest.machine().resume();
+            var slow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s: 64 MiB take long enough to kill it
+            try (var doomed = DestinationProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM)))) {
+                var at = MigrationUri.parse(doomed.nextLine().string("listening"));
+                var first = new Migration(guest.machine(), slow, e -> { });
+                first.start(at);
+                while (first.status() != MigrationStatus.ACTIVE) {
+                    assertFalse(first.status().isFinal(), first.info().toJson().toString());
+                    Thread.sleep(10);
+                }
+                Thread.sleep(300);
+                doomed.kill();
+                assertEquals(MigrationStatus.FAILED, first.awaitFinished(30, TimeUnit.SECONDS));
+                assertNotNull(first.info().errorDesc());
+            }
+            assertEquals(RunState.RUNNING, guest.machine().runState(), "the source keeps running");
+            guest.machine().pause();
+            String cpu = guest.digests().get("cpu");
+            guest.machine().resume();
+            Thread.sleep(200);
+            guest.machine().pause();
+            assertNotEquals(cpu, guest.digests().get("cpu"), "and its guest makes progress");
+            assertNull(guest.verify(Map.of()), "its memory is intact");
+            guest.machine().resume();
+
+            try (var fresh = DestinationProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM), "--expect-stdin"))) {
+                var at = MigrationUri.parse(fresh.nextLine().string("listening"));
+                var second = new Migration(guest.machine(), new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
+                second.start(at);
+                assertEquals(MigrationStatus.COMPLETED, second.awaitFinished(60, TimeUnit.SECONDS), second.info().toJson().toString());
+                var digests = Json.object();
+                guest.digests().forEach(digests::put);
+                fresh.send(JsonWriter.compact(digests.build()));
+                Json.Obj verdict = fresh.nextLine();
+                assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+            }
+        }
+    }
+}
