@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Precopy side by side: livemig (`livemig bench precopy`) and QEMU 7.2 (two qemu-system-x86_64 processes,
+# paused, max-bandwidth 100 GiB/s, downtime-limit 300 ms), same RAM size and content, alternating, in one run.
+# Usage: scripts/bench-precopy.sh [RUNS] [SIZES_MIB] [CONTENTS]   (one JSON line per migration on stdout)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/find-jdk.sh"
+livemig_find_jdk
+runs=${1:-3}
+sizes=${2:-"1024 4096"}
+contents=${3:-"random zero half"}
+(cd "$root" && mvn -q -B -ntp -DskipTests package)
+cp="$root/livemig-core/target/classes:$root/livemig-core/target/test-classes"
+for size in $sizes; do
+  for content in $contents; do
+    for run in $(seq "$runs"); do
+      "$root/livemig" bench precopy --ram "${size}M" --content "$content"
+      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content"
+    done
+  done
+done
