@@ -128,6 +128,54 @@ class MigrationTest {
     }
 
     @Test
+    void cancelDuringSetupEndsCancelledWithTheSourceRunning() throws Exception {
+        var source = guest(5_000);
+        var dest = guest(0);
+        source.start();
+        var inSetup = new java.util.concurrent.CountDownLatch(1);
+        var release = new java.util.concurrent.CountDownLatch(1);
+        source.machine.devices().registerLive("stall", 0, 1, new dev.livemig.machine.LiveStateHandler() {
+            @Override
+            public void saveSetup(dev.livemig.wire.StreamWriter out) {
+                inSetup.countDown();
+                try {
+                    release.await(10, TimeUnit.SECONDS); // a device slow to prepare
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public boolean saveIterate(dev.livemig.wire.StreamWriter out, long budget) {
+                return true;
+            }
+
+            @Override
+            public void saveCompletePrecopy(dev.livemig.wire.StreamWriter out) {
+            }
+
+            @Override
+            public Pending pendingEstimate() {
+                return Pending.NONE;
+            }
+
+            @Override
+            public void loadState(dev.livemig.wire.StreamReader in, int versionId) {
+            }
+        });
+        var pair = migrate(source, dest, FAST, "tcp:127.0.0.1:0");
+        assertTrue(inSetup.await(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.SETUP, pair.source.status());
+        pair.source.cancel();
+        release.countDown();
+        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(RunState.RUNNING, source.machine.runState());
+        var statuses = pair.sourceEvents.stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
+                .map(e -> ((MigrationEvent.StatusChanged) e).status()).toList();
+        assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.CANCELLING, MigrationStatus.CANCELLED), statuses);
+    }
+
+    @Test
     void cancelInPreSwitchoverResumesTheSource() throws Exception {
         var source = guest(5_000);
         var dest = guest(0);
