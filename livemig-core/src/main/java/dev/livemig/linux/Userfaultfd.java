@@ -134,8 +134,9 @@ public final class Userfaultfd implements AutoCloseable {
      * Registers {@code range} (page aligned, inside existing mappings) in write-protect mode. Registration
      * alone protects nothing; call {@link #writeProtect}.
      *
-     * @throws NativeCallException EINVAL when the mapping type cannot be write-protected (e.g. a regular
-     *                             file), EBUSY when another userfaultfd already registered it
+     * @throws NativeCallException EINVAL for a misaligned range or one not entirely mapped, EBUSY when
+     *                             another userfaultfd already registered it (with WP_ASYNC the kernel
+     *                             accepts write-protect-only registration of any memory type, files too)
      */
     public void registerWriteProtect(MemorySegment range) {
         try (Arena a = Arena.ofConfined()) {

@@ -16,9 +16,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link #collect} asks PAGEMAP_SCAN for the written pages and write-protects them again in the same page
  * table walk, so the application needs no {@code markDirty} calls (they remain harmless).
  *
- * <p>Works for anonymous blocks ({@link RamBlock#anonymous}), and for shmem/hugetlbfs when the kernel offers
- * WP_HUGETLBFS_SHMEM; {@code start} fails with the kernel's errno for a regular file mapping. The block's
- * memory must stay mapped while it is tracked: {@link #stop} it before closing its arena.
+ * <p>Works for anonymous blocks ({@link RamBlock#anonymous}) and file mappings ({@link RamBlock#mappedFile}):
+ * a write-protect-only registration on a WP_ASYNC userfaultfd is accepted for any memory type. Blocks with
+ * host pages larger than 4 KiB are refused. The block's memory must stay mapped while it is tracked:
+ * {@link #stop} it before closing its arena.
  *
  * <p>Thread contract: start/collect/stop may come from any thread and are serialised per block; the
  * application writes concurrently from any threads. {@link #close()} must not race with them.
