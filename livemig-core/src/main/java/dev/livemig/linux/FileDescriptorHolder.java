@@ -30,10 +30,6 @@ final class FileDescriptorHolder implements AutoCloseable {
         return fd;
     }
 
-    boolean isOpen() {
-        return open;
-    }
-
     @Override
     public void close() {
         open = false;

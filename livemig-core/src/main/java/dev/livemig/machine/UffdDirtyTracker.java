@@ -19,7 +19,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Works for anonymous blocks ({@link RamBlock#anonymous}) and file mappings ({@link RamBlock#mappedFile}):
  * a write-protect-only registration on a WP_ASYNC userfaultfd is accepted for any memory type. Blocks with
  * host pages larger than 4 KiB are refused. The block's memory must stay mapped while it is tracked:
- * {@link #stop} it before closing its arena.
+ * {@link #stop} it before closing its arena. Discarding pages (madvise DONTNEED/REMOVE) changes their
+ * contents without a write and is not reported: whoever discards must mark the pages dirty, as in QEMU.
  *
  * <p>Thread contract: start/collect/stop may come from any thread and are serialised per block; the
  * application writes concurrently from any threads. {@link #close()} must not race with them.
