@@ -1,5 +1,6 @@
 package dev.livemig.ram;
 
+import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
@@ -16,7 +17,9 @@ public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
     private final RamCounters counters = new RamCounters();
     private RamSaver saver;
+    private DirtyTracker tracker;
     private RamLoader loader;
+    private volatile String trackerName = "none yet";
 
     public RamHandler(List<RamBlock> blocks) {
         this.blocks = List.copyOf(blocks);
@@ -26,9 +29,16 @@ public final class RamHandler implements LiveStateHandler {
         return counters;
     }
 
+    /** How guest writes are tracked in the current (or last) migration: "userfaultfd …" or "explicit (why)". */
+    public String trackerName() {
+        return trackerName;
+    }
+
     @Override
     public void saveSetup(StreamWriter out) throws MigrationException {
-        saver = new RamSaver(blocks, counters);
+        tracker = DirtyTracker.automatic();
+        trackerName = tracker.name();
+        saver = new RamSaver(blocks, counters, tracker);
         saver.setup(out);
     }
 
@@ -58,7 +68,14 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public void saveCleanup() {
-        saver = null;
+        if (saver != null) {
+            saver.cleanup();
+            saver = null;
+        }
+        if (tracker != null) {
+            tracker.close();
+            tracker = null;
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.livemig.ram;
 
 import dev.livemig.machine.DirtyBitmap;
+import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
@@ -11,8 +12,9 @@ import java.util.List;
 /**
  * Source side of the "ram" section: the block list, then dirty pages as ZERO or PAGE records (§7).
  *
- * <p>Each block has a migration bitmap of pages still to send. At setup every page is set; a sync moves
- * the blocks' dirty logs into it. Pages are found by a cursor that walks blocks in list order and wraps
+ * <p>Each block has a migration bitmap of pages still to send. At setup every page is set and the
+ * {@link DirtyTracker} is armed; a sync lets the tracker add what the guest wrote to the blocks' dirty logs
+ * (plain writes, with the userfaultfd tracker; markDirty calls always count) and moves the logs into it. Pages are found by a cursor that walks blocks in list order and wraps
  * (one wrap = one round). Page payloads are queued on the writer by reference, never copied through the heap.
  * Used by the migration thread only.
  */
@@ -22,6 +24,7 @@ public final class RamSaver {
     private final List<RamBlock> blocks;
     private final DirtyBitmap[] toSend;
     private final RamCounters counters;
+    private final DirtyTracker tracker;
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
@@ -30,9 +33,16 @@ public final class RamSaver {
     private long periodStartNs;
     private long periodDirtyPages;
 
+    /** A saver whose dirty tracking relies on the application's markDirty calls. */
     public RamSaver(List<RamBlock> blocks, RamCounters counters) {
+        this(blocks, counters, new dev.livemig.machine.ExplicitDirtyTracker());
+    }
+
+    /** {@code tracker} is armed at setup and stopped by {@link #cleanup()}; the caller closes it. */
+    public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker) {
         this.blocks = List.copyOf(blocks);
         this.counters = counters;
+        this.tracker = tracker;
         this.toSend = new DirtyBitmap[this.blocks.size()];
         for (int i = 0; i < toSend.length; i++) {
             toSend[i] = new DirtyBitmap(this.blocks.get(i).targetPages());
@@ -43,6 +53,7 @@ public final class RamSaver {
     public void setup(StreamWriter out) throws MigrationException {
         dirtyPages = 0;
         for (int i = 0; i < blocks.size(); i++) {
+            tracker.start(blocks.get(i)); // arm first: a write after this point is caught
             blocks.get(i).dirtyLog().clear();
             toSend[i].setAll();
             dirtyPages += toSend[i].size();
@@ -63,6 +74,7 @@ public final class RamSaver {
     public long sync() {
         long added = 0;
         for (int i = 0; i < blocks.size(); i++) {
+            tracker.collect(blocks.get(i));
             added += blocks.get(i).dirtyLog().drainInto(toSend[i]);
         }
         dirtyPages += added;
@@ -75,6 +87,17 @@ public final class RamSaver {
             periodDirtyPages = 0;
         }
         return added;
+    }
+
+    /** Disarms dirty tracking (whatever the outcome of the migration). */
+    public void cleanup() {
+        for (RamBlock b : blocks) {
+            try {
+                tracker.stop(b);
+            } catch (RuntimeException e) {
+                // a block that was never armed (setup failed early) or is already unmapped: nothing to undo
+            }
+        }
     }
 
     /** Bytes still to send (as of the last sync). */

@@ -27,6 +27,7 @@ final class LiveGuest implements AutoCloseable {
     final RamBlock ram;
     final Cpu cpu = new Cpu();
     private volatile long pagesPerSecond;
+    private volatile boolean reportWrites = true;
     private volatile boolean run;
     private volatile boolean stop;
     private volatile boolean idle = true;
@@ -57,6 +58,11 @@ final class LiveGuest implements AutoCloseable {
         }
     }
 
+    /** false: the guest writes RAM without calling markDirty, like an application that knows nothing of livemig. */
+    void reportWrites(boolean report) {
+        reportWrites = report;
+    }
+
     /** Changes how fast the guest writes (0 = stop writing, keep running). */
     void dirtyRate(long pages) {
         pagesPerSecond = pages;
@@ -84,7 +90,9 @@ final class LiveGuest implements AutoCloseable {
             }
             long off = cpu.next * 4096;
             ram.memory().set(ValueLayout.JAVA_LONG, off, ram.memory().get(ValueLayout.JAVA_LONG, off) + 1);
-            ram.markDirty(off, 8);
+            if (reportWrites) {
+                ram.markDirty(off, 8);
+            }
             cpu.next = (cpu.next + 1) % pages;
             cpu.writes++;
             idle = true;

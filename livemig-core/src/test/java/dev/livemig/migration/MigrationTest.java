@@ -85,6 +85,24 @@ class MigrationTest {
     }
 
     @Test
+    void writesTheApplicationNeverReportsAreCaughtByTheTransparentTracker() throws Exception {
+        var source = guest(50_000);
+        source.reportWrites(false);
+        var dest = guest(0);
+        source.start();
+        Thread.sleep(50);
+        var incoming = new IncomingMigration(dest.machine, FAST, false, e -> { });
+        var m = new Migration(source.machine, FAST, e -> { });
+        m.start(incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")));
+        assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(10, TimeUnit.SECONDS));
+        assertTrue(dev.livemig.savevm.StandardSections.of(source.machine).ram().trackerName().startsWith("userfaultfd"),
+                "this machine supports userfaultfd WP_ASYNC");
+        assertTrue(source.cpu.writes > 1000, "the guest wrote during the migration: " + source.cpu.writes);
+        assertSameGuest(source, dest);
+    }
+
+    @Test
     void aPausedGuestArrivesIdenticalOverUnixAndStaysPaused() throws Exception {
         var source = guest(0);
         var dest = guest(0);
