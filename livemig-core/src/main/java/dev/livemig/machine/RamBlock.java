@@ -26,8 +26,13 @@ public final class RamBlock {
     private final MemorySegment memory;
     private final int pageSize;
     private final DirtyBitmap dirtyLog;
+    private final boolean anonymous;
 
     public RamBlock(String name, MemorySegment memory, int pageSize) {
+        this(name, memory, pageSize, false);
+    }
+
+    private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous) {
         if (name.isEmpty() || name.length() > 255) {
             throw new IllegalArgumentException("RAM block name must have 1..255 characters: \"" + name + "\"");
         }
@@ -42,11 +47,12 @@ public final class RamBlock {
         this.memory = memory;
         this.pageSize = pageSize;
         this.dirtyLog = new DirtyBitmap(memory.byteSize() / TARGET_PAGE_SIZE);
+        this.anonymous = anonymous;
     }
 
     /** Zero-filled anonymous memory, mapped lazily (untouched pages cost nothing). */
     public static RamBlock anonymous(Arena arena, String name, long size) {
-        return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE);
+        return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true);
     }
 
     /** Memory mapped from a file (created or extended to {@code size}); survives the process when shared. */
@@ -57,6 +63,11 @@ public final class RamBlock {
             }
             return new RamBlock(name, ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena), TARGET_PAGE_SIZE);
         }
+    }
+
+    /** True for private anonymous memory, where a page never populated is known to read as zero. */
+    public boolean isAnonymous() {
+        return anonymous;
     }
 
     /** QEMU's idstr of the block, e.g. {@code pc.ram}. */

@@ -1,5 +1,6 @@
 package dev.livemig.ram;
 
+import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
@@ -17,12 +18,18 @@ import java.util.Map;
  */
 public final class RamLoader {
     private final Map<String, RamBlock> blocks = new LinkedHashMap<>();
+    /** Per block, pages that may hold data (absent: unknown); a PAGE record sets its bit. */
+    private final Map<RamBlock, DirtyBitmap> maybeData = new java.util.HashMap<>();
     private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
     private long pagesLoaded;
 
     public RamLoader(List<RamBlock> localBlocks) {
         for (RamBlock b : localBlocks) {
             blocks.put(b.name(), b);
+            DirtyBitmap populated = PopulatedPages.of(b);
+            if (populated != null) {
+                maybeData.put(b, populated);
+            }
         }
     }
 
@@ -50,13 +57,17 @@ public final class RamLoader {
                 case RamFlags.ZERO -> {
                     MemorySegment page = page(in, at, flags, addr);
                     int fill = in.u8();
-                    if (fill != 0 || !ZeroPageDetector.isZero(page)) {
+                    DirtyBitmap known = maybeData.get(last);
+                    boolean knownZero = known != null && !known.get(addr >>> RamBlock.TARGET_PAGE_BITS);
+                    if (fill != 0 || (!knownZero && !ZeroPageDetector.isZero(page))) {
                         page.fill((byte) fill);
+                        markData(addr);
                     }
                     pagesLoaded++;
                 }
                 case RamFlags.PAGE -> {
                     in.readFully(page(in, at, flags, addr));
+                    markData(addr);
                     pagesLoaded++;
                 }
                 case RamFlags.XBZRLE, RamFlags.COMPRESS_PAGE, RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
@@ -64,6 +75,13 @@ public final class RamLoader {
                                 + " (that encoding is not built in livemig yet)");
                 default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));
             }
+        }
+    }
+
+    private void markData(long offset) {
+        DirtyBitmap known = maybeData.get(last);
+        if (known != null) {
+            known.set(offset >>> RamBlock.TARGET_PAGE_BITS);
         }
     }
 

@@ -23,6 +23,8 @@ public final class RamSaver {
 
     private final List<RamBlock> blocks;
     private final DirtyBitmap[] toSend;
+    /** Per block, pages that may hold data (null: unknown); only trusted until the first sync after setup. */
+    private DirtyBitmap[] maybeData;
     private final RamCounters counters;
     private final DirtyTracker tracker;
     private long dirtyPages;
@@ -52,9 +54,13 @@ public final class RamSaver {
     /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
     public void setup(StreamWriter out) throws MigrationException {
         dirtyPages = 0;
+        maybeData = new DirtyBitmap[blocks.size()];
         for (int i = 0; i < blocks.size(); i++) {
-            tracker.start(blocks.get(i)); // arm first: a write after this point is caught
+            // order matters: after the clear every write is logged (markDirty) or caught (tracker), so a page
+            // the scan calls empty but that is written later is sent again, read this time
             blocks.get(i).dirtyLog().clear();
+            tracker.start(blocks.get(i));
+            maybeData[i] = PopulatedPages.of(blocks.get(i));
             toSend[i].setAll();
             dirtyPages += toSend[i].size();
         }
@@ -73,6 +79,7 @@ public final class RamSaver {
     /** Moves pages written since the last sync into the migration bitmaps; returns how many were added. */
     public long sync() {
         long added = 0;
+        maybeData = null; // pages written since setup are about to be sent again: read them
         for (int i = 0; i < blocks.size(); i++) {
             tracker.collect(blocks.get(i));
             added += blocks.get(i).dirtyLog().drainInto(toSend[i]);
@@ -157,7 +164,8 @@ public final class RamSaver {
                 toSend[cursorBlock].testAndClear(page);
                 dirtyPages--;
                 cursorPage = page + 1;
-                writePage(out, blocks.get(cursorBlock), page * RamBlock.TARGET_PAGE_SIZE);
+                DirtyBitmap known = maybeData == null ? null : maybeData[cursorBlock];
+                writePage(out, blocks.get(cursorBlock), page, known != null && !known.get(page));
                 return true;
             }
             cursorPage = 0;
@@ -170,9 +178,10 @@ public final class RamSaver {
         return false;
     }
 
-    private void writePage(StreamWriter out, RamBlock block, long offset) throws MigrationException {
+    private void writePage(StreamWriter out, RamBlock block, long pageIndex, boolean knownZero) throws MigrationException {
+        long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
-        boolean zero = ZeroPageDetector.isZero(page);
+        boolean zero = knownZero || ZeroPageDetector.isZero(page);
         long word = offset | (zero ? RamFlags.ZERO : RamFlags.PAGE);
         if (block == lastSent) {
             out.be64(word | RamFlags.CONTINUE);
