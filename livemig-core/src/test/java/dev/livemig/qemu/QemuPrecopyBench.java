@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -27,12 +28,19 @@ public final class QemuPrecopyBench {
     public static void main(String[] args) throws Exception {
         long mib = Long.parseLong(args[0]);
         String content = args.length > 1 ? args[1] : "random";
-        Path image = Path.of("/dev/shm", "livemig-qemu-bench-" + ProcessHandle.current().pid() + ".img");
+        var images = new java.util.LinkedHashMap<Long, Path>(); // one image file per piece size
         try {
             var source = QemuOptions.paused("pc").withMemory(mib + "M");
             if (!content.equals("zero")) {
-                writeImage(image, (mib << 20) - 0x100000, content.equals("half"));
-                source = source.withArgs("-device", "loader,file=" + image + ",addr=0x100000,force-raw=on");
+                for (long[] piece : pieces(mib << 20)) {
+                    Path image = images.get(piece[1]);
+                    if (image == null) {
+                        image = Path.of("/dev/shm", "livemig-qemu-bench-" + ProcessHandle.current().pid() + "-" + images.size() + ".img");
+                        writeImage(image, piece[1], content.equals("half"));
+                        images.put(piece[1], image);
+                    }
+                    source = source.withArgs("-device", "loader,file=" + image + ",addr=0x" + Long.toHexString(piece[0]) + ",force-raw=on");
+                }
             }
             int port;
             try (ServerSocket s = new ServerSocket(0)) {
@@ -63,8 +71,29 @@ public final class QemuPrecopyBench {
                         .build()));
             }
         } finally {
-            Files.deleteIfExists(image);
+            for (Path image : images.values()) {
+                Files.deleteIfExists(image);
+            }
         }
+    }
+
+    /**
+     * Guest-physical pieces {gpa, length} covering pc.ram above 1 MiB, at most 1 GiB each (QEMU's loader reads
+     * an image in one call, which fails past 2 GiB). Like the pc machine: with more than 3.5 GiB, 3 GiB stay
+     * below 4 GiB and the rest starts at 4 GiB.
+     */
+    static List<long[]> pieces(long ram) {
+        long low = ram > 0xe0000000L ? 0xc0000000L : ram;
+        var out = new java.util.ArrayList<long[]>();
+        for (long at = 0x100000; at < low; ) {
+            long len = Math.min(low - at, (1L << 30) - (at % (1L << 30)));
+            out.add(new long[] {at, len});
+            at += len;
+        }
+        for (long at = 1L << 32; at < (1L << 32) + (ram - low); at += 1L << 30) {
+            out.add(new long[] {at, Math.min(1L << 30, (1L << 32) + (ram - low) - at)});
+        }
+        return out;
     }
 
     private static void writeImage(Path file, long bytes, boolean half) throws IOException {
