@@ -201,7 +201,8 @@ public final class Migration {
             checkReturnPath(rp);
             long threshold = w.threshold();
             LiveStateHandler.Pending pending = save.pending(false);
-            boolean exact = pending.total() < threshold;
+            // in the extra passes, sync only once the previous pass is out, so passes compare like with like
+            boolean exact = pending.total() < threshold && (previousExact < 0 || pending.total() == 0);
             if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
             }
