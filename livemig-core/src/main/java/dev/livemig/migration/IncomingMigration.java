@@ -34,13 +34,12 @@ import java.util.function.Consumer;
 public final class IncomingMigration {
     private final Machine machine;
     private final MigrationConfig config;
-    private final Consumer<MigrationEvent> events;
     private final boolean autostart;
     private final CountDownLatch finished = new CountDownLatch(1);
     private final AtomicInteger approvalsPending = new AtomicInteger();
     private final Object rpLock = new Object();
 
-    private volatile MigrationStatus status = MigrationStatus.NONE;
+    private final StatusMachine state;
     private volatile String error;
     private volatile IncomingListener listener;
     private volatile MigrationChannel channel;
@@ -55,7 +54,7 @@ public final class IncomingMigration {
         this.machine = machine;
         this.config = config;
         this.autostart = autostart;
-        this.events = events;
+        this.state = new StatusMachine(MigrationStatus.Side.DESTINATION, events);
     }
 
     /** Starts listening; returns the address to give the source (the real port for tcp port 0). */
@@ -68,13 +67,13 @@ public final class IncomingMigration {
             throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
         }
         listener = Transports.listen(uri);
-        move(MigrationStatus.SETUP);
+        state.move(MigrationStatus.SETUP);
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();
     }
 
     public MigrationStatus status() {
-        return status;
+        return state.status();
     }
 
     public String error() {
@@ -88,7 +87,7 @@ public final class IncomingMigration {
 
     public MigrationStatus awaitFinished(long timeout, TimeUnit unit) throws InterruptedException {
         finished.await(timeout, unit);
-        return status;
+        return state.status();
     }
 
     /** Stops listening or loading; the machine stays paused. */
@@ -98,11 +97,11 @@ public final class IncomingMigration {
         if (l != null) {
             l.close();
         }
-        closeChannel();
+        MigrationChannel.closeQuietly(channel);
     }
 
     public MigrationInfo info() {
-        return new MigrationInfo(status, -1, -1, -1, -1, null, status == MigrationStatus.FAILED ? error : null);
+        return new MigrationInfo(state.status(), -1, -1, -1, -1, null, state.status() == MigrationStatus.FAILED ? error : null);
     }
 
     private void run() {
@@ -112,7 +111,7 @@ public final class IncomingMigration {
             if (cancelled) {
                 throw new MigrationException("cancelled");
             }
-            move(MigrationStatus.ACTIVE);
+            state.move(MigrationStatus.ACTIVE);
             prepareSwitchoverAcks();
             var in = new StreamReader(channel);
             LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
@@ -120,11 +119,11 @@ public final class IncomingMigration {
             sourceRunState = result.sourceRunState();
             if (result.sourceRunState().isRunning() && autostart) {
                 machine.resume();
-                emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+                state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
             } else {
                 machine.enter(result.sourceRunState().isRunning() ? RunState.PAUSED : result.sourceRunState());
             }
-            move(MigrationStatus.COMPLETED);
+            state.move(MigrationStatus.COMPLETED);
         } catch (MigrationException | RuntimeException e) {
             error = e.getMessage() == null ? e.toString() : e.getMessage();
             try {
@@ -132,9 +131,9 @@ public final class IncomingMigration {
             } catch (MigrationException ignored) {
                 // the source learns of the failure from the closed connection instead
             }
-            move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
+            state.move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
         } finally {
-            closeChannel();
+            MigrationChannel.closeQuietly(channel);
             IncomingListener l = listener;
             if (l != null) {
                 l.close();
@@ -215,28 +214,6 @@ public final class IncomingMigration {
         }
     }
 
-    private void move(MigrationStatus next) {
-        MigrationStatus.checkMove(MigrationStatus.Side.DESTINATION, status, next);
-        status = next;
-        emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
-    }
 
-    private void emit(MigrationEvent event) {
-        try {
-            events.accept(event);
-        } catch (RuntimeException ignored) {
-            // a listener's failure must not break the migration
-        }
-    }
 
-    private void closeChannel() {
-        MigrationChannel c = channel;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (IOException ignored) {
-                // best effort: the outcome is already decided
-            }
-        }
-    }
 }

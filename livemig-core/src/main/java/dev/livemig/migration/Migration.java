@@ -36,13 +36,12 @@ public final class Migration {
 
     private final Machine machine;
     private final MigrationConfig config;
-    private final Consumer<MigrationEvent> events;
     private final RamCounters ram;
     private final CountDownLatch finished = new CountDownLatch(1);
     private final CountDownLatch continued = new CountDownLatch(1);
     private final Object lock = new Object();
 
-    private volatile MigrationStatus status = MigrationStatus.NONE;
+    private final StatusMachine state;
     private volatile boolean cancelRequested;
     private volatile MigrationChannel channel;
     private volatile TransferWindow window;
@@ -60,7 +59,7 @@ public final class Migration {
     public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
         this.machine = machine;
         this.config = config;
-        this.events = events;
+        this.state = new StatusMachine(MigrationStatus.Side.SOURCE, events);
         this.ram = StandardSections.of(machine).ram().counters();
         this.expectedDowntimeMs = config.downtimeLimitMs();
     }
@@ -71,37 +70,37 @@ public final class Migration {
         SaveVm.checkNotBlocked(machine);
         synchronized (lock) {
             if (thread != null) {
-                throw new MigrationException("this migration was already started: status=" + status.qemuName());
+                throw new MigrationException("this migration was already started: status=" + state.status().qemuName());
             }
             startNs = System.nanoTime();
-            move(MigrationStatus.SETUP);
+            state.move(MigrationStatus.SETUP);
             thread = Thread.ofPlatform().name("livemig-mig-src").start(() -> run(uri));
         }
     }
 
     public MigrationStatus status() {
-        return status;
+        return state.status();
     }
 
     /** Asks the migration to stop; the source keeps running. Returns at once; see {@link #awaitFinished}. */
     public void cancel() {
         synchronized (lock) {
-            if (status.isFinal() || status == MigrationStatus.NONE || cancelRequested) {
+            if (state.status().isFinal() || state.status() == MigrationStatus.NONE || cancelRequested) {
                 return;
             }
             cancelRequested = true;
-            if (status != MigrationStatus.CANCELLING) {
-                move(MigrationStatus.CANCELLING);
+            if (state.status() != MigrationStatus.CANCELLING) {
+                state.move(MigrationStatus.CANCELLING);
             }
         }
         continued.countDown();
-        closeChannel(); // unblocks a write stuck on a slow or dead peer
+        MigrationChannel.closeQuietly(channel); // unblocks a write stuck on a slow or dead peer
     }
 
     /** migrate-continue: leaves pre-switchover. Refused in any other state (QEMU's rule). */
-    public void continueFrom(MigrationStatus state) throws MigrationException {
-        if (state != MigrationStatus.PRE_SWITCHOVER || status != MigrationStatus.PRE_SWITCHOVER) {
-            throw new MigrationException("Migration not in expected state: " + status.qemuName());
+    public void continueFrom(MigrationStatus from) throws MigrationException {
+        if (from != MigrationStatus.PRE_SWITCHOVER || state.status() != MigrationStatus.PRE_SWITCHOVER) {
+            throw new MigrationException("Migration not in expected state: " + state.status().qemuName());
         }
         continued.countDown();
     }
@@ -109,11 +108,11 @@ public final class Migration {
     /** Waits until the migration has ended; returns its final status (or the current one on timeout). */
     public MigrationStatus awaitFinished(long timeout, TimeUnit unit) throws InterruptedException {
         finished.await(timeout, unit);
-        return status;
+        return state.status();
     }
 
     public MigrationInfo info() {
-        MigrationStatus s = status;
+        MigrationStatus s = state.status();
         TransferWindow w = window;
         long total = s.isFinal() && totalMs >= 0 ? totalMs : (System.nanoTime() - startNs) / 1_000_000;
         long transferred = ram.transferred.get();
@@ -151,7 +150,7 @@ public final class Migration {
             setupMs = (System.nanoTime() - startNs) / 1_000_000;
             synchronized (lock) {
                 checkCancelled();
-                move(MigrationStatus.ACTIVE);
+                state.move(MigrationStatus.ACTIVE);
             }
             iterate(save, out, rp);
             switchover(save, out, rp);
@@ -172,7 +171,7 @@ public final class Migration {
             if (save != null) {
                 save.cleanup();
             }
-            closeChannel();
+            MigrationChannel.closeQuietly(channel);
             if (rp != null) {
                 try {
                     rp.join();
@@ -208,7 +207,7 @@ public final class Migration {
             }
             long syncs = ram.dirtySyncCount.get();
             for (long pass = lastSync + 1; pass <= syncs; pass++) {
-                emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
+                state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
             }
             lastSync = syncs;
             remainingBytes = pending.total();
@@ -247,7 +246,7 @@ public final class Migration {
         if (config.has("pause-before-switchover")) {
             synchronized (lock) {
                 checkCancelled();
-                move(MigrationStatus.PRE_SWITCHOVER);
+                state.move(MigrationStatus.PRE_SWITCHOVER);
             }
             continued.await();
             checkCancelled();
@@ -256,11 +255,11 @@ public final class Migration {
         long stopNs = System.nanoTime();
         machine.pause(RunState.FINISH_MIGRATE);
         pausedByUs = before.isRunning();
-        emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
         bytesAtStop = ram.transferred.get();
         synchronized (lock) {
             checkCancelled();
-            move(MigrationStatus.DEVICE);
+            state.move(MigrationStatus.DEVICE);
         }
         StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
         save.complete();
@@ -289,15 +288,15 @@ public final class Migration {
         if (resumeMachine) {
             pausedByUs = false;
             machine.resume(); // the source keeps running after a failed or cancelled switchover
-            emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+            state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
         }
         synchronized (lock) {
             error = why;
             totalMs = (System.nanoTime() - startNs) / 1_000_000;
-            if (end == MigrationStatus.CANCELLED && status != MigrationStatus.CANCELLING) {
-                move(MigrationStatus.CANCELLING);
+            if (end == MigrationStatus.CANCELLED && state.status() != MigrationStatus.CANCELLING) {
+                state.move(MigrationStatus.CANCELLING);
             }
-            move(end);
+            state.move(end);
         }
     }
 
@@ -313,30 +312,8 @@ public final class Migration {
         }
     }
 
-    private void move(MigrationStatus next) {
-        MigrationStatus.checkMove(MigrationStatus.Side.SOURCE, status, next);
-        status = next;
-        emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
-    }
 
-    private void emit(MigrationEvent event) {
-        try {
-            events.accept(event);
-        } catch (RuntimeException ignored) {
-            // a listener's failure must not break the migration
-        }
-    }
 
-    private void closeChannel() {
-        MigrationChannel c = channel;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (IOException ignored) {
-                // closing is best effort: the migration already has its outcome
-            }
-        }
-    }
 
     /** Unwinds the migration thread after cancel. */
     private static final class Cancelled extends RuntimeException {

@@ -22,6 +22,17 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel {
     /** Where this channel goes, for messages. */
     String describe();
 
+    /** Closes {@code channel} if there is one, ignoring errors: for when the outcome is already decided. */
+    static void closeQuietly(MigrationChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // nothing to do: the migration already has its outcome
+            }
+        }
+    }
+
     @Override
     default long write(ByteBuffer[] srcs) throws IOException {
         return write(srcs, 0, srcs.length);

@@ -1,0 +1,37 @@
+package dev.livemig.migration;
+
+import java.util.function.Consumer;
+
+/**
+ * One side's migration status with QEMU's legal transitions, and the events it reports: every status
+ * change is a {@link MigrationEvent.StatusChanged}. A listener that throws does not break the migration.
+ */
+final class StatusMachine {
+    private final MigrationStatus.Side side;
+    private final Consumer<MigrationEvent> events;
+    private volatile MigrationStatus status = MigrationStatus.NONE;
+
+    StatusMachine(MigrationStatus.Side side, Consumer<MigrationEvent> events) {
+        this.side = side;
+        this.events = events;
+    }
+
+    MigrationStatus status() {
+        return status;
+    }
+
+    /** Moves to {@code next}; an illegal transition is a livemig bug and throws IllegalStateException. */
+    void move(MigrationStatus next) {
+        MigrationStatus.checkMove(side, status, next);
+        status = next;
+        emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
+    }
+
+    void emit(MigrationEvent event) {
+        try {
+            events.accept(event);
+        } catch (RuntimeException ignored) {
+            // a listener's failure must not break the migration
+        }
+    }
+}
