@@ -102,6 +102,7 @@ final class DemoCommand implements Callable<Integer> {
                         .put("verified", verified).put("verification", verification).build()));
             } else {
                 System.out.print(ProgressLine.summary(info));
+                System.out.println("dirty tracking: " + dev.livemig.savevm.StandardSections.of(g.machine()).ram().trackerName());
                 System.out.println((verified ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             return verified ? 0 : 1;
