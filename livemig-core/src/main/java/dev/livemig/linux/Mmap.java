@@ -24,6 +24,8 @@ public final class Mmap {
 
     private static final MethodHandle MMAP;
     private static final MethodHandle MUNMAP;
+    private static final MethodHandle MADVISE;
+    private static final int MADV_POPULATE_WRITE = 23; // Linux 5.14+
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -34,6 +36,8 @@ public final class Mmap {
                 Linker.Option.captureCallState("errno"));
         MUNMAP = linker.downcallHandle(libc.find("munmap").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        MADVISE = linker.downcallHandle(libc.find("madvise").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
     }
 
     private Mmap() {
@@ -59,6 +63,20 @@ public final class Mmap {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException("mmap call failed", t);
+        }
+    }
+
+    /**
+     * Faults in (writable, zero-filled) the pages of {@code range} that are not yet populated, without changing
+     * any content: MADV_POPULATE_WRITE. Returns false when the kernel does not support it.
+     */
+    public static boolean populateWrite(MemorySegment range) {
+        try {
+            return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_POPULATE_WRITE) == 0;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("madvise call failed", t);
         }
     }
 

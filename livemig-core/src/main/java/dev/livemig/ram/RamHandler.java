@@ -78,9 +78,12 @@ public final class RamHandler implements LiveStateHandler {
         }
     }
 
+    private Thread prefault;
+
     @Override
     public void loadSetup() {
-        loader = new RamLoader(blocks);
+        loader = new RamLoader(blocks); // scans which pages are empty before the prefault fills them with zeros
+        prefault = RamLoader.prefault(blocks);
     }
 
     @Override
@@ -94,6 +97,10 @@ public final class RamHandler implements LiveStateHandler {
     @Override
     public void loadCleanup() {
         loader = null;
+        if (prefault != null) {
+            prefault.interrupt();
+            prefault = null;
+        }
     }
 
     private RamSaver saver() {

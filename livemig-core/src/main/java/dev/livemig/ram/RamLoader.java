@@ -23,6 +23,28 @@ public final class RamLoader {
     private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
     private long pagesLoaded;
 
+    /**
+     * Starts a daemon thread that faults in the blocks' fresh memory ahead of the stream, so that the load
+     * thread's copies land in pages that exist: the first write to new memory is the destination's largest
+     * cost. Returns the thread (interrupt it to stop early).
+     */
+    public static Thread prefault(List<RamBlock> localBlocks) {
+        return Thread.ofPlatform().name("livemig-prefault").daemon().start(() -> {
+            for (RamBlock b : localBlocks) {
+                if (!b.isAnonymous()) {
+                    continue;
+                }
+                for (long off = 0; off < b.usedLength() && !Thread.currentThread().isInterrupted(); off += PREFAULT_CHUNK) {
+                    if (!dev.livemig.linux.Mmap.populateWrite(b.memory().asSlice(off, Math.min(PREFAULT_CHUNK, b.usedLength() - off)))) {
+                        return; // not supported here: the load thread faults pages in itself
+                    }
+                }
+            }
+        });
+    }
+
+    private static final long PREFAULT_CHUNK = 2L << 20;
+
     public RamLoader(List<RamBlock> localBlocks) {
         for (RamBlock b : localBlocks) {
             blocks.put(b.name(), b);
