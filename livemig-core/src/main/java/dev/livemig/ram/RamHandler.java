@@ -99,6 +99,11 @@ public final class RamHandler implements LiveStateHandler {
         loader = null;
         if (prefault != null) {
             prefault.interrupt();
+            try {
+                prefault.join(); // it holds the RAM's memory session while in madvise: the machine may close next
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             prefault = null;
         }
     }
