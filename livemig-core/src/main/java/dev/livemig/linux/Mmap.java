@@ -26,6 +26,7 @@ public final class Mmap {
     private static final MethodHandle MUNMAP;
     private static final MethodHandle MADVISE;
     private static final int MADV_POPULATE_WRITE = 23; // Linux 5.14+
+    private static final int MADV_DONTNEED = 4;
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -73,6 +74,20 @@ public final class Mmap {
     public static boolean populateWrite(MemorySegment range) {
         try {
             return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_POPULATE_WRITE) == 0;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("madvise call failed", t);
+        }
+    }
+
+    /**
+     * Drops the pages of {@code range} (MADV_DONTNEED): private anonymous memory reads as zero again and its
+     * memory goes back to the system. Returns false when the kernel refused.
+     */
+    public static boolean discard(MemorySegment range) {
+        try {
+            return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_DONTNEED) == 0;
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

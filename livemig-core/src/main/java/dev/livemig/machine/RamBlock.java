@@ -98,6 +98,17 @@ public final class RamBlock {
         return memory.asSlice(offset, TARGET_PAGE_SIZE);
     }
 
+    /**
+     * Forgets the block's contents: every byte reads as zero afterwards (a destination throwing away a failed
+     * migration's RAM). Anonymous memory is handed back to the system; a file-backed block is zero-filled.
+     * The caller must make sure nothing uses the block meanwhile.
+     */
+    public void discard() {
+        if (!anonymous || !Mmap.discard(memory)) {
+            memory.fill((byte) 0);
+        }
+    }
+
     /** Records that bytes [offset, offset+length) changed. Safe from any thread. */
     public void markDirty(long offset, long length) {
         if (length <= 0) {

@@ -2,6 +2,7 @@ package dev.livemig.migration;
 
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
 import dev.livemig.savevm.DescribedDevices;
@@ -29,7 +30,8 @@ import java.util.function.Consumer;
  * The destination of one migration (§6.3): listens on a URI, accepts one channel, loads the stream into the
  * machine on a thread named livemig-mig-dst, answers on the return path when the source opened one (PONG,
  * SWITCHOVER_ACK, SHUT), and at the end enters the source's run state (resuming a machine that was running,
- * unless told to stay paused). A failed load leaves the machine paused with partial state: discard it.
+ * unless told to stay paused). A failed or cancelled load zeroes the machine's RAM (nothing half-received
+ * stays behind) and leaves it paused; device state may be partly loaded and must not be trusted.
  */
 public final class IncomingMigration {
     private final Machine machine;
@@ -131,6 +133,8 @@ public final class IncomingMigration {
             } catch (MigrationException ignored) {
                 // the source learns of the failure from the closed connection instead
             }
+            MigrationChannel.closeQuietly(channel);
+            machine.ramBlocks().forEach(RamBlock::discard); // nothing half-received stays behind
             state.move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
         } finally {
             MigrationChannel.closeQuietly(channel);

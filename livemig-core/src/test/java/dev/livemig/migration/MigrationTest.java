@@ -143,6 +143,8 @@ class MigrationTest {
         source.machine.pause();
         assertEquals(source.cpu.writes, source.counterSum(), "no byte of the source was touched");
         assertNotEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(-1, dest.ram.memory().mismatch(java.lang.foreign.MemorySegment.ofArray(new byte[(int) RAM])),
+                "the destination discarded what it had received");
     }
 
     @Test
