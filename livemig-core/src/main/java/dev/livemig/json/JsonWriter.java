@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * Writes {@link Json} in two layouts: QEMU's compact one (", " and ": " separators, no newlines, 7-bit ASCII
- * with upper-case {@code \\uXXXX} escapes; §5.2 of the format reference) and Python's
+ * with upper-case hex in {@code \\u00E9}-style escapes; §5.2 of the format reference) and Python's
  * {@code json.dumps(indent=4)} layout, which analyze-migration.py prints.
  */
 public final class JsonWriter {
