@@ -128,6 +128,8 @@ public final class Migration {
     private void run(MigrationUri uri) {
         SaveVm save = null;
         SourceReturnPath rp = null;
+        MigrationStatus end;
+        String why = null;
         try {
             channel = Transports.connect(uri);
             if (cancelRequested) {
@@ -155,30 +157,32 @@ public final class Migration {
             iterate(save, out, rp);
             switchover(save, out, rp);
             machine.pause(RunState.POSTMIGRATE);
-            finish(MigrationStatus.COMPLETED, null, false);
+            end = MigrationStatus.COMPLETED;
         } catch (Cancelled c) {
-            finish(MigrationStatus.CANCELLED, null, pausedByUs);
+            end = MigrationStatus.CANCELLED;
         } catch (MigrationException | RuntimeException e) {
-            if (cancelRequested) {
-                finish(MigrationStatus.CANCELLED, null, pausedByUs);
-            } else {
-                finish(MigrationStatus.FAILED, e.getMessage() == null ? e.toString() : e.getMessage(), pausedByUs);
-            }
+            end = cancelRequested ? MigrationStatus.CANCELLED : MigrationStatus.FAILED;
+            why = e.getMessage() == null ? e.toString() : e.getMessage();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            finish(MigrationStatus.FAILED, "interrupted", pausedByUs);
+            end = MigrationStatus.FAILED;
+            why = "interrupted";
+        }
+        // release everything before announcing the end: a caller that sees a final status may close the machine
+        if (save != null) {
+            save.cleanup();
+        }
+        MigrationChannel.closeQuietly(channel);
+        if (rp != null) {
+            try {
+                rp.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try {
+            finish(end, end == MigrationStatus.CANCELLED ? null : why, end != MigrationStatus.COMPLETED && pausedByUs);
         } finally {
-            if (save != null) {
-                save.cleanup();
-            }
-            MigrationChannel.closeQuietly(channel);
-            if (rp != null) {
-                try {
-                    rp.join();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
             finished.countDown();
         }
     }
