@@ -119,10 +119,19 @@ public final class Migration {
         long stop = bytesAtStop;
         var stats = new MigrationInfo.RamStats(transferred, s == MigrationStatus.COMPLETED ? 0 : remainingBytes,
                 machine.ramSize(), ram.duplicate.get(), ram.normal.get(), ram.normalBytes(), ram.dirtyPagesRate.get(),
-                w == null ? 0 : w.mbps(), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
+                mbps(s, w, transferred, total), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
                 stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond());
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null);
+    }
+
+    /** While running, the last window's rate; once completed, QEMU's whole-migration figure (§7.10). */
+    private double mbps(MigrationStatus s, TransferWindow w, long transferred, long totalMs) {
+        if (s == MigrationStatus.COMPLETED) {
+            long ms = Math.max(1, totalMs - Math.max(setupMs, 0));
+            return transferred * 8.0 / ms / 1000.0;
+        }
+        return w == null ? 0 : w.mbps();
     }
 
     private void run(MigrationUri uri) {
