@@ -2,13 +2,15 @@ package dev.livemig.migration;
 
 import dev.livemig.wire.MigrationException;
 
+import java.util.EnumSet;
 import java.util.Set;
 import java.util.TreeSet;
 
 /**
  * The capabilities and parameters of one migration, fixed when it starts and passed down (never read from
  * global state). This version knows the capabilities and parameters of live precopy; others are refused
- * with a message that names them. Invariants are QEMU's: switchover-ack needs return-path.
+ * with a message that names them. Names, combination rules and value ranges are QEMU's, from
+ * {@link MigrationCapability}, {@link CapabilityRules} and {@link MigrationParameter}.
  */
 public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth) {
     /** QEMU's defaults: 300 ms downtime limit, 128 MiB/s. */
@@ -38,42 +40,36 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
         return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth));
     }
 
-    /** Sets a parameter by its QEMU name; values are validated with QEMU's ranges. */
+    /**
+     * Sets a parameter by its QEMU name. A known parameter's value is judged first, with QEMU's text
+     * ({@link MigrationParameter#validate}), so a bad value is reported as QEMU would even for a parameter
+     * livemig does not use yet; only downtime-limit and max-bandwidth are then accepted.
+     */
     public MigrationConfig withParameter(String name, String value) throws MigrationException {
-        long v;
-        try {
-            v = Long.parseLong(value);
-        } catch (NumberFormatException e) {
-            throw new MigrationException("Parameter '" + name + "' expects an integer: " + value);
-        }
-        return switch (name) {
-            case "downtime-limit" -> {
-                if (v < 0 || v > MAX_DOWNTIME_LIMIT_MS) {
-                    throw new MigrationException("Parameter 'downtime_limit' expects an integer in the range of 0 to "
-                            + MAX_DOWNTIME_LIMIT_MS + " ms");
-                }
-                yield new MigrationConfig(capabilities, v, maxBandwidth);
-            }
-            case "max-bandwidth" -> {
-                if (v < 0) {
-                    throw new MigrationException("Parameter 'max_bandwidth' expects an integer in the range of 0 to "
-                            + Long.MAX_VALUE + " bytes/second");
-                }
-                yield new MigrationConfig(capabilities, downtimeLimitMs, v);
-            }
+        MigrationParameter p = MigrationParameter.byName(name);
+        p.validate(value);
+        return switch (p) {
+            case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth);
+            case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value));
             default -> throw new MigrationException("parameter " + name + " is not built yet in livemig");
         };
     }
 
-    /** Checks capability names and QEMU's combination rules. */
+    /**
+     * Checks capability names, then QEMU's combination rules ({@link CapabilityRules}), then that livemig
+     * implements each one. Rules come before {@link #BUILT} so that a forbidden combination is reported as
+     * QEMU reports it even when it involves a capability livemig lacks.
+     */
     public static MigrationConfig validated(MigrationConfig c) throws MigrationException {
-        for (String cap : c.capabilities) {
-            if (!BUILT.contains(cap)) {
-                throw new MigrationException("capability " + cap + " is not built yet in livemig");
-            }
+        var enabled = EnumSet.noneOf(MigrationCapability.class);
+        for (String cap : new TreeSet<>(c.capabilities)) {
+            enabled.add(MigrationCapability.byName(cap));
         }
-        if (c.has("switchover-ack") && !c.has("return-path")) {
-            throw new MigrationException("Capability 'switchover-ack' requires capability 'return-path'");
+        CapabilityRules.check(enabled);
+        for (MigrationCapability cap : enabled) {
+            if (!BUILT.contains(cap.qmpName())) {
+                throw new MigrationException("capability " + cap.qmpName() + " is not built yet in livemig");
+            }
         }
         return c;
     }

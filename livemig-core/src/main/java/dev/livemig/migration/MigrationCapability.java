@@ -1,0 +1,66 @@
+package dev.livemig.migration;
+
+import dev.livemig.wire.MigrationException;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * Every migration capability of QEMU 7.2, by its QMP name (as {@code migrate-set-capabilities} spells it),
+ * plus {@code switchover-ack} from 8.1 because livemig implements it. All capabilities default to off.
+ * Names are matched exactly: QMP enum values are case-sensitive.
+ *
+ * <p>Where current QEMU differs: {@code compress} and {@code block} were removed in 9.1; {@code zero-blocks}
+ * is deprecated and {@code late-block-activate} has no effect there; {@code dirty-limit} (8.1) and
+ * {@code mapped-ram} (9.0) exist only in newer QEMU and are not listed here.
+ */
+public enum MigrationCapability {
+    XBZRLE("xbzrle"),
+    RDMA_PIN_ALL("rdma-pin-all"),
+    AUTO_CONVERGE("auto-converge"),
+    ZERO_BLOCKS("zero-blocks"),
+    COMPRESS("compress"),
+    EVENTS("events"),
+    POSTCOPY_RAM("postcopy-ram"),
+    X_COLO("x-colo"),
+    RELEASE_RAM("release-ram"),
+    BLOCK("block"),
+    RETURN_PATH("return-path"),
+    PAUSE_BEFORE_SWITCHOVER("pause-before-switchover"),
+    MULTIFD("multifd"),
+    DIRTY_BITMAPS("dirty-bitmaps"),
+    POSTCOPY_BLOCKTIME("postcopy-blocktime"),
+    LATE_BLOCK_ACTIVATE("late-block-activate"),
+    X_IGNORE_SHARED("x-ignore-shared"),
+    VALIDATE_UUID("validate-uuid"),
+    BACKGROUND_SNAPSHOT("background-snapshot"),
+    ZERO_COPY_SEND("zero-copy-send"),
+    POSTCOPY_PREEMPT("postcopy-preempt"),
+    /** Not in 7.2: added in QEMU 8.1; livemig has it. */
+    SWITCHOVER_ACK("switchover-ack");
+
+    private static final Map<String, MigrationCapability> BY_NAME = Arrays.stream(values())
+            .collect(Collectors.toUnmodifiableMap(MigrationCapability::qmpName, Function.identity()));
+
+    private final String qmpName;
+
+    MigrationCapability(String qmpName) {
+        this.qmpName = qmpName;
+    }
+
+    /** The name QMP and the command line use, e.g. {@code postcopy-ram}. */
+    public String qmpName() {
+        return qmpName;
+    }
+
+    /** The capability with this QMP name; an unknown name is refused with "unknown capability NAME". */
+    public static MigrationCapability byName(String name) throws MigrationException {
+        MigrationCapability c = BY_NAME.get(name);
+        if (c == null) {
+            throw new MigrationException("unknown capability " + name);
+        }
+        return c;
+    }
+}

@@ -1,0 +1,116 @@
+package dev.livemig.migration;
+
+import dev.livemig.wire.MigrationException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** MigrationConfig's public API, now backed by QEMU's names, rules and ranges. */
+class MigrationConfigTest {
+    private static String refusal(org.junit.jupiter.api.function.Executable e) {
+        return assertThrows(MigrationException.class, e).getMessage();
+    }
+
+    @Test
+    void defaultsAreQemus() {
+        var d = MigrationConfig.defaults();
+        assertEquals(Set.of(), d.capabilities());
+        assertEquals(300, d.downtimeLimitMs());
+        assertEquals(128L << 20, d.maxBandwidth());
+        assertEquals(MigrationParameter.DOWNTIME_LIMIT.defaultValue(), Long.toString(MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS));
+        assertEquals(MigrationParameter.MAX_BANDWIDTH.defaultValue(), Long.toString(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        assertEquals(MigrationConfig.MAX_DOWNTIME_LIMIT_MS, MigrationParameter.DOWNTIME_LIMIT.max());
+    }
+
+    @Test
+    void builtCapabilitiesAreAccepted() throws MigrationException {
+        var c = MigrationConfig.defaults().withCapability("events").withCapability("return-path")
+                .withCapability("switchover-ack").withCapability("pause-before-switchover");
+        assertTrue(c.has("switchover-ack"));
+        assertSame(c, MigrationConfig.validated(c));
+        for (String name : MigrationConfig.BUILT) {
+            assertDoesNotThrow(() -> MigrationCapability.byName(name));
+        }
+    }
+
+    @Test
+    void switchoverAckWithoutReturnPathKeepsQemusText() {
+        assertEquals("Capability 'switchover-ack' requires capability 'return-path'",
+                refusal(() -> MigrationConfig.defaults().withCapability("switchover-ack")));
+        assertEquals("Capability 'switchover-ack' requires capability 'return-path'",
+                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of("switchover-ack"), 300, 1))));
+    }
+
+    @Test
+    void unknownCapabilityIsNamed() {
+        assertEquals("unknown capability warp-drive",
+                refusal(() -> MigrationConfig.defaults().withCapability("warp-drive")));
+    }
+
+    @ParameterizedTest
+    // Left out: the built ones, and two that alone break a rule first (see rulesComeBeforeTheBuiltCheck).
+    @EnumSource(value = MigrationCapability.class, mode = EnumSource.Mode.EXCLUDE, names = {"EVENTS", "RETURN_PATH",
+            "PAUSE_BEFORE_SWITCHOVER", "SWITCHOVER_ACK", "ZERO_COPY_SEND", "POSTCOPY_PREEMPT"})
+    void validButUnbuiltCapabilitiesAreRefusedByName(MigrationCapability c) {
+        assertEquals("capability " + c.qmpName() + " is not built yet in livemig",
+                refusal(() -> MigrationConfig.defaults().withCapability(c.qmpName())));
+    }
+
+    @Test
+    void rulesComeBeforeTheBuiltCheck() {
+        // Neither is built, but QEMU would refuse the combination itself, so that is what is reported.
+        assertEquals("Multifd is not compatible with compress",
+                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of("compress", "multifd"), 300, 1))));
+        assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
+                refusal(() -> MigrationConfig.defaults().withCapability("zero-copy-send")));
+        assertEquals("Postcopy preempt requires postcopy-ram",
+                refusal(() -> MigrationConfig.defaults().withCapability("postcopy-preempt")));
+        assertEquals("Background-snapshot is not compatible with return-path",
+                refusal(() -> MigrationConfig.defaults().withCapability("return-path").withCapability("background-snapshot")));
+    }
+
+    @Test
+    void downtimeLimitAndMaxBandwidthAreSet() throws MigrationException {
+        var c = MigrationConfig.defaults().withParameter("downtime-limit", "2000000").withParameter("max-bandwidth", "0");
+        assertEquals(2_000_000, c.downtimeLimitMs());
+        assertEquals(0, c.maxBandwidth());
+        assertEquals(Long.MAX_VALUE,
+                MigrationConfig.defaults().withParameter("max-bandwidth", Long.toString(Long.MAX_VALUE)).maxBandwidth());
+    }
+
+    @Test
+    void badValuesOfBuiltParametersGetQemusText() {
+        var d = MigrationConfig.defaults();
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms",
+                refusal(() -> d.withParameter("downtime-limit", "-1")));
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms",
+                refusal(() -> d.withParameter("downtime-limit", "2000001")));
+        assertEquals("Parameter 'max_bandwidth' expects an integer in the range of 0 to 9223372036854775807 bytes/second",
+                refusal(() -> d.withParameter("max-bandwidth", "-1")));
+        assertEquals("Invalid parameter type for 'max-bandwidth', expected: integer",
+                refusal(() -> d.withParameter("max-bandwidth", "fast")));
+    }
+
+    @Test
+    void unbuiltParametersAreJudgedFirstThenRefused() {
+        var d = MigrationConfig.defaults();
+        assertEquals("Parameter 'multifd_channels' expects a value between 1 and 255",
+                refusal(() -> d.withParameter("multifd-channels", "0")));
+        assertEquals("parameter multifd-channels is not built yet in livemig",
+                refusal(() -> d.withParameter("multifd-channels", "4")));
+        assertEquals("Parameter 'multifd-compression' does not accept value 'lz4'",
+                refusal(() -> d.withParameter("multifd-compression", "lz4")));
+        assertEquals("parameter tls-creds is not built yet in livemig",
+                refusal(() -> d.withParameter("tls-creds", "tls0")));
+    }
+
+    @Test
+    void unknownParameterIsNamed() {
+        assertEquals("unknown parameter downtime_limit",
+                refusal(() -> MigrationConfig.defaults().withParameter("downtime_limit", "300")));
+    }
+}
