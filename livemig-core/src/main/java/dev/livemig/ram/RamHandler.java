@@ -78,12 +78,12 @@ public final class RamHandler implements LiveStateHandler {
         }
     }
 
-    private Thread prefault;
+    private RamPrefault prefault;
 
     @Override
     public void loadSetup() {
         loader = new RamLoader(blocks); // scans which pages are empty before the prefault fills them with zeros
-        prefault = RamLoader.prefault(blocks);
+        prefault = RamPrefault.start(blocks);
     }
 
     @Override
@@ -98,12 +98,7 @@ public final class RamHandler implements LiveStateHandler {
     public void loadCleanup() {
         loader = null;
         if (prefault != null) {
-            prefault.interrupt();
-            try {
-                prefault.join(); // it holds the RAM's memory session while in madvise: the machine may close next
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            prefault.close(); // before the machine may close its memory
             prefault = null;
         }
     }

@@ -6,6 +6,7 @@ import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
 import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,31 +20,9 @@ import java.util.Map;
 public final class RamLoader {
     private final Map<String, RamBlock> blocks = new LinkedHashMap<>();
     /** Per block, pages that may hold data (absent: unknown); a PAGE record sets its bit. */
-    private final Map<RamBlock, DirtyBitmap> maybeData = new java.util.HashMap<>();
+    private final Map<RamBlock, DirtyBitmap> maybeData = new HashMap<>();
     private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
     private long pagesLoaded;
-
-    /**
-     * Starts a daemon thread that faults in the blocks' fresh memory ahead of the stream, so that the load
-     * thread's copies land in pages that exist: the first write to new memory is the destination's largest
-     * cost. Returns the thread (interrupt it to stop early).
-     */
-    public static Thread prefault(List<RamBlock> localBlocks) {
-        return Thread.ofPlatform().name("livemig-prefault").daemon().start(() -> {
-            for (RamBlock b : localBlocks) {
-                if (!b.isAnonymous()) {
-                    continue;
-                }
-                for (long off = 0; off < b.usedLength() && !Thread.currentThread().isInterrupted(); off += PREFAULT_CHUNK) {
-                    if (!dev.livemig.linux.Mmap.populateWrite(b.memory().asSlice(off, Math.min(PREFAULT_CHUNK, b.usedLength() - off)))) {
-                        return; // not supported here: the load thread faults pages in itself
-                    }
-                }
-            }
-        });
-    }
-
-    private static final long PREFAULT_CHUNK = 2L << 20;
 
     public RamLoader(List<RamBlock> localBlocks) {
         for (RamBlock b : localBlocks) {
