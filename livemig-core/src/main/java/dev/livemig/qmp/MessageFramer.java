@@ -7,7 +7,7 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Splits a QMP input stream into messages the way QEMU's JSON streamer does, without needing newlines: a
- * message ends when its outermost brace or bracket closes (strings and escapes are tracked, so braces in
+ * message ends when its braces and brackets balance again, or at once when a closer has no opener (strings and escapes are tracked, so braces in
  * strings do not count). Anything else at the top level (a bare number, a stray word) ends at a newline so
  * that the dispatcher can refuse it and the session goes on. Scanning bytes is safe for UTF-8 because every
  * structural character is ASCII and never part of a multi-byte sequence. Not thread-safe: one per client.
@@ -32,12 +32,13 @@ final class MessageFramer {
     /** The next message's text, or null when the peer closed (a partial message is dropped). */
     String next() throws IOException {
         buffer.reset();
-        int depth = 0;
+        int braces = 0;
+        int brackets = 0;
         boolean inString = false;
         boolean escape = false;
         int b;
         while ((b = in.read()) >= 0) {
-            if (buffer.size() == 0 && depth == 0 && Character.isWhitespace(b)) {
+            if (buffer.size() == 0 && Character.isWhitespace(b)) {
                 continue;
             }
             if (buffer.size() >= cap) {
@@ -56,14 +57,17 @@ final class MessageFramer {
             }
             switch (b) {
                 case '"' -> inString = true;
-                case '{', '[' -> depth++;
+                case '{' -> braces++;
+                case '[' -> brackets++;
                 case '}', ']' -> {
-                    if (--depth <= 0) {
+                    // counted apart, as QEMU's streamer does: a stray closer ends the message at once
+                    int left = b == '}' ? --braces : --brackets;
+                    if (left < 0 || (braces == 0 && brackets == 0)) {
                         return text();
                     }
                 }
                 case '\n' -> {
-                    if (depth == 0) {
+                    if (braces == 0 && brackets == 0) {
                         return text();
                     }
                 }
