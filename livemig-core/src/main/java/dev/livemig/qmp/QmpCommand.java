@@ -80,7 +80,7 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
                 throw QmpException.generic("Parameter '" + m.name() + "' is unexpected");
             }
             if (!seen.add(m.name())) {
-                // QEMU's JSON parser keeps the last duplicate; livemig refuses the ambiguity outright
+                // Json.Obj keeps repeated keys; rather than silently use one of them, livemig refuses
                 throw QmpException.generic("Duplicate key \"" + m.name() + "\"");
             }
             if (!p.type().accepts(m.value())) {

@@ -77,7 +77,12 @@ public final class QmpDispatcher {
 
     /** The checks of QEMU's qmp_dispatch_check_obj and the command lookup, with QEMU's texts. */
     private QmpCommand check(Json.Obj request, boolean negotiated) throws QmpException {
+        var seen = new java.util.HashSet<String>();
         for (Json.Member m : request.members()) {
+            if (!seen.add(m.name())) {
+                // Json.Obj keeps repeated keys; two "execute" members must not mean whichever comes first
+                throw QmpException.generic("Duplicate key \"" + m.name() + "\"");
+            }
             switch (m.name()) {
                 case "execute" -> {
                     if (!(m.value() instanceof Json.Str)) {
