@@ -119,11 +119,6 @@ public final class QmpServer implements AutoCloseable {
         return quitRequested;
     }
 
-    /** Closes from another thread, so a session may ask for it and still end normally. */
-    void closeAsync() {
-        Thread.ofVirtual().name("qmp-quit").start(this::close);
-    }
-
     void forget(QmpSession session) {
         sessions.remove(session);
         clientThreads.remove(Thread.currentThread());
@@ -165,7 +160,7 @@ public final class QmpServer implements AutoCloseable {
                 closeQuietly(l);
             }
             for (QmpSession s : sessions) {
-                s.close();
+                s.finish(); // the SHUTDOWN event and any pending reply are written first
             }
             commands.shutdown(JOIN_TIMEOUT);
             joinAll();

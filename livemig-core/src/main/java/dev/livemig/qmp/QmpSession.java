@@ -8,17 +8,28 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 
 /**
  * One connected QMP client: greeting, then one response per message, with events interleaved by the
- * server. Reading happens only on the session's own thread; writes (responses and broadcast events) are
- * serialised on a lock so that lines never interleave. Any I/O failure ends only this session.
+ * server. Reading happens on the session's own thread; everything sent goes through a bounded outbox
+ * written by a second virtual thread, so that a client which stops reading never blocks the thread that
+ * raised an event (a migration, another client's command): when its outbox is full the client is dropped.
+ * Any I/O failure ends only this session.
  */
 final class QmpSession implements Runnable {
     private final SocketChannel channel;
     private final QmpServer server;
     private final QmpDispatcher dispatcher;
-    private final Object writeLock = new Object();
+    /** Messages not yet written; beyond this many the client is not reading and is dropped. */
+    static final int OUTBOX_LIMIT = 1024;
+    private static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(2);
+    /** Marks the end of the outbox; compared by identity. */
+    private final Json.Obj end = Json.object().build();
+    private final BlockingQueue<Json.Obj> outbox = new ArrayBlockingQueue<>(OUTBOX_LIMIT + 1);
+    private volatile Thread writer;
     private volatile boolean negotiated;
 
     QmpSession(SocketChannel channel, QmpServer server, QmpDispatcher dispatcher) {
@@ -34,6 +45,7 @@ final class QmpSession implements Runnable {
 
     @Override
     public void run() {
+        writer = Thread.ofVirtual().name(Thread.currentThread().getName() + "-writer").start(this::writeLoop);
         try {
             send(QmpServer.greeting());
             var framer = new MessageFramer(new ChannelInput(channel), QmpServer.MAX_MESSAGE_BYTES);
@@ -43,14 +55,15 @@ final class QmpSession implements Runnable {
                 negotiated = reply.negotiated();
                 send(reply.response());
                 if (server.quitRequested()) {
-                    server.closeAsync();
+                    // closing here (close() skips joining this thread) keeps the order: reply, SHUTDOWN, end
+                    server.close();
                     return;
                 }
             }
         } catch (IOException e) {
             // the client went away or broke the protocol: only this session ends
         } finally {
-            close();
+            finish();
             server.forget(this);
         }
     }
@@ -65,29 +78,64 @@ final class QmpSession implements Runnable {
         }
     }
 
-    void send(Json.Obj message) throws IOException {
-        // QEMU ends every line with CRLF
-        ByteBuffer bytes = ByteBuffer.wrap((JsonWriter.compact(message) + "\r\n").getBytes(StandardCharsets.UTF_8));
-        synchronized (writeLock) {
-            while (bytes.hasRemaining()) {
-                channel.write(bytes);
-            }
+    private void send(Json.Obj message) throws IOException {
+        if (!enqueue(message)) {
+            throw new IOException("QMP client is not reading its responses");
         }
     }
 
-    /** Sends an event if negotiated; a failed write closes this session (its reader then ends). */
+    /** Queues an event if negotiated; a client too far behind is dropped rather than waited for. */
     void sendEvent(Json.Obj event) {
-        if (!negotiated) {
-            return;
-        }
-        try {
-            send(event);
-        } catch (IOException e) {
+        if (negotiated && !enqueue(event)) {
             close();
         }
     }
 
+    /** Keeps the last slot of the outbox for the end marker, so that a flush can always be asked for. */
+    private boolean enqueue(Json.Obj message) {
+        return outbox.size() < OUTBOX_LIMIT && outbox.offer(message);
+    }
+
+    private void writeLoop() {
+        try {
+            Json.Obj message;
+            while ((message = outbox.take()) != end) {
+                // QEMU ends every line with CRLF
+                ByteBuffer bytes = ByteBuffer.wrap((JsonWriter.compact(message) + "\r\n").getBytes(StandardCharsets.UTF_8));
+                while (bytes.hasRemaining()) {
+                    channel.write(bytes);
+                }
+            }
+        } catch (IOException | InterruptedException e) {
+            close(); // the reader then fails too and ends the session
+        }
+    }
+
+    /** Waits (bounded) until everything queued so far is written; the writer then stops. */
+    private void flush() {
+        Thread w = writer;
+        outbox.offer(end); // fails only if racing producers took the spare slot; the join is bounded anyway
+        if (w != null && w != Thread.currentThread()) {
+            try {
+                w.join(FLUSH_TIMEOUT);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Writes what is queued (bounded), then closes: used when this session or the whole server ends. */
+    void finish() {
+        flush();
+        close();
+    }
+
+    /** Closes the socket and stops the writer, which may be waiting for a message that will never come. */
     void close() {
+        Thread w = writer;
+        if (w != null && w != Thread.currentThread()) {
+            w.interrupt();
+        }
         try {
             channel.close();
         } catch (IOException e) {
