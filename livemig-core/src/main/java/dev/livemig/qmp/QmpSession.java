@@ -20,12 +20,13 @@ import java.util.concurrent.BlockingQueue;
  * Any I/O failure ends only this session.
  */
 final class QmpSession implements Runnable {
-    private final SocketChannel channel;
-    private final QmpServer server;
-    private final QmpDispatcher dispatcher;
     /** Messages not yet written; beyond this many the client is not reading and is dropped. */
     static final int OUTBOX_LIMIT = 1024;
     private static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(2);
+
+    private final SocketChannel channel;
+    private final QmpServer server;
+    private final QmpDispatcher dispatcher;
     /** Marks the end of the outbox; compared by identity. */
     private final Json.Obj end = Json.object().build();
     private final BlockingQueue<Json.Obj> outbox = new ArrayBlockingQueue<>(OUTBOX_LIMIT + 1);
@@ -36,11 +37,6 @@ final class QmpSession implements Runnable {
         this.channel = channel;
         this.server = server;
         this.dispatcher = dispatcher;
-    }
-
-    /** True once qmp_capabilities succeeded: only then does the client receive events (QEMU's rule). */
-    boolean negotiated() {
-        return negotiated;
     }
 
     @Override
@@ -84,7 +80,7 @@ final class QmpSession implements Runnable {
         }
     }
 
-    /** Queues an event if negotiated; a client too far behind is dropped rather than waited for. */
+    /** Queues an event once the client has negotiated (QEMU's rule); a client too far behind is dropped rather than waited for. */
     void sendEvent(Json.Obj event) {
         if (negotiated && !enqueue(event)) {
             close();

@@ -179,13 +179,14 @@ final class SourceCommands {
                 throw QmpException.generic("Can't migrate the vm that was paused due to previous migration");
             }
             MigrationConfig started = config;
-            var m = new Migration(machine, started, e -> forward(started, e));
             try {
-                m.start(MigrationUri.parse(args.string("uri")));
+                MigrationUri uri = MigrationUri.parse(args.string("uri"));
+                var m = new Migration(machine, started, e -> forward(started, e));
+                m.start(uri);
+                migration = m;
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
-            migration = m;
         }
         return empty();
     }
