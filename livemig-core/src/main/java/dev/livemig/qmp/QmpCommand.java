@@ -1,0 +1,105 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One QMP command: its name, the arguments it accepts, and what it does. Arguments are checked here,
+ * before the handler runs, with the texts of QEMU's QObject input visitor (unexpected, missing, wrong
+ * type), so every handler may read its declared arguments without checking them again.
+ */
+public record QmpCommand(String name, List<Param> params, Handler handler) {
+
+    public QmpCommand {
+        params = List.copyOf(params);
+    }
+
+    /** What a command does with its checked arguments; returns the value of {@code "return"}. */
+    @FunctionalInterface
+    public interface Handler {
+        Json handle(Json.Obj arguments) throws QmpException;
+    }
+
+    /** A JSON type as QAPI names it in "expected: ..." errors. */
+    public enum Type {
+        STRING("string"), BOOL("boolean"), INT("integer"), ARRAY("array"), OBJECT("object"),
+        /** Checked by the handler itself (e.g. migrate-set-parameters, whose members differ in type). */
+        ANY("any");
+
+        private final String qapiName;
+
+        Type(String qapiName) {
+            this.qapiName = qapiName;
+        }
+
+        boolean accepts(Json value) {
+            return switch (this) {
+                case STRING -> value instanceof Json.Str;
+                case BOOL -> value instanceof Json.Bool;
+                case INT -> value instanceof Json.Num(String text) && isInteger(text);
+                case ARRAY -> value instanceof Json.Arr;
+                case OBJECT -> value instanceof Json.Obj;
+                case ANY -> true;
+            };
+        }
+
+        private static boolean isInteger(String text) {
+            try {
+                new java.math.BigInteger(text);
+                return true;
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+    }
+
+    public record Param(String name, Type type, boolean required) {
+        public static Param required(String name, Type type) {
+            return new Param(name, type, true);
+        }
+
+        public static Param optional(String name, Type type) {
+            return new Param(name, type, false);
+        }
+    }
+
+    /** A command without arguments. */
+    public static QmpCommand of(String name, Handler handler) {
+        return new QmpCommand(name, List.of(), handler);
+    }
+
+    /** Checks {@code arguments} against {@link #params} with QEMU's texts, in QEMU's order. */
+    public void checkArguments(Json.Obj arguments) throws QmpException {
+        Set<String> seen = new HashSet<>();
+        for (Json.Member m : arguments.members()) {
+            Param p = param(m.name());
+            if (p == null) {
+                throw QmpException.generic("Parameter '" + m.name() + "' is unexpected");
+            }
+            if (!seen.add(m.name())) {
+                // Json.Obj keeps repeated keys; rather than silently use one of them, livemig refuses
+                throw QmpException.generic("Duplicate key \"" + m.name() + "\"");
+            }
+            if (!p.type().accepts(m.value())) {
+                throw QmpException.generic("Invalid parameter type for '" + m.name() + "', expected: " + p.type().qapiName);
+            }
+        }
+        for (Param p : params) {
+            if (p.required() && !seen.contains(p.name())) {
+                throw QmpException.generic("Parameter '" + p.name() + "' is missing");
+            }
+        }
+    }
+
+    private Param param(String name) {
+        for (Param p : params) {
+            if (p.name().equals(name)) {
+                return p;
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,201 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A QMP monitor for one source {@link Machine}, listening on a unix socket and/or a tcp address. Each client
+ * gets its own virtual thread ({@code qmp-client-N}), the greeting, capability negotiation and the commands
+ * of {@link SourceCommands}. Events go to every negotiated client. A client that disconnects, even in the
+ * middle of a message, ends only its own session. {@link #close()} (or the {@code quit} command) stops
+ * listening, drops every client, cancels a running migration and removes the unix socket file.
+ */
+public final class QmpServer implements AutoCloseable {
+    /** The largest message accepted; QEMU's limit is far higher, a control plane needs far less. */
+    public static final int MAX_MESSAGE_BYTES = 1 << 20;
+    private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(5);
+
+    private final SourceCommands commands;
+    private final QmpDispatcher dispatcher;
+    private final List<ServerSocketChannel> listeners = new ArrayList<>();
+    private final List<Thread> acceptors = new ArrayList<>();
+    private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
+    private final Set<Thread> clientThreads = ConcurrentHashMap.newKeySet();
+    private final AtomicLong clientCount = new AtomicLong();
+    private final AtomicBoolean closing = new AtomicBoolean();
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private final Path unixSocket;
+    private volatile boolean quitRequested;
+    private InetSocketAddress tcpAddress;
+
+    private QmpServer(Machine machine, Path unixSocket) {
+        this.unixSocket = unixSocket;
+        this.commands = new SourceCommands(machine, this::broadcast, () -> quitRequested = true);
+        this.dispatcher = new QmpDispatcher(commands.table());
+    }
+
+    /**
+     * Starts a server for {@code machine} on {@code unixSocket} (replaced if it exists, as QEMU does) and/or
+     * {@code tcp} (port 0 picks a free port; see {@link #tcpAddress()}). Either may be null, not both.
+     */
+    public static QmpServer start(Machine machine, Path unixSocket, InetSocketAddress tcp) throws IOException {
+        if (unixSocket == null && tcp == null) {
+            throw new IllegalArgumentException("a QMP server needs a unix socket path or a tcp address");
+        }
+        var server = new QmpServer(machine, unixSocket);
+        try {
+            if (unixSocket != null) {
+                Files.deleteIfExists(unixSocket);
+                var ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                server.listeners.add(ch);
+                ch.bind(UnixDomainSocketAddress.of(unixSocket));
+                server.accept(ch, "unix");
+            }
+            if (tcp != null) {
+                var ch = ServerSocketChannel.open(StandardProtocolFamily.INET);
+                server.listeners.add(ch);
+                ch.bind(tcp);
+                server.tcpAddress = (InetSocketAddress) ch.getLocalAddress();
+                server.accept(ch, "tcp");
+            }
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    /** The bound tcp address (with the real port), or null without tcp. */
+    public InetSocketAddress tcpAddress() {
+        return tcpAddress;
+    }
+
+    /**
+     * The greeting. The shape is QEMU's; the version claims 7.2.0 because livemig follows QEMU 7.2's
+     * migration behaviour, and package names livemig so a client can tell it is not QEMU. No capabilities
+     * are offered: livemig has no out-of-band execution.
+     */
+    static Json.Obj greeting() {
+        return Json.object().put("QMP", Json.object()
+                .put("version", SourceCommands.version())
+                .put("capabilities", new Json.Arr(List.of()))
+                .build()).build();
+    }
+
+    /** Sends an event to every negotiated client, with QEMU's timestamp (seconds and microseconds). */
+    public void broadcast(String name, Json.Obj data, long timestampMillis) {
+        Json.Obj timestamp = Json.object().put("seconds", timestampMillis / 1000)
+                .put("microseconds", (timestampMillis % 1000) * 1000).build();
+        Json.Obj event = Json.object().put("event", name).put("data", data).put("timestamp", timestamp).build();
+        for (QmpSession s : sessions) {
+            s.sendEvent(event);
+        }
+    }
+
+    /** Waits until the server has closed (e.g. after quit); true if it did within {@code timeout}. */
+    public boolean awaitClosed(Duration timeout) throws InterruptedException {
+        return closed.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    boolean quitRequested() {
+        return quitRequested;
+    }
+
+    void forget(QmpSession session) {
+        sessions.remove(session);
+        clientThreads.remove(Thread.currentThread());
+    }
+
+    private void accept(ServerSocketChannel listener, String kind) {
+        acceptors.add(Thread.ofVirtual().name("qmp-accept-" + kind).start(() -> {
+            while (!closing.get()) {
+                SocketChannel client;
+                try {
+                    client = listener.accept();
+                } catch (IOException e) {
+                    return; // the listener was closed
+                }
+                var session = new QmpSession(client, this, dispatcher);
+                sessions.add(session);
+                Thread t = Thread.ofVirtual().name("qmp-client-" + clientCount.incrementAndGet()).unstarted(session);
+                clientThreads.add(t);
+                t.start();
+                if (closing.get()) {
+                    session.close(); // raced with close(): do not leave a client behind
+                }
+            }
+        }));
+    }
+
+    @Override
+    public void close() {
+        if (!closing.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            if (quitRequested) {
+                // QEMU announces its exit on every monitor before it goes
+                broadcast("SHUTDOWN", Json.object().put("guest", false).put("reason", "host-qmp-quit").build(),
+                        System.currentTimeMillis());
+            }
+            for (ServerSocketChannel l : listeners) {
+                closeQuietly(l);
+            }
+            for (QmpSession s : sessions) {
+                s.finish(); // the SHUTDOWN event and any pending reply are written first
+            }
+            commands.shutdown(JOIN_TIMEOUT);
+            joinAll();
+            if (unixSocket != null) {
+                Files.deleteIfExists(unixSocket);
+            }
+        } catch (IOException e) {
+            // the socket file could not be removed; nothing listens on it any more
+        } finally {
+            closed.countDown();
+        }
+    }
+
+    private void joinAll() {
+        List<Thread> threads = new ArrayList<>(acceptors);
+        threads.addAll(clientThreads);
+        long deadline = System.nanoTime() + JOIN_TIMEOUT.toNanos();
+        for (Thread t : threads) {
+            if (t == Thread.currentThread()) {
+                continue;
+            }
+            try {
+                t.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static void closeQuietly(ServerSocketChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException e) {
+            // already unusable
+        }
+    }
+}

@@ -1,0 +1,385 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationCapability;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationEvent;
+import dev.livemig.migration.MigrationParameter;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationException;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+
+import static dev.livemig.qmp.QmpCommand.Param.optional;
+import static dev.livemig.qmp.QmpCommand.Param.required;
+
+/**
+ * The QMP commands of a source machine, one table entry each: run state, migration control, capabilities
+ * and parameters. Holds the configuration the next {@code migrate} uses and the current or last
+ * {@link Migration}; both change only under one lock, so commands from several clients see one order.
+ * Migration events become QMP events: MIGRATION and MIGRATION_PASS only when that migration was started
+ * with the {@code events} capability (QEMU's rule), STOP and RESUME always.
+ */
+final class SourceCommands {
+    /** Where QMP events go (the server's broadcast). */
+    @FunctionalInterface
+    interface Events {
+        void emit(String name, Json.Obj data, long timestampMillis);
+    }
+
+    /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
+    private static final List<String> NOT_BUILT = List.of("migrate-incoming", "migrate-start-postcopy",
+            "migrate-pause", "migrate-recover", "calc-dirty-rate", "query-dirty-rate");
+
+    private final Machine machine;
+    private final Events events;
+    private final Runnable onQuit;
+    private final Object lock = new Object();
+    private final List<QmpCommand> table;
+    private MigrationConfig config = MigrationConfig.defaults(); // guarded by lock
+    private Migration migration;                                   // guarded by lock
+
+    SourceCommands(Machine machine, Events events, Runnable onQuit) {
+        this.machine = machine;
+        this.events = events;
+        this.onQuit = onQuit;
+        this.table = buildTable();
+    }
+
+    List<QmpCommand> table() {
+        return table;
+    }
+
+    /** QEMU 7.2.0's version object, as query-version and the greeting give it. */
+    static Json.Obj version() {
+        return Json.object()
+                .put("qemu", Json.object().put("micro", 0).put("minor", 2).put("major", 7).build())
+                .put("package", "livemig").build();
+    }
+
+    private List<QmpCommand> buildTable() {
+        List<QmpCommand> t = new ArrayList<>(List.of(
+                new QmpCommand(QmpDispatcher.CAPABILITIES, List.of(optional("enable", QmpCommand.Type.ARRAY)), this::capabilities),
+                QmpCommand.of("query-version", a -> version()),
+                QmpCommand.of("query-commands", a -> queryCommands()),
+                QmpCommand.of("query-status", a -> queryStatus()),
+                QmpCommand.of("stop", a -> stop()),
+                QmpCommand.of("cont", a -> cont()),
+                QmpCommand.of("query-migrate", a -> queryMigrate()),
+                new QmpCommand("migrate", List.of(required("uri", QmpCommand.Type.STRING),
+                        optional("blk", QmpCommand.Type.BOOL), optional("inc", QmpCommand.Type.BOOL),
+                        optional("detach", QmpCommand.Type.BOOL), optional("resume", QmpCommand.Type.BOOL)), this::migrate),
+                QmpCommand.of("migrate_cancel", a -> cancel()),
+                new QmpCommand("migrate-continue", List.of(required("state", QmpCommand.Type.STRING)), this::migrateContinue),
+                new QmpCommand("migrate-set-capabilities", List.of(required("capabilities", QmpCommand.Type.ARRAY)), this::setCapabilities),
+                QmpCommand.of("query-migrate-capabilities", a -> queryCapabilities()),
+                new QmpCommand("migrate-set-parameters", parameterParams(), this::setParameters),
+                QmpCommand.of("query-migrate-parameters", a -> queryParameters()),
+                QmpCommand.of("quit", a -> quit())));
+        for (String name : NOT_BUILT) {
+            // arguments are not checked: whatever they are, the command cannot run
+            t.add(new QmpCommand(name, List.of(), new NotBuilt(name)));
+        }
+        return List.copyOf(t);
+    }
+
+    /** A command QEMU has and livemig lacks; refuses before looking at its arguments. */
+    private record NotBuilt(String name) implements QmpCommand.Handler {
+        @Override
+        public Json handle(Json.Obj arguments) throws QmpException {
+            throw QmpException.generic(name + " is not built yet in livemig");
+        }
+    }
+
+    private static List<QmpCommand.Param> parameterParams() {
+        List<QmpCommand.Param> ps = new ArrayList<>();
+        for (MigrationParameter p : MigrationParameter.values()) {
+            ps.add(optional(p.qmpName(), QmpCommand.Type.ANY)); // each is typed by setParameters
+        }
+        return ps;
+    }
+
+    private Json capabilities(Json.Obj args) throws QmpException {
+        for (Json cap : args.array("enable")) {
+            // livemig offers no QMP capabilities (no out-of-band execution)
+            String name = cap instanceof Json.Str(String s) ? s : String.valueOf(cap);
+            throw QmpException.generic("Capability '" + name + "' not available");
+        }
+        return empty();
+    }
+
+    private Json queryCommands() {
+        List<Json> names = new ArrayList<>();
+        for (QmpCommand c : table) {
+            names.add(Json.object().put("name", c.name()).build());
+        }
+        return new Json.Arr(names);
+    }
+
+    private Json queryStatus() {
+        RunState s = machine.runState();
+        return Json.object().put("status", s.qemuName()).put("running", s.isRunning()).put("singlestep", false).build();
+    }
+
+    /** QEMU emits STOP only when the machine actually stops; stopping a stopped machine is silent. */
+    private Json stop() {
+        synchronized (lock) {
+            if (machine.runState().isRunning()) {
+                machine.pause();
+                events.emit("STOP", empty(), System.currentTimeMillis());
+            }
+        }
+        return empty();
+    }
+
+    private Json cont() {
+        synchronized (lock) {
+            if (!machine.runState().isRunning()) {
+                machine.resume();
+                events.emit("RESUME", empty(), System.currentTimeMillis());
+            }
+        }
+        return empty();
+    }
+
+    private Json queryMigrate() {
+        synchronized (lock) {
+            return migration == null ? empty() : migration.info().toJson();
+        }
+    }
+
+    private boolean migrationActive() {
+        return migration != null && !migration.status().isFinal();
+    }
+
+    private Json migrate(Json.Obj args) throws QmpException {
+        if (args.get("resume").orElse(null) instanceof Json.Bool(boolean resume) && resume) {
+            throw QmpException.generic("postcopy recovery is not built yet in livemig");
+        }
+        if (flag(args, "blk") || flag(args, "inc")) {
+            throw QmpException.generic("block migration is not built yet in livemig");
+        }
+        // "detach" is accepted and ignored, as QEMU does: migrate always returns at once
+        synchronized (lock) {
+            if (migrationActive()) {
+                throw QmpException.generic("There's a migration process in progress");
+            }
+            if (machine.runState() == RunState.INMIGRATE) {
+                throw QmpException.generic("Guest is waiting for an incoming migration");
+            }
+            if (machine.runState() == RunState.POSTMIGRATE) {
+                throw QmpException.generic("Can't migrate the vm that was paused due to previous migration");
+            }
+            MigrationConfig started = config;
+            try {
+                MigrationUri uri = MigrationUri.parse(args.string("uri"));
+                var m = new Migration(machine, started, e -> forward(started, e));
+                m.start(uri);
+                migration = m;
+            } catch (MigrationException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+        }
+        return empty();
+    }
+
+    private static boolean flag(Json.Obj args, String name) {
+        return args.get(name).orElse(null) instanceof Json.Bool(boolean b) && b;
+    }
+
+    /** Turns a migration's event into a QMP event; the migration thread calls this. */
+    private void forward(MigrationConfig started, MigrationEvent e) {
+        boolean verbose = started.has(MigrationCapability.EVENTS.qmpName());
+        switch (e) {
+            case MigrationEvent.StatusChanged s when verbose ->
+                    events.emit("MIGRATION", Json.object().put("status", s.status().qemuName()).build(), s.timestampMillis());
+            case MigrationEvent.Pass p when verbose ->
+                    events.emit("MIGRATION_PASS", Json.object().put("pass", p.pass()).build(), p.timestampMillis());
+            case MigrationEvent.Stop s -> events.emit("STOP", empty(), s.timestampMillis());
+            case MigrationEvent.Resume r -> events.emit("RESUME", empty(), r.timestampMillis());
+            default -> {
+                // MIGRATION / MIGRATION_PASS without the events capability: QEMU stays silent
+            }
+        }
+    }
+
+    /** QEMU's migrate_cancel: nothing to do when no migration runs. */
+    private Json cancel() {
+        Migration m;
+        synchronized (lock) {
+            m = migration;
+        }
+        if (m != null) {
+            m.cancel();
+        }
+        return empty();
+    }
+
+    private Json migrateContinue(Json.Obj args) throws QmpException {
+        String name = args.string("state");
+        MigrationStatus from = null;
+        for (MigrationStatus s : MigrationStatus.values()) {
+            if (s.qemuName().equals(name)) {
+                from = s;
+            }
+        }
+        if (from == null) {
+            throw QmpException.generic("Parameter 'state' does not accept value '" + name + "'");
+        }
+        Migration m;
+        synchronized (lock) {
+            m = migration;
+        }
+        if (m == null) {
+            throw QmpException.generic("Migration not in expected state: " + MigrationStatus.NONE.qemuName());
+        }
+        try {
+            m.continueFrom(from);
+        } catch (MigrationException e) {
+            throw QmpException.generic(e.getMessage());
+        }
+        return empty();
+    }
+
+    /** Applies the whole list to a copy, validates the result as one set, then keeps it (QEMU's order). */
+    private Json setCapabilities(Json.Obj args) throws QmpException {
+        List<Json> list = args.array("capabilities");
+        synchronized (lock) {
+            if (migrationActive()) {
+                throw QmpException.generic("There's a migration process in progress");
+            }
+            var caps = new TreeSet<>(config.capabilities());
+            for (int i = 0; i < list.size(); i++) {
+                String at = "capabilities[" + i + "]";
+                if (!(list.get(i) instanceof Json.Obj entry)) {
+                    throw QmpException.generic("Invalid parameter type for '" + at + "', expected: object");
+                }
+                new QmpCommand(at, List.of(required("capability", QmpCommand.Type.STRING),
+                        required("state", QmpCommand.Type.BOOL)), a -> a).checkArguments(entry);
+                String name = entry.string("capability");
+                try {
+                    MigrationCapability.byName(name);
+                } catch (MigrationException e) {
+                    throw QmpException.generic("Parameter '" + at + ".capability' does not accept value '" + name + "'");
+                }
+                if (entry.get("state").orElseThrow() instanceof Json.Bool(boolean on) && on) {
+                    caps.add(name);
+                } else {
+                    caps.remove(name);
+                }
+            }
+            try {
+                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth()));
+            } catch (MigrationException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+        }
+        return empty();
+    }
+
+    private Json queryCapabilities() {
+        MigrationConfig c;
+        synchronized (lock) {
+            c = config;
+        }
+        List<Json> list = new ArrayList<>();
+        for (MigrationCapability cap : MigrationCapability.values()) {
+            list.add(Json.object().put("capability", cap.qmpName()).put("state", c.has(cap.qmpName())).build());
+        }
+        return new Json.Arr(list);
+    }
+
+    /**
+     * Validates every given parameter, then applies them together. livemig fixes a migration's parameters
+     * when it starts, so changing them while one runs (which QEMU allows) is refused rather than ignored.
+     */
+    private Json setParameters(Json.Obj args) throws QmpException {
+        synchronized (lock) {
+            if (migrationActive()) {
+                throw QmpException.generic("changing migration parameters during a migration is not built yet in livemig");
+            }
+            MigrationConfig next = config;
+            for (Json.Member m : args.members()) {
+                try {
+                    MigrationParameter p = MigrationParameter.byName(m.name());
+                    next = next.withParameter(m.name(), parameterText(p, m.value()));
+                } catch (MigrationException e) {
+                    throw QmpException.generic(e.getMessage());
+                }
+            }
+            config = next;
+        }
+        return empty();
+    }
+
+    /** The value as MigrationParameter reads it, after QEMU's JSON type check for the parameter's type. */
+    private static String parameterText(MigrationParameter p, Json value) throws QmpException {
+        return switch (p.type()) {
+            case INT, SIZE -> value instanceof Json.Num(String text) ? text : typeError(p, "integer");
+            case BOOL -> value instanceof Json.Bool(boolean b) ? Boolean.toString(b) : typeError(p, "boolean");
+            case STRING, ENUM -> value instanceof Json.Str(String s) ? s : typeError(p, "string");
+        };
+    }
+
+    private static String typeError(MigrationParameter p, String expected) throws QmpException {
+        throw QmpException.generic("Invalid parameter type for '" + p.qmpName() + "', expected: " + expected);
+    }
+
+    /** Every parameter: the two livemig uses from the configuration, the others at QEMU's defaults. */
+    private Json queryParameters() {
+        MigrationConfig c;
+        synchronized (lock) {
+            c = config;
+        }
+        var b = Json.object();
+        for (MigrationParameter p : MigrationParameter.values()) {
+            String v = switch (p) {
+                case DOWNTIME_LIMIT -> Long.toString(c.downtimeLimitMs());
+                case MAX_BANDWIDTH -> Long.toString(c.maxBandwidth());
+                default -> p.defaultValue();
+            };
+            if (v == null) {
+                continue;
+            }
+            b.put(p.qmpName(), switch (p.type()) {
+                case INT, SIZE -> new Json.Num(v);
+                case BOOL -> Json.of(Boolean.parseBoolean(v));
+                case STRING, ENUM -> Json.of(v);
+            });
+        }
+        return b.build();
+    }
+
+    private Json quit() {
+        onQuit.run();
+        return empty();
+    }
+
+    /** Cancels a running migration and waits for it, so that the machine may be closed after the server. */
+    void shutdown(Duration timeout) {
+        Migration m;
+        synchronized (lock) {
+            m = migration;
+        }
+        if (m != null && !m.status().isFinal()) {
+            m.cancel();
+            try {
+                m.awaitFinished(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static Json.Obj empty() {
+        return Json.object().build();
+    }
+}
