@@ -74,13 +74,7 @@ final class ExecMigrationChannel implements MigrationChannel {
 
     @Override
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
-        long n = 0;
-        for (int i = offset; i < offset + length; i++) {
-            while (srcs[i].hasRemaining()) {
-                n += write(srcs[i]);
-            }
-        }
-        return n;
+        return MigrationChannel.writeEach(this, srcs, offset, length);
     }
 
     /** Closes the command's stdin: it sees the end of its input and can still answer on stdout. */

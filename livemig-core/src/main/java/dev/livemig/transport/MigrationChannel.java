@@ -22,6 +22,17 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel {
     /** Where this channel goes, for messages. */
     String describe();
 
+    /** A gathering write for channels that cannot gather: each buffer in turn, completely. */
+    static long writeEach(MigrationChannel channel, ByteBuffer[] srcs, int offset, int length) throws IOException {
+        long n = 0;
+        for (int i = offset; i < offset + length; i++) {
+            while (srcs[i].hasRemaining()) {
+                n += channel.write(srcs[i]);
+            }
+        }
+        return n;
+    }
+
     /** Closes {@code channel} if there is one, ignoring errors: for when the outcome is already decided. */
     static void closeQuietly(MigrationChannel channel) {
         if (channel != null) {

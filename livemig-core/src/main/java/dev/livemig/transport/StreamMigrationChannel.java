@@ -58,13 +58,7 @@ final class StreamMigrationChannel implements MigrationChannel {
         if (out instanceof FileChannel f) {
             return f.write(srcs, offset, length);
         }
-        long n = 0;
-        for (int i = offset; i < offset + length; i++) {
-            while (srcs[i].hasRemaining()) {
-                n += write(srcs[i]);
-            }
-        }
-        return n;
+        return MigrationChannel.writeEach(this, srcs, offset, length);
     }
 
     @Override
