@@ -30,13 +30,16 @@ import java.util.function.Consumer;
  * The destination of one migration (§6.3): listens on a URI, accepts one channel, loads the stream into the
  * machine on a thread named livemig-mig-dst, answers on the return path when the source opened one (PONG,
  * SWITCHOVER_ACK, SHUT), and at the end enters the source's run state (resuming a machine that was running,
- * unless told to stay paused). A failed or cancelled load zeroes the machine's RAM (nothing half-received
- * stays behind) and leaves it paused; device state may be partly loaded and must not be trusted.
+ * unless told to stay paused). From listen until the load ends the machine is in run state inmigrate, as
+ * QEMU's is. A failed or cancelled load zeroes the machine's RAM (nothing half-received stays behind) and
+ * leaves it paused; device state may be partly loaded and must not be trusted.
  */
 public final class IncomingMigration {
     private final Machine machine;
     private final MigrationConfig config;
-    private final boolean autostart;
+    private final Object autostartLock = new Object();
+    private boolean autostart;          // guarded by autostartLock
+    private boolean autostartDecided;   // guarded by autostartLock: the load has ended
     private final CountDownLatch finished = new CountDownLatch(1);
     private final AtomicInteger approvalsPending = new AtomicInteger();
     private final Object rpLock = new Object();
@@ -50,6 +53,7 @@ public final class IncomingMigration {
     private boolean ackSent;         // guarded by rpLock
     private volatile RunState sourceRunState;
     private Thread thread;
+    private volatile MigrationUri address;
 
     /** {@code autostart} false keeps the machine paused after the load (QEMU's -S / autostart off). */
     public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
@@ -69,6 +73,8 @@ public final class IncomingMigration {
             throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
         }
         listener = Transports.listen(uri);
+        address = listener.address();
+        machine.enter(RunState.INMIGRATE);
         state.move(MigrationStatus.SETUP);
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();
@@ -76,6 +82,25 @@ public final class IncomingMigration {
 
     public MigrationStatus status() {
         return state.status();
+    }
+
+    /** Where it listens (the real port for tcp port 0); null before {@link #listen}. */
+    public MigrationUri address() {
+        return address;
+    }
+
+    /**
+     * Changes whether the machine resumes when the load completes (QEMU's cont and stop during inmigrate).
+     * Returns false when it is too late: the load has already ended and the run state was decided.
+     */
+    public boolean setAutostart(boolean on) {
+        synchronized (autostartLock) {
+            if (autostartDecided) {
+                return false;
+            }
+            autostart = on;
+            return true;
+        }
     }
 
     public String error() {
@@ -119,11 +144,17 @@ public final class IncomingMigration {
             LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
             sendOnReturnPath(new ReturnPathMessage.Shut(0));
             sourceRunState = result.sourceRunState();
-            if (result.sourceRunState().isRunning() && autostart) {
+            boolean start;
+            synchronized (autostartLock) {
+                autostartDecided = true;
+                start = autostart && result.sourceRunState().isRunning();
+                if (!start) {
+                    machine.enter(result.sourceRunState().isRunning() ? RunState.PAUSED : result.sourceRunState());
+                }
+            }
+            if (start) {
                 machine.resume();
                 state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
-            } else {
-                machine.enter(result.sourceRunState().isRunning() ? RunState.PAUSED : result.sourceRunState());
             }
             state.move(MigrationStatus.COMPLETED);
         } catch (MigrationException | RuntimeException e) {
@@ -135,6 +166,10 @@ public final class IncomingMigration {
             }
             MigrationChannel.closeQuietly(channel);
             machine.ramBlocks().forEach(RamBlock::discard); // nothing half-received stays behind
+            synchronized (autostartLock) {
+                autostartDecided = true;
+                machine.enter(RunState.PAUSED);
+            }
             state.move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
         } finally {
             MigrationChannel.closeQuietly(channel);

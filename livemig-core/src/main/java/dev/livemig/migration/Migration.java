@@ -45,6 +45,9 @@ public final class Migration {
     private volatile boolean cancelRequested;
     private volatile MigrationChannel channel;
     private volatile TransferWindow window;
+    // the two parameters QEMU applies to a running migration; guarded by lock with window
+    private long maxBandwidth;
+    private long downtimeLimitMs;
     private volatile String error;
     private volatile long startNs;
     private volatile long setupMs = -1;
@@ -62,6 +65,24 @@ public final class Migration {
         this.state = new StatusMachine(MigrationStatus.Side.SOURCE, events);
         this.ram = StandardSections.of(machine).ram().counters();
         this.expectedDowntimeMs = config.downtimeLimitMs();
+        this.maxBandwidth = config.maxBandwidth();
+        this.downtimeLimitMs = config.downtimeLimitMs();
+    }
+
+    /**
+     * Takes max-bandwidth and downtime-limit from {@code changed} while the migration runs, as QEMU's
+     * migrate-set-parameters does: an operator raises them to make a migration converge. Every other
+     * parameter and every capability stays as the migration started with.
+     */
+    public void retune(MigrationConfig changed) {
+        synchronized (lock) {
+            maxBandwidth = changed.maxBandwidth();
+            downtimeLimitMs = changed.downtimeLimitMs();
+            TransferWindow w = window;
+            if (w != null) {
+                w.retune(maxBandwidth, downtimeLimitMs);
+            }
+        }
     }
 
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
@@ -203,8 +224,11 @@ public final class Migration {
      * pages instead of a whole downtime-limit's worth.
      */
     private void iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
-        var w = new TransferWindow(config.maxBandwidth(), config.downtimeLimitMs(), System.nanoTime());
-        window = w;
+        TransferWindow w;
+        synchronized (lock) {
+            w = new TransferWindow(maxBandwidth, downtimeLimitMs, System.nanoTime());
+            window = w;
+        }
         long lastSync = ram.dirtySyncCount.get();
         long previousExact = -1;
         int extraPasses = 0;

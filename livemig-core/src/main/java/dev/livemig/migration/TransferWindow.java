@@ -9,8 +9,9 @@ package dev.livemig.migration;
 final class TransferWindow {
     static final long WINDOW_NS = 100_000_000L;
 
-    private final long budgetPerWindow; // 0 = unlimited
-    private final long downtimeLimitMs;
+    // changed by QMP while the migration runs (QEMU applies both at once), read by the migration thread
+    private volatile long budgetPerWindow; // 0 = unlimited
+    private volatile long downtimeLimitMs;
     private final long start;
     private long totalBytes;
     private long windowStart;
@@ -21,10 +22,15 @@ final class TransferWindow {
     private volatile long pagesPerSecond;
 
     TransferWindow(long maxBandwidth, long downtimeLimitMs, long now) {
-        this.budgetPerWindow = maxBandwidth / 10;
-        this.downtimeLimitMs = downtimeLimitMs;
+        retune(maxBandwidth, downtimeLimitMs);
         this.windowStart = now;
         this.start = now;
+    }
+
+    /** New limits from the next window check on; the figures measured so far stay. */
+    void retune(long maxBandwidth, long downtimeLimitMs) {
+        this.budgetPerWindow = maxBandwidth / 10;
+        this.downtimeLimitMs = downtimeLimitMs;
     }
 
     /** Bytes still allowed in the current window; Long.MAX_VALUE when unlimited, 0 when spent. */

@@ -2,6 +2,11 @@ package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import dev.livemig.migration.IncomingMigration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationException;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -15,6 +20,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -22,18 +29,20 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A QMP monitor for one source {@link Machine}, listening on a unix socket and/or a tcp address. Each client
- * gets its own virtual thread ({@code qmp-client-N}), the greeting, capability negotiation and the commands
- * of {@link SourceCommands}. Events go to every negotiated client. A client that disconnects, even in the
- * middle of a message, ends only its own session. {@link #close()} (or the {@code quit} command) stops
- * listening, drops every client, cancels a running migration and removes the unix socket file.
+ * A QMP monitor for one {@link Machine}, listening on a unix socket and/or a tcp address. Each client gets
+ * its own virtual thread ({@code qmp-client-N}), the greeting, capability negotiation and the commands of
+ * {@link MachineCommands}. A machine is a source, or a destination when built with {@link Builder#incoming}
+ * (QEMU's {@code -incoming URI} or {@code -incoming defer}). Events go to every negotiated client. A client
+ * that disconnects, even in the middle of a message, ends only its own session. {@link #close()} (or the
+ * {@code quit} command) stops listening, drops every client, cancels a running migration and removes the
+ * unix socket file.
  */
 public final class QmpServer implements AutoCloseable {
     /** The largest message accepted; QEMU's limit is far higher, a control plane needs far less. */
     public static final int MAX_MESSAGE_BYTES = 1 << 20;
     private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(5);
 
-    private final SourceCommands commands;
+    private final MachineCommands commands;
     private final QmpDispatcher dispatcher;
     private final List<ServerSocketChannel> listeners = new ArrayList<>();
     private final List<Thread> acceptors = new ArrayList<>();
@@ -44,23 +53,99 @@ public final class QmpServer implements AutoCloseable {
     private final CountDownLatch closed = new CountDownLatch(1);
     private final Path unixSocket;
     private volatile boolean quitRequested;
+    private final IncomingSide incomingSide;
     private InetSocketAddress tcpAddress;
 
-    private QmpServer(Machine machine, Path unixSocket) {
-        this.unixSocket = unixSocket;
-        this.commands = new SourceCommands(machine, this::broadcast, () -> quitRequested = true);
+    private QmpServer(Builder b) {
+        this.unixSocket = b.unixSocket;
+        this.incomingSide = b.incoming;
+        this.commands = new MachineCommands(b.machine, b.config, b.incoming, this::broadcast, () -> quitRequested = true);
         this.dispatcher = new QmpDispatcher(commands.table());
     }
 
     /**
-     * Starts a server for {@code machine} on {@code unixSocket} (replaced if it exists, as QEMU does) and/or
-     * {@code tcp} (port 0 picks a free port; see {@link #tcpAddress()}). Either may be null, not both.
+     * Starts a server for a source {@code machine} on {@code unixSocket} (replaced if it exists, as QEMU does)
+     * and/or {@code tcp} (port 0 picks a free port; see {@link #tcpAddress()}). Either may be null, not both.
      */
     public static QmpServer start(Machine machine, Path unixSocket, InetSocketAddress tcp) throws IOException {
-        if (unixSocket == null && tcp == null) {
-            throw new IllegalArgumentException("a QMP server needs a unix socket path or a tcp address");
+        try {
+            return builder(machine).unix(unixSocket).tcp(tcp).start();
+        } catch (MigrationException e) {
+            throw new IllegalStateException("a source server starts no migration", e);
         }
-        var server = new QmpServer(machine, unixSocket);
+    }
+
+    public static Builder builder(Machine machine) {
+        return new Builder(machine);
+    }
+
+    /** How a server is set up: where it listens, the initial migration configuration, the incoming side. */
+    public static final class Builder {
+        private final Machine machine;
+        private MigrationConfig config = MigrationConfig.defaults();
+        private Path unixSocket;
+        private InetSocketAddress tcp;
+        private IncomingSide incoming;
+
+        private Builder(Machine machine) {
+            this.machine = machine;
+        }
+
+        /** Capabilities and parameters before any migrate-set-* (a command line's --capability etc.). */
+        public Builder config(MigrationConfig initial) {
+            this.config = initial;
+            return this;
+        }
+
+        public Builder unix(Path path) {
+            this.unixSocket = path;
+            return this;
+        }
+
+        public Builder tcp(InetSocketAddress address) {
+            this.tcp = address;
+            return this;
+        }
+
+        /**
+         * Makes the machine a destination: it listens on {@code uri} as the server starts, or with a null
+         * {@code uri} waits for migrate-incoming (QEMU's {@code -incoming defer}). {@code autostart} false keeps
+         * it paused after the load (QEMU's -S); cont and stop change that until the load ends.
+         */
+        public Builder incoming(MigrationUri uri, boolean autostart) {
+            this.incoming = new IncomingSide(uri, autostart);
+            return this;
+        }
+
+        /** Binds, and for a destination with a URI starts listening for the migration. */
+        public QmpServer start() throws IOException, MigrationException {
+            if (unixSocket == null && tcp == null) {
+                throw new IllegalArgumentException("a QMP server needs a unix socket path or a tcp address");
+            }
+            MigrationConfig.validated(config);
+            if (incoming != null) {
+                if (machine.runState().isRunning()) {
+                    throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
+                }
+                machine.enter(RunState.INMIGRATE);
+            }
+            return new QmpServer(this).bind(unixSocket, tcp);
+        }
+    }
+
+    /**
+     * The incoming migration once it has started (at once, or when migrate-incoming succeeds); fails when the
+     * server closes first or the machine is not a destination.
+     */
+    public CompletionStage<IncomingMigration> incomingStarted() {
+        if (incomingSide == null) {
+            return CompletableFuture.failedStage(new MigrationException("this QMP server's machine is not a migration destination"));
+        }
+        return incomingSide.started().minimalCompletionStage();
+    }
+
+    private QmpServer bind(Path unixSocket, InetSocketAddress tcp) throws IOException, MigrationException {
+        var server = this;
         try {
             if (unixSocket != null) {
                 Files.deleteIfExists(unixSocket);
@@ -76,7 +161,8 @@ public final class QmpServer implements AutoCloseable {
                 server.tcpAddress = (InetSocketAddress) ch.getLocalAddress();
                 server.accept(ch, "tcp");
             }
-        } catch (IOException | RuntimeException e) {
+            commands.startIncomingIfGiven();
+        } catch (IOException | MigrationException | RuntimeException e) {
             server.close();
             throw e;
         }
@@ -95,7 +181,7 @@ public final class QmpServer implements AutoCloseable {
      */
     static Json.Obj greeting() {
         return Json.object().put("QMP", Json.object()
-                .put("version", SourceCommands.version())
+                .put("version", MachineCommands.version())
                 .put("capabilities", new Json.Arr(List.of()))
                 .build()).build();
     }

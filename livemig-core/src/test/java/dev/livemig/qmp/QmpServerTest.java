@@ -258,7 +258,10 @@ class QmpServerTest {
             assertGeneric("postcopy recovery is not built yet in livemig",
                     refused(c, "migrate", "{\"uri\": \"tcp:127.0.0.1:1\", \"resume\": true}"));
             assertEquals("GenericError", refused(c, "migrate", "{\"uri\": \"carrier-pigeon:coop\"}").errorClass());
-            for (String name : List.of("migrate-incoming", "migrate-start-postcopy", "migrate-pause", "migrate-recover",
+            assertGeneric("'-incoming' was not specified on the command line",
+                    refused(c, "migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:0\"}"));
+            assertEquals("GenericError", refused(c, "migrate-incoming", "{}").errorClass(), "uri is required");
+            for (String name : List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover",
                     "calc-dirty-rate", "query-dirty-rate")) {
                 assertGeneric(name + " is not built yet in livemig", refused(c, name, null));
             }

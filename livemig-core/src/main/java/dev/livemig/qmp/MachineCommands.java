@@ -3,6 +3,7 @@ package dev.livemig.qmp;
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
+import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationCapability;
 import dev.livemig.migration.MigrationConfig;
@@ -22,13 +23,14 @@ import static dev.livemig.qmp.QmpCommand.Param.optional;
 import static dev.livemig.qmp.QmpCommand.Param.required;
 
 /**
- * The QMP commands of a source machine, one table entry each: run state, migration control, capabilities
- * and parameters. Holds the configuration the next {@code migrate} uses and the current or last
- * {@link Migration}; both change only under one lock, so commands from several clients see one order.
- * Migration events become QMP events: MIGRATION and MIGRATION_PASS only when that migration was started
- * with the {@code events} capability (QEMU's rule), STOP and RESUME always.
+ * The QMP commands of a machine, one table entry each: run state, migration control in both directions,
+ * capabilities and parameters. Holds the configuration the next migration uses, the current or last
+ * outgoing {@link Migration} and, on a destination, the {@link IncomingMigration}; all change only under
+ * one lock, so commands from several clients see one order. Migration events of either direction become
+ * QMP events: MIGRATION and MIGRATION_PASS only when that migration was started with the {@code events}
+ * capability (QEMU's rule), STOP and RESUME always.
  */
-final class SourceCommands {
+final class MachineCommands {
     /** Where QMP events go (the server's broadcast). */
     @FunctionalInterface
     interface Events {
@@ -36,7 +38,7 @@ final class SourceCommands {
     }
 
     /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
-    private static final List<String> NOT_BUILT = List.of("migrate-incoming", "migrate-start-postcopy",
+    private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy",
             "migrate-pause", "migrate-recover", "calc-dirty-rate", "query-dirty-rate");
 
     private final Machine machine;
@@ -44,14 +46,30 @@ final class SourceCommands {
     private final Runnable onQuit;
     private final Object lock = new Object();
     private final List<QmpCommand> table;
-    private MigrationConfig config = MigrationConfig.defaults(); // guarded by lock
+    private final IncomingSide incomingSide;                        // null: not a destination
+    private MigrationConfig config;                                // guarded by lock
     private Migration migration;                                   // guarded by lock
+    private IncomingMigration incoming;                            // guarded by lock
 
-    SourceCommands(Machine machine, Events events, Runnable onQuit) {
+    MachineCommands(Machine machine, MigrationConfig config, IncomingSide incomingSide, Events events, Runnable onQuit) {
         this.machine = machine;
+        this.config = config;
+        this.incomingSide = incomingSide;
         this.events = events;
         this.onQuit = onQuit;
         this.table = buildTable();
+    }
+
+    /**
+     * Starts the incoming migration at once when the server was given a URI (QEMU's {@code -incoming URI});
+     * with {@code defer} it waits for migrate-incoming.
+     */
+    void startIncomingIfGiven() throws MigrationException {
+        if (incomingSide != null && incomingSide.uri() != null) {
+            synchronized (lock) {
+                startIncoming(incomingSide.uri());
+            }
+        }
     }
 
     List<QmpCommand> table() {
@@ -78,6 +96,7 @@ final class SourceCommands {
                         optional("blk", QmpCommand.Type.BOOL), optional("inc", QmpCommand.Type.BOOL),
                         optional("detach", QmpCommand.Type.BOOL), optional("resume", QmpCommand.Type.BOOL)), this::migrate),
                 QmpCommand.of("migrate_cancel", a -> cancel()),
+                new QmpCommand("migrate-incoming", List.of(required("uri", QmpCommand.Type.STRING)), this::migrateIncoming),
                 new QmpCommand("migrate-continue", List.of(required("state", QmpCommand.Type.STRING)), this::migrateContinue),
                 new QmpCommand("migrate-set-capabilities", List.of(required("capabilities", QmpCommand.Type.ARRAY)), this::setCapabilities),
                 QmpCommand.of("query-migrate-capabilities", a -> queryCapabilities()),
@@ -129,9 +148,15 @@ final class SourceCommands {
         return Json.object().put("status", s.qemuName()).put("running", s.isRunning()).put("singlestep", false).build();
     }
 
-    /** QEMU emits STOP only when the machine actually stops; stopping a stopped machine is silent. */
+    /**
+     * QEMU emits STOP only when the machine actually stops; stopping a stopped machine is silent. While an
+     * incoming migration is awaited or loading, stop means "stay paused when it completes".
+     */
     private Json stop() {
         synchronized (lock) {
+            if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(false)) {
+                return empty();
+            }
             if (machine.runState().isRunning()) {
                 machine.pause();
                 events.emit("STOP", empty(), System.currentTimeMillis());
@@ -140,8 +165,12 @@ final class SourceCommands {
         return empty();
     }
 
+    /** While an incoming migration is awaited or loading, cont means "resume when it completes" (QEMU). */
     private Json cont() {
         synchronized (lock) {
+            if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(true)) {
+                return empty();
+            }
             if (!machine.runState().isRunning()) {
                 machine.resume();
                 events.emit("RESUME", empty(), System.currentTimeMillis());
@@ -150,10 +179,76 @@ final class SourceCommands {
         return empty();
     }
 
+    /** False when it is too late: the load has just ended and the command applies to the machine itself. */
+    private boolean autostartAfterIncoming(boolean on) {
+        if (incoming != null) {
+            return incoming.setAutostart(on);
+        }
+        if (incomingSide != null) {
+            incomingSide.autostart(on);
+            return true;
+        }
+        return false;
+    }
+
+    /** The outgoing migration's figures; on a destination that never migrated out, the incoming status. */
     private Json queryMigrate() {
         synchronized (lock) {
-            return migration == null ? empty() : migration.info().toJson();
+            if (migration != null) {
+                return migration.info().toJson();
+            }
+            return incoming == null ? empty() : destinationInfo(incoming);
         }
+    }
+
+    /**
+     * QEMU's destination query-migrate: the status, and where it listens (socket-address, with the real port
+     * when the URI asked for port 0), so that a client knows what to give the source.
+     */
+    private static Json.Obj destinationInfo(IncomingMigration in) {
+        var b = Json.object();
+        for (Json.Member m : in.info().toJson().members()) {
+            b.put(m.name(), m.value());
+        }
+        Json.Obj address = switch (in.address()) {
+            case MigrationUri.Tcp(String host, int port) ->
+                    Json.object().put("type", "inet").put("host", host).put("port", Integer.toString(port)).build();
+            case MigrationUri.Unix(var path) -> Json.object().put("type", "unix").put("path", path.toString()).build();
+            case null, default -> null; // exec and file are no sockets
+        };
+        if (address != null && !in.status().isFinal()) {
+            b.put("socket-address", new Json.Arr(List.of(address)));
+        }
+        return b.build();
+    }
+
+    /**
+     * QEMU's checks, in its order: one incoming migration per process, and only on a machine started to
+     * receive one. A URI that cannot be listened on leaves the command usable again, as in QEMU.
+     */
+    private Json migrateIncoming(Json.Obj args) throws QmpException {
+        synchronized (lock) {
+            if (incoming != null) {
+                throw QmpException.generic("The incoming migration has already been started");
+            }
+            if (incomingSide == null || machine.runState() != RunState.INMIGRATE) {
+                throw QmpException.generic("'-incoming' was not specified on the command line");
+            }
+            try {
+                startIncoming(MigrationUri.parse(args.string("uri")));
+            } catch (MigrationException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+        }
+        return empty();
+    }
+
+    private void startIncoming(MigrationUri uri) throws MigrationException {
+        MigrationConfig started = config;
+        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(started, e));
+        in.listen(uri);
+        incoming = in;
+        incomingSide.started().complete(in);
     }
 
     private boolean migrationActive() {
@@ -298,14 +393,11 @@ final class SourceCommands {
     }
 
     /**
-     * Validates every given parameter, then applies them together. livemig fixes a migration's parameters
-     * when it starts, so changing them while one runs (which QEMU allows) is refused rather than ignored.
+     * Validates every given parameter, then applies them together. As in QEMU they may change while a
+     * migration runs: max-bandwidth and downtime-limit take effect in it at once, the others from the next.
      */
     private Json setParameters(Json.Obj args) throws QmpException {
         synchronized (lock) {
-            if (migrationActive()) {
-                throw QmpException.generic("changing migration parameters during a migration is not built yet in livemig");
-            }
             MigrationConfig next = config;
             for (Json.Member m : args.members()) {
                 try {
@@ -316,6 +408,9 @@ final class SourceCommands {
                 }
             }
             config = next;
+            if (migrationActive()) {
+                migration.retune(next);
+            }
         }
         return empty();
     }
@@ -363,11 +458,27 @@ final class SourceCommands {
         return empty();
     }
 
-    /** Cancels a running migration and waits for it, so that the machine may be closed after the server. */
+    /**
+     * Cancels a running migration in either direction and waits for it, so that the machine may be closed
+     * after the server. A destination that never started tells whoever waits for it that it will not.
+     */
     void shutdown(Duration timeout) {
         Migration m;
+        IncomingMigration in;
         synchronized (lock) {
             m = migration;
+            in = incoming;
+        }
+        if (incomingSide != null) {
+            incomingSide.started().completeExceptionally(new MigrationException("the QMP server closed before migrate-incoming"));
+        }
+        if (in != null && !in.status().isFinal()) {
+            in.cancel();
+            try {
+                in.awaitFinished(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (m != null && !m.status().isFinal()) {
             m.cancel();
