@@ -91,7 +91,7 @@ final class BenchCommand implements Runnable {
                 var destArgs = new ArrayList<String>();
                 destArgs.add(listen);
                 destArgs.addAll(args);
-                try (DestinationProcess dest = DestinationProcess.start("bench", destArgs)) {
+                try (LivemigProcess dest = LivemigProcess.start("bench", destArgs)) {
                     MigrationUri at = MigrationUri.parse(dest.nextLine().string("listening"));
                     var mig = new Migration(m, config, e -> { });
                     mig.start(at);

@@ -62,12 +62,12 @@ final class DemoCommand implements Callable<Integer> {
                     Sizes.human(guest.ram), Sizes.human(dirtyRate), runMs);
             g.fillHalf(1);
             g.machine().resume();
-            DestinationProcess dest = null;
+            LivemigProcess dest = null;
             MigrationUri target;
             switch (transport) {
                 case "tcp", "unix", "exec" -> {
                     String listen = transport.equals("tcp") ? "tcp:127.0.0.1:0" : "unix:" + socket;
-                    dest = DestinationProcess.start(concat(listen, common));
+                    dest = LivemigProcess.start(concat(listen, common));
                     String at = dest.nextLine().string("listening");
                     target = transport.equals("exec") ? MigrationUri.parse("exec:socat - UNIX-CONNECT:" + socket) : MigrationUri.parse(at);
                     say("destination: pid %d listening on %s", dest.pid(), at);
@@ -79,7 +79,7 @@ final class DemoCommand implements Callable<Integer> {
             MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json);
             Map<String, String> digests = g.digests();
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
-                dest = DestinationProcess.start(concat("file:" + file, common));
+                dest = LivemigProcess.start(concat("file:" + file, common));
                 dest.nextLine(); // where it reads from
             }
             Json.Obj verdict;
@@ -87,7 +87,7 @@ final class DemoCommand implements Callable<Integer> {
                 verdict = Json.object().put("verified", false).put("verification", "migration " + info.status().qemuName()
                         + ": " + info.errorDesc()).build();
             } else {
-                try (DestinationProcess d = dest) {
+                try (LivemigProcess d = dest) {
                     var line = Json.object();
                     digests.forEach(line::put);
                     d.send(JsonWriter.compact(line.build()));

@@ -6,6 +6,8 @@ import dev.livemig.json.JsonWriter;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.qmp.QmpServer;
+import dev.livemig.wire.MigrationException;
 import dev.livemig.transport.MigrationUri;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -15,10 +17,12 @@ import java.util.concurrent.Callable;
 
 /**
  * The source half of the demo, for two terminals or two hosts: runs the demo guest, then migrates it to a
- * `livemig incoming URI` started elsewhere with the same --ram.
+ * `livemig incoming URI` started elsewhere with the same --ram; or, with --qmp, serves QMP and leaves the
+ * migration to a QMP client, running until quit as a QEMU source does.
  */
 @Command(name = "guest", mixinStandardHelpOptions = true,
-        description = "Run the demo guest and live-migrate it to a waiting `livemig incoming` (same --ram).")
+        description = "Run the demo guest and live-migrate it to a waiting `livemig incoming` (same --ram), "
+                + "or serve QMP (--qmp) and let a QMP client migrate it.")
 final class GuestCommand implements Callable<Integer> {
     @Mixin
     GuestOptions guest;
@@ -26,8 +30,11 @@ final class GuestCommand implements Callable<Integer> {
     @Mixin
     MigrationOptions migration;
 
-    @Option(names = "--migrate", required = true, paramLabel = "URI", description = "Where the destination listens.")
+    @Option(names = "--migrate", paramLabel = "URI", description = "Where the destination listens (or use --qmp).")
     String uri;
+
+    @Mixin
+    QmpOption qmp;
 
     @Option(names = "--run-time", defaultValue = "1000", paramLabel = "MS", description = "How long the guest runs before migrating.")
     long runMs;
@@ -39,10 +46,16 @@ final class GuestCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         guest.check();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
-        MigrationUri target = MigrationUri.parse(uri);
+        if ((uri == null) == !qmp.given()) {
+            throw new MigrationException("give either --migrate URI or --qmp ADDRESS");
+        }
         try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate == 0 ? DemoCommand.DEMO_DIRTY_RATE : guest.dirtyRate)) {
             g.fillHalf(1);
             g.machine().resume();
+            if (qmp.given()) {
+                return serve(g, config);
+            }
+            MigrationUri target = MigrationUri.parse(uri);
             Thread.sleep(runMs);
             MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json);
             if (json) {
@@ -55,5 +68,16 @@ final class GuestCommand implements Callable<Integer> {
             }
             return info.status() == MigrationStatus.COMPLETED ? 0 : 1;
         }
+    }
+
+    /** Runs the guest under a QMP server until a client sends quit. */
+    private int serve(DemoGuest g, MigrationConfig config) throws Exception {
+        try (QmpServer server = qmp.listenOn(QmpServer.builder(g.machine()).config(config)).start()) {
+            String at = qmp.bound(server);
+            System.out.println(json ? JsonWriter.compact(Json.object().put("qmp", at).build()) : "QMP on " + at);
+            System.out.flush();
+            server.awaitClosed();
+        }
+        return 0;
     }
 }

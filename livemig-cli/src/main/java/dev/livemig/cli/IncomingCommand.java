@@ -7,6 +7,8 @@ import dev.livemig.json.JsonWriter;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.qmp.QmpServer;
+import dev.livemig.wire.MigrationException;
 import dev.livemig.transport.MigrationUri;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -19,18 +21,25 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 
 /**
  * The destination half of the demo: builds the same guest, receives it from URI (tcp, unix, exec or file),
- * verifies it, resumes it, verifies again. With --json every line on stdout is one JSON object: first
- * {"listening": URI}, last the verdict.
+ * verifies it, resumes it, verifies again. With --qmp it also serves QMP, takes {@code defer} for a URI given
+ * later by migrate-incoming, and after the verdict keeps serving until quit, as a QEMU destination stays up.
+ * With --json every line on stdout is one JSON object: {"qmp": ADDRESS} with --qmp, {"listening": URI},
+ * last the verdict.
  */
 @Command(name = "incoming", mixinStandardHelpOptions = true,
         description = "Receive the demo guest from URI (tcp:HOST:PORT, unix:PATH, exec:CMD, file:PATH) and verify it.")
 final class IncomingCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "URI", description = "Where to listen or read: tcp:HOST:PORT (port 0 picks one), unix:PATH, exec:CMD, file:PATH.")
+    @Parameters(index = "0", paramLabel = "URI", description = "Where to listen or read: tcp:HOST:PORT (port 0 picks one), "
+            + "unix:PATH, exec:CMD, file:PATH; or defer (with --qmp) to wait for migrate-incoming.")
     String uri;
+
+    @Mixin
+    QmpOption qmp;
 
     @Mixin
     GuestOptions guest;
@@ -56,15 +65,29 @@ final class IncomingCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         guest.check();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
-        try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate)) {
-            var incoming = new IncomingMigration(g.machine(), config, false, e -> { });
-            MigrationUri address = incoming.listen(MigrationUri.parse(uri));
-            if (json) {
-                System.out.println(JsonWriter.compact(Json.object().put("listening", address.toString()).build()));
+        boolean defer = uri.equals("defer");
+        if (defer && !qmp.given()) {
+            throw new MigrationException("URI defer waits for QMP migrate-incoming and needs --qmp");
+        }
+        try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate);
+             QmpServer server = qmp.given() ? qmp.listenOn(QmpServer.builder(g.machine()).config(config)
+                     .incoming(defer ? null : MigrationUri.parse(uri), false)).start() : null) {
+            IncomingMigration incoming;
+            if (server != null) {
+                line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));
+                try {
+                    incoming = server.incomingStarted().toCompletableFuture().join();
+                } catch (CompletionException e) {
+                    line(Json.object().put("status", "none").put("error", e.getCause().getMessage()).build(),
+                            "no incoming migration: " + e.getCause().getMessage());
+                    return 1;
+                }
             } else {
-                System.out.println("listening on " + address);
+                incoming = new IncomingMigration(g.machine(), config, false, e -> { });
+                incoming.listen(MigrationUri.parse(uri));
             }
-            System.out.flush();
+            MigrationUri address = incoming.address();
+            line(Json.object().put("listening", address.toString()).build(), "listening on " + address);
             long t0 = System.nanoTime();
             incoming.awaitFinished(Long.MAX_VALUE, TimeUnit.DAYS);
             long loadMs = (System.nanoTime() - t0) / 1_000_000;
@@ -112,8 +135,18 @@ final class IncomingCommand implements Callable<Integer> {
                 System.out.printf("incoming migration %s in %d ms%n", incoming.status().qemuName(), loadMs);
                 System.out.println((problem == null ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
+            System.out.flush();
+            if (server != null) {
+                server.awaitClosed(); // until quit: the guest stays paused until cont, as QEMU's with -S
+            }
             return problem == null ? 0 : 1;
         }
+    }
+
+    /** One line on stdout: the JSON object with --json, the text otherwise. */
+    private void line(Json.Obj asJson, String asText) {
+        System.out.println(json ? JsonWriter.compact(asJson) : asText);
+        System.out.flush();
     }
 
     private static Map<String, String> readDigests() throws Exception {

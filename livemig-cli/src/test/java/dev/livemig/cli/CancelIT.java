@@ -24,7 +24,7 @@ class CancelIT {
     @EnumSource(value = MigrationStatus.class, names = {"ACTIVE", "PRE_SWITCHOVER"})
     void cancelKeepsTheSourceRunningAndTheDestinationDiscards(MigrationStatus when) throws Exception {
         try (DemoGuest guest = new DemoGuest(RAM, 16L << 20);
-             var dest = DestinationProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM),
+             var dest = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM),
                      "--capability", "pause-before-switchover"))) {
             guest.fillHalf(3);
             guest.machine().resume();

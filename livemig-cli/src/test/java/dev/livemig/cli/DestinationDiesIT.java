@@ -27,7 +27,7 @@ class DestinationDiesIT {
             guest.fillHalf(7);
             guest.machine().resume();
             var slow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s: 64 MiB take long enough to kill it
-            try (var doomed = DestinationProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM)))) {
+            try (var doomed = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM)))) {
                 var at = MigrationUri.parse(doomed.nextLine().string("listening"));
                 var first = new Migration(guest.machine(), slow, e -> { });
                 first.start(at);
@@ -50,7 +50,7 @@ class DestinationDiesIT {
             assertNull(guest.verify(Map.of()), "its memory is intact");
             guest.machine().resume();
 
-            try (var fresh = DestinationProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM), "--expect-stdin"))) {
+            try (var fresh = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM), "--expect-stdin"))) {
                 var at = MigrationUri.parse(fresh.nextLine().string("listening"));
                 var second = new Migration(guest.machine(), new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
                 second.start(at);

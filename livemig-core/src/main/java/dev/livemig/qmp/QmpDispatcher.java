@@ -48,6 +48,10 @@ public final class QmpDispatcher {
         } catch (JsonParseException e) {
             return new Reply(error(null, QmpException.generic("JSON parse error, " + e.getMessage())), negotiated);
         }
+        if (hasDuplicateKey(message)) {
+            // QEMU's parser refuses a repeated key at any depth; Json.Obj would keep both
+            return new Reply(error(null, QmpException.generic("JSON parse error, duplicate key")), negotiated);
+        }
         if (!(message instanceof Json.Obj request)) {
             return new Reply(error(null, QmpException.generic("QMP input must be a JSON object")), negotiated);
         }
@@ -75,14 +79,25 @@ public final class QmpDispatcher {
         }
     }
 
+    private static boolean hasDuplicateKey(Json value) {
+        return switch (value) {
+            case Json.Obj o -> {
+                var seen = new java.util.HashSet<String>();
+                for (Json.Member m : o.members()) {
+                    if (!seen.add(m.name()) || hasDuplicateKey(m.value())) {
+                        yield true;
+                    }
+                }
+                yield false;
+            }
+            case Json.Arr a -> a.elements().stream().anyMatch(QmpDispatcher::hasDuplicateKey);
+            default -> false;
+        };
+    }
+
     /** The checks of QEMU's qmp_dispatch_check_obj and the command lookup, with QEMU's texts. */
     private QmpCommand check(Json.Obj request, boolean negotiated) throws QmpException {
-        var seen = new java.util.HashSet<String>();
         for (Json.Member m : request.members()) {
-            if (!seen.add(m.name())) {
-                // Json.Obj keeps repeated keys; two "execute" members must not mean whichever comes first
-                throw QmpException.generic("Duplicate key \"" + m.name() + "\"");
-            }
             switch (m.name()) {
                 case "execute" -> {
                     if (!(m.value() instanceof Json.Str)) {

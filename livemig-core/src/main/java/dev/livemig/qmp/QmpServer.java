@@ -196,6 +196,11 @@ public final class QmpServer implements AutoCloseable {
         }
     }
 
+    /** Waits until the server has closed (after quit, or {@link #close()} from another thread). */
+    public void awaitClosed() throws InterruptedException {
+        closed.await();
+    }
+
     /** Waits until the server has closed (e.g. after quit); true if it did within {@code timeout}. */
     public boolean awaitClosed(Duration timeout) throws InterruptedException {
         return closed.await(timeout.toNanos(), TimeUnit.NANOSECONDS);

@@ -119,7 +119,8 @@ class QmpServerTest {
             assertEquals("}{", split.string("id"));
             assertTrue(split.has("return"));
             assertEquals("GenericError", RawQmp.errorClass(c.ask("{\"execute\": \"stop\", \"arguments\": {\"x\": 1}}")));
-            assertEquals("Duplicate key \"execute\"", RawQmp.desc(c.ask("{\"execute\": \"query-status\", \"execute\": \"quit\"}")));
+            assertEquals("JSON parse error, duplicate key", RawQmp.desc(c.ask("{\"execute\": \"query-status\", \"execute\": \"quit\"}")));
+            assertEquals("JSON parse error, duplicate key", RawQmp.desc(c.ask("{\"execute\": \"stop\", \"arguments\": {\"a\": [{\"b\": 1, \"b\": 2}]}}")));
             assertTrue(c.ask("{\"execute\": \"query-status\"}").has("return"), "still up after all that");
         }
     }

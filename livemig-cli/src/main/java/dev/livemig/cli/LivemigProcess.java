@@ -14,35 +14,48 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The demo's second JVM: `livemig incoming URI --json ...` started from the same jar, spoken to through
- * its stdin (the source's digests) and stdout (JSON lines: where it listens, then its verdict).
+ * A second livemig JVM started from the same jar with --json: the demo's destination (`livemig incoming
+ * URI`), spoken to through its stdin (the source's digests) and stdout (JSON lines: where it listens, then
+ * its verdict); or any other subcommand, for tests between processes.
  */
-final class DestinationProcess implements AutoCloseable {
+final class LivemigProcess implements AutoCloseable {
     private final Process process;
     private final BufferedReader out;
 
-    private DestinationProcess(Process process) {
+    private LivemigProcess(Process process) {
         this.process = process;
         this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     }
 
-    static DestinationProcess start(List<String> incomingArgs) throws IOException {
+    static LivemigProcess start(List<String> incomingArgs) throws IOException {
         return start("incoming", incomingArgs);
     }
 
     /** Runs {@code livemig SUBCOMMAND incoming ARGS --json} ("incoming" alone when subcommand is "incoming"). */
-    static DestinationProcess start(String subcommand, List<String> incomingArgs) throws IOException {
+    static LivemigProcess start(String subcommand, List<String> incomingArgs) throws IOException {
+        List<String> args = new ArrayList<>();
+        if (!subcommand.equals("incoming")) {
+            args.add(subcommand);
+        }
+        args.add("incoming");
+        args.addAll(incomingArgs);
+        return command(args);
+    }
+
+    /** Runs {@code livemig ARGS --json}. */
+    static LivemigProcess command(List<String> args) throws IOException {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String jar = System.getProperty("java.class.path"); // the shaded jar, or a test's class path
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", jar,
                 Main.class.getName()));
-        if (!subcommand.equals("incoming")) {
-            cmd.add(subcommand);
-        }
-        cmd.add("incoming");
-        cmd.addAll(incomingArgs);
+        cmd.addAll(args);
         cmd.add("--json");
-        return new DestinationProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
+        return new LivemigProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
+    }
+
+    /** Waits for the process to end by itself; its exit status, or -1 if it did not end within 30 s. */
+    int awaitExit() {
+        return waitExit();
     }
 
     long pid() {

@@ -1,0 +1,38 @@
+package dev.livemig.cli;
+
+import dev.livemig.qmp.QmpServer;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationException;
+import picocli.CommandLine.Option;
+
+import java.net.InetSocketAddress;
+
+/** {@code --qmp unix:PATH|tcp:HOST:PORT}: where this process serves QMP, as QEMU's {@code -qmp} does. */
+final class QmpOption {
+    @Option(names = "--qmp", paramLabel = "unix:PATH|tcp:HOST:PORT",
+            description = "Serve QMP here (tcp port 0 picks a free port; the address is printed first).")
+    String address;
+
+    boolean given() {
+        return address != null;
+    }
+
+    /** Points {@code builder} at the address; migration URIs and QMP addresses share their syntax. */
+    QmpServer.Builder listenOn(QmpServer.Builder builder) throws MigrationException {
+        return switch (MigrationUri.parse(address)) {
+            case MigrationUri.Unix(var path) -> builder.unix(path);
+            case MigrationUri.Tcp(String host, int port) -> builder.tcp(new InetSocketAddress(host, port));
+            default -> throw new MigrationException("--qmp takes unix:PATH or tcp:HOST:PORT: " + address);
+        };
+    }
+
+    /** The address a client connects to: the real port when tcp port 0 was asked for. */
+    String bound(QmpServer server) {
+        InetSocketAddress tcp = server.tcpAddress();
+        if (tcp == null) {
+            return address;
+        }
+        String host = tcp.getAddress().getHostAddress();
+        return "tcp:" + (host.contains(":") ? "[" + host + "]" : host) + ":" + tcp.getPort();
+    }
+}

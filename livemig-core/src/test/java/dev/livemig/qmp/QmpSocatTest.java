@@ -1,0 +1,120 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParser;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The server as a client it did not write sees it: Debian's socat pipes raw QMP lines in, as a shell script
+ * would, and every answer it prints is checked. scripts/install-test-deps.sh installs socat; without it
+ * these tests fail rather than skip.
+ */
+class QmpSocatTest {
+    @TempDir
+    Path dir;
+
+    private Machine machine;
+    private QmpServer server;
+
+    @BeforeEach
+    void start() throws Exception {
+        machine = Machine.builder("t").ram("ram", 4 << 20).initialState(RunState.RUNNING).build();
+        server = QmpServer.start(machine, dir.resolve("qmp.sock"), new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        machine.close();
+    }
+
+    /** Runs socat with {@code lines} on its stdin; returns every JSON object it printed, in order. */
+    private static List<Json.Obj> socat(String address, String... lines) throws Exception {
+        Process p;
+        try {
+            p = new ProcessBuilder("socat", "-t", "2", "-", address).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        } catch (IOException e) {
+            throw new AssertionError("socat is needed (scripts/install-test-deps.sh installs it): " + e.getMessage(), e);
+        }
+        try (var in = p.getOutputStream()) {
+            in.write((String.join("\n", lines) + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "socat did not end");
+        assertEquals(0, p.exitValue(), "socat exit status; output: " + out);
+        List<Json.Obj> replies = new ArrayList<>();
+        for (String line : out.split("\r?\n")) {
+            if (!line.isBlank()) {
+                replies.add(JsonParser.parse(line).asObject());
+            }
+        }
+        return replies;
+    }
+
+    private static String desc(Json.Obj reply) {
+        return reply.get("error").orElseThrow(() -> new AssertionError("not an error: " + reply)).asObject().string("desc");
+    }
+
+    @Test
+    void aScriptedConversationOverTheUnixSocket() throws Exception {
+        List<Json.Obj> r = socat("UNIX-CONNECT:" + dir.resolve("qmp.sock"),
+                "{\"execute\": \"query-status\"}",
+                "{\"execute\": \"qmp_capabilities\", \"id\": \"neg\"}",
+                "{\"execute\": \"query-version\", \"id\": 7}",
+                "{\"execute\": \"stop\"}",
+                "{\"execute\": \"no-such-command\"}",
+                "not json at all }",
+                "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"downtime-limit\": \"fast\"}}",
+                "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"downtime-limit\": 2000001}}",
+                "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+                        + "[{\"capability\": \"switchover-ack\", \"state\": true}]}}",
+                "{\"execute\": \"query-status\", \"id\": \"last\"}");
+        assertEquals(7, r.getFirst().get("QMP").orElseThrow().asObject().get("version").orElseThrow()
+                .asObject().get("qemu").orElseThrow().asObject().number("major"), "the greeting comes first");
+        assertEquals("Expecting capabilities negotiation with 'qmp_capabilities'", desc(r.get(1)));
+        assertEquals("neg", r.get(2).string("id"));
+        assertEquals(7, r.get(3).number("id"));
+        assertEquals("livemig", r.get(3).get("return").orElseThrow().asObject().string("package"));
+        // as in QEMU, the event is emitted while stop runs, so it precedes the command's reply
+        assertEquals("STOP", r.get(4).string("event"), r.toString());
+        assertTrue(r.get(5).has("return"), r.toString());
+        assertEquals("The command no-such-command has not been found", desc(r.get(6)));
+        assertTrue(desc(r.get(7)).startsWith("JSON parse error, "), desc(r.get(7)));
+        assertEquals("Invalid parameter type for 'downtime-limit', expected: integer", desc(r.get(8)));
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms", desc(r.get(9)));
+        assertEquals("Capability 'switchover-ack' requires capability 'return-path'", desc(r.get(10)));
+        assertEquals("last", r.get(11).string("id"));
+        assertEquals("paused", r.get(11).get("return").orElseThrow().asObject().string("status"));
+        assertEquals(12, r.size(), r.toString());
+    }
+
+    @Test
+    void aScriptedConversationOverTcpEndsWithQuit() throws Exception {
+        List<Json.Obj> r = socat("TCP:127.0.0.1:" + server.tcpAddress().getPort(),
+                "{\"execute\": \"qmp_capabilities\"}",
+                "{\"execute\": \"query-migrate-capabilities\"}",
+                "{\"execute\": \"quit\"}");
+        assertTrue(r.get(0).has("QMP"));
+        assertTrue(r.get(1).has("return"));
+        List<Json> caps = r.get(2).get("return").orElseThrow().asArray();
+        assertTrue(caps.stream().anyMatch(c -> c.asObject().string("capability").equals("switchover-ack")), caps.toString());
+        assertTrue(r.get(3).has("return"), "quit is answered");
+        assertEquals("SHUTDOWN", r.get(4).string("event"));
+        assertTrue(server.awaitClosed(java.time.Duration.ofSeconds(10)), "the server went away after quit");
+    }
+}
