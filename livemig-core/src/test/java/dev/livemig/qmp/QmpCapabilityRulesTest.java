@@ -1,0 +1,74 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonWriter;
+import dev.livemig.machine.Machine;
+import dev.livemig.migration.CapabilityRules;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.FieldSource;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Every capability rule, broken through migrate-set-capabilities: QEMU's text, and nothing changes. */
+class QmpCapabilityRulesTest {
+    static final List<CapabilityRules.Rule> RULES = CapabilityRules.RULES;
+
+    private Machine machine;
+    private QmpServer server;
+
+    @BeforeEach
+    void start() throws Exception {
+        machine = Machine.builder("t").ram("ram", 1 << 20).build();
+        server = QmpServer.start(machine, null, new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        machine.close();
+    }
+
+    private static String set(String... nameState) {
+        List<Json> list = new ArrayList<>();
+        for (int i = 0; i < nameState.length; i += 2) {
+            list.add(Json.object().put("capability", nameState[i]).put("state", Boolean.parseBoolean(nameState[i + 1])).build());
+        }
+        return JsonWriter.compact(Json.object().put("execute", "migrate-set-capabilities")
+                .put("arguments", Json.object().put("capabilities", new Json.Arr(list)).build()).build());
+    }
+
+    /** The pair plus whatever the subject requires, so that only the rule under test is broken. */
+    private static String[] withPrerequisites(CapabilityRules.Rule rule, String... pair) {
+        List<String> args = new ArrayList<>(List.of(pair));
+        for (CapabilityRules.Rule r : RULES) {
+            if (r.subject() == rule.subject() && r.relation() == CapabilityRules.Relation.REQUIRES) {
+                args.addAll(List.of(r.other().qmpName(), "true"));
+            }
+        }
+        return args.toArray(String[]::new);
+    }
+
+    @ParameterizedTest
+    @FieldSource("RULES")
+    void aViolatedRuleIsRefusedWithItsMessage(CapabilityRules.Rule rule) throws Exception {
+        try (var c = new RawQmp(server.tcpAddress()).negotiated()) {
+            String subject = rule.subject().qmpName();
+            String other = rule.other().qmpName();
+            Json.Obj reply = switch (rule.relation()) {
+                case REQUIRES -> c.ask(set(subject, "true", other, "false"));
+                case EXCLUDES -> c.ask(set(withPrerequisites(rule, subject, "true", other, "true")));
+            };
+            assertEquals("GenericError", RawQmp.errorClass(reply), reply.toString());
+            assertEquals(rule.message(), RawQmp.desc(reply));
+            Json.Obj caps = c.ask("{\"execute\": \"query-migrate-capabilities\"}");
+            assertTrue(caps.get("return").orElseThrow().asArray().stream()
+                    .noneMatch(j -> j.asObject().get("state").orElseThrow().equals(Json.of(true))), "nothing was enabled");
+        }
+    }
+}
