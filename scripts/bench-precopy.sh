@@ -2,6 +2,8 @@
 # Precopy side by side: livemig (`livemig bench precopy`) and QEMU 7.2 (two qemu-system-x86_64 processes,
 # paused, max-bandwidth 100 GiB/s, downtime-limit 300 ms), same RAM size and content, alternating, in one run.
 # Usage: scripts/bench-precopy.sh [RUNS] [SIZES_MIB] [CONTENTS]   (one JSON line per migration on stdout)
+# Each size/content starts with one untimed pair (WARMUP=0 to skip it): whichever process first touches
+# memory that others just freed pays the host's cost of backing it again, which is not the tool's speed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/find-jdk.sh"
@@ -13,6 +15,10 @@ contents=${3:-"random zero half"}
 cp="$root/livemig-core/target/classes:$root/livemig-core/target/test-classes"
 for size in $sizes; do
   for content in $contents; do
+    if [ "${WARMUP:-1}" != 0 ]; then
+      "$root/livemig" bench precopy --ram "${size}M" --content "$content" | sed 's/^/warmup: /' >&2
+      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content" | sed 's/^/warmup: /' >&2
+    fi
     for run in $(seq "$runs"); do
       "$root/livemig" bench precopy --ram "${size}M" --content "$content"
       "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content"
