@@ -197,12 +197,44 @@ class QmpIncomingTest {
     }
 
     @Test
-    void maxBandwidthAndDowntimeLimitChangeARunningMigration() throws Exception {
+    void misbehavingClientsDoNotDisturbARunningMigration() throws Exception {
+        fillSourceWithoutZeroPages();
         deferredDestination(true);
+        String uri = listen("tcp:127.0.0.1:0");
+        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 4L << 20).build()); // ~2 s for 8 MiB
+        src.execute("migrate", Json.object().put("uri", uri).build());
+        var address = java.net.UnixDomainSocketAddress.of(dir.resolve("src.sock"));
+        try (var garbage = new RawQmp(address).negotiated()) {
+            assertTrue(RawQmp.desc(garbage.ask("{\"execute\": }")).startsWith("JSON parse error"));
+            assertEquals("The command warp has not been found", RawQmp.desc(garbage.ask("{\"execute\": \"warp\"}")));
+        }
+        try (var big = new RawQmp(address).negotiated()) {
+            big.send("{\"execute\": \"query-migrate\", \"id\": \"" + "x".repeat(QmpServer.MAX_MESSAGE_BYTES) + "\"}");
+            assertTrue(RawQmp.desc(big.message()).startsWith("JSON message exceeds"));
+            assertEquals(RawQmp.EOF, big.line(), "dropped after the refusal");
+        }
+        try (var vanishing = new RawQmp(address).negotiated()) {
+            vanishing.send("{\"execute\": \"migrate-set-par"); // and gone
+        }
+        assertEquals("active", obj(src.execute("query-migrate")).string("status"), "still migrating");
+        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).build());
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
+        assertEquals(source.ramBlocks().getFirst().memory().mismatch(dest.ramBlocks().getFirst().memory()), -1L,
+                "every byte arrived");
+    }
+
+    private void fillSourceWithoutZeroPages() {
         var ram = source.ramBlocks().getFirst().memory();
         for (long off = 0; off < ram.byteSize(); off += 8) {
-            ram.set(ValueLayout.JAVA_LONG, off, off * 0x9E3779B97F4A7C15L | 1); // no zero page anywhere
+            ram.set(ValueLayout.JAVA_LONG, off, off * 0x9E3779B97F4A7C15L | 1);
         }
+    }
+
+    @Test
+    void maxBandwidthAndDowntimeLimitChangeARunningMigration() throws Exception {
+        deferredDestination(true);
+        fillSourceWithoutZeroPages();
         String uri = listen("tcp:127.0.0.1:0");
         // 8 MiB at 1 MiB/s would take 8 s; raising the limit mid-way finishes it long before
         src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 20).build());
