@@ -41,6 +41,7 @@ public final class Machine implements AutoCloseable {
     private final DeviceRegistry devices = new DeviceRegistry();
     private final MigrationBlockers blockers = new MigrationBlockers();
     private final RunStateHooks hooks;
+    private final CpuThrottle cpuThrottle = new CpuThrottle();
     private volatile RunState runState;
 
     private Machine(Builder b) {
@@ -53,6 +54,11 @@ public final class Machine implements AutoCloseable {
 
     public static Builder builder(String name) {
         return new Builder(name);
+    }
+
+    /** The throttle auto-converge sets; the application's mutators pace themselves by it. */
+    public CpuThrottle cpuThrottle() {
+        return cpuThrottle;
     }
 
     /** The machine type name (configuration record). */

@@ -128,7 +128,7 @@ public final class IncomingMigration {
     }
 
     public MigrationInfo info() {
-        return new MigrationInfo(state.status(), -1, -1, -1, -1, null, state.status() == MigrationStatus.FAILED ? error : null);
+        return new MigrationInfo(state.status(), -1, -1, -1, -1, null, state.status() == MigrationStatus.FAILED ? error : null, 0);
     }
 
     private void run() {

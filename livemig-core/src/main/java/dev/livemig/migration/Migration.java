@@ -2,6 +2,7 @@ package dev.livemig.migration;
 
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.RunState;
 import dev.livemig.ram.RamCounters;
 import dev.livemig.savevm.SaveVm;
@@ -143,7 +144,8 @@ public final class Migration {
                 mbps(s, w, transferred, total), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
                 stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond());
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
-                s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null);
+                s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
+                s.isFinal() ? 0 : machine.cpuThrottle().percentage());
     }
 
     /** While running, the last window's rate; once completed, QEMU's whole-migration figure (§7.10). */
@@ -198,6 +200,7 @@ public final class Migration {
             end = MigrationStatus.FAILED;
             why = "interrupted";
         }
+        machine.cpuThrottle().stop(); // QEMU lifts auto-converge's throttle however the migration ended
         // release everything before announcing the end: a caller that sees a final status may close the machine
         if (save != null) {
             save.cleanup();
@@ -230,6 +233,8 @@ public final class Migration {
             window = w;
         }
         long lastSync = ram.dirtySyncCount.get();
+        long periodsSeen = ram.periods.get();
+        AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), config) : null;
         long previousExact = -1;
         int extraPasses = 0;
         while (true) {
@@ -247,6 +252,11 @@ public final class Migration {
                 state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
             }
             lastSync = syncs;
+            long periods = ram.periods.get();
+            if (autoConverge != null && periods != periodsSeen) {
+                autoConverge.periodEnded(ram.transferred.get(), ram.lastPeriodDirtyPages.get() * RamBlock.TARGET_PAGE_SIZE);
+            }
+            periodsSeen = periods;
             remainingBytes = pending.total();
             if (exact && pending.total() <= threshold) {
                 boolean stillShrinking = previousExact < 0 || pending.total() <= previousExact / 2;

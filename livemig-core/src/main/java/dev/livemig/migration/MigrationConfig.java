@@ -2,7 +2,9 @@ package dev.livemig.migration;
 
 import dev.livemig.wire.MigrationException;
 
+import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -12,7 +14,8 @@ import java.util.TreeSet;
  * with a message that names them. Names, combination rules and value ranges are QEMU's, from
  * {@link MigrationCapability}, {@link CapabilityRules} and {@link MigrationParameter}.
  */
-public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth) {
+public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth,
+                              Map<MigrationParameter, String> tuned) {
     /** QEMU's defaults: 300 ms downtime limit, 128 MiB/s. */
     public static final long DEFAULT_DOWNTIME_LIMIT_MS = 300;
     public static final long DEFAULT_MAX_BANDWIDTH = 128L << 20;
@@ -20,10 +23,22 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public static final long MAX_DOWNTIME_LIMIT_MS = 2_000_000;
 
     /** Capabilities this version implements. */
-    public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack");
+    public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
+            "auto-converge");
 
+    /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
+    public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
+            MigrationParameter.CPU_THROTTLE_INCREMENT, MigrationParameter.CPU_THROTTLE_TAILSLOW,
+            MigrationParameter.MAX_CPU_THROTTLE, MigrationParameter.THROTTLE_TRIGGER_THRESHOLD);
+
+    /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
         capabilities = Set.copyOf(capabilities);
+        tuned = Map.copyOf(tuned);
+    }
+
+    public MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth) {
+        this(capabilities, downtimeLimitMs, maxBandwidth, Map.of());
     }
 
     public static MigrationConfig defaults() {
@@ -37,7 +52,34 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public MigrationConfig withCapability(String capability) throws MigrationException {
         var caps = new TreeSet<>(capabilities);
         caps.add(capability);
-        return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth));
+        return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth, tuned));
+    }
+
+    /** A parameter's value as QEMU's query-migrate-parameters reports it (its default when never set). */
+    public String text(MigrationParameter p) {
+        return switch (p) {
+            case DOWNTIME_LIMIT -> Long.toString(downtimeLimitMs);
+            case MAX_BANDWIDTH -> Long.toString(maxBandwidth);
+            default -> tuned.getOrDefault(p, p.defaultValue());
+        };
+    }
+
+    /** An integer parameter's value. */
+    public long longValue(MigrationParameter p) {
+        try {
+            return p.longValue(text(p));
+        } catch (MigrationException e) {
+            throw new IllegalStateException("a stored parameter no longer validates: " + p.qmpName(), e);
+        }
+    }
+
+    /** A boolean parameter's value. */
+    public boolean booleanValue(MigrationParameter p) {
+        try {
+            return p.booleanValue(text(p));
+        } catch (MigrationException e) {
+            throw new IllegalStateException("a stored parameter no longer validates: " + p.qmpName(), e);
+        }
     }
 
     /**
@@ -48,11 +90,29 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public MigrationConfig withParameter(String name, String value) throws MigrationException {
         MigrationParameter p = MigrationParameter.byName(name);
         p.validate(value);
-        return switch (p) {
-            case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth);
-            case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value));
-            default -> throw new MigrationException("parameter " + name + " is not built yet in livemig");
+        MigrationConfig next = switch (p) {
+            case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth, tuned);
+            case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value), tuned);
+            default -> {
+                if (!BUILT_PARAMETERS.contains(p)) {
+                    throw new MigrationException("parameter " + name + " is not built yet in livemig");
+                }
+                var t = new EnumMap<MigrationParameter, String>(MigrationParameter.class);
+                t.putAll(tuned);
+                t.put(p, p.type() == MigrationParameter.Type.BOOL ? Boolean.toString(p.booleanValue(value))
+                        : Long.toString(p.longValue(value)));
+                yield new MigrationConfig(capabilities, downtimeLimitMs, maxBandwidth, t);
+            }
         };
+        next.checkAcrossParameters();
+        return next;
+    }
+
+    /** QEMU judges some parameters against others (migrate_params_check on the merged set). */
+    private void checkAcrossParameters() throws MigrationException {
+        if (longValue(MigrationParameter.MAX_CPU_THROTTLE) < longValue(MigrationParameter.CPU_THROTTLE_INITIAL)) {
+            throw new MigrationException("Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99");
+        }
     }
 
     /**

@@ -4,9 +4,11 @@ import dev.livemig.json.Json;
 
 /**
  * A query-migrate reply (§14.5) with QEMU's member names. Times are milliseconds; -1 means "not reported".
+ * {@code cpuThrottlePercentage} is auto-converge's current throttle, 0 (and absent from the reply) when the
+ * guest is not throttled.
  */
 public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
-                            long expectedDowntimeMs, RamStats ram, String errorDesc) {
+                            long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage) {
 
     /** QEMU's MigrationStats for RAM (§7.12). */
     public record RamStats(long transferred, long remaining, long total, long duplicate, long normal,
@@ -51,6 +53,9 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                 o.put("downtime", downtimeMs);
             }
             o.put("ram", ram.toJson());
+        }
+        if (cpuThrottlePercentage > 0) {
+            o.put("cpu-throttle-percentage", cpuThrottlePercentage);
         }
         if (errorDesc != null) {
             o.put("error-desc", errorDesc);

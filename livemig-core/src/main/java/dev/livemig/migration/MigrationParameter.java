@@ -66,11 +66,8 @@ public enum MigrationParameter {
             "a power of two no less than the target page size"),
     /** No check in QEMU: 0 means unlimited. */
     MAX_POSTCOPY_BANDWIDTH("max-postcopy-bandwidth", Type.SIZE, 64, "0", 0, -1, null),
-    /**
-     * QEMU's lower bound is the current cpu-throttle-initial; livemig does not keep that parameter, so the
-     * bound is its default (20).
-     */
-    MAX_CPU_THROTTLE("max-cpu-throttle", Type.INT, 8, "99", 20, 99,
+    /** QEMU's lower bound is the current cpu-throttle-initial: {@link MigrationConfig} checks that one. */
+    MAX_CPU_THROTTLE("max-cpu-throttle", Type.INT, 8, "99", 1, 99,
             "an integer in the range of cpu_throttle_initial to 99");
 
     /** The kinds of value QEMU's schema gives parameters. */

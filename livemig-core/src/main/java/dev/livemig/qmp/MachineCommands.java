@@ -372,7 +372,7 @@ final class MachineCommands {
                 }
             }
             try {
-                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth()));
+                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth(), config.tuned()));
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -428,7 +428,7 @@ final class MachineCommands {
         throw QmpException.generic("Invalid parameter type for '" + p.qmpName() + "', expected: " + expected);
     }
 
-    /** Every parameter: the two livemig uses from the configuration, the others at QEMU's defaults. */
+    /** Every parameter: those livemig uses from the configuration, the others at QEMU's defaults. */
     private Json queryParameters() {
         MigrationConfig c;
         synchronized (lock) {
@@ -436,11 +436,7 @@ final class MachineCommands {
         }
         var b = Json.object();
         for (MigrationParameter p : MigrationParameter.values()) {
-            String v = switch (p) {
-                case DOWNTIME_LIMIT -> Long.toString(c.downtimeLimitMs());
-                case MAX_BANDWIDTH -> Long.toString(c.maxBandwidth());
-                default -> p.defaultValue();
-            };
+            String v = c.text(p);
             if (v == null) {
                 continue;
             }

@@ -18,6 +18,15 @@ public final class RamCounters {
     /** Dirty-bitmap synchronisations (QEMU's "dirty-sync-count"). */
     public final AtomicLong dirtySyncCount = new AtomicLong();
 
+    /** Dirty-rate periods ended so far, and the pages dirtied in the last one (auto-converge reads both). */
+    public final AtomicLong periods = new AtomicLong();
+    public final AtomicLong lastPeriodDirtyPages = new AtomicLong();
+
+    void periodEnded(long dirtyPages) {
+        lastPeriodDirtyPages.set(dirtyPages);
+        periods.incrementAndGet(); // after: a reader that sees the new count sees the figure
+    }
+
     public long normalBytes() {
         return normal.get() * dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE;
     }

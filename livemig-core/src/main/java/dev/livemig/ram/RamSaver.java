@@ -90,6 +90,7 @@ public final class RamSaver {
         long now = System.nanoTime();
         if (now - periodStartNs >= 1_000_000_000L) { // QEMU measures the rate over periods of at least 1 s
             counters.dirtyPagesRate.set(periodDirtyPages * 1_000_000_000L / (now - periodStartNs));
+            counters.periodEnded(periodDirtyPages);
             periodStartNs = now;
             periodDirtyPages = 0;
         }

@@ -77,6 +77,7 @@ final class LiveGuest implements AutoCloseable {
         long pages = ram.targetPages();
         long t0 = System.nanoTime();
         long done = 0;
+        var pacer = machine.cpuThrottle().pacer();
         while (!stop) {
             if (!run || pagesPerSecond == 0) {
                 idle = true;
@@ -97,6 +98,11 @@ final class LiveGuest implements AutoCloseable {
             cpu.writes++;
             idle = true;
             done++;
+            try {
+                t0 += pacer.pace(); // auto-converge's throttle: the time slept is lost to the guest
+            } catch (InterruptedException e) {
+                return;
+            }
             long rate = pagesPerSecond;
             if (rate == 0) {
                 continue;

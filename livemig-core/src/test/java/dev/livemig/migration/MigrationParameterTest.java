@@ -36,7 +36,7 @@ class MigrationParameterTest {
             multifd-channels           | INT    | 2         | 1    | 255                 | 0
             multifd-zlib-level         | INT    | 1         | 0    | 9                   | -
             multifd-zstd-level         | INT    | 1         | 0    | 20                  | -
-            max-cpu-throttle           | INT    | 99        | 20   | 99                  | 19
+            max-cpu-throttle           | INT    | 99        | 1    | 99                  | 0
             """)
     void rangedIntegers(String name, MigrationParameter.Type type, String dflt, long lo, long hi, String below)
             throws MigrationException {
@@ -71,7 +71,7 @@ class MigrationParameterTest {
             cpu-throttle-initial       | 0       | Parameter 'cpu_throttle_initial' expects an integer in the range of 1 to 99
             cpu-throttle-initial       | 100     | Parameter 'cpu_throttle_initial' expects an integer in the range of 1 to 99
             cpu-throttle-increment     | 100     | Parameter 'cpu_throttle_increment' expects an integer in the range of 1 to 99
-            max-cpu-throttle           | 19      | Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99
+            max-cpu-throttle           | 0       | Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99
             max-cpu-throttle           | 100     | Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99
             max-bandwidth              | -1      | Parameter 'max_bandwidth' expects an integer in the range of 0 to 9223372036854775807 bytes/second
             downtime-limit             | 2000001 | Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms

@@ -276,6 +276,36 @@ class MigrationTest {
     }
 
     @Test
+    void autoConvergeThrottlesAGuestThatDirtiesFasterThanTheBandwidthUntilItConverges() throws Exception {
+        var source = guest(8_000); // 32 MB/s of dirtying against 16 MiB/s of bandwidth: never converges alone
+        var dest = guest(0);
+        source.start();
+        var config = new MigrationConfig(Set.of("auto-converge"), 300, 16L << 20)
+                .withParameter("cpu-throttle-initial", "50")
+                .withParameter("cpu-throttle-increment", "25");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        int highest = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!pair.source.status().isFinal()) {
+            assertTrue(System.nanoTime() < deadline, "did not converge: " + pair.source.info().toJson());
+            MigrationInfo info = pair.source.info();
+            highest = Math.max(highest, info.cpuThrottlePercentage());
+            if (info.cpuThrottlePercentage() > 0) {
+                assertEquals(info.cpuThrottlePercentage(),
+                        info.toJson().number("cpu-throttle-percentage"), "query-migrate shows the throttle");
+            }
+            Thread.sleep(20);
+        }
+        assertEquals(MigrationStatus.COMPLETED, pair.source.status(), pair.source.info().toJson().toString());
+        assertTrue(highest >= 50, "the throttle was engaged: highest " + highest);
+        assertFalse(source.machine.cpuThrottle().active(), "lifted when the migration ended");
+        assertFalse(pair.source.info().toJson().has("cpu-throttle-percentage"));
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        dest.machine.pause();
+        assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
+    }
+
+    @Test
     void migrationThreadsEndWithTheMigration() throws Exception {
         var source = guest(0);
         var dest = guest(0);

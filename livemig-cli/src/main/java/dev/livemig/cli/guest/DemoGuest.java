@@ -42,7 +42,7 @@ public final class DemoGuest implements AutoCloseable {
         });
         this.machine = builder.build();
         RamBlock ram = machine.ramBlock(RAM_BLOCK).orElseThrow();
-        this.sweeper = new PageSweeper(ram, dirtyBytesPerSecond, round -> {
+        this.sweeper = new PageSweeper(ram, machine.cpuThrottle(), dirtyBytesPerSecond, round -> {
             counter.roundDone(round, System.nanoTime());
             console.println("round " + round + " done");
         });

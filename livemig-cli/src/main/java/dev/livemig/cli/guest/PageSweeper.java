@@ -1,5 +1,6 @@
 package dev.livemig.cli.guest;
 
+import dev.livemig.machine.CpuThrottle;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.vmstate.VmStateDescription;
 
@@ -11,13 +12,15 @@ import java.util.function.LongConsumer;
 /**
  * The demo guest's CPU: a thread that sweeps a RAM block like QEMU's migration-test guest, incrementing the
  * first byte of every 4 KiB page, round after round, and reporting each write as dirty. An optional rate
- * (bytes of pages dirtied per second) paces it. {@link #pause()} returns only once the thread has stopped
+ * (bytes of pages dirtied per second) paces it, and the machine's CPU throttle (auto-converge) slows it as
+ * QEMU's throttle slows a vCPU. {@link #pause()} returns only once the thread has stopped
  * between two pages, so a paused machine's memory is truly still.
  */
 public final class PageSweeper {
     private static final int CHUNK_PAGES = 64;
 
     private final RamBlock block;
+    private final CpuThrottle throttle;
     private final long dirtyBytesPerSecond;
     private final LongConsumer onRound;
     private final ReentrantLock lock = new ReentrantLock();
@@ -42,9 +45,13 @@ public final class PageSweeper {
             })
             .build();
 
-    /** {@code dirtyBytesPerSecond} 0 = as fast as the thread can go; {@code onRound} gets each finished round's number. */
-    public PageSweeper(RamBlock block, long dirtyBytesPerSecond, LongConsumer onRound) {
+    /**
+     * {@code dirtyBytesPerSecond} 0 = as fast as the thread can go; {@code onRound} gets each finished round's
+     * number; {@code throttle} is the machine's (auto-converge slows the sweep through it).
+     */
+    public PageSweeper(RamBlock block, CpuThrottle throttle, long dirtyBytesPerSecond, LongConsumer onRound) {
         this.block = block;
+        this.throttle = throttle;
         this.dirtyBytesPerSecond = dirtyBytesPerSecond;
         this.onRound = onRound;
     }
@@ -100,6 +107,7 @@ public final class PageSweeper {
         long pages = block.targetPages();
         long startNs = System.nanoTime();
         long dirtied = 0;
+        var pacer = throttle.pacer();
         while (awaitRun()) {
             try {
                 for (int i = 0; i < CHUNK_PAGES; i++) {
@@ -116,6 +124,11 @@ public final class PageSweeper {
                 finishChunk();
             }
             dirtied += CHUNK_PAGES * (long) RamBlock.TARGET_PAGE_SIZE;
+            try {
+                startNs += pacer.pace(); // throttled time is lost to the guest, not caught up afterwards
+            } catch (InterruptedException e) {
+                return;
+            }
             if (dirtyBytesPerSecond > 0) {
                 long dueNs = startNs + dirtied * 1_000_000_000L / dirtyBytesPerSecond;
                 long waitNs = dueNs - System.nanoTime();
