@@ -3,6 +3,7 @@ package dev.livemig.qmp;
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
+import dev.livemig.machine.DirtyTracker;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationCapability;
@@ -10,6 +11,7 @@ import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationEvent;
 import dev.livemig.migration.MigrationParameter;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.ram.DirtyRateCalculation;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
 
@@ -38,8 +40,7 @@ final class MachineCommands {
     }
 
     /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
-    private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy",
-            "migrate-pause", "migrate-recover", "calc-dirty-rate", "query-dirty-rate");
+    private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover");
 
     private final Machine machine;
     private final Events events;
@@ -47,6 +48,7 @@ final class MachineCommands {
     private final Object lock = new Object();
     private final List<QmpCommand> table;
     private final IncomingSide incomingSide;                        // null: not a destination
+    private final DirtyRateCalculation dirtyRate;
     private MigrationConfig config;                                // guarded by lock
     private Migration migration;                                   // guarded by lock
     private IncomingMigration incoming;                            // guarded by lock
@@ -57,6 +59,7 @@ final class MachineCommands {
         this.incomingSide = incomingSide;
         this.events = events;
         this.onQuit = onQuit;
+        this.dirtyRate = new DirtyRateCalculation(machine, DirtyTracker::automatic);
         this.table = buildTable();
     }
 
@@ -102,6 +105,9 @@ final class MachineCommands {
                 QmpCommand.of("query-migrate-capabilities", a -> queryCapabilities()),
                 new QmpCommand("migrate-set-parameters", parameterParams(), this::setParameters),
                 QmpCommand.of("query-migrate-parameters", a -> queryParameters()),
+                new QmpCommand("calc-dirty-rate", List.of(required("calc-time", QmpCommand.Type.INT),
+                        optional("sample-pages", QmpCommand.Type.INT), optional("mode", QmpCommand.Type.STRING)), this::calcDirtyRate),
+                QmpCommand.of("query-dirty-rate", a -> dirtyRate.info().toJson()),
                 QmpCommand.of("quit", a -> quit())));
         for (String name : NOT_BUILT) {
             // arguments are not checked: whatever they are, the command cannot run
@@ -273,12 +279,31 @@ final class MachineCommands {
             if (machine.runState() == RunState.POSTMIGRATE) {
                 throw QmpException.generic("Can't migrate the vm that was paused due to previous migration");
             }
+            if (dirtyRate.trackingDirtyPages()) {
+                // livemig's own limit: the measurement and the migration would both arm the same dirty tracking
+                throw QmpException.generic("the dirty rate is being measured in dirty-bitmap mode; migrate once query-dirty-rate says measured");
+            }
             MigrationConfig started = config;
             try {
                 MigrationUri uri = MigrationUri.parse(args.string("uri"));
                 var m = new Migration(machine, started, e -> forward(started, e));
                 m.start(uri);
                 migration = m;
+            } catch (MigrationException e) {
+                throw QmpException.generic(e.getMessage());
+            }
+        }
+        return empty();
+    }
+
+    /** QEMU's calc-dirty-rate: starts a measurement in the background; query-dirty-rate shows it. */
+    private Json calcDirtyRate(Json.Obj args) throws QmpException {
+        synchronized (lock) {
+            try {
+                DirtyRateCalculation.Mode mode = args.get("mode").isPresent()
+                        ? DirtyRateCalculation.Mode.byQemuName(args.string("mode")) : DirtyRateCalculation.Mode.PAGE_SAMPLING;
+                Long samplePages = args.get("sample-pages").isPresent() ? args.number("sample-pages") : null;
+                dirtyRate.start(args.number("calc-time"), samplePages, mode, migrationActive());
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -465,6 +490,7 @@ final class MachineCommands {
             m = migration;
             in = incoming;
         }
+        dirtyRate.close();
         if (incomingSide != null) {
             incomingSide.started().completeExceptionally(new MigrationException("the QMP server closed before migrate-incoming"));
         }

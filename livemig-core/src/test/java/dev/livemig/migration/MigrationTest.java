@@ -42,6 +42,11 @@ class MigrationTest {
 
     private Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
         var incoming = new IncomingMigration(to.machine, config, true, e -> { });
+        // before any machine closes: a destination may still be discarding what it received
+        cleanup.addFirst(() -> {
+            incoming.cancel();
+            incoming.awaitFinished(10, TimeUnit.SECONDS);
+        });
         MigrationUri address = incoming.listen(MigrationUri.parse(uri));
         List<MigrationEvent> events = new CopyOnWriteArrayList<>();
         var m = new Migration(from.machine, config, events::add);

@@ -262,8 +262,7 @@ class QmpServerTest {
             assertGeneric("'-incoming' was not specified on the command line",
                     refused(c, "migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:0\"}"));
             assertEquals("GenericError", refused(c, "migrate-incoming", "{}").errorClass(), "uri is required");
-            for (String name : List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover",
-                    "calc-dirty-rate", "query-dirty-rate")) {
+            for (String name : List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover")) {
                 assertGeneric(name + " is not built yet in livemig", refused(c, name, null));
             }
             assertJson("{}", (c.execute("query-migrate")), "a refused migrate leaves no migration");
