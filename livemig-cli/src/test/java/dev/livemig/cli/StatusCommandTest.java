@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -33,6 +34,16 @@ class StatusCommandTest {
         return c.execute("query-migrate").asObject().get("status").map(Json::asString).orElse("none");
     }
 
+    /** Waits for {@code wanted}; failing at once if the migration ends in another state, or after WAIT. */
+    private static void await(QmpClient c, String wanted) throws Exception {
+        long deadline = System.nanoTime() + QmpSource.WAIT.toNanos();
+        for (String s = status(c); !s.equals(wanted); s = status(c)) {
+            assertFalse(List.of("completed", "failed", "cancelled").contains(s), "ended " + s + " before " + wanted);
+            assertTrue(System.nanoTime() < deadline, "still " + s + ", not " + wanted);
+            Thread.sleep(5);
+        }
+    }
+
     private static void migrate(QmpClient c, String uri) throws Exception {
         c.execute("migrate", Json.object().put("uri", uri).build());
     }
@@ -51,9 +62,7 @@ class StatusCommandTest {
         try (var c = qmp.client()) {
             c.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 20).build());
             migrate(c, qmp.listen());
-            while (!status(c).equals("active")) {
-                Thread.sleep(5);
-            }
+            await(c, "active");
             String out = CliRun.of("status", "--qmp", qmp.unix()).out();
             assertTrue(out.startsWith("Migration status: active\ntotal time: "), out);
             assertTrue(out.contains("\nexpected downtime: "), out);
@@ -67,9 +76,7 @@ class StatusCommandTest {
     void afterAMigrationTheSummaryAndTheRawReplyAgree() throws Exception {
         try (var c = qmp.client()) {
             migrate(c, qmp.listen());
-            while (!status(c).equals("completed")) {
-                Thread.sleep(10);
-            }
+            await(c, "completed");
         }
         CliRun text = CliRun.of("status", "--qmp", qmp.unix());
         assertTrue(text.out().startsWith("Migration status: completed\n"), text.out());
