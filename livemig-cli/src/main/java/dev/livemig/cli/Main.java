@@ -1,13 +1,22 @@
 package dev.livemig.cli;
 
+import dev.livemig.qmp.QmpError;
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** The {@code livemig} command. Errors are one line on stderr and a non-zero status; --debug adds the stack trace. */
+import java.io.PrintWriter;
+
+/**
+ * The {@code livemig} command. Errors are one line on stderr and exit status 2; --debug adds the stack trace.
+ * A QMP server's refusal is reported in the server's own words (its error desc).
+ */
 @Command(name = "livemig", mixinStandardHelpOptions = true, version = "livemig 0.1.0",
         description = "QEMU-compatible live migration for the JVM.",
-        subcommands = {DemoCommand.class, GuestCommand.class, IncomingCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, GuestCommand.class, IncomingCommand.class, BenchCommand.class,
+                MigrateCommand.class, StatusCommand.class, SetCapabilityCommand.class, SetParameterCommand.class,
+                AutoComplete.GenerateCompletion.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -19,23 +28,48 @@ public final class Main implements Runnable {
         System.exit(run(args));
     }
 
-    /** Runs the command line and returns the exit status (for tests). */
+    /** Runs the command line on System.out and System.err and returns the exit status. */
     public static int run(String... args) {
-        var main = new Main();
-        var cli = new CommandLine(main);
+        return execute(commandLine(), args);
+    }
+
+    /** Runs the command line with its output and errors going to {@code out} and {@code err} (for tests). */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        var cli = commandLine();
+        cli.setOut(out);
+        cli.setErr(err);
+        return execute(cli, args);
+    }
+
+    private static CommandLine commandLine() {
+        var cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             if (parseResult.hasMatchedOption("--debug")) {
-                e.printStackTrace();
+                e.printStackTrace(commandLine.getErr());
             } else {
-                commandLine.getErr().println("livemig: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+                commandLine.getErr().println("livemig: " + oneLine(e));
             }
+            commandLine.getErr().flush();
             return 2;
         });
-        return cli.execute(args);
+        return cli;
+    }
+
+    private static int execute(CommandLine cli, String... args) {
+        int status = cli.execute(args);
+        cli.getOut().flush();
+        return status;
+    }
+
+    private static String oneLine(Exception e) {
+        if (e instanceof QmpError q) {
+            return q.desc();
+        }
+        return e.getMessage() == null ? e.toString() : e.getMessage();
     }
 
     @Override
     public void run() {
-        spec.commandLine().usage(System.out);
+        spec.commandLine().usage(spec.commandLine().getOut());
     }
 }

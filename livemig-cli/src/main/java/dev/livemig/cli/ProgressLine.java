@@ -1,6 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.migration.MigrationInfo;
+import dev.livemig.migration.MigrationStatus;
 
 /** One line of live migration progress, redrawn in place on a terminal. */
 final class ProgressLine {
@@ -23,15 +24,23 @@ final class ProgressLine {
                 ram.mbps(), info.expectedDowntimeMs());
     }
 
-    /** QEMU's `info migrate` text for a finished migration. */
+    /**
+     * HMP's `info migrate` text, at any stage: a figure the reply does not carry (-1, as before the first pass)
+     * is left out. Unlike HMP, which prints nothing before the first migration, status none is shown.
+     */
     static String summary(MigrationInfo info) {
         var sb = new StringBuilder();
-        sb.append("Migration status: ").append(info.status().qemuName()).append('\n');
-        sb.append("total time: ").append(info.totalTimeMs()).append(" ms\n");
-        if (info.downtimeMs() >= 0) {
-            sb.append("downtime: ").append(info.downtimeMs()).append(" ms\n");
+        sb.append("Migration status: ").append(info.status().qemuName());
+        if (info.errorDesc() != null) {
+            sb.append(" (").append(info.errorDesc()).append(')');
         }
-        sb.append("setup: ").append(info.setupTimeMs()).append(" ms\n");
+        sb.append('\n');
+        line(sb, "total time", info.totalTimeMs());
+        if (info.status() != MigrationStatus.COMPLETED) {
+            line(sb, "expected downtime", info.expectedDowntimeMs());
+        }
+        line(sb, "downtime", info.downtimeMs());
+        line(sb, "setup", info.setupTimeMs());
         var ram = info.ram();
         if (ram != null) {
             sb.append(String.format("transferred ram: %d kbytes%n", ram.transferred() / 1024));
@@ -45,9 +54,12 @@ final class ProgressLine {
             sb.append(String.format("precopy ram: %d kbytes%n", ram.precopyBytes() / 1024));
             sb.append(String.format("downtime ram: %d kbytes%n", ram.downtimeBytes() / 1024));
         }
-        if (info.errorDesc() != null) {
-            sb.append("error: ").append(info.errorDesc()).append('\n');
-        }
         return sb.toString();
+    }
+
+    private static void line(StringBuilder sb, String name, long ms) {
+        if (ms >= 0) {
+            sb.append(name).append(": ").append(ms).append(" ms\n");
+        }
     }
 }

@@ -1,7 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.json.Json;
-import dev.livemig.qemu.QmpClient;
+import dev.livemig.qmp.QmpClient;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,6 +1,8 @@
 package dev.livemig.qemu;
 
 import dev.livemig.json.Json;
+import dev.livemig.qmp.QmpClient;
+import dev.livemig.qmp.QmpError;
 
 import java.io.File;
 import java.io.IOException;

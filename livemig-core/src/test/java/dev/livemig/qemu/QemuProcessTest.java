@@ -1,6 +1,7 @@
 package dev.livemig.qemu;
 
 import dev.livemig.json.Json;
+import dev.livemig.qmp.QmpError;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;

@@ -6,8 +6,6 @@ import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
-import dev.livemig.qemu.QmpClient;
-import dev.livemig.qemu.QmpError;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

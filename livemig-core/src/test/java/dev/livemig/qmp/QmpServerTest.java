@@ -4,8 +4,6 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
-import dev.livemig.qemu.QmpClient;
-import dev.livemig.qemu.QmpError;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.livemig.qemu;
+package dev.livemig.qmp;
 
 import java.io.IOException;
 

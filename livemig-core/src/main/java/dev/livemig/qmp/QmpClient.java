@@ -1,12 +1,16 @@
-package dev.livemig.qemu;
+package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParseException;
 import dev.livemig.json.JsonParser;
 import dev.livemig.json.JsonWriter;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationException;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.net.SocketTimeoutException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -25,7 +29,7 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A QMP client over a unix socket. {@link #connect} reads the greeting and negotiates
+ * A QMP client over a unix or tcp socket, for QEMU's monitor or livemig's {@link QmpServer}. {@link #connect} reads the greeting and negotiates
  * {@code qmp_capabilities}; {@link #execute} sends one command and returns its {@code return} value or throws
  * {@link QmpError} with QEMU's error class and text. Asynchronous events (MIGRATION, STOP, RESUME, ...) are
  * queued in arrival order until {@link #awaitEvent} takes them.
@@ -79,6 +83,58 @@ public final class QmpClient implements AutoCloseable {
             }
         }
         return handshake(ch, deadline);
+    }
+
+    /**
+     * Connects to {@code address}, {@code unix:PATH} or {@code tcp:HOST:PORT} (an IPv6 host in brackets, as in
+     * {@code tcp:[::1]:4444}), and completes the greeting and negotiation within {@code timeout}. Unlike
+     * {@link #connect(Path, Duration)} it tries once: a person typed the address and wants to hear at once that
+     * nothing listens there. Any other form of address is refused with IllegalArgumentException.
+     */
+    public static QmpClient connect(String address, Duration timeout) throws IOException {
+        SocketAddress to = socketAddress(address);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        // without a family the JDK picks the stack that reaches both IPv4 and IPv6 hosts
+        SocketChannel ch = to instanceof UnixDomainSocketAddress ? SocketChannel.open(StandardProtocolFamily.UNIX)
+                : SocketChannel.open();
+        try {
+            if (to instanceof UnixDomainSocketAddress) {
+                ch.connect(to); // a unix connect is answered at once: there is a listener or there is not
+            } else {
+                // only the adaptor socket's connect takes a timeout, and a tcp peer may just drop the SYN
+                ch.socket().connect(to, (int) Math.clamp(timeout.toMillis(), 1, Integer.MAX_VALUE));
+            }
+        } catch (IOException e) {
+            ch.close();
+            throw new IOException("cannot connect to QMP at " + address + ": " + describe(e), e);
+        }
+        return handshake(ch, deadline);
+    }
+
+    /** The socket address of {@code unix:PATH} or {@code tcp:HOST:PORT}, the socket forms of QEMU's -qmp. */
+    static SocketAddress socketAddress(String address) {
+        MigrationUri uri = null;
+        if (address.startsWith("unix:") || address.startsWith("tcp:")) {
+            try {
+                uri = MigrationUri.parse(address); // the same syntax as a migration URI: one parser judges both
+            } catch (MigrationException e) {
+                throw new IllegalArgumentException("bad QMP address: " + e.getMessage(), e);
+            }
+        }
+        return switch (uri) {
+            case MigrationUri.Unix u -> UnixDomainSocketAddress.of(u.path());
+            case MigrationUri.Tcp t when t.port() != 0 -> new InetSocketAddress(t.host(), t.port());
+            case null, default -> throw new IllegalArgumentException(
+                    "QMP address must be unix:PATH or tcp:HOST:PORT, not '" + address + "'");
+        };
+    }
+
+    /** "Connection refused" rather than "java.net.ConnectException: Connection refused". */
+    private static String describe(IOException e) {
+        if (e instanceof java.net.UnknownHostException) {
+            return "unknown host " + e.getMessage();
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     private static QmpClient handshake(SocketChannel ch, long deadline) throws IOException {

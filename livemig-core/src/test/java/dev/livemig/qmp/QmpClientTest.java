@@ -1,0 +1,93 @@
+package dev.livemig.qmp;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnixDomainSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The client's addresses: unix and tcp reach a server; any other form, or nothing listening, is one clear error. */
+class QmpClientTest {
+    private static final Duration WAIT = Duration.ofSeconds(10);
+
+    @TempDir
+    Path dir;
+
+    private Machine machine;
+    private QmpServer server;
+
+    @BeforeEach
+    void start() throws Exception {
+        machine = Machine.builder("t").ram("ram", 1 << 20).initialState(RunState.RUNNING).build();
+        server = QmpServer.start(machine, dir.resolve("qmp.sock"), new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    @AfterEach
+    void stop() {
+        server.close();
+        machine.close();
+    }
+
+    private static String status(QmpClient c) throws IOException {
+        return ((Json.Obj) c.execute("query-status")).string("status");
+    }
+
+    @Test
+    void connectsOverTcpAndOverUnixByAddress() throws Exception {
+        try (var tcp = QmpClient.connect("tcp:127.0.0.1:" + server.tcpAddress().getPort(), WAIT);
+             var unix = QmpClient.connect("unix:" + dir.resolve("qmp.sock"), WAIT)) {
+            assertTrue(tcp.greeting().has("QMP"));
+            assertEquals("running", status(tcp));
+            assertEquals("running", status(unix));
+        }
+    }
+
+    @Test
+    void addressesUseTheMigrationUriSyntaxWithIpv6InBrackets() {
+        assertEquals(new InetSocketAddress("::1", 4444),
+                QmpClient.socketAddress("tcp:[::1]:4444"));
+        assertEquals(new InetSocketAddress("127.0.0.1", 4444), QmpClient.socketAddress("tcp:127.0.0.1:4444"));
+        assertEquals(UnixDomainSocketAddress.of("/run/qmp.sock"), QmpClient.socketAddress("unix:/run/qmp.sock"));
+    }
+
+    @Test
+    void otherFormsOfAddressAreRefusedWithTheFormsThatWork() {
+        for (String bad : new String[] {"/tmp/qmp.sock", "exec:cat", "file:/tmp/x", "rdma:host:1", "tcp:127.0.0.1:0"}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> QmpClient.connect(bad, WAIT), bad);
+            assertEquals("QMP address must be unix:PATH or tcp:HOST:PORT, not '" + bad + "'", e.getMessage());
+        }
+        var noPort = assertThrows(IllegalArgumentException.class, () -> QmpClient.connect("tcp:localhost", WAIT));
+        assertEquals("bad QMP address: invalid tcp: URI (expected tcp:HOST:PORT): tcp:localhost", noPort.getMessage());
+        var badPort = assertThrows(IllegalArgumentException.class, () -> QmpClient.connect("tcp:[::1]:http", WAIT));
+        assertEquals("bad QMP address: invalid port in tcp:[::1]:http: http", badPort.getMessage());
+    }
+
+    @Test
+    void nothingListeningFailsAtOnceNamingTheAddress() throws Exception {
+        int closedPort;
+        try (var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        String tcp = "tcp:127.0.0.1:" + closedPort;
+        String unix = "unix:" + dir.resolve("nobody.sock");
+        long start = System.nanoTime();
+        var refused = assertThrows(IOException.class, () -> QmpClient.connect(tcp, WAIT));
+        var missing = assertThrows(IOException.class, () -> QmpClient.connect(unix, WAIT));
+        assertEquals("cannot connect to QMP at " + tcp + ": Connection refused", refused.getMessage());
+        assertEquals("cannot connect to QMP at " + unix + ": No such file or directory", missing.getMessage());
+        assertTrue(Duration.ofNanos(System.nanoTime() - start).compareTo(WAIT.dividedBy(2)) < 0,
+                "one attempt each, not retried until the timeout");
+    }
+}
