@@ -53,7 +53,7 @@ public enum MigrationParameter {
      */
     MAX_BANDWIDTH("max-bandwidth", Type.SIZE, 64, "134217728", 0, Long.MAX_VALUE,
             "an integer in the range of 0 to " + Long.MAX_VALUE + " bytes/second"),
-    DOWNTIME_LIMIT("downtime-limit", Type.INT, 64, "300", 0, 2_000_000, "an integer in the range of 0 to 2000000 ms"),
+    DOWNTIME_LIMIT("downtime-limit", Type.INT, 64, "300", 0, 2_000_000, "an integer in the range of 0 to (2000 * 1000) ms"),
     /** COLO checkpoint period in ms; QEMU checks only the uint32 width. */
     X_CHECKPOINT_DELAY("x-checkpoint-delay", Type.INT, 32, "20000", 0, -1, null),
     BLOCK_INCREMENTAL("block-incremental", Type.BOOL, "false"),

@@ -382,15 +382,20 @@ final class MachineCommands {
                 if (!(list.get(i) instanceof Json.Obj entry)) {
                     throw QmpException.generic("Invalid parameter type for '" + at + "', expected: object");
                 }
-                new QmpCommand(at, List.of(required("capability", QmpCommand.Type.STRING),
-                        required("state", QmpCommand.Type.BOOL)), a -> a).checkArguments(entry);
-                String name = entry.string("capability");
+                // QEMU's visitor order and texts: each member in schema order, then members it does not know
+                String name = entryMember(entry, at, "capability", QmpCommand.Type.STRING).asString();
                 try {
                     MigrationCapability.byName(name);
                 } catch (MigrationException e) {
-                    throw QmpException.generic("Parameter '" + at + ".capability' does not accept value '" + name + "'");
+                    throw QmpException.generic("Parameter 'capability' does not accept value '" + name + "'");
                 }
-                if (entry.get("state").orElseThrow() instanceof Json.Bool(boolean on) && on) {
+                Json state = entryMember(entry, at, "state", QmpCommand.Type.BOOL);
+                for (Json.Member m : entry.members()) {
+                    if (!m.name().equals("capability") && !m.name().equals("state")) {
+                        throw QmpException.generic("Parameter '" + at + "." + m.name() + "' is unexpected");
+                    }
+                }
+                if (state instanceof Json.Bool(boolean on) && on) {
                     caps.add(name);
                 } else {
                     caps.remove(name);
@@ -441,11 +446,40 @@ final class MachineCommands {
     }
 
     /** The value as MigrationParameter reads it, after QEMU's JSON type check for the parameter's type. */
+    private static Json entryMember(Json.Obj entry, String at, String name, QmpCommand.Type type) throws QmpException {
+        Json v = entry.get(name).orElseThrow(() -> QmpException.generic("Parameter '" + at + "." + name + "' is missing"));
+        if (!type.accepts(v)) {
+            throw QmpException.generic("Invalid parameter type for '" + at + "." + name + "', expected: " + type.qapiName());
+        }
+        return v;
+    }
+
+    /**
+     * The value as MigrationParameter reads it, after the JSON check QEMU 7.2's input visitor makes for the
+     * parameter's schema type (texts measured against qemu-system-x86_64 7.2.22): every integer parameter is
+     * unsigned there, and a string for one is "expects uint64"; tls-* are StrOrNull, where null means "".
+     */
+    private static final java.math.BigInteger UINT64_MAX = java.math.BigInteger.ONE.shiftLeft(64).subtract(java.math.BigInteger.ONE);
+    private static final java.math.BigInteger INT64_MIN = java.math.BigInteger.valueOf(Long.MIN_VALUE);
+
     private static String parameterText(MigrationParameter p, Json value) throws QmpException {
         return switch (p.type()) {
-            case INT, SIZE -> value instanceof Json.Num(String text) ? text : typeError(p, "integer");
+            case INT, SIZE -> {
+                // QEMU takes any integer that fits uint64 or int64 (a negative one wraps, then fails the range)
+                if (value instanceof Json.Num(String text) && text.matches("-?[0-9]+")
+                        && new java.math.BigInteger(text).compareTo(UINT64_MAX) <= 0
+                        && new java.math.BigInteger(text).compareTo(INT64_MIN) >= 0) {
+                    yield text;
+                }
+                throw QmpException.generic("Parameter '" + p.qmpName() + "' expects uint64");
+            }
             case BOOL -> value instanceof Json.Bool(boolean b) ? Boolean.toString(b) : typeError(p, "boolean");
-            case STRING, ENUM -> value instanceof Json.Str(String s) ? s : typeError(p, "string");
+            case STRING -> switch (value) {
+                case Json.Str(String s) -> s;
+                case Json.Null n -> "";
+                default -> typeError(p, "StrOrNull");
+            };
+            case ENUM -> value instanceof Json.Str(String s) ? s : typeError(p, "string");
         };
     }
 

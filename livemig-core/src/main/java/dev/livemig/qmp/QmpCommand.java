@@ -33,7 +33,12 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
             this.qapiName = qapiName;
         }
 
-        boolean accepts(Json value) {
+        /** QEMU's name for the type in "expected: ..." texts. */
+        public String qapiName() {
+            return qapiName;
+        }
+
+        public boolean accepts(Json value) {
             return switch (this) {
                 case STRING -> value instanceof Json.Str;
                 case BOOL -> value instanceof Json.Bool;

@@ -27,7 +27,7 @@ public final class DirtyRateCalculation implements AutoCloseable {
     public static final int MIN_CALC_TIME_SEC = 1;
     public static final int MAX_CALC_TIME_SEC = 60;
     public static final int MIN_SAMPLE_PAGES = 128;
-    public static final int MAX_SAMPLE_PAGES = 4096;
+    public static final int MAX_SAMPLE_PAGES = 16384;
     public static final int DEFAULT_SAMPLE_PAGES = 512;
     /** Blocks smaller than this (128 KiB) are not sampled. */
     static final long MIN_SAMPLED_BLOCK = 128L << 10;

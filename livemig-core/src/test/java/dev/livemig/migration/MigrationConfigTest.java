@@ -92,9 +92,9 @@ class MigrationConfigTest {
     @Test
     void badValuesOfBuiltParametersGetQemusText() {
         var d = MigrationConfig.defaults();
-        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms",
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
                 refusal(() -> d.withParameter("downtime-limit", "-1")));
-        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms",
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms",
                 refusal(() -> d.withParameter("downtime-limit", "2000001")));
         assertEquals("Parameter 'max_bandwidth' expects an integer in the range of 0 to 9223372036854775807 bytes/second",
                 refusal(() -> d.withParameter("max-bandwidth", "-1")));

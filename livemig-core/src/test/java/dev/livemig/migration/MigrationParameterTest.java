@@ -74,8 +74,8 @@ class MigrationParameterTest {
             max-cpu-throttle           | 0       | Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99
             max-cpu-throttle           | 100     | Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99
             max-bandwidth              | -1      | Parameter 'max_bandwidth' expects an integer in the range of 0 to 9223372036854775807 bytes/second
-            downtime-limit             | 2000001 | Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms
-            downtime-limit             | -1      | Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms
+            downtime-limit             | 2000001 | Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms
+            downtime-limit             | -1      | Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms
             multifd-channels           | 0       | Parameter 'multifd_channels' expects a value between 1 and 255
             multifd-channels           | -1      | Parameter 'multifd-channels' expects uint8_t
             multifd-zlib-level         | 10      | Parameter 'multifd_zlib_level' expects a value between 0 and 9

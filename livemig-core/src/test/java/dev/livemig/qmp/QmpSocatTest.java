@@ -95,8 +95,8 @@ class QmpSocatTest {
         assertTrue(r.get(5).has("return"), r.toString());
         assertEquals("The command no-such-command has not been found", desc(r.get(6)));
         assertTrue(desc(r.get(7)).startsWith("JSON parse error, "), desc(r.get(7)));
-        assertEquals("Invalid parameter type for 'downtime-limit', expected: integer", desc(r.get(8)));
-        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 ms", desc(r.get(9)));
+        assertEquals("Parameter 'downtime-limit' expects uint64", desc(r.get(8)));
+        assertEquals("Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms", desc(r.get(9)));
         assertEquals("Capability 'switchover-ack' requires capability 'return-path'", desc(r.get(10)));
         assertEquals("last", r.get(11).string("id"));
         assertEquals("paused", r.get(11).get("return").orElseThrow().asObject().string("status"));

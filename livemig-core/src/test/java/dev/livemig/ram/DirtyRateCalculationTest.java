@@ -89,7 +89,7 @@ class DirtyRateCalculationTest {
                     assertThrows(dev.livemig.wire.MigrationException.class, () -> calc.start(0, null, DirtyRateCalculation.Mode.PAGE_SAMPLING, false)).getMessage());
             assertEquals("calc-time is out of range[1, 60].",
                     assertThrows(dev.livemig.wire.MigrationException.class, () -> calc.start(61, null, DirtyRateCalculation.Mode.PAGE_SAMPLING, false)).getMessage());
-            assertEquals("sample-pages is out of range[128, 4096].",
+            assertEquals("sample-pages is out of range[128, 16384].",
                     assertThrows(dev.livemig.wire.MigrationException.class, () -> calc.start(1, 127L, DirtyRateCalculation.Mode.PAGE_SAMPLING, false)).getMessage());
             assertEquals("sample-pages is used only in page-sampling mode",
                     assertThrows(dev.livemig.wire.MigrationException.class, () -> calc.start(1, 256L, DirtyRateCalculation.Mode.DIRTY_BITMAP, false)).getMessage());
