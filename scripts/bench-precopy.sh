@@ -13,6 +13,7 @@ sizes=${2:-"1024 4096"}
 contents=${3:-"random zero half"}
 (cd "$root" && mvn -q -B -ntp -DskipTests package)
 cp="$root/livemig-core/target/classes:$root/livemig-core/target/test-classes"
+"$root/livemig" bench loopback --size 4G   # the ceiling, in the same run
 for size in $sizes; do
   for content in $contents; do
     if [ "${WARMUP:-1}" != 0 ]; then

@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 
 /** {@code livemig bench}: end-to-end measurements between two processes (JMH covers the micro level). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "End-to-end benchmarks.",
-        subcommands = {BenchCommand.Precopy.class, BenchCommand.Incoming.class})
+        subcommands = {BenchCommand.Precopy.class, BenchCommand.Incoming.class, LoopbackBench.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -110,6 +110,8 @@ final class BenchCommand implements Runnable {
                             .put("setup_ms", info.setupTimeMs())
                             .put("throughput_mib_s", (long) (ram / 1048576.0 / Math.max(seconds, 0.001)))
                             .put("transferred_bytes", info.ram().transferred())
+                            // peak RSS beyond guest RAM: JVM, bitmaps, buffers (random RAM is all resident)
+                            .put("source_peak_rss_bytes", PeakMemory.peakResidentBytes())
                             .put("destination", loaded)
                             .build()));
                     return end == MigrationStatus.COMPLETED ? 0 : 1;
@@ -142,7 +144,8 @@ final class BenchCommand implements Runnable {
                 System.out.flush();
                 MigrationStatus end = in.awaitFinished(1, TimeUnit.HOURS);
                 System.out.println(JsonWriter.compact(Json.object().put("status", end.qemuName())
-                        .put("error", in.error() == null ? "" : in.error()).build()));
+                        .put("error", in.error() == null ? "" : in.error())
+                        .put("peak_rss_bytes", PeakMemory.peakResidentBytes()).build()));
                 return end == MigrationStatus.COMPLETED ? 0 : 1;
             }
         }
