@@ -46,8 +46,9 @@ final class LivemigProcess implements AutoCloseable {
     static LivemigProcess command(List<String> args) throws IOException {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String jar = System.getProperty("java.class.path"); // the shaded jar, or a test's class path
-        List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-cp", jar,
-                Main.class.getName()));
+        // the same JVM flags as ./livemig: a small serial heap, since page data never lives on the heap
+        List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
+                "-Xms8m", "-cp", jar, Main.class.getName()));
         cmd.addAll(args);
         cmd.add("--json");
         return new LivemigProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());
