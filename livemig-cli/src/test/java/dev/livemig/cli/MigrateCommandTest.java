@@ -4,8 +4,7 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.MigrationStatus;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,19 +18,11 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** `livemig migrate` against a real QmpServer, migrating to a destination in this JVM. */
 class MigrateCommandTest {
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final QmpSource qmp;
 
-    private QmpSource qmp;
-
-    @BeforeEach
-    void start() throws Exception {
-        qmp = new QmpSource(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        qmp.close();
+    MigrateCommandTest(@TempDir Path dir) throws Exception {
+        this.qmp = new QmpSource(dir);
     }
 
     private static Json.Obj queryMigrate(CliRun run) throws Exception {

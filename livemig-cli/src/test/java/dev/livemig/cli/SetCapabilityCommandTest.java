@@ -1,8 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.json.Json;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -12,19 +11,13 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** `livemig set-capability`: one migrate-set-capabilities; the server's refusal is one line and status 2. */
 class SetCapabilityCommandTest {
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final QmpSource qmp;
+    private final Path dir;
 
-    private QmpSource qmp;
-
-    @BeforeEach
-    void start() throws Exception {
-        qmp = new QmpSource(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        qmp.close();
+    SetCapabilityCommandTest(@TempDir Path dir) throws Exception {
+        this.dir = dir;
+        this.qmp = new QmpSource(dir);
     }
 
     private boolean enabled(String capability) throws Exception {

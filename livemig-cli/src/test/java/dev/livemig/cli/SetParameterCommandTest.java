@@ -1,8 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.json.Json;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -12,19 +11,11 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** `livemig set-parameter`: one migrate-set-parameters with the value typed per parameter; refusals in one line. */
 class SetParameterCommandTest {
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final QmpSource qmp;
 
-    private QmpSource qmp;
-
-    @BeforeEach
-    void start() throws Exception {
-        qmp = new QmpSource(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        qmp.close();
+    SetParameterCommandTest(@TempDir Path dir) throws Exception {
+        this.qmp = new QmpSource(dir);
     }
 
     private CliRun set(String name, String value) {

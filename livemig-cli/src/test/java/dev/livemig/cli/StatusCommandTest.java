@@ -3,8 +3,7 @@ package dev.livemig.cli;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
 import dev.livemig.qmp.QmpClient;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,19 +14,13 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** `livemig status`: query-migrate before, during and after a migration, as text and as JSON. */
 class StatusCommandTest {
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final QmpSource qmp;
+    private final Path dir;
 
-    private QmpSource qmp;
-
-    @BeforeEach
-    void start() throws Exception {
-        qmp = new QmpSource(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        qmp.close();
+    StatusCommandTest(@TempDir Path dir) throws Exception {
+        this.dir = dir;
+        this.qmp = new QmpSource(dir);
     }
 
     private static String status(QmpClient c) throws Exception {

@@ -2,14 +2,11 @@ package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.machine.Machine;
 import dev.livemig.migration.CapabilityRules;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
-import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -19,19 +16,10 @@ import static org.junit.jupiter.api.Assertions.*;
 class QmpCapabilityRulesTest {
     static final List<CapabilityRules.Rule> RULES = CapabilityRules.RULES;
 
-    private Machine machine;
-    private QmpServer server;
+    @AutoClose
+    private final ServedMachine served = ServedMachine.start(1 << 20, null);
 
-    @BeforeEach
-    void start() throws Exception {
-        machine = Machine.builder("t").ram("ram", 1 << 20).build();
-        server = QmpServer.start(machine, null, new InetSocketAddress("127.0.0.1", 0));
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-        machine.close();
+    QmpCapabilityRulesTest() throws Exception {
     }
 
     private static String set(String... nameState) {
@@ -57,7 +45,7 @@ class QmpCapabilityRulesTest {
     @ParameterizedTest
     @FieldSource("RULES")
     void aViolatedRuleIsRefusedWithItsMessage(CapabilityRules.Rule rule) throws Exception {
-        try (var c = new RawQmp(server.tcpAddress()).negotiated()) {
+        try (var c = new RawQmp(served.tcp()).negotiated()) {
             String subject = rule.subject().qmpName();
             String other = rule.other().qmpName();
             Json.Obj reply = switch (rule.relation()) {

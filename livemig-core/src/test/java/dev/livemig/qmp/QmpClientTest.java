@@ -1,10 +1,7 @@
 package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
-import dev.livemig.machine.Machine;
-import dev.livemig.machine.RunState;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,22 +19,13 @@ import static org.junit.jupiter.api.Assertions.*;
 class QmpClientTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
 
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final ServedMachine served;
+    private final Path dir;
 
-    private Machine machine;
-    private QmpServer server;
-
-    @BeforeEach
-    void start() throws Exception {
-        machine = Machine.builder("t").ram("ram", 1 << 20).initialState(RunState.RUNNING).build();
-        server = QmpServer.start(machine, dir.resolve("qmp.sock"), new InetSocketAddress("127.0.0.1", 0));
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-        machine.close();
+    QmpClientTest(@TempDir Path dir) throws Exception {
+        this.dir = dir;
+        this.served = ServedMachine.start(1 << 20, dir.resolve("qmp.sock"));
     }
 
     private static String status(QmpClient c) throws IOException {
@@ -46,7 +34,7 @@ class QmpClientTest {
 
     @Test
     void connectsOverTcpAndOverUnixByAddress() throws Exception {
-        try (var tcp = QmpClient.connect("tcp:127.0.0.1:" + server.tcpAddress().getPort(), WAIT);
+        try (var tcp = QmpClient.connect("tcp:127.0.0.1:" + served.tcp().getPort(), WAIT);
              var unix = QmpClient.connect("unix:" + dir.resolve("qmp.sock"), WAIT)) {
             assertTrue(tcp.greeting().has("QMP"));
             assertEquals("running", status(tcp));

@@ -1,31 +1,18 @@
 package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
-import dev.livemig.machine.Machine;
-import dev.livemig.machine.RunState;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
-import java.net.InetSocketAddress;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /** calc-dirty-rate and query-dirty-rate as a QMP client sees them. */
 class QmpDirtyRateTest {
-    private Machine machine;
-    private QmpServer server;
+    @AutoClose
+    private final ServedMachine served = ServedMachine.start(16 << 20, null);
 
-    @BeforeEach
-    void start() throws Exception {
-        machine = Machine.builder("t").ram("ram", 16 << 20).initialState(RunState.RUNNING).build();
-        server = QmpServer.start(machine, null, new InetSocketAddress("127.0.0.1", 0));
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-        machine.close();
+    QmpDirtyRateTest() throws Exception {
     }
 
     private static Json.Obj ret(Json.Obj reply) {
@@ -34,7 +21,7 @@ class QmpDirtyRateTest {
 
     @Test
     void aMeasurementGoesFromUnstartedThroughMeasuringToMeasured() throws Exception {
-        try (var c = new RawQmp(server.tcpAddress()).negotiated()) {
+        try (var c = new RawQmp(served.tcp()).negotiated()) {
             QmpServerTest.assertJson("{\"status\":\"unstarted\",\"start-time\":0,\"calc-time\":0,\"sample-pages\":0,\"mode\":\"page-sampling\"}",
                     ret(c.ask("{\"execute\": \"query-dirty-rate\"}")));
             assertTrue(c.ask("{\"execute\": \"calc-dirty-rate\", \"arguments\": {\"calc-time\": 1, \"sample-pages\": 1024}}").has("return"));
@@ -58,7 +45,7 @@ class QmpDirtyRateTest {
 
     @Test
     void argumentsAreCheckedAsQemuChecksThem() throws Exception {
-        try (var c = new RawQmp(server.tcpAddress()).negotiated()) {
+        try (var c = new RawQmp(served.tcp()).negotiated()) {
             assertEquals("Parameter 'calc-time' is missing", RawQmp.desc(c.ask("{\"execute\": \"calc-dirty-rate\"}")));
             assertEquals("Invalid parameter type for 'calc-time', expected: integer",
                     RawQmp.desc(c.ask("{\"execute\": \"calc-dirty-rate\", \"arguments\": {\"calc-time\": \"1\"}}")));
@@ -76,7 +63,7 @@ class QmpDirtyRateTest {
 
     @Test
     void dirtyBitmapModeReportsNoSamplePagesOnceMeasured() throws Exception {
-        try (var c = new RawQmp(server.tcpAddress()).negotiated()) {
+        try (var c = new RawQmp(served.tcp()).negotiated()) {
             assertTrue(c.ask("{\"execute\": \"calc-dirty-rate\", \"arguments\": {\"calc-time\": 1, \"mode\": \"dirty-bitmap\"}}").has("return"));
             assertTrue(RawQmp.desc(c.ask("{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:127.0.0.1:1\"}}"))
                     .contains("dirty-bitmap"), "no migration while the measurement holds dirty tracking");

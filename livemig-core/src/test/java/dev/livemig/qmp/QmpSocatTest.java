@@ -2,15 +2,11 @@ package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
-import dev.livemig.machine.Machine;
-import dev.livemig.machine.RunState;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,22 +21,13 @@ import static org.junit.jupiter.api.Assertions.*;
  * these tests fail rather than skip.
  */
 class QmpSocatTest {
-    @TempDir
-    Path dir;
+    @AutoClose
+    private final ServedMachine served;
+    private final Path dir;
 
-    private Machine machine;
-    private QmpServer server;
-
-    @BeforeEach
-    void start() throws Exception {
-        machine = Machine.builder("t").ram("ram", 4 << 20).initialState(RunState.RUNNING).build();
-        server = QmpServer.start(machine, dir.resolve("qmp.sock"), new InetSocketAddress("127.0.0.1", 0));
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-        machine.close();
+    QmpSocatTest(@TempDir Path dir) throws Exception {
+        this.dir = dir;
+        this.served = ServedMachine.start(4 << 20, dir.resolve("qmp.sock"));
     }
 
     /** Runs socat with {@code lines} on its stdin; returns every JSON object it printed, in order. */
@@ -105,7 +92,7 @@ class QmpSocatTest {
 
     @Test
     void aScriptedConversationOverTcpEndsWithQuit() throws Exception {
-        List<Json.Obj> r = socat("TCP:127.0.0.1:" + server.tcpAddress().getPort(),
+        List<Json.Obj> r = socat("TCP:127.0.0.1:" + served.tcp().getPort(),
                 "{\"execute\": \"qmp_capabilities\"}",
                 "{\"execute\": \"query-migrate-capabilities\"}",
                 "{\"execute\": \"quit\"}");
@@ -115,6 +102,6 @@ class QmpSocatTest {
         assertTrue(caps.stream().anyMatch(c -> c.asObject().string("capability").equals("switchover-ack")), caps.toString());
         assertTrue(r.get(3).has("return"), "quit is answered");
         assertEquals("SHUTDOWN", r.get(4).string("event"));
-        assertTrue(server.awaitClosed(java.time.Duration.ofSeconds(10)), "the server went away after quit");
+        assertTrue(served.server().awaitClosed(java.time.Duration.ofSeconds(10)), "the server went away after quit");
     }
 }
