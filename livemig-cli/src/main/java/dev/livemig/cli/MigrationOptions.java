@@ -10,11 +10,12 @@ import java.util.List;
 /** --capability and --parameter, turned into a validated {@link MigrationConfig}. */
 final class MigrationOptions {
     @Option(names = "--capability", paramLabel = "NAME", description = "Enable a migration capability (repeatable): "
-            + "return-path, pause-before-switchover, switchover-ack, events.")
+            + "return-path, pause-before-switchover, switchover-ack, events, auto-converge, compress.")
     List<String> capabilities = new ArrayList<>();
 
     @Option(names = "--parameter", paramLabel = "NAME=VALUE", description = "Set a migration parameter (repeatable): "
-            + "downtime-limit (ms), max-bandwidth (bytes/s).")
+            + "downtime-limit (ms), max-bandwidth (bytes/s), cpu-throttle-*, max-cpu-throttle, throttle-trigger-threshold, "
+            + "compress-level, compress-threads, compress-wait-thread, decompress-threads.")
     List<String> parameters = new ArrayList<>();
 
     /** The configuration, starting from {@code base} (QEMU's defaults, or the demo's). */

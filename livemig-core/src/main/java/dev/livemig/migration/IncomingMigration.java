@@ -7,6 +7,7 @@ import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.savevm.LoadVm;
+import dev.livemig.savevm.StandardSections;
 import dev.livemig.transport.IncomingListener;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
@@ -140,6 +141,7 @@ public final class IncomingMigration {
             }
             state.move(MigrationStatus.ACTIVE);
             prepareSwitchoverAcks();
+            StandardSections.of(machine).ram().options(config.ramOptions());
             var in = new StreamReader(channel);
             LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
             sendOnReturnPath(new ReturnPathMessage.Shut(0));

@@ -145,7 +145,9 @@ public final class Migration {
                 stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond());
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
-                s.isFinal() ? 0 : machine.cpuThrottle().percentage());
+                s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
+                config.has("compress") ? new MigrationInfo.CompressionStats(ram.compressedPages.get(), ram.compressBusy.get(),
+                        ram.compressedBytes.get()) : null);
     }
 
     /** While running, the last window's rate; once completed, QEMU's whole-migration figure (§7.10). */
@@ -168,6 +170,7 @@ public final class Migration {
                 throw new Cancelled();
             }
             var out = new StreamWriter(channel);
+            StandardSections.of(machine).ram().options(config.ramOptions());
             save = new SaveVm(machine, out);
             save.header();
             if (config.has("return-path")) {

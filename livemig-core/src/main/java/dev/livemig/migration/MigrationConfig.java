@@ -24,12 +24,14 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge");
+            "auto-converge", "compress");
 
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
             MigrationParameter.CPU_THROTTLE_INCREMENT, MigrationParameter.CPU_THROTTLE_TAILSLOW,
-            MigrationParameter.MAX_CPU_THROTTLE, MigrationParameter.THROTTLE_TRIGGER_THRESHOLD);
+            MigrationParameter.MAX_CPU_THROTTLE, MigrationParameter.THROTTLE_TRIGGER_THRESHOLD,
+            MigrationParameter.COMPRESS_LEVEL, MigrationParameter.COMPRESS_THREADS, MigrationParameter.COMPRESS_WAIT_THREAD,
+            MigrationParameter.DECOMPRESS_THREADS);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -53,6 +55,13 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
         var caps = new TreeSet<>(capabilities);
         caps.add(capability);
         return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth, tuned));
+    }
+
+    /** What the "ram" handler needs of this configuration. */
+    public dev.livemig.ram.RamOptions ramOptions() {
+        return new dev.livemig.ram.RamOptions(has("compress"), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
+                (int) longValue(MigrationParameter.COMPRESS_THREADS), booleanValue(MigrationParameter.COMPRESS_WAIT_THREAD),
+                (int) longValue(MigrationParameter.DECOMPRESS_THREADS));
     }
 
     /** A parameter's value as QEMU's query-migrate-parameters reports it (its default when never set). */

@@ -8,7 +8,37 @@ import dev.livemig.json.Json;
  * guest is not throttled.
  */
 public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
-                            long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage) {
+                            long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
+                            CompressionStats compression) {
+
+    /** Without compression statistics (capability compress off). */
+    public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
+                         long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage) {
+        this(status, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, ram, errorDesc, cpuThrottlePercentage, null);
+    }
+
+    /**
+     * QEMU's CompressionStats (capability compress): pages sent compressed, how often no compression thread
+     * was free, and payload bytes. livemig reports the two rates over the whole migration, where QEMU
+     * reports them over its last dirty-rate period.
+     */
+    public record CompressionStats(long pages, long busy, long compressedSize) {
+        double busyRate() {
+            return pages + busy == 0 ? 0 : (double) busy / (pages + busy);
+        }
+
+        double compressionRate() {
+            return compressedSize == 0 ? 0 : (double) pages * 4096 / compressedSize;
+        }
+
+        Json toJson() {
+            return Json.object().put("pages", pages).put("busy", busy)
+                    .put("busy-rate", new Json.Num(String.format(java.util.Locale.ROOT, "%.4f", busyRate())))
+                    .put("compressed-size", compressedSize)
+                    .put("compression-rate", new Json.Num(String.format(java.util.Locale.ROOT, "%.4f", compressionRate())))
+                    .build();
+        }
+    }
 
     /** QEMU's MigrationStats for RAM (§7.12). */
     public record RamStats(long transferred, long remaining, long total, long duplicate, long normal,
@@ -53,6 +83,9 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                 o.put("downtime", downtimeMs);
             }
             o.put("ram", ram.toJson());
+        }
+        if (compression != null && ram != null) {
+            o.put("compression", compression.toJson());
         }
         if (cpuThrottlePercentage > 0) {
             o.put("cpu-throttle-percentage", cpuThrottlePercentage);

@@ -32,7 +32,20 @@ public final class QueryMigrateReply {
                 integer(reply, "", "expected-downtime", -1),
                 ram == null ? null : ramStats((Json.Obj) ram),
                 optional(reply, "error-desc") == null ? null : string(reply, "error-desc"),
-                (int) integer(reply, "", "cpu-throttle-percentage", 0));
+                (int) integer(reply, "", "cpu-throttle-percentage", 0),
+                compression(reply));
+    }
+
+    private static MigrationInfo.CompressionStats compression(Json.Obj reply) throws IOException {
+        Json c = optional(reply, "compression");
+        if (c == null) {
+            return null;
+        }
+        if (!(c instanceof Json.Obj stats)) {
+            throw wrongType(reply, "compression", "an object");
+        }
+        return new MigrationInfo.CompressionStats(integer(stats, "compression.", "pages", 0),
+                integer(stats, "compression.", "busy", 0), integer(stats, "compression.", "compressed-size", 0));
     }
 
     private static MigrationStatus status(Json.Obj reply) throws IOException {

@@ -18,6 +18,12 @@ public final class RamCounters {
     /** Dirty-bitmap synchronisations (QEMU's "dirty-sync-count"). */
     public final AtomicLong dirtySyncCount = new AtomicLong();
 
+    /** Legacy compression (QEMU's "compression" stats): pages sent compressed, their payload bytes, and how
+     * often no compression thread was free (the page went out uncompressed). */
+    public final AtomicLong compressedPages = new AtomicLong();
+    public final AtomicLong compressedBytes = new AtomicLong();
+    public final AtomicLong compressBusy = new AtomicLong();
+
     /** Dirty-rate periods ended so far, and the pages dirtied in the last one (auto-converge reads both). */
     public final AtomicLong periods = new AtomicLong();
     public final AtomicLong lastPeriodDirtyPages = new AtomicLong();

@@ -20,6 +20,8 @@ public final class RamHandler implements LiveStateHandler {
     private DirtyTracker tracker;
     private RamLoader loader;
     private volatile String trackerName = "none yet";
+    private volatile RamOptions options = RamOptions.PLAIN;
+    private DecompressThreads decompressor;
 
     public RamHandler(List<RamBlock> blocks) {
         this.blocks = List.copyOf(blocks);
@@ -27,6 +29,11 @@ public final class RamHandler implements LiveStateHandler {
 
     public RamCounters counters() {
         return counters;
+    }
+
+    /** How the next migration, in either direction, encodes pages; set before it starts. */
+    public void options(RamOptions next) {
+        this.options = next;
     }
 
     /** How guest writes are tracked in the current (or last) migration: "userfaultfd …" or "explicit (why)". */
@@ -38,7 +45,7 @@ public final class RamHandler implements LiveStateHandler {
     public void saveSetup(StreamWriter out) throws MigrationException {
         tracker = DirtyTracker.automatic();
         trackerName = tracker.name();
-        saver = new RamSaver(blocks, counters, tracker);
+        saver = new RamSaver(blocks, counters, tracker, options);
         saver.setup(out);
     }
 
@@ -82,7 +89,8 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public void loadSetup() {
-        loader = new RamLoader(blocks); // scans which pages are empty before the prefault fills them with zeros
+        decompressor = options.compress() ? new DecompressThreads(options.decompressThreads()) : null;
+        loader = new RamLoader(blocks, decompressor); // scans which pages are empty before the prefault fills them
         prefault = RamPrefault.start(blocks);
     }
 
@@ -97,6 +105,10 @@ public final class RamHandler implements LiveStateHandler {
     @Override
     public void loadCleanup() {
         loader = null;
+        if (decompressor != null) {
+            decompressor.close(); // before the machine may close its memory
+            decompressor = null;
+        }
         if (prefault != null) {
             prefault.close(); // before the machine may close its memory
             prefault = null;

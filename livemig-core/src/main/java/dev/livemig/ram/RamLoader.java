@@ -23,8 +23,17 @@ public final class RamLoader {
     private final Map<RamBlock, DirtyBitmap> maybeData = new HashMap<>();
     private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
     private long pagesLoaded;
+    private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
+    private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();
+    private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];
 
     public RamLoader(List<RamBlock> localBlocks) {
+        this(localBlocks, null);
+    }
+
+    /** {@code decompressor}: the decompression threads of capability compress, or null to inflate inline. */
+    RamLoader(List<RamBlock> localBlocks, DecompressThreads decompressor) {
+        this.decompressor = decompressor;
         for (RamBlock b : localBlocks) {
             blocks.put(b.name(), b);
             DirtyBitmap populated = PopulatedPages.of(b);
@@ -52,11 +61,13 @@ public final class RamLoader {
             int kind = flags & ~RamFlags.CONTINUE;
             switch (kind) {
                 case RamFlags.EOS -> {
+                    drainDecompression(in);
                     return;
                 }
                 case RamFlags.MEM_SIZE -> readBlockList(in, at, addr);
                 case RamFlags.ZERO -> {
                     MemorySegment page = page(in, at, flags, addr);
+                    awaitDecompression(page);
                     int fill = in.u8();
                     DirtyBitmap known = maybeData.get(last);
                     boolean knownZero = known != null && !known.get(addr >>> RamBlock.TARGET_PAGE_BITS);
@@ -67,14 +78,54 @@ public final class RamLoader {
                     pagesLoaded++;
                 }
                 case RamFlags.PAGE -> {
-                    in.readFully(page(in, at, flags, addr));
+                    MemorySegment page = page(in, at, flags, addr);
+                    awaitDecompression(page);
+                    in.readFully(page);
                     markData(addr);
                     pagesLoaded++;
                 }
-                case RamFlags.XBZRLE, RamFlags.COMPRESS_PAGE, RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
+                case RamFlags.COMPRESS_PAGE -> {
+                    MemorySegment page = page(in, at, flags, addr);
+                    int length = in.be32();
+                    if (length < 0 || length > CompressedPage.MAX_LENGTH) {
+                        throw in.errorAt(at, "compressed page length outside 0.." + CompressedPage.MAX_LENGTH + ": length=" + length);
+                    }
+                    awaitDecompression(page);
+                    if (decompressor == null) {
+                        in.readFully(MemorySegment.ofArray(compressed).asSlice(0, length));
+                        try {
+                            CompressedPage.decode(compressed, length, inflater, page);
+                        } catch (CompressedPage.Malformed e) {
+                            throw in.errorAt(at, e.getMessage());
+                        }
+                    } else {
+                        DecompressThreads.Worker w = decompressor.idle();
+                        in.readFully(MemorySegment.ofArray(w.input).asSlice(0, length));
+                        decompressor.start(w, length, page, at);
+                    }
+                    markData(addr);
+                    pagesLoaded++;
+                }
+                case RamFlags.XBZRLE, RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
                         throw in.errorAt(at, "unsupported ram record: kind=" + RamFlags.name(kind)
                                 + " (that encoding is not built in livemig yet)");
                 default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));
+            }
+        }
+    }
+
+    private void awaitDecompression(MemorySegment page) {
+        if (decompressor != null) {
+            decompressor.awaitPage(page);
+        }
+    }
+
+    /** Every page of the section in place before the next; a payload that failed is reported at its record. */
+    private void drainDecompression(StreamReader in) throws MigrationException {
+        if (decompressor != null) {
+            DecompressThreads.Failure f = decompressor.drain();
+            if (f != null) {
+                throw in.errorAt(f.recordOffset(), f.reason());
             }
         }
     }

@@ -27,6 +27,8 @@ public final class RamSaver {
     private DirtyBitmap[] maybeData;
     private final RamCounters counters;
     private final DirtyTracker tracker;
+    private final RamOptions options;
+    private CompressThreads compressor; // while a migration with compress runs
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
@@ -42,9 +44,14 @@ public final class RamSaver {
 
     /** {@code tracker} is armed at setup and stopped by {@link #cleanup()}; the caller closes it. */
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker) {
+        this(blocks, counters, tracker, RamOptions.PLAIN);
+    }
+
+    public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options) {
         this.blocks = List.copyOf(blocks);
         this.counters = counters;
         this.tracker = tracker;
+        this.options = options;
         this.toSend = new DirtyBitmap[this.blocks.size()];
         for (int i = 0; i < toSend.length; i++) {
             toSend[i] = new DirtyBitmap(this.blocks.get(i).targetPages());
@@ -66,6 +73,9 @@ public final class RamSaver {
         }
         counters.dirtySyncCount.incrementAndGet();
         periodStartNs = System.nanoTime();
+        if (options.compress() && compressor == null) {
+            compressor = new CompressThreads(options, counters);
+        }
         long start = out.offset();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
         out.be64(total | RamFlags.MEM_SIZE);
@@ -97,8 +107,12 @@ public final class RamSaver {
         return added;
     }
 
-    /** Disarms dirty tracking (whatever the outcome of the migration). */
+    /** Disarms dirty tracking and stops compression threads (whatever the outcome of the migration). */
     public void cleanup() {
+        if (compressor != null) {
+            compressor.close();
+            compressor = null;
+        }
         for (RamBlock b : blocks) {
             try {
                 tracker.stop(b);
@@ -139,6 +153,7 @@ public final class RamSaver {
                 break;
             }
         }
+        flushCompressed(out);
         out.be64(RamFlags.EOS);
         counters.transferred.addAndGet(out.offset() - start);
         return done;
@@ -151,8 +166,15 @@ public final class RamSaver {
         while (sendNextPage(out)) {
             // keep going: the machine is paused, nothing can dirty pages behind us
         }
+        flushCompressed(out);
         out.be64(RamFlags.EOS);
         counters.transferred.addAndGet(out.offset() - start);
+    }
+
+    private void flushCompressed(StreamWriter out) throws MigrationException {
+        if (compressor != null) {
+            compressor.flush(out);
+        }
     }
 
     private boolean sendNextPage(StreamWriter out) throws MigrationException {
@@ -173,6 +195,7 @@ public final class RamSaver {
             if (++cursorBlock == blocks.size()) {
                 cursorBlock = 0;
                 rounds++;
+                flushCompressed(out); // a page of the last round must be out before it is sent again
             }
         }
         dirtyPages = 0; // the count drifted from the bitmaps; they are the truth
@@ -183,6 +206,15 @@ public final class RamSaver {
         long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
         boolean zero = knownZero || ZeroPageDetector.isZero(page);
+        if (compressor != null) {
+            if (block != lastSent) {
+                // pending records carry CONTINUE for the block last named: they must leave before another is
+                // named (QEMU then sends the new block's first page plainly, as here)
+                flushCompressed(out);
+            } else if (!zero && compressor.submit(out, offset, page)) {
+                return;
+            }
+        }
         long word = offset | (zero ? RamFlags.ZERO : RamFlags.PAGE);
         if (block == lastSent) {
             out.be64(word | RamFlags.CONTINUE);

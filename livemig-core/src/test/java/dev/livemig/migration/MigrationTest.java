@@ -4,6 +4,7 @@ import dev.livemig.machine.RunState;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -308,6 +309,29 @@ class MigrationTest {
         assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
+    }
+
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"2, true", "1, false"})
+    void compressedPagesCarryARunningGuestExactly(int threads, boolean waitForThread) throws Exception {
+        var source = guest(5_000);
+        var dest = guest(0);
+        source.start();
+        var config = FAST.withCapability("compress")
+                .withParameter("compress-threads", Integer.toString(threads))
+                .withParameter("compress-wait-thread", Boolean.toString(waitForThread))
+                .withParameter("decompress-threads", "2");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertSameGuest(source, dest);
+        var stats = pair.source.info().compression();
+        assertTrue(stats.pages() > 0, "pages went compressed: " + pair.source.info().toJson());
+        assertTrue(stats.compressedSize() > 0 && stats.compressedSize() < stats.pages() * 4096L,
+                "LiveGuest pages are mostly zero bytes, so they shrink: " + stats);
+        assertTrue(pair.source.info().toJson().has("compression"));
     }
 
     @Test

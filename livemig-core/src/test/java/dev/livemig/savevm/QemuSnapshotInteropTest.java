@@ -104,6 +104,69 @@ class QemuSnapshotInteropTest {
         }
     }
 
+    /** Compressible but not zero: text-like pages, so QEMU's compress threads produce real zlib payloads. */
+    private static byte[] compressibleBytes(int n, long seed) {
+        byte[] b = new byte[n];
+        var r = new Random(seed);
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) ('a' + r.nextInt(8));
+        }
+        return b;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pc", "q35"})
+    void aQemuStreamWithCompressedPagesLoadsIdenticallyToAPlainOne(String machine) throws Exception {
+        byte[] image = compressibleBytes(4 << 20, 5);
+        Path plain = qemuSnapshot(machine, image);
+        Path compressed = dir.resolve("qemu-" + machine + "-compress.snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused(machine).withImage(IMAGE_GPA, image))) {
+            qemu.qmp().execute("migrate-set-capabilities", dev.livemig.json.Json.object().put("capabilities",
+                    new dev.livemig.json.Json.Arr(List.of(dev.livemig.json.Json.object().put("capability", "compress")
+                            .put("state", true).build()))).build());
+            qemu.qmp().execute("migrate-set-parameters", dev.livemig.json.Json.object().put("compress-level", 6).build());
+            var info = qemu.saveSnapshot(compressed);
+            long pages = info.get("compression").orElseThrow().asObject().number("pages");
+            assertTrue(pages > 900, "QEMU compressed the 1024 image pages (but each block's first): " + info);
+        }
+        assertTrue(Files.size(compressed) < Files.size(plain) / 2, "compressed stream " + Files.size(compressed)
+                + " bytes vs plain " + Files.size(plain));
+        try (Machine a = qemuShaped(machine); Machine b = qemuShaped(machine)) {
+            Snapshots.load(a, plain);
+            Snapshots.load(b, compressed); // COMPRESS_PAGE records go through livemig's inflater
+            for (RamBlock block : a.ramBlocks()) {
+                RamBlock other = b.ramBlock(block.name()).orElseThrow();
+                assertEquals(-1, block.memory().mismatch(other.memory()), "block " + block.name());
+            }
+            assertArrayEquals(image, bytes(b.ramBlock("pc.ram").orElseThrow(), IMAGE_GPA, image.length));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"pc", "q35"})
+    void qemuDecompressesWhatLivemigsCompressThreadsWrote(String machine) throws Exception {
+        Path fromQemu = qemuSnapshot(machine, randomBytes(4096, 2));
+        Path fromLivemig = dir.resolve("livemig-" + machine + "-compress.snap");
+        byte[] text = compressibleBytes(4 << 20, 6);
+        try (Machine m = qemuShaped(machine)) {
+            Snapshots.load(m, fromQemu);
+            MemorySegment.copy(MemorySegment.ofArray(text), 0, m.ramBlock("pc.ram").orElseThrow().memory(), IMAGE_GPA, text.length);
+            m.enter(RunState.PRELAUNCH);
+            StandardSections.of(m).ram().options(new dev.livemig.ram.RamOptions(true, 6, 2, true, 2));
+            Snapshots.save(m, fromLivemig);
+            assertTrue(StandardSections.of(m).ram().counters().compressedPages.get() > 900, "pages went compressed");
+        }
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming(machine, "defer"))) {
+            qemu.qmp().execute("migrate-set-capabilities", dev.livemig.json.Json.object().put("capabilities",
+                    new dev.livemig.json.Json.Arr(List.of(dev.livemig.json.Json.object().put("capability", "compress")
+                            .put("state", true).build()))).build());
+            qemu.qmp().execute("migrate-incoming", dev.livemig.json.Json.object().put("uri", "exec:cat '" + fromLivemig + "'").build());
+            var info = qemu.waitForMigration(LOAD_TIMEOUT);
+            assertEquals("completed", info.string("status"), info.toString());
+            assertArrayEquals(text, qemu.readGuestMemory(IMAGE_GPA, text.length));
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"pc", "q35"})
     void qemuLoadsALivemigSnapshotAndHoldsWhatLivemigWrote(String machine) throws Exception {
