@@ -54,6 +54,17 @@ final class ProgressLine {
             sb.append(String.format("precopy ram: %d kbytes%n", ram.precopyBytes() / 1024));
             sb.append(String.format("downtime ram: %d kbytes%n", ram.downtimeBytes() / 1024));
         }
+        var c = info.compression();
+        if (c != null) { // HMP's wording
+            sb.append(String.format("compression pages: %d pages%n", c.pages()));
+            sb.append(String.format("compression busy: %d%n", c.busy()));
+            sb.append(String.format(java.util.Locale.ROOT, "compression busy rate: %.2f%n", c.busyRate()));
+            sb.append(String.format("compressed size: %d kbytes%n", c.compressedSize() >> 10));
+            sb.append(String.format(java.util.Locale.ROOT, "compression rate: %.2f%n", c.compressionRate()));
+        }
+        if (info.cpuThrottlePercentage() > 0) {
+            sb.append(String.format("cpu throttle percentage: %d%n", info.cpuThrottlePercentage()));
+        }
         return sb.toString();
     }
 

@@ -42,6 +42,20 @@ class ProgressLineTest {
     }
 
     @Test
+    void compressionAndThrottleFiguresUseHmpsWording() {
+        String s = ProgressLine.summary(new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 30,
+                new MigrationInfo.CompressionStats(1000, 250, 1_024_000)));
+        assertTrue(s.endsWith("""
+                compression pages: 1000 pages
+                compression busy: 250
+                compression busy rate: 0.20
+                compressed size: 1000 kbytes
+                compression rate: 4.00
+                cpu throttle percentage: 30
+                """), s);
+    }
+
+    @Test
     void aFailureCarriesItsReasonOnTheStatusLineAsHmpPrintsIt() {
         assertEquals("Migration status: failed (Connection refused)\n", ProgressLine.summary(
                 new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Connection refused", 0)));

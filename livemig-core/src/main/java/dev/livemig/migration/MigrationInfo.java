@@ -23,11 +23,11 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
      * reports them over its last dirty-rate period.
      */
     public record CompressionStats(long pages, long busy, long compressedSize) {
-        double busyRate() {
+        public double busyRate() {
             return pages + busy == 0 ? 0 : (double) busy / (pages + busy);
         }
 
-        double compressionRate() {
+        public double compressionRate() {
             return compressedSize == 0 ? 0 : (double) pages * 4096 / compressedSize;
         }
 
