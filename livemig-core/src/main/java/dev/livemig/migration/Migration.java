@@ -147,7 +147,9 @@ public final class Migration {
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
                 s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
                 config.has("compress") ? new MigrationInfo.CompressionStats(ram.compressedPages.get(), ram.compressBusy.get(),
-                        ram.compressedBytes.get()) : null);
+                        ram.compressedBytes.get()) : null,
+                config.has("xbzrle") ? new MigrationInfo.XbzrleStats(config.longValue(MigrationParameter.XBZRLE_CACHE_SIZE),
+                        ram.xbzrleBytes.get(), ram.xbzrlePages.get(), ram.xbzrleCacheMiss.get(), ram.xbzrleOverflow.get()) : null);
     }
 
     /** While running, the last window's rate; once completed, QEMU's whole-migration figure (§7.10). */

@@ -24,14 +24,14 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress");
+            "auto-converge", "compress", "xbzrle");
 
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
             MigrationParameter.CPU_THROTTLE_INCREMENT, MigrationParameter.CPU_THROTTLE_TAILSLOW,
             MigrationParameter.MAX_CPU_THROTTLE, MigrationParameter.THROTTLE_TRIGGER_THRESHOLD,
             MigrationParameter.COMPRESS_LEVEL, MigrationParameter.COMPRESS_THREADS, MigrationParameter.COMPRESS_WAIT_THREAD,
-            MigrationParameter.DECOMPRESS_THREADS);
+            MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -61,7 +61,8 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public dev.livemig.ram.RamOptions ramOptions() {
         return new dev.livemig.ram.RamOptions(has("compress"), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
                 (int) longValue(MigrationParameter.COMPRESS_THREADS), booleanValue(MigrationParameter.COMPRESS_WAIT_THREAD),
-                (int) longValue(MigrationParameter.DECOMPRESS_THREADS));
+                (int) longValue(MigrationParameter.DECOMPRESS_THREADS), has("xbzrle"),
+                longValue(MigrationParameter.XBZRLE_CACHE_SIZE));
     }
 
     /** A parameter's value as QEMU's query-migrate-parameters reports it (its default when never set). */

@@ -9,12 +9,41 @@ import dev.livemig.json.Json;
  */
 public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
                             long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
-                            CompressionStats compression) {
+                            CompressionStats compression, XbzrleStats xbzrle) {
+
+    public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
+                         long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
+                         CompressionStats compression) {
+        this(status, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, ram, errorDesc, cpuThrottlePercentage,
+                compression, null);
+    }
+
+    /**
+     * QEMU's XBZRLECacheStats: the cache size, delta bytes, cache hits (pages), misses and overflows. The two
+     * rates cover the whole migration (QEMU reports its last dirty-rate period).
+     */
+    public record XbzrleStats(long cacheSize, long bytes, long pages, long cacheMiss, long overflow) {
+        public double cacheMissRate() {
+            return pages + cacheMiss == 0 ? 0 : (double) cacheMiss / (pages + cacheMiss);
+        }
+
+        public double encodingRate() {
+            return bytes == 0 ? 0 : (double) pages * 4096 / bytes;
+        }
+
+        Json toJson() {
+            return Json.object().put("cache-size", cacheSize).put("bytes", bytes).put("pages", pages)
+                    .put("cache-miss", cacheMiss)
+                    .put("cache-miss-rate", new Json.Num(String.format(java.util.Locale.ROOT, "%.4f", cacheMissRate())))
+                    .put("encoding-rate", new Json.Num(String.format(java.util.Locale.ROOT, "%.4f", encodingRate())))
+                    .put("overflow", overflow).build();
+        }
+    }
 
     /** Without compression statistics (capability compress off). */
     public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
                          long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage) {
-        this(status, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, ram, errorDesc, cpuThrottlePercentage, null);
+        this(status, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, ram, errorDesc, cpuThrottlePercentage, null, null);
     }
 
     /**
@@ -83,6 +112,9 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                 o.put("downtime", downtimeMs);
             }
             o.put("ram", ram.toJson());
+        }
+        if (xbzrle != null && ram != null) {
+            o.put("xbzrle-cache", xbzrle.toJson());
         }
         if (compression != null && ram != null) {
             o.put("compression", compression.toJson());

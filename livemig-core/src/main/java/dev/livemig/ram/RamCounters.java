@@ -24,6 +24,13 @@ public final class RamCounters {
     public final AtomicLong compressedBytes = new AtomicLong();
     public final AtomicLong compressBusy = new AtomicLong();
 
+    /** XBZRLE (QEMU's "xbzrle-cache" stats): delta bytes (record bodies after the 8-byte word), cache hits
+     * (pages), misses and deltas that would have been larger than a page. */
+    public final AtomicLong xbzrleBytes = new AtomicLong();
+    public final AtomicLong xbzrlePages = new AtomicLong();
+    public final AtomicLong xbzrleCacheMiss = new AtomicLong();
+    public final AtomicLong xbzrleOverflow = new AtomicLong();
+
     /** Dirty-rate periods ended so far, and the pages dirtied in the last one (auto-converge reads both). */
     public final AtomicLong periods = new AtomicLong();
     public final AtomicLong lastPeriodDirtyPages = new AtomicLong();

@@ -15,6 +15,8 @@ public final class RamFlags {
     public static final int EOS = 0x010;
     public static final int CONTINUE = 0x020;
     public static final int XBZRLE = 0x040;
+    /** The byte after an XBZRLE record's header: the only encoding QEMU knows (ENCODING_FLAG_XBZRLE). */
+    public static final int ENCODING_XBZRLE = 0x1;
     public static final int HOOK = 0x080;
     public static final int COMPRESS_PAGE = 0x100;
     public static final int MULTIFD_FLUSH = 0x200;

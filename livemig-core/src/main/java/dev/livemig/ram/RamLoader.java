@@ -106,7 +106,27 @@ public final class RamLoader {
                     markData(addr);
                     pagesLoaded++;
                 }
-                case RamFlags.XBZRLE, RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
+                case RamFlags.XBZRLE -> {
+                    MemorySegment page = page(in, at, flags, addr);
+                    int encoding = in.u8();
+                    if (encoding != RamFlags.ENCODING_XBZRLE) {
+                        throw in.errorAt(at, "xbzrle record with an unknown encoding: encoding=" + encoding);
+                    }
+                    int length = in.be16();
+                    if (length > RamBlock.TARGET_PAGE_SIZE) {
+                        throw in.errorAt(at, "xbzrle delta longer than a page: length=" + length);
+                    }
+                    in.readFully(MemorySegment.ofArray(compressed).asSlice(0, length));
+                    awaitDecompression(page);
+                    try {
+                        Xbzrle.decode(compressed, length, page); // onto this end's copy of the page
+                    } catch (Xbzrle.Malformed e) {
+                        throw in.errorAt(at, e.getMessage());
+                    }
+                    markData(addr);
+                    pagesLoaded++;
+                }
+                case RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
                         throw in.errorAt(at, "unsupported ram record: kind=" + RamFlags.name(kind)
                                 + " (that encoding is not built in livemig yet)");
                 default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));

@@ -29,6 +29,14 @@ public final class RamSaver {
     private final DirtyTracker tracker;
     private final RamOptions options;
     private CompressThreads compressor; // while a migration with compress runs
+    private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
+    private XbzrleCache cache;          // while a migration with xbzrle runs
+    private boolean xbzrleActive;       // after the first round, as in QEMU
+    private boolean lastStage;          // in complete(): the machine is paused, the cache no longer matters
+    private final byte[] current = new byte[RamBlock.TARGET_PAGE_SIZE];
+    private final byte[] previous = new byte[RamBlock.TARGET_PAGE_SIZE];
+    private final byte[] delta = new byte[RamBlock.TARGET_PAGE_SIZE];
+    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[RamBlock.TARGET_PAGE_SIZE]);
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
@@ -52,6 +60,10 @@ public final class RamSaver {
         this.counters = counters;
         this.tracker = tracker;
         this.options = options;
+        this.blockBase = new long[this.blocks.size()];
+        for (int i = 1; i < blockBase.length; i++) {
+            blockBase[i] = blockBase[i - 1] + this.blocks.get(i - 1).usedLength();
+        }
         this.toSend = new DirtyBitmap[this.blocks.size()];
         for (int i = 0; i < toSend.length; i++) {
             toSend[i] = new DirtyBitmap(this.blocks.get(i).targetPages());
@@ -75,6 +87,9 @@ public final class RamSaver {
         periodStartNs = System.nanoTime();
         if (options.compress() && compressor == null) {
             compressor = new CompressThreads(options, counters);
+        }
+        if (options.xbzrle() && cache == null) {
+            cache = new XbzrleCache(options.xbzrleCacheSize());
         }
         long start = out.offset();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
@@ -112,6 +127,10 @@ public final class RamSaver {
         if (compressor != null) {
             compressor.close();
             compressor = null;
+        }
+        if (cache != null) {
+            cache.close();
+            cache = null;
         }
         for (RamBlock b : blocks) {
             try {
@@ -162,6 +181,7 @@ public final class RamSaver {
     /** END body: a final sync, every remaining dirty page, EOS. The machine must be paused. */
     public void complete(StreamWriter out) throws MigrationException {
         sync();
+        lastStage = true;
         long start = out.offset();
         while (sendNextPage(out)) {
             // keep going: the machine is paused, nothing can dirty pages behind us
@@ -188,7 +208,7 @@ public final class RamSaver {
                 dirtyPages--;
                 cursorPage = page + 1;
                 DirtyBitmap known = maybeData == null ? null : maybeData[cursorBlock];
-                writePage(out, blocks.get(cursorBlock), page, known != null && !known.get(page));
+                writePage(out, cursorBlock, page, known != null && !known.get(page));
                 return true;
             }
             cursorPage = 0;
@@ -196,16 +216,22 @@ public final class RamSaver {
                 cursorBlock = 0;
                 rounds++;
                 flushCompressed(out); // a page of the last round must be out before it is sent again
+                xbzrleActive = cache != null; // QEMU starts XBZRLE once the first round is over
             }
         }
         dirtyPages = 0; // the count drifted from the bitmaps; they are the truth
         return false;
     }
 
-    private void writePage(StreamWriter out, RamBlock block, long pageIndex, boolean knownZero) throws MigrationException {
+    private void writePage(StreamWriter out, int blockIndex, long pageIndex, boolean knownZero) throws MigrationException {
+        RamBlock block = blocks.get(blockIndex);
         long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
         boolean zero = knownZero || ZeroPageDetector.isZero(page);
+        if (xbzrleActive) {
+            writeWithXbzrle(out, block, blockBase[blockIndex] + offset, offset, page, zero);
+            return;
+        }
         if (compressor != null) {
             if (block != lastSent) {
                 // pending records carry CONTINUE for the block last named: they must leave before another is
@@ -215,19 +241,76 @@ public final class RamSaver {
                 return;
             }
         }
-        long word = offset | (zero ? RamFlags.ZERO : RamFlags.PAGE);
-        if (block == lastSent) {
-            out.be64(word | RamFlags.CONTINUE);
-        } else {
-            out.be64(word).str8(block.name());
-            lastSent = block;
-        }
         if (zero) {
-            out.u8(0);
-            counters.duplicate.incrementAndGet();
+            writeZero(out, block, offset);
         } else {
-            out.page(page);
+            header(out, block, offset | RamFlags.PAGE).page(page);
             counters.normal.incrementAndGet();
         }
+    }
+
+    /** The record's first word, with the block's name unless it is the block of the previous record. */
+    private StreamWriter header(StreamWriter out, RamBlock block, long word) throws MigrationException {
+        if (block == lastSent) {
+            return out.be64(word | RamFlags.CONTINUE);
+        }
+        lastSent = block;
+        return out.be64(word).str8(block.name());
+    }
+
+    private void writeZero(StreamWriter out, RamBlock block, long offset) throws MigrationException {
+        header(out, block, offset | RamFlags.ZERO).u8(0);
+        counters.duplicate.incrementAndGet();
+    }
+
+    /**
+     * QEMU 7.2's save_xbzrle_page: a page missing from the cache is cached and sent whole; a cached one goes
+     * as a delta against the cached copy, or not at all when unchanged, or whole when the delta would not fit
+     * a page. The destination applies deltas to its copy of the page, so what is sent whole is always the
+     * cached copy (the guest may have written since): the two ends stay equal.
+     */
+    private void writeWithXbzrle(StreamWriter out, RamBlock block, long ramAddr, long offset, MemorySegment page,
+                                 boolean zero) throws MigrationException {
+        long age = counters.dirtySyncCount.get();
+        if (zero) {
+            writeZero(out, block, offset);
+            cache.insert(ramAddr, ZERO_PAGE, age); // else a stale cached copy would be the base of the next delta
+            return;
+        }
+        if (!cache.isCached(ramAddr, age)) {
+            counters.xbzrleCacheMiss.incrementAndGet();
+            if (!lastStage && cache.insert(ramAddr, page, age)) {
+                writeWhole(out, block, offset, cache.data(ramAddr));
+            } else {
+                writeWhole(out, block, offset, page);
+            }
+            return;
+        }
+        counters.xbzrlePages.incrementAndGet();
+        MemorySegment cached = cache.data(ramAddr);
+        MemorySegment.copy(page, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, current, 0, current.length);
+        MemorySegment.copy(cached, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, previous, 0, previous.length);
+        int n = Xbzrle.encode(previous, current, delta, RamBlock.TARGET_PAGE_SIZE);
+        MemorySegment sent = MemorySegment.ofArray(current);
+        if (!lastStage && n != 0) {
+            MemorySegment.copy(sent, 0, cached, 0, RamBlock.TARGET_PAGE_SIZE);
+        }
+        if (n == 0) {
+            return; // unchanged since it was cached: nothing to send
+        }
+        if (n == Xbzrle.OVERFLOW) {
+            counters.xbzrleOverflow.incrementAndGet();
+            writeWhole(out, block, offset, sent);
+            return;
+        }
+        long start = out.offset();
+        header(out, block, offset | RamFlags.XBZRLE).u8(RamFlags.ENCODING_XBZRLE).be16(n).bytes(delta, 0, n);
+        counters.xbzrleBytes.addAndGet(out.offset() - start - 8);
+    }
+
+    /** A whole page copied into the stream now: its source may change before the writer flushes. */
+    private void writeWhole(StreamWriter out, RamBlock block, long offset, MemorySegment data) throws MigrationException {
+        header(out, block, offset | RamFlags.PAGE).copy(data);
+        counters.normal.incrementAndGet();
     }
 }

@@ -334,6 +334,32 @@ class MigrationTest {
         assertTrue(pair.source.info().toJson().has("compression"));
     }
 
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"xbzrle", "xbzrle,compress"})
+    void xbzrleDeltasCarryARunningGuestExactly(String capabilities) throws Exception {
+        var source = guest(20_000); // rewrites its pages faster than 16 MiB/s moves them: many passes
+        var dest = guest(0);
+        source.start();
+        MigrationConfig config = new MigrationConfig(Set.of(capabilities.split(",")), 300, 16L << 20)
+                .withParameter("xbzrle-cache-size", Long.toString(4L << 20));
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (pair.source.info().xbzrle() == null || pair.source.info().xbzrle().pages() < 1000) {
+            assertTrue(System.nanoTime() < deadline, "no xbzrle hits: " + pair.source.info().toJson());
+            assertFalse(pair.source.status().isFinal(), pair.source.info().toJson().toString());
+            Thread.sleep(20);
+        }
+        source.dirtyRate(0);
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertSameGuest(source, dest);
+        var x = pair.source.info().xbzrle();
+        assertTrue(x.bytes() > 0 && x.encodingRate() > 10, "one long changed per page encodes tiny: " + x);
+        assertEquals(4L << 20, pair.source.info().toJson().get("xbzrle-cache").orElseThrow().asObject().number("cache-size"));
+    }
+
     @Test
     void migrationThreadsEndWithTheMigration() throws Exception {
         var source = guest(0);

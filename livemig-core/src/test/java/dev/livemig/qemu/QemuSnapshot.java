@@ -28,7 +28,7 @@ import java.util.Map;
  * simple (whole file in memory, blocks up to 64 MiB) and rejects anything it does not understand.
  */
 public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String, byte[]> ram,
-                           List<DeviceSection> sections, Json.Obj vmDescription) {
+                           List<DeviceSection> sections, Json.Obj vmDescription, long xbzrleRecords) {
 
     /** One MEM_SIZE entry: block idstr and used length. */
     public record RamBlock(String name, long length) {
@@ -42,6 +42,7 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
     private static final int RAM_MEM_SIZE = 0x04;
     private static final int RAM_PAGE = 0x08;
     private static final int RAM_EOS = 0x10;
+    private static final int RAM_XBZRLE = 0x40;
     private static final int RAM_CONTINUE = 0x20;
     private static final int PAGE = 4096;
 
@@ -65,20 +66,21 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
         Map<String, byte[]> ram = new LinkedHashMap<>();
         List<DeviceSection> sections = new ArrayList<>();
         String[] lastBlock = {null};
+        long[] xbzrle = {0};
         int[] ramId = {-1}; // the id RAM's START carried; PART/END must repeat it
         while (true) {
             StreamRecord rec = StreamFraming.readRecord(r);
             switch (rec) {
                 case StreamRecord.Eof e -> {
-                    return new QemuSnapshot(machine, List.copyOf(blocks), ram, List.copyOf(sections), desc);
+                    return new QemuSnapshot(machine, List.copyOf(blocks), ram, List.copyOf(sections), desc, xbzrle[0]);
                 }
                 case StreamRecord.SectionStart s when !s.full() && s.idstr().equals("ram") -> {
                     ramId[0] = s.sectionId();
-                    readRam(r, blocks, ram, lastBlock);
+                    readRam(r, blocks, ram, lastBlock, xbzrle);
                     StreamFraming.readFooter(r, s.sectionId());
                 }
                 case StreamRecord.SectionContinue c when c.sectionId() == ramId[0] -> {
-                    readRam(r, blocks, ram, lastBlock);
+                    readRam(r, blocks, ram, lastBlock, xbzrle);
                     StreamFraming.readFooter(r, c.sectionId());
                 }
                 case StreamRecord.SectionStart s when s.full() -> {
@@ -107,7 +109,12 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
         return out;
     }
 
-    private static void readRam(StreamReader r, List<RamBlock> blocks, Map<String, byte[]> ram, String[] last)
+    /**
+     * RAM records into {@code ram}. An XBZRLE record is applied to the page as this reader holds it, and then
+     * checked against livemig's encoder: encoding that old page into the new one must give QEMU's exact delta
+     * bytes ({@code xbzrle[0]} counts the records checked).
+     */
+    private static void readRam(StreamReader r, List<RamBlock> blocks, Map<String, byte[]> ram, String[] last, long[] xbzrle)
             throws MigrationException {
         while (true) {
             long word = r.be64();
@@ -141,6 +148,26 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
             switch (kind) {
                 case RAM_ZERO -> Arrays.fill(block, (int) offset, (int) offset + PAGE, (byte) r.u8());
                 case RAM_PAGE -> System.arraycopy(r.bytes(PAGE), 0, block, (int) offset, PAGE);
+                case RAM_XBZRLE -> {
+                    if (r.u8() != 1) {
+                        throw r.error("XBZRLE record with an unknown encoding");
+                    }
+                    byte[] delta = r.bytes(r.be16());
+                    byte[] old = Arrays.copyOfRange(block, (int) offset, (int) offset + PAGE);
+                    java.lang.foreign.MemorySegment page = java.lang.foreign.MemorySegment.ofArray(block).asSlice(offset, PAGE);
+                    try {
+                        dev.livemig.ram.Xbzrle.decode(delta, delta.length, page);
+                    } catch (dev.livemig.ram.Xbzrle.Malformed e) {
+                        throw r.error("QEMU's XBZRLE delta refused by livemig's decoder: " + e.getMessage());
+                    }
+                    byte[] again = new byte[PAGE];
+                    int n = dev.livemig.ram.Xbzrle.encode(old, Arrays.copyOfRange(block, (int) offset, (int) offset + PAGE), again, PAGE);
+                    if (n != delta.length || !Arrays.equals(delta, Arrays.copyOf(again, n))) {
+                        throw r.error("livemig encodes this page differently from QEMU: QEMU " + delta.length
+                                + " bytes, livemig " + n + " at offset 0x" + Long.toHexString(offset));
+                    }
+                    xbzrle[0]++;
+                }
                 default -> throw r.error("RAM record kind not supported by this test reader: flags=0x" + Integer.toHexString(flags));
             }
         }

@@ -143,8 +143,13 @@ class RamSectionTest {
         assertTrue(unknown.getMessage().contains("unknown RAM block: block=foo"), unknown.getMessage());
         var cont = loadFails("0000000000000010".repeat(0) + "0000000000000022 00");
         assertTrue(cont.getMessage().contains("CONTINUE"), cont.getMessage());
-        var xbzrle = loadFails("0000000000000040" + pcram);
-        assertTrue(xbzrle.getMessage().contains("kind=XBZRLE"), xbzrle.getMessage());
+        var xbzrle = loadFails("0000000000000040" + pcram + "02");
+        assertTrue(xbzrle.getMessage().contains("xbzrle record with an unknown encoding: encoding=2"), xbzrle.getMessage());
+        var longDelta = loadFails("0000000000000040" + pcram + "01" + "1001");
+        assertTrue(longDelta.getMessage().contains("xbzrle delta longer than a page: length=4097"), longDelta.getMessage());
+        assertEquals(0, longDelta.offset());
+        var hook = loadFails("0000000000000080");
+        assertTrue(hook.getMessage().contains("kind=HOOK"), hook.getMessage());
         var both = loadFails("000000000000000a" + pcram);
         assertTrue(both.getMessage().contains("invalid ram record flags: flags=0x00a"), both.getMessage());
         var full = loadFails("0000000000000001");

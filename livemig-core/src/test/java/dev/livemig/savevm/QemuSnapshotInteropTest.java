@@ -4,6 +4,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
+import dev.livemig.qemu.QemuMachines;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
 import dev.livemig.qemu.QemuSnapshot;
@@ -35,20 +36,8 @@ class QemuSnapshotInteropTest {
     @TempDir
     Path dir;
 
-    private static String machineType(String machine) {
-        return machine.equals("q35") ? "pc-q35-7.2" : "pc-i440fx-7.2";
-    }
-
-    /** A livemig machine with the RAM block list of QEMU's -m 32M pc/q35 guest (docs/qemu-7.2-notes.md §2). */
     static Machine qemuShaped(String machine) {
-        return Machine.builder(machineType(machine))
-                .ram("pc.ram", 0x2000000)
-                .ram("/rom@etc/acpi/tables", 0x20000)
-                .ram("pc.bios", 0x40000)
-                .ram("pc.rom", 0x20000)
-                .ram("/rom@etc/table-loader", 0x1000)
-                .ram("/rom@etc/acpi/rsdp", 0x1000)
-                .build();
+        return QemuMachines.shaped(machine);
     }
 
     private static byte[] randomBytes(int n, long seed) {

@@ -1,0 +1,26 @@
+package dev.livemig.qemu;
+
+import dev.livemig.machine.Machine;
+
+/** livemig machines shaped like the harness's QEMU guests (-m 32M, -nodefaults; docs/qemu-7.2-notes.md §2). */
+public final class QemuMachines {
+    private QemuMachines() {
+    }
+
+    /** The machine type QEMU 7.2 writes in the configuration record for "pc" and "q35". */
+    public static String machineType(String machine) {
+        return machine.equals("q35") ? "pc-q35-7.2" : "pc-i440fx-7.2";
+    }
+
+    /** QEMU's RAM block list for -m 32M pc or q35. */
+    public static Machine shaped(String machine) {
+        return Machine.builder(machineType(machine))
+                .ram("pc.ram", 0x2000000)
+                .ram("/rom@etc/acpi/tables", 0x20000)
+                .ram("pc.bios", 0x40000)
+                .ram("pc.rom", 0x20000)
+                .ram("/rom@etc/table-loader", 0x1000)
+                .ram("/rom@etc/acpi/rsdp", 0x1000)
+                .build();
+    }
+}
