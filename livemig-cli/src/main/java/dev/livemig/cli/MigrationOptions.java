@@ -29,8 +29,21 @@ final class MigrationOptions {
             if (eq <= 0) {
                 throw new MigrationException("--parameter expects NAME=VALUE: " + p);
             }
-            c = c.withParameter(p.substring(0, eq), p.substring(eq + 1));
+            c = c.withParameter(p.substring(0, eq), withSizeSuffix(p.substring(0, eq), p.substring(eq + 1)));
         }
         return MigrationConfig.validated(c);
+    }
+
+    /** Sizes may be written as on the rest of the command line (64M, 1G), as HMP accepts them. */
+    private static String withSizeSuffix(String name, String value) {
+        try {
+            if (dev.livemig.migration.MigrationParameter.byName(name).type() == dev.livemig.migration.MigrationParameter.Type.SIZE
+                    && !value.matches("-?[0-9]+")) {
+                return Long.toString(Sizes.parse(value));
+            }
+        } catch (MigrationException | picocli.CommandLine.TypeConversionException e) {
+            // left as written: the parameter's own check names what is wrong
+        }
+        return value;
     }
 }

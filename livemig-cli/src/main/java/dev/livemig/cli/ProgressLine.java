@@ -54,6 +54,16 @@ final class ProgressLine {
             sb.append(String.format("precopy ram: %d kbytes%n", ram.precopyBytes() / 1024));
             sb.append(String.format("downtime ram: %d kbytes%n", ram.downtimeBytes() / 1024));
         }
+        var x = info.xbzrle();
+        if (x != null) { // HMP's wording
+            sb.append(String.format("cache size: %d bytes%n", x.cacheSize()));
+            sb.append(String.format("xbzrle transferred: %d kbytes%n", x.bytes() >> 10));
+            sb.append(String.format("xbzrle pages: %d pages%n", x.pages()));
+            sb.append(String.format("xbzrle cache miss: %d pages%n", x.cacheMiss()));
+            sb.append(String.format(java.util.Locale.ROOT, "xbzrle cache miss rate: %.2f%n", x.cacheMissRate()));
+            sb.append(String.format(java.util.Locale.ROOT, "xbzrle encoding rate: %.2f%n", x.encodingRate()));
+            sb.append(String.format("xbzrle overflow: %d%n", x.overflow()));
+        }
         var c = info.compression();
         if (c != null) { // HMP's wording
             sb.append(String.format("compression pages: %d pages%n", c.pages()));

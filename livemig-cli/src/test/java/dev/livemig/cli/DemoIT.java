@@ -59,6 +59,17 @@ class DemoIT {
         assertTrue(info.number("downtime") >= 0);
     }
 
+    @ParameterizedTest
+    @CsvSource({"xbzrle,xbzrle-cache", "compress,compression"})
+    void theDemoGuestMovesWithEachRamEncoding(String capability, String statsMember) throws Exception {
+        // a slow link so that pages go several times: XBZRLE only starts after the first round
+        Json.Obj verdict = demo("--capability", capability, "--dirty-rate", "32M", "--parameter", "max-bandwidth=64M");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
+        assertEquals("completed", info.string("status"));
+        assertTrue(info.get(statsMember).orElseThrow().asObject().number("pages") > 0, info.toString());
+    }
+
     @org.junit.jupiter.api.Test
     void switchoverAckKeepsTheSlowDevicesSetupOutOfTheDowntime() throws Exception {
         Json.Obj verdict = demo("--capability", "return-path", "--capability", "switchover-ack", "--dirty-rate", "16M");

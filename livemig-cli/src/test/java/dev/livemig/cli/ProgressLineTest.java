@@ -56,6 +56,21 @@ class ProgressLineTest {
     }
 
     @Test
+    void xbzrleFiguresUseHmpsWording() {
+        String s = ProgressLine.summary(new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 0, null,
+                new MigrationInfo.XbzrleStats(64L << 20, 40960, 1000, 1000, 7)));
+        assertTrue(s.endsWith("""
+                cache size: 67108864 bytes
+                xbzrle transferred: 40 kbytes
+                xbzrle pages: 1000 pages
+                xbzrle cache miss: 1000 pages
+                xbzrle cache miss rate: 0.50
+                xbzrle encoding rate: 100.00
+                xbzrle overflow: 7
+                """), s);
+    }
+
+    @Test
     void aFailureCarriesItsReasonOnTheStatusLineAsHmpPrintsIt() {
         assertEquals("Migration status: failed (Connection refused)\n", ProgressLine.summary(
                 new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Connection refused", 0)));

@@ -33,7 +33,8 @@ public final class QueryMigrateReply {
                 ram == null ? null : ramStats((Json.Obj) ram),
                 optional(reply, "error-desc") == null ? null : string(reply, "error-desc"),
                 (int) integer(reply, "", "cpu-throttle-percentage", 0),
-                compression(reply));
+                compression(reply),
+                xbzrle(reply));
     }
 
     private static MigrationInfo.CompressionStats compression(Json.Obj reply) throws IOException {
@@ -46,6 +47,19 @@ public final class QueryMigrateReply {
         }
         return new MigrationInfo.CompressionStats(integer(stats, "compression.", "pages", 0),
                 integer(stats, "compression.", "busy", 0), integer(stats, "compression.", "compressed-size", 0));
+    }
+
+    private static MigrationInfo.XbzrleStats xbzrle(Json.Obj reply) throws IOException {
+        Json c = optional(reply, "xbzrle-cache");
+        if (c == null) {
+            return null;
+        }
+        if (!(c instanceof Json.Obj stats)) {
+            throw wrongType(reply, "xbzrle-cache", "an object");
+        }
+        String at = "xbzrle-cache.";
+        return new MigrationInfo.XbzrleStats(integer(stats, at, "cache-size", 0), integer(stats, at, "bytes", 0),
+                integer(stats, at, "pages", 0), integer(stats, at, "cache-miss", 0), integer(stats, at, "overflow", 0));
     }
 
     private static MigrationStatus status(Json.Obj reply) throws IOException {

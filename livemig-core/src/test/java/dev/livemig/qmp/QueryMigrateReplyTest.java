@@ -30,6 +30,8 @@ class QueryMigrateReplyTest {
                 new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 45),
                 new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 0,
                         new MigrationInfo.CompressionStats(900, 3, 123456)),
+                new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 0, null,
+                        new MigrationInfo.XbzrleStats(64L << 20, 4096, 300, 12, 2)),
                 new MigrationInfo(MigrationStatus.COMPLETED, 2100, 12, 35, -1, RAM, null, 0),
                 new MigrationInfo(MigrationStatus.FAILED, 900, 12, -1, 40, RAM, "Connection reset by peer", 0),
                 new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Failed to connect", 0))) {
