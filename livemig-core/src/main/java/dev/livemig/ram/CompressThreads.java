@@ -18,12 +18,12 @@ import java.util.zip.Deflater;
  * Only the migration thread calls {@link #submit} and {@link #flush}.
  */
 final class CompressThreads implements AutoCloseable {
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
+    private final WorkerSignals signals = new WorkerSignals();
+    private final ReentrantLock lock = signals.lock;
+    private final Condition changed = signals.changed;
     private final Worker[] workers;
     private final boolean waitForWorker;
     private final RamCounters counters;
-    private boolean closed; // guarded by lock
 
     CompressThreads(RamOptions options, RamCounters counters) {
         this.waitForWorker = options.compressWaitThread();
@@ -83,21 +83,7 @@ final class CompressThreads implements AutoCloseable {
     /** Stops the workers; unwritten records are dropped (the migration is over or failed). */
     @Override
     public void close() {
-        lock.lock();
-        try {
-            closed = true;
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
-        for (Worker w : workers) {
-            try {
-                w.thread.join(5_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        signals.stop(java.util.Arrays.stream(workers).map(w -> w.thread).toList());
     }
 
     private final class Worker {
@@ -121,10 +107,10 @@ final class CompressThreads implements AutoCloseable {
                     long at;
                     lock.lock();
                     try {
-                        while (!busy && !closed) {
+                        while (!busy && !signals.stopped()) {
                             changed.awaitUninterruptibly();
                         }
-                        if (closed) {
+                        if (signals.stopped()) {
                             return;
                         }
                         at = offset;

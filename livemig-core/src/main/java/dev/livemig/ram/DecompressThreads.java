@@ -17,11 +17,11 @@ final class DecompressThreads implements AutoCloseable {
     record Failure(long recordOffset, String reason) {
     }
 
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
+    private final WorkerSignals signals = new WorkerSignals();
+    private final ReentrantLock lock = signals.lock;
+    private final Condition changed = signals.changed;
     private final Worker[] workers;
     private Failure failure; // guarded by lock; the first one
-    private boolean closed;  // guarded by lock
 
     DecompressThreads(int threads) {
         workers = new Worker[threads];
@@ -99,21 +99,7 @@ final class DecompressThreads implements AutoCloseable {
 
     @Override
     public void close() {
-        lock.lock();
-        try {
-            closed = true;
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
-        for (Worker w : workers) {
-            try {
-                w.thread.join(5_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        signals.stop(java.util.Arrays.stream(workers).map(w -> w.thread).toList());
     }
 
     final class Worker {
@@ -133,10 +119,10 @@ final class DecompressThreads implements AutoCloseable {
                     long at;
                     lock.lock();
                     try {
-                        while (!busy && !closed) {
+                        while (!busy && !signals.stopped()) {
                             changed.awaitUninterruptibly();
                         }
-                        if (closed) {
+                        if (signals.stopped()) {
                             return;
                         }
                         n = length;
