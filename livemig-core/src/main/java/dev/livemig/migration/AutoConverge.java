@@ -2,6 +2,8 @@ package dev.livemig.migration;
 
 import dev.livemig.machine.CpuThrottle;
 
+import java.util.function.Supplier;
+
 /**
  * QEMU 7.2's auto-converge decision, taken at the end of each dirty-rate period (a bitmap sync at least one
  * second after the previous period ended): when the guest dirtied more than throttle-trigger-threshold % of
@@ -12,36 +14,38 @@ import dev.livemig.machine.CpuThrottle;
  */
 final class AutoConverge {
     private final CpuThrottle throttle;
-    private final long initial;
-    private final long increment;
-    private final boolean tailslow;
-    private final long max;
-    private final long triggerPercent;
+    private final Supplier<MigrationConfig> parameters;
     private long bytesSentBefore;
     private int highPeriods;
 
-    AutoConverge(CpuThrottle throttle, MigrationConfig config) {
+    /** {@code parameters}: the current ones; QEMU reads them at each period, so a change applies at once. */
+    AutoConverge(CpuThrottle throttle, Supplier<MigrationConfig> parameters) {
         this.throttle = throttle;
-        this.initial = config.longValue(MigrationParameter.CPU_THROTTLE_INITIAL);
-        this.increment = config.longValue(MigrationParameter.CPU_THROTTLE_INCREMENT);
-        this.tailslow = config.booleanValue(MigrationParameter.CPU_THROTTLE_TAILSLOW);
-        this.max = config.longValue(MigrationParameter.MAX_CPU_THROTTLE);
-        this.triggerPercent = config.longValue(MigrationParameter.THROTTLE_TRIGGER_THRESHOLD);
+        this.parameters = parameters;
+    }
+
+    AutoConverge(CpuThrottle throttle, MigrationConfig fixed) {
+        this(throttle, () -> fixed);
     }
 
     /** {@code bytesSent}: RAM bytes sent since the migration started; {@code dirtyBytes}: dirtied in the period. */
     void periodEnded(long bytesSent, long dirtyBytes) {
+        MigrationConfig p = parameters.get();
         long sentInPeriod = bytesSent - bytesSentBefore;
         bytesSentBefore = bytesSent;
-        long dirtyThreshold = sentInPeriod * triggerPercent / 100;
+        long dirtyThreshold = sentInPeriod * p.longValue(MigrationParameter.THROTTLE_TRIGGER_THRESHOLD) / 100;
         // as in QEMU, the count is not reset by a calm period: the second high period triggers
         if (dirtyBytes > dirtyThreshold && ++highPeriods >= 2) {
             highPeriods = 0;
-            throttleDown(dirtyBytes, dirtyThreshold);
+            throttleDown(p, dirtyBytes, dirtyThreshold);
         }
     }
 
-    private void throttleDown(long dirtyBytes, long dirtyThreshold) {
+    private void throttleDown(MigrationConfig p, long dirtyBytes, long dirtyThreshold) {
+        long initial = p.longValue(MigrationParameter.CPU_THROTTLE_INITIAL);
+        long increment = p.longValue(MigrationParameter.CPU_THROTTLE_INCREMENT);
+        boolean tailslow = p.booleanValue(MigrationParameter.CPU_THROTTLE_TAILSLOW);
+        long max = p.longValue(MigrationParameter.MAX_CPU_THROTTLE);
         if (!throttle.active()) {
             throttle.set((int) initial);
             return;

@@ -49,6 +49,7 @@ public final class Migration {
     // the two parameters QEMU applies to a running migration; guarded by lock with window
     private long maxBandwidth;
     private long downtimeLimitMs;
+    private volatile MigrationConfig tuned; // the latest parameters, for those read while running
     private volatile String error;
     private volatile long startNs;
     private volatile long setupMs = -1;
@@ -68,14 +69,17 @@ public final class Migration {
         this.expectedDowntimeMs = config.downtimeLimitMs();
         this.maxBandwidth = config.maxBandwidth();
         this.downtimeLimitMs = config.downtimeLimitMs();
+        this.tuned = config;
     }
 
     /**
-     * Takes max-bandwidth and downtime-limit from {@code changed} while the migration runs, as QEMU's
-     * migrate-set-parameters does: an operator raises them to make a migration converge. Every other
-     * parameter and every capability stays as the migration started with.
+     * Takes the parameters QEMU reads while a migration runs from {@code changed}, as its
+     * migrate-set-parameters does: max-bandwidth and downtime-limit (an operator raises them to make a
+     * migration converge) and auto-converge's throttle parameters (read at each dirty-rate period). Every
+     * other parameter and every capability stays as the migration started with.
      */
     public void retune(MigrationConfig changed) {
+        tuned = changed;
         synchronized (lock) {
             maxBandwidth = changed.maxBandwidth();
             downtimeLimitMs = changed.downtimeLimitMs();
@@ -239,7 +243,7 @@ public final class Migration {
         }
         long lastSync = ram.dirtySyncCount.get();
         long periodsSeen = ram.periods.get();
-        AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), config) : null;
+        AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
         long previousExact = -1;
         int extraPasses = 0;
         while (true) {

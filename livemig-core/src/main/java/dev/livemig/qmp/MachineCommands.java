@@ -424,7 +424,8 @@ final class MachineCommands {
 
     /**
      * Validates every given parameter, then applies them together. As in QEMU they may change while a
-     * migration runs: max-bandwidth and downtime-limit take effect in it at once, the others from the next.
+     * migration runs: max-bandwidth, downtime-limit and auto-converge's throttle parameters take effect in it
+     * at once (Migration.retune), the others from the next migration.
      */
     private Json setParameters(Json.Obj args) throws QmpException {
         synchronized (lock) {

@@ -86,6 +86,23 @@ class AutoConvergeTest {
     }
 
     @Test
+    void parametersChangedDuringTheMigrationApplyAtTheNextPeriod() throws Exception {
+        var current = new java.util.concurrent.atomic.AtomicReference<>(new MigrationConfig(Set.of("auto-converge"), 300, 1L << 30));
+        var a = new AutoConverge(throttle, current::get);
+        period(a, 100 * MB, 60 * MB);
+        period(a, 200 * MB, 60 * MB);
+        assertEquals(20, throttle.percentage());
+        current.set(current.get().withParameter("cpu-throttle-increment", "45")); // as migrate-set-parameters does
+        period(a, 300 * MB, 60 * MB);
+        period(a, 400 * MB, 60 * MB);
+        assertEquals(65, throttle.percentage());
+        current.set(current.get().withParameter("throttle-trigger-threshold", "70"));
+        period(a, 500 * MB, 60 * MB);
+        period(a, 600 * MB, 60 * MB);
+        assertEquals(65, throttle.percentage(), "60 % is under the new 70 % trigger");
+    }
+
+    @Test
     void theThrottleKeepsQemusBounds() {
         throttle.set(0);
         assertEquals(1, throttle.percentage());
