@@ -75,11 +75,15 @@ public final class Migration {
     /**
      * Takes the parameters QEMU reads while a migration runs from {@code changed}, as its
      * migrate-set-parameters does: max-bandwidth and downtime-limit (an operator raises them to make a
-     * migration converge) and auto-converge's throttle parameters (read at each dirty-rate period). Every
+     * migration converge), auto-converge's throttle parameters (read at each dirty-rate period) and
+     * xbzrle-cache-size (the cache is replaced, empty, before the next pass). Every
      * other parameter and every capability stays as the migration started with.
      */
     public void retune(MigrationConfig changed) {
         tuned = changed;
+        if (config.has("xbzrle")) {
+            StandardSections.of(machine).ram().resizeXbzrleCache(changed.longValue(MigrationParameter.XBZRLE_CACHE_SIZE));
+        }
         synchronized (lock) {
             maxBandwidth = changed.maxBandwidth();
             downtimeLimitMs = changed.downtimeLimitMs();
@@ -152,7 +156,7 @@ public final class Migration {
                 s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
                 config.has("compress") ? new MigrationInfo.CompressionStats(ram.compressedPages.get(), ram.compressBusy.get(),
                         ram.compressedBytes.get()) : null,
-                config.has("xbzrle") ? new MigrationInfo.XbzrleStats(config.longValue(MigrationParameter.XBZRLE_CACHE_SIZE),
+                config.has("xbzrle") ? new MigrationInfo.XbzrleStats(ram.xbzrleCacheSize.get(),
                         ram.xbzrleBytes.get(), ram.xbzrlePages.get(), ram.xbzrleCacheMiss.get(), ram.xbzrleOverflow.get()) : null);
     }
 

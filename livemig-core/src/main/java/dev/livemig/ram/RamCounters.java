@@ -30,6 +30,8 @@ public final class RamCounters {
     public final AtomicLong xbzrlePages = new AtomicLong();
     public final AtomicLong xbzrleCacheMiss = new AtomicLong();
     public final AtomicLong xbzrleOverflow = new AtomicLong();
+    /** The size of the XBZRLE cache in use (it may be resized while the migration runs). */
+    public final AtomicLong xbzrleCacheSize = new AtomicLong();
 
     /** Dirty-rate periods ended so far, and the pages dirtied in the last one (auto-converge reads both). */
     public final AtomicLong periods = new AtomicLong();

@@ -16,7 +16,7 @@ import java.util.List;
 public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
     private final RamCounters counters = new RamCounters();
-    private RamSaver saver;
+    private volatile RamSaver saver;
     private DirtyTracker tracker;
     private RamLoader loader;
     private volatile String trackerName = "none yet";
@@ -29,6 +29,17 @@ public final class RamHandler implements LiveStateHandler {
 
     public RamCounters counters() {
         return counters;
+    }
+
+    /**
+     * A new xbzrle-cache-size for the running migration (QEMU's xbzrle_cache_resize): the saver replaces its
+     * cache, empty, before its next pass; pages then miss once more.
+     */
+    public void resizeXbzrleCache(long bytes) {
+        RamSaver s = saver;
+        if (s != null) {
+            s.resizeXbzrleCache(bytes);
+        }
     }
 
     /** How the next migration, in either direction, encodes pages; set before it starts. */

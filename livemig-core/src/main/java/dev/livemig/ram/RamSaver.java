@@ -31,6 +31,7 @@ public final class RamSaver {
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
+    private volatile long cacheResize;  // a new size asked for from another thread; 0: none
     private boolean xbzrleActive;       // after the first round, as in QEMU
     private boolean lastStage;          // in complete(): the machine is paused, the cache no longer matters
     private final byte[] current = new byte[RamBlock.TARGET_PAGE_SIZE];
@@ -90,6 +91,7 @@ public final class RamSaver {
         }
         if (options.xbzrle() && cache == null) {
             cache = new XbzrleCache(options.xbzrleCacheSize());
+            counters.xbzrleCacheSize.set(cache.sizeBytes());
         }
         long start = out.offset();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
@@ -141,6 +143,24 @@ public final class RamSaver {
         }
     }
 
+    /** Asks for a new XBZRLE cache size; the migration thread applies it before its next pass. */
+    void resizeXbzrleCache(long bytes) {
+        cacheResize = bytes;
+    }
+
+    private void applyCacheResize() {
+        long size = cacheResize;
+        if (size == 0 || cache == null) {
+            return;
+        }
+        cacheResize = 0;
+        if (size != cache.sizeBytes()) {
+            cache.close();
+            cache = new XbzrleCache(size); // empty, as QEMU's resized cache
+            counters.xbzrleCacheSize.set(size);
+        }
+    }
+
     /** Bytes still to send (as of the last sync). */
     public long remainingBytes() {
         return dirtyPages * RamBlock.TARGET_PAGE_SIZE;
@@ -156,6 +176,7 @@ public final class RamSaver {
      * Returns true when no dirty page is left.
      */
     public boolean iterate(StreamWriter out, long budgetBytes) throws MigrationException {
+        applyCacheResize();
         long start = out.offset();
         long deadline = System.nanoTime() + ITERATE_TIME_LIMIT_NS;
         boolean done = false;
