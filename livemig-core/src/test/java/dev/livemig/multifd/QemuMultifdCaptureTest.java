@@ -48,8 +48,9 @@ class QemuMultifdCaptureTest {
         return out.toByteArray();
     }
 
-    @Test
-    void qemusMultifdChannelsParseAndCarryTheGuestsPages() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"none", "zlib"})
+    void qemusMultifdChannelsParseAndCarryTheGuestsPages(String compression) throws Exception {
         byte[] image = new byte[REGION_BYTES];
         new Random(21).nextBytes(image);
         List<byte[]> captures = new CopyOnWriteArrayList<>();
@@ -68,7 +69,8 @@ class QemuMultifdCaptureTest {
             });
             qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
                     Json.object().put("capability", "multifd").put("state", true).build()))).build());
-            qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", 2).put("max-bandwidth", 1L << 40).build());
+            qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", 2).put("max-bandwidth", 1L << 40)
+                    .put("multifd-compression", compression).build());
             int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             qemu.qmp().execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
             qemu.waitForMigration(Duration.ofSeconds(60));
@@ -90,15 +92,32 @@ class QemuMultifdCaptureTest {
             }
             StreamReader in = StreamReader.of(capture);
             ids.add(MultifdPacket.Initial.read(in, new byte[16], 2).channelId()); // no -uuid: all zero
-            while (!in.atEnd()) {
-                var p = MultifdPacket.Ram.read(in, QEMU_PC_BLOCKS, 0);
-                if (p.isSync()) {
-                    syncs++;
-                }
-                for (long off : p.offsets()) {
-                    byte[] page = in.bytes(4096);
-                    if (p.ramBlock().equals("pc.ram")) {
-                        pages.put(off, page);
+            int flag = compression.equals("zlib") ? MultifdPacket.COMPRESSION_ZLIB : 0;
+            try (var zlib = new ZlibChannelCodec.Decoder()) {
+                while (!in.atEnd()) {
+                    var p = MultifdPacket.Ram.read(in, QEMU_PC_BLOCKS, flag);
+                    if (p.isSync()) {
+                        syncs++;
+                    }
+                    List<byte[]> data = new ArrayList<>();
+                    if (flag == 0) {
+                        for (int i = 0; i < p.normalPages(); i++) {
+                            data.add(in.bytes(4096));
+                        }
+                    } else if (p.normalPages() > 0) {
+                        in.readFully(java.lang.foreign.MemorySegment.ofArray(zlib.input()).asSlice(0, p.nextPacketSize()));
+                        List<java.lang.foreign.MemorySegment> targets = new ArrayList<>();
+                        for (int i = 0; i < p.normalPages(); i++) {
+                            byte[] b = new byte[4096];
+                            data.add(b);
+                            targets.add(java.lang.foreign.MemorySegment.ofArray(b));
+                        }
+                        zlib.decode(p.nextPacketSize(), targets); // QEMU's stream, livemig's inflater
+                    }
+                    for (int i = 0; i < p.normalPages(); i++) {
+                        if (p.ramBlock().equals("pc.ram")) {
+                            pages.put(p.offsets()[i], data.get(i));
+                        }
                     }
                 }
             }
