@@ -59,13 +59,6 @@ public final class ZlibChannelCodec {
         }
     }
 
-    /** Why a payload was refused; the channel reader adds the channel and packet. */
-    public static final class Malformed extends Exception {
-        Malformed(String message) {
-            super(message);
-        }
-    }
-
     /** The receiving half of one channel. */
     public static final class Decoder implements AutoCloseable {
         private final Inflater inflater = new Inflater();
@@ -77,9 +70,9 @@ public final class ZlibChannelCodec {
         }
 
         /** Inflates {@code length} payload bytes into {@code pages}, exactly one page each. */
-        public void decode(int length, List<MemorySegment> pages) throws Malformed {
+        public void decode(int length, List<MemorySegment> pages) throws MalformedPayload {
             if (length < 0 || length > MAX_PAYLOAD) {
-                throw new Malformed("compressed payload of " + length + " bytes outside 0.." + MAX_PAYLOAD);
+                throw new MalformedPayload("compressed payload of " + length + " bytes outside 0.." + MAX_PAYLOAD);
             }
             inflater.setInput(in, 0, length);
             long total = 0;
@@ -95,11 +88,11 @@ public final class ZlibChannelCodec {
                     }
                 }
             } catch (DataFormatException e) {
-                throw new Malformed("zlib stream broken: " + e.getMessage());
+                throw new MalformedPayload("zlib stream broken: " + e.getMessage());
             }
             long expected = (long) pages.size() * RamBlock.TARGET_PAGE_SIZE;
             if (total != expected || inflater.getRemaining() != 0) {
-                throw new Malformed("packet size received " + total + " size expected " + expected
+                throw new MalformedPayload("packet size received " + total + " size expected " + expected
                         + (inflater.getRemaining() != 0 ? " (" + inflater.getRemaining() + " bytes left over)" : ""));
             }
         }

@@ -24,9 +24,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * A real QEMU 7.2 migrating with multifd (two channels, no compression) into sockets that only record: the
- * channels' bytes parse with livemig's packet codec (initial packets, page headers, SYNC packets) and the
- * pages they carry are exactly the guest memory QEMU holds.
+ * A real QEMU 7.2 migrating with multifd (two channels; compression none, zlib, zstd) into sockets that only
+ * record: the channels' bytes parse with livemig's packet codec (initial packets, page headers, SYNC packets),
+ * livemig's per-channel decoders undo QEMU's compression, and the pages are exactly the guest memory.
  */
 @Tag("qemu")
 class QemuMultifdCaptureTest {
@@ -49,7 +49,7 @@ class QemuMultifdCaptureTest {
     }
 
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"none", "zlib"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"none", "zlib", "zstd"})
     void qemusMultifdChannelsParseAndCarryTheGuestsPages(String compression) throws Exception {
         byte[] image = new byte[REGION_BYTES];
         new Random(21).nextBytes(image);
@@ -92,8 +92,12 @@ class QemuMultifdCaptureTest {
             }
             StreamReader in = StreamReader.of(capture);
             ids.add(MultifdPacket.Initial.read(in, new byte[16], 2).channelId()); // no -uuid: all zero
-            int flag = compression.equals("zlib") ? MultifdPacket.COMPRESSION_ZLIB : 0;
-            try (var zlib = new ZlibChannelCodec.Decoder()) {
+            int flag = switch (compression) {
+                case "zlib" -> MultifdPacket.COMPRESSION_ZLIB;
+                case "zstd" -> MultifdPacket.COMPRESSION_ZSTD;
+                default -> 0;
+            };
+            try (var zlib = new ZlibChannelCodec.Decoder(); var zstd = new ZstdChannelCodec.Decoder()) {
                 while (!in.atEnd()) {
                     var p = MultifdPacket.Ram.read(in, QEMU_PC_BLOCKS, flag);
                     if (p.isSync()) {
@@ -105,14 +109,20 @@ class QemuMultifdCaptureTest {
                             data.add(in.bytes(4096));
                         }
                     } else if (p.normalPages() > 0) {
-                        in.readFully(java.lang.foreign.MemorySegment.ofArray(zlib.input()).asSlice(0, p.nextPacketSize()));
+                        in.readFully(flag == MultifdPacket.COMPRESSION_ZLIB
+                                ? java.lang.foreign.MemorySegment.ofArray(zlib.input()).asSlice(0, p.nextPacketSize())
+                                : zstd.input().asSlice(0, p.nextPacketSize()));
                         List<java.lang.foreign.MemorySegment> targets = new ArrayList<>();
                         for (int i = 0; i < p.normalPages(); i++) {
                             byte[] b = new byte[4096];
                             data.add(b);
                             targets.add(java.lang.foreign.MemorySegment.ofArray(b));
                         }
-                        zlib.decode(p.nextPacketSize(), targets); // QEMU's stream, livemig's inflater
+                        if (flag == MultifdPacket.COMPRESSION_ZLIB) {
+                            zlib.decode(p.nextPacketSize(), targets); // QEMU's stream, livemig's inflater
+                        } else {
+                            zstd.decode(p.nextPacketSize(), targets);
+                        }
                     }
                     for (int i = 0; i < p.normalPages(); i++) {
                         if (p.ramBlock().equals("pc.ram")) {

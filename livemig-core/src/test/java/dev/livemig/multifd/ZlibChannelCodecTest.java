@@ -63,20 +63,20 @@ class ZlibChannelCodecTest {
         try (var enc = new ZlibChannelCodec.Encoder(6); var dec = new ZlibChannelCodec.Decoder()) {
             int n = enc.encode(pages(r, 3));
             System.arraycopy(enc.payload(), 0, dec.input(), 0, n);
-            var e = assertThrows(ZlibChannelCodec.Malformed.class, () -> dec.decode(n, empty(4)));
+            var e = assertThrows(MalformedPayload.class, () -> dec.decode(n, empty(4)));
             assertTrue(e.getMessage().contains("packet size received 12288 size expected 16384"), e.getMessage());
         }
         try (var enc = new ZlibChannelCodec.Encoder(6); var dec = new ZlibChannelCodec.Decoder()) {
             int n = enc.encode(pages(r, 3));
             System.arraycopy(enc.payload(), 0, dec.input(), 0, n);
-            var e = assertThrows(ZlibChannelCodec.Malformed.class, () -> dec.decode(n, empty(2)));
+            var e = assertThrows(MalformedPayload.class, () -> dec.decode(n, empty(2)));
             assertTrue(e.getMessage().contains("left over"), e.getMessage());
         }
         try (var dec = new ZlibChannelCodec.Decoder()) {
             Arrays.fill(dec.input(), 0, 64, (byte) 0x55);
-            assertTrue(assertThrows(ZlibChannelCodec.Malformed.class, () -> dec.decode(64, empty(1)))
+            assertTrue(assertThrows(MalformedPayload.class, () -> dec.decode(64, empty(1)))
                     .getMessage().contains("zlib stream broken"));
-            assertThrows(ZlibChannelCodec.Malformed.class, () -> dec.decode(ZlibChannelCodec.MAX_PAYLOAD + 1, empty(1)));
+            assertThrows(MalformedPayload.class, () -> dec.decode(ZlibChannelCodec.MAX_PAYLOAD + 1, empty(1)));
         }
     }
 }
