@@ -44,8 +44,11 @@ class SetParameterCommandTest {
     void booleansStringsAndEnumsPassTheServersTypeCheck() throws Exception {
         assertEquals(0, set("cpu-throttle-tailslow", "on").status());
         assertEquals(new dev.livemig.json.Json.Bool(true), parameters().get("cpu-throttle-tailslow").orElseThrow());
-        for (String[] p : new String[][] {{"block-incremental", "no"},
-                {"tls-creds", "tls0"}, {"multifd-compression", "zstd"}, {"multifd-channels", "4"}}) {
+        assertEquals(0, set("multifd-compression", "zstd").status());
+        assertEquals(dev.livemig.json.Json.of("zstd"), parameters().get("multifd-compression").orElseThrow());
+        assertEquals(0, set("multifd-channels", "4").status());
+        assertEquals(4, parameters().number("multifd-channels"));
+        for (String[] p : new String[][] {{"block-incremental", "no"}, {"tls-creds", "tls0"}, {"announce-rounds", "9"}}) {
             assertEquals("livemig: parameter " + p[0] + " is not built yet in livemig", set(p[0], p[1]).oneLineError());
         }
     }

@@ -6,6 +6,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
 import dev.livemig.savevm.DescribedDevices;
+import dev.livemig.multifd.MultifdReceiver;
 import dev.livemig.savevm.LoadVm;
 import dev.livemig.savevm.StandardSections;
 import dev.livemig.transport.IncomingListener;
@@ -73,6 +74,9 @@ public final class IncomingMigration {
         if (machine.runState().isRunning()) {
             throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
         }
+        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
+        }
         listener = Transports.listen(uri);
         address = listener.address();
         machine.enter(RunState.INMIGRATE);
@@ -133,9 +137,31 @@ public final class IncomingMigration {
     }
 
     private void run() {
+        MultifdReceiver multifd = null;
+        Thread acceptor = null;
         try {
             channel = listener.accept();
-            listener.close(); // one migration per listen, as QEMU
+            if (config.has("multifd")) {
+                // QEMU 7.2: the first connection is the main channel, every later one a multifd channel
+                var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
+                        config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks());
+                multifd = receiver;
+                IncomingListener l = listener;
+                acceptor = Thread.ofPlatform().name("livemig-multifd-accept").daemon().start(() -> {
+                    try {
+                        for (long i = config.longValue(MigrationParameter.MULTIFD_CHANNELS); i > 0; i--) {
+                            receiver.add(l.accept());
+                        }
+                    } catch (MigrationException e) {
+                        // closed: the migration ended or failed before every channel came
+                    } finally {
+                        l.close();
+                    }
+                });
+                StandardSections.of(machine).ram().atSectionEnd(receiver::sync);
+            } else {
+                listener.close(); // one migration per listen, as QEMU
+            }
             if (cancelled) {
                 throw new MigrationException("cancelled");
             }
@@ -167,6 +193,9 @@ public final class IncomingMigration {
                 // the source learns of the failure from the closed connection instead
             }
             MigrationChannel.closeQuietly(channel);
+            if (multifd != null) {
+                multifd.close(); // its threads write guest memory: stop them before it is discarded
+            }
             machine.ramBlocks().forEach(RamBlock::discard); // nothing half-received stays behind
             synchronized (autostartLock) {
                 autostartDecided = true;
@@ -178,6 +207,17 @@ public final class IncomingMigration {
             IncomingListener l = listener;
             if (l != null) {
                 l.close();
+            }
+            if (multifd != null) {
+                multifd.close();
+                StandardSections.of(machine).ram().atSectionEnd(() -> { });
+            }
+            if (acceptor != null) {
+                try {
+                    acceptor.join(5_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
             finished.countDown();
         }

@@ -97,6 +97,11 @@ public final class Migration {
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     public void start(MigrationUri uri) throws MigrationException {
         MigrationConfig.validated(config);
+        if (config.has("multifd")) {
+            // refused, not ignored: pages would silently travel on the main channel
+            throw new MigrationException("capability multifd is built for receiving only in livemig: "
+                    + "a livemig destination takes QEMU's multifd channels; sending with it is not built yet");
+        }
         SaveVm.checkNotBlocked(machine);
         synchronized (lock) {
             if (thread != null) {

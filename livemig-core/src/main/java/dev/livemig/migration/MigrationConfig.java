@@ -24,14 +24,16 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress", "xbzrle");
+            "auto-converge", "compress", "xbzrle", "multifd");
 
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
             MigrationParameter.CPU_THROTTLE_INCREMENT, MigrationParameter.CPU_THROTTLE_TAILSLOW,
             MigrationParameter.MAX_CPU_THROTTLE, MigrationParameter.THROTTLE_TRIGGER_THRESHOLD,
             MigrationParameter.COMPRESS_LEVEL, MigrationParameter.COMPRESS_THREADS, MigrationParameter.COMPRESS_WAIT_THREAD,
-            MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE);
+            MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE,
+            MigrationParameter.MULTIFD_CHANNELS, MigrationParameter.MULTIFD_COMPRESSION,
+            MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -109,8 +111,11 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
                 }
                 var t = new EnumMap<MigrationParameter, String>(MigrationParameter.class);
                 t.putAll(tuned);
-                t.put(p, p.type() == MigrationParameter.Type.BOOL ? Boolean.toString(p.booleanValue(value))
-                        : Long.toString(p.longValue(value)));
+                t.put(p, switch (p.type()) {
+                    case BOOL -> Boolean.toString(p.booleanValue(value));
+                    case INT, SIZE -> Long.toString(p.longValue(value));
+                    case STRING, ENUM -> value;
+                });
                 yield new MigrationConfig(capabilities, downtimeLimitMs, maxBandwidth, t);
             }
         };

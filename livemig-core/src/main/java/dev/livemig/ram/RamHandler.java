@@ -22,6 +22,7 @@ public final class RamHandler implements LiveStateHandler {
     private volatile String trackerName = "none yet";
     private volatile RamOptions options = RamOptions.PLAIN;
     private DecompressThreads decompressor;
+    private volatile RamLoader.SectionEnd sectionEnd = () -> { };
 
     public RamHandler(List<RamBlock> blocks) {
         this.blocks = List.copyOf(blocks);
@@ -40,6 +41,11 @@ public final class RamHandler implements LiveStateHandler {
         if (s != null) {
             s.resizeXbzrleCache(bytes);
         }
+    }
+
+    /** For the next load: what each RAM section's EOS waits for (the multifd channels' sync). */
+    public void atSectionEnd(RamLoader.SectionEnd hook) {
+        this.sectionEnd = hook;
     }
 
     /** How the next migration, in either direction, encodes pages; set before it starts. */
@@ -102,6 +108,7 @@ public final class RamHandler implements LiveStateHandler {
     public void loadSetup() {
         decompressor = options.compress() ? new DecompressThreads(options.decompressThreads()) : null;
         loader = new RamLoader(blocks, decompressor); // scans which pages are empty before the prefault fills them
+        loader.atSectionEnd(sectionEnd);
         prefault = RamPrefault.start(blocks);
     }
 

@@ -24,6 +24,17 @@ public final class RamLoader {
     private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
     private long pagesLoaded;
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
+    private SectionEnd sectionEnd = () -> { };
+
+    /** What must happen at each RAM section's EOS before the stream goes on (multifd's sync point in 7.2). */
+    @FunctionalInterface
+    public interface SectionEnd {
+        void reached() throws MigrationException;
+    }
+
+    void atSectionEnd(SectionEnd hook) {
+        this.sectionEnd = hook;
+    }
     private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();
     private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];
 
@@ -62,6 +73,11 @@ public final class RamLoader {
             switch (kind) {
                 case RamFlags.EOS -> {
                     drainDecompression(in);
+                    try {
+                        sectionEnd.reached();
+                    } catch (MigrationException e) {
+                        throw in.errorAt(at, e.getMessage());
+                    }
                     return;
                 }
                 case RamFlags.MEM_SIZE -> readBlockList(in, at, addr);

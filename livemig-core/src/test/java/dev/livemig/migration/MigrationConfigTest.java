@@ -107,8 +107,8 @@ class MigrationConfigTest {
         var d = MigrationConfig.defaults();
         assertEquals("Parameter 'multifd_channels' expects a value between 1 and 255",
                 refusal(() -> d.withParameter("multifd-channels", "0")));
-        assertEquals("parameter multifd-channels is not built yet in livemig",
-                refusal(() -> d.withParameter("multifd-channels", "4")));
+        assertEquals("parameter announce-rounds is not built yet in livemig",
+                refusal(() -> d.withParameter("announce-rounds", "4")));
         assertEquals("Parameter 'multifd-compression' does not accept value 'lz4'",
                 refusal(() -> d.withParameter("multifd-compression", "lz4")));
         assertEquals("parameter tls-creds is not built yet in livemig",

@@ -1,0 +1,199 @@
+package dev.livemig.multifd;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The destination's multifd channels (§9, QEMU 7.2's per-section mode): one thread per channel
+ * (livemig-multifd-recv-N) checks the initial packet, then places each packet's pages straight into guest
+ * memory, decompressing with the channel's own stream. A SYNC packet parks its channel until the load thread,
+ * at the RAM section's EOS, has seen one SYNC from every channel ({@link #sync}): so no page sent before the
+ * sync point arrives after it. A failing channel fails the next sync with its reason.
+ */
+public final class MultifdReceiver implements AutoCloseable {
+    private final int channels;
+    private final int compression; // MultifdPacket.COMPRESSION_* or 0
+    private final Map<String, RamBlock> blocks = new HashMap<>();
+    private final Map<String, Long> lengths = new HashMap<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final List<MigrationChannel> open = new ArrayList<>();   // guarded by lock
+    private final List<Thread> threads = new ArrayList<>();          // guarded by lock
+    private final boolean[] idsSeen;                                  // guarded by lock
+    private int parked;      // guarded by lock: channels waiting in a SYNC
+    private long generation; // guarded by lock: syncs released so far
+    private String failure;  // guarded by lock: the first channel error
+    private boolean closed;  // guarded by lock
+
+    /** {@code compression}: none, zlib or zstd, as multifd-compression says on this side. */
+    public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks) {
+        this.channels = channels;
+        this.compression = switch (compression) {
+            case "zlib" -> MultifdPacket.COMPRESSION_ZLIB;
+            case "zstd" -> MultifdPacket.COMPRESSION_ZSTD;
+            default -> 0;
+        };
+        this.idsSeen = new boolean[channels];
+        for (RamBlock b : ramBlocks) {
+            blocks.put(b.name(), b);
+            lengths.put(b.name(), b.usedLength());
+        }
+    }
+
+    /** Takes one more accepted connection as a multifd channel and starts reading it. */
+    public void add(MigrationChannel channel) {
+        lock.lock();
+        try {
+            if (closed) {
+                MigrationChannel.closeQuietly(channel);
+                return;
+            }
+            open.add(channel);
+            Thread t = Thread.ofPlatform().name("livemig-multifd-recv-" + threads.size()).daemon().start(() -> run(channel));
+            threads.add(t);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void run(MigrationChannel channel) {
+        var in = new StreamReader(channel);
+        try (var zlib = compression == MultifdPacket.COMPRESSION_ZLIB ? new ZlibChannelCodec.Decoder() : null;
+             var zstd = compression == MultifdPacket.COMPRESSION_ZSTD ? new ZstdChannelCodec.Decoder() : null) {
+            int id = MultifdPacket.Initial.read(in, new byte[16], channels).channelId(); // livemig has no -uuid
+            in.section("multifd channel " + id);
+            lock.lock();
+            try {
+                if (idsSeen[id]) {
+                    throw new MigrationException("multifd: channel id " + id + " connected twice");
+                }
+                idsSeen[id] = true;
+            } finally {
+                lock.unlock();
+            }
+            while (!in.atEnd()) {
+                long at = in.offset();
+                var p = MultifdPacket.Ram.read(in, lengths, compression);
+                List<MemorySegment> pages = new ArrayList<>(p.normalPages());
+                for (long off : p.offsets()) {
+                    pages.add(blocks.get(p.ramBlock()).page(off));
+                }
+                if (p.normalPages() > 0) {
+                    if (compression == 0) {
+                        for (MemorySegment page : pages) {
+                            in.readFully(page);
+                        }
+                    } else {
+                        int n = p.nextPacketSize();
+                        if (n < 0 || n > ZlibChannelCodec.MAX_PAYLOAD) {
+                            throw in.errorAt(at, "multifd: compressed payload of " + Integer.toUnsignedString(n) + " bytes");
+                        }
+                        try {
+                            if (zlib != null) {
+                                in.readFully(MemorySegment.ofArray(zlib.input()).asSlice(0, n));
+                                zlib.decode(n, pages);
+                            } else {
+                                in.readFully(zstd.input().asSlice(0, n));
+                                zstd.decode(n, pages);
+                            }
+                        } catch (MalformedPayload e) {
+                            throw in.errorAt(at, "multifd: " + e.getMessage());
+                        }
+                    }
+                }
+                if (p.isSync()) {
+                    park();
+                }
+            }
+        } catch (MigrationException | RuntimeException e) {
+            fail(e.getMessage() == null ? e.toString() : e.getMessage());
+        }
+    }
+
+    /** A channel at a SYNC waits here until the load thread releases every channel. */
+    private void park() throws MigrationException {
+        lock.lock();
+        try {
+            long mine = generation;
+            parked++;
+            changed.signalAll();
+            while (generation == mine && !closed && failure == null) {
+                changed.awaitUninterruptibly();
+            }
+            if (closed || failure != null) {
+                throw new MigrationException("multifd: stopped while waiting at a sync point");
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void fail(String why) {
+        lock.lock();
+        try {
+            if (failure == null && !closed) {
+                failure = why;
+            }
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The RAM section's EOS (7.2): waits until every channel has delivered one SYNC packet, so all pages sent
+     * before it are in memory, then lets the channels go on.
+     */
+    public void sync() throws MigrationException {
+        lock.lock();
+        try {
+            while (parked < channels && failure == null && !closed) {
+                changed.awaitUninterruptibly();
+            }
+            if (failure != null) {
+                throw new MigrationException(failure);
+            }
+            if (closed) {
+                throw new MigrationException("multifd: closed while waiting for a sync point");
+            }
+            parked = 0;
+            generation++;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Closes every channel and waits for their threads. */
+    @Override
+    public void close() {
+        List<Thread> toJoin;
+        lock.lock();
+        try {
+            closed = true;
+            changed.signalAll();
+            open.forEach(MigrationChannel::closeQuietly);
+            toJoin = List.copyOf(threads);
+        } finally {
+            lock.unlock();
+        }
+        for (Thread t : toJoin) {
+            try {
+                t.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+}

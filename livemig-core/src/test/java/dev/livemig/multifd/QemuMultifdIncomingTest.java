@@ -1,0 +1,90 @@
+package dev.livemig.multifd;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.migration.IncomingMigration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.qemu.QemuMachines;
+import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuProcess;
+import dev.livemig.savevm.Snapshots;
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A live migration from QEMU 7.2 with multifd (two channels; compression none, zlib, zstd) into a livemig
+ * destination. QEMU's devices are known to the livemig machine from an earlier snapshot of the same guest
+ * configuration (their vmdescription lets the live sections be read); the RAM arrives over the multifd
+ * channels and must equal the migrating guest's memory.
+ */
+@Tag("qemu")
+class QemuMultifdIncomingTest {
+    private static final long REGION = 0x100000;
+    private static final int REGION_BYTES = 4 << 20;
+
+    @TempDir
+    Path dir;
+
+    private static byte[] random(long seed) {
+        byte[] b = new byte[REGION_BYTES];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"none", "zlib", "zstd"})
+    void aQemuGuestArrivesOverMultifdChannels(String compression) throws Exception {
+        Path known = dir.resolve("devices.snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withImage(REGION, random(1)))) {
+            qemu.saveSnapshot(known);
+        }
+        byte[] image = random(2);
+        try (Machine m = QemuMachines.shaped("pc")) {
+            Snapshots.load(m, known); // QEMU's device sections, with their descriptions
+            var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30)
+                    .withParameter("multifd-channels", "2").withParameter("multifd-compression", compression);
+            var incoming = new IncomingMigration(m, config, false, e -> { });
+            MigrationUri at = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withImage(REGION, image))) {
+                qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                        Json.object().put("capability", "multifd").put("state", true).build()))).build());
+                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", 2)
+                        .put("multifd-compression", compression).put("max-bandwidth", 1L << 40).build());
+                qemu.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
+                qemu.waitForMigration(Duration.ofSeconds(60));
+                assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
+                byte[] low = qemu.readGuestMemory(0, 0xa0000);
+                var ram = m.ramBlock("pc.ram").orElseThrow().memory();
+                assertEquals(-1, ram.asSlice(REGION, REGION_BYTES).mismatch(MemorySegment.ofArray(image)), "the image region");
+                assertEquals(-1, ram.asSlice(0, low.length).mismatch(MemorySegment.ofArray(low)), "low memory");
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void multifdWithoutASocketTransportIsRefused() throws Exception {
+        try (Machine m = QemuMachines.shaped("pc")) {
+            var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+            var e = assertThrows(dev.livemig.wire.MigrationException.class,
+                    () -> new IncomingMigration(m, config, false, ev -> { }).listen(MigrationUri.parse("exec:cat /dev/null")));
+            assertTrue(e.getMessage().contains("multifd needs a socket transport"), e.getMessage());
+            var out = assertThrows(dev.livemig.wire.MigrationException.class,
+                    () -> new dev.livemig.migration.Migration(m, config, ev -> { }).start(MigrationUri.parse("tcp:127.0.0.1:1")));
+            assertTrue(out.getMessage().contains("built for receiving only"), out.getMessage());
+        }
+    }
+}
