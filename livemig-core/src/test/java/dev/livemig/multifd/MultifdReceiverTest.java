@@ -1,0 +1,111 @@
+package dev.livemig.multifd;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.transport.IncomingListener;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.transport.Transports;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamWriter;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The destination's multifd channels over real sockets: pages land, SYNC holds them, errors fail the sync. */
+class MultifdReceiverTest {
+    private final Arena arena = Arena.ofShared();
+    private final RamBlock ram = RamBlock.anonymous(arena, "pc.ram", 64 << 12);
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void close() throws Exception {
+        for (AutoCloseable c : open.reversed()) {
+            c.close();
+        }
+        arena.close();
+    }
+
+    /** A connected pair: what the test writes on the first comes out of the second. */
+    private MigrationChannel[] pair() throws MigrationException {
+        IncomingListener l = Transports.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        open.add(l);
+        MigrationChannel out = Transports.connect(l.address());
+        MigrationChannel in = l.accept();
+        open.add(out::close);
+        return new MigrationChannel[]{out, in};
+    }
+
+    private static MemorySegment filled(int value) {
+        return MemorySegment.ofArray(new byte[4096]).fill((byte) value);
+    }
+
+    @Test
+    void pagesFromEveryChannelAreInMemoryWhenTheSyncReturns() throws Exception {
+        try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
+            List<StreamWriter> writers = new ArrayList<>();
+            for (int id = 0; id < 2; id++) {
+                MigrationChannel[] p = pair();
+                receiver.add(p[1]);
+                var w = new StreamWriter(p[0]);
+                new MultifdPacket.Initial(new byte[16], id).write(w);
+                writers.add(w);
+            }
+            for (int id = 0; id < 2; id++) {
+                var w = writers.get(id);
+                long[] offsets = {(long) id << 12, (long) (id + 10) << 12};
+                new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 2, 0, id, "pc.ram", offsets).write(w);
+                w.copy(filled(id + 1)).copy(filled(id + 11));
+                w.flush();
+            }
+            receiver.sync();
+            assertEquals(-1, ram.page(0).mismatch(filled(1)));
+            assertEquals(-1, ram.page(10 << 12).mismatch(filled(11)));
+            assertEquals(-1, ram.page(1 << 12).mismatch(filled(2)));
+            assertEquals(-1, ram.page(11 << 12).mismatch(filled(12)));
+            // a second round after the release: the channels go on
+            for (int id = 0; id < 2; id++) {
+                var w = writers.get(id);
+                new MultifdPacket.Ram(0, 1, 0, 9, "pc.ram", new long[]{(long) (20 + id) << 12}).write(w);
+                w.copy(filled(0x40 + id));
+                new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 0, 0, 10, "", new long[0]).write(w);
+                w.flush();
+            }
+            receiver.sync();
+            assertEquals(-1, ram.page(21 << 12).mismatch(filled(0x41)));
+        }
+    }
+
+    @Test
+    void aBadChannelFailsTheSyncWithItsReason() throws Exception {
+        try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
+            MigrationChannel[] good = pair();
+            receiver.add(good[1]);
+            var w = new StreamWriter(good[0]);
+            new MultifdPacket.Initial(new byte[16], 0).write(w);
+            w.flush();
+            MigrationChannel[] bad = pair();
+            receiver.add(bad[1]);
+            var b = new StreamWriter(bad[0]);
+            new MultifdPacket.Initial(new byte[16], 0).write(b); // the same id again
+            b.flush();
+            var e = assertThrows(MigrationException.class, receiver::sync);
+            assertTrue(e.getMessage().contains("channel id 0 connected twice"), e.getMessage());
+        }
+        try (var receiver = new MultifdReceiver(1, "zlib", List.of(ram))) {
+            MigrationChannel[] p = pair();
+            receiver.add(p[1]);
+            var w = new StreamWriter(p[0]);
+            new MultifdPacket.Initial(new byte[16], 0).write(w);
+            new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 1, 0, 1, "pc.ram", new long[]{0}).write(w); // no zlib flag
+            w.flush();
+            var e = assertThrows(MigrationException.class, receiver::sync);
+            assertTrue(e.getMessage().contains("compression flags 0x0, expected 0x2"), e.getMessage());
+        }
+    }
+}
