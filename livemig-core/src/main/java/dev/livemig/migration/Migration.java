@@ -4,6 +4,7 @@ import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.RunState;
+import dev.livemig.multifd.MultifdSender;
 import dev.livemig.ram.RamCounters;
 import dev.livemig.savevm.SaveVm;
 import dev.livemig.savevm.StandardSections;
@@ -45,6 +46,7 @@ public final class Migration {
     private final StatusMachine state;
     private volatile boolean cancelRequested;
     private volatile MigrationChannel channel;
+    private volatile MultifdSender multifd;
     private volatile TransferWindow window;
     // the two parameters QEMU applies to a running migration; guarded by lock with window
     private long maxBandwidth;
@@ -97,10 +99,8 @@ public final class Migration {
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     public void start(MigrationUri uri) throws MigrationException {
         MigrationConfig.validated(config);
-        if (config.has("multifd")) {
-            // refused, not ignored: pages would silently travel on the main channel
-            throw new MigrationException("capability multifd is built for receiving only in livemig: "
-                    + "a livemig destination takes QEMU's multifd channels; sending with it is not built yet");
+        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationException("multifd is not supported by current protocol (" + uri + "): it needs tcp or unix");
         }
         SaveVm.checkNotBlocked(machine);
         synchronized (lock) {
@@ -130,6 +130,10 @@ public final class Migration {
         }
         continued.countDown();
         MigrationChannel.closeQuietly(channel); // unblocks a write stuck on a slow or dead peer
+        MultifdSender m = multifd;
+        if (m != null) {
+            m.abort();
+        }
     }
 
     /** migrate-continue: leaves pre-switchover. Refused in any other state (QEMU's rule). */
@@ -155,7 +159,8 @@ public final class Migration {
         var stats = new MigrationInfo.RamStats(transferred, s == MigrationStatus.COMPLETED ? 0 : remainingBytes,
                 machine.ramSize(), ram.duplicate.get(), ram.normal.get(), ram.normalBytes(), ram.dirtyPagesRate.get(),
                 mbps(s, w, transferred, total), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
-                stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond());
+                stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond(), ram.multifdBytes.get(),
+                ram.dirtySyncMissedZeroCopy.get());
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
                 s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
@@ -185,7 +190,11 @@ public final class Migration {
                 throw new Cancelled();
             }
             var out = new StreamWriter(channel);
+            if (config.has("multifd")) {
+                multifd = connectMultifd(uri);
+            }
             StandardSections.of(machine).ram().options(config.ramOptions());
+            StandardSections.of(machine).ram().pagesThrough(multifd);
             save = new SaveVm(machine, out);
             save.header();
             if (config.has("return-path")) {
@@ -224,6 +233,10 @@ public final class Migration {
             save.cleanup();
         }
         MigrationChannel.closeQuietly(channel);
+        if (multifd != null) {
+            multifd.close();
+        }
+        StandardSections.of(machine).ram().pagesThrough(null);
         if (rp != null) {
             try {
                 rp.join();
@@ -290,16 +303,38 @@ public final class Migration {
             if (budget == 0) {
                 TimeUnit.NANOSECONDS.sleep(w.untilWindowEnd(now));
             } else {
-                long before = out.offset();
+                long before = out.offset() + ram.multifdBytes.get();
                 long pagesBefore = ram.normal.get() + ram.duplicate.get();
                 save.iterate(budget == Long.MAX_VALUE ? 0 : budget);
                 out.flush();
-                w.account(out.offset() - before, ram.normal.get() + ram.duplicate.get() - pagesBefore);
+                w.account(out.offset() + ram.multifdBytes.get() - before, ram.normal.get() + ram.duplicate.get() - pagesBefore);
             }
             if (w.roll(System.nanoTime()) && w.bandwidthBytesPerMs() > 0 && ram.dirtyPagesRate.get() > 0) {
                 expectedDowntimeMs = (long) (remainingBytes / w.bandwidthBytesPerMs());
             }
         }
+    }
+
+    /**
+     * Opens multifd-channels more connections to the destination after the main one (QEMU 7.2's destination
+     * takes the first connection as the main channel) and starts a sender on each.
+     */
+    private MultifdSender connectMultifd(MigrationUri uri) throws MigrationException {
+        int n = (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS);
+        String method = config.text(MigrationParameter.MULTIFD_COMPRESSION);
+        int level = (int) config.longValue(method.equals("zstd") ? MigrationParameter.MULTIFD_ZSTD_LEVEL
+                : MigrationParameter.MULTIFD_ZLIB_LEVEL);
+        var connections = new java.util.ArrayList<MigrationChannel>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                checkCancelled();
+                connections.add(Transports.connect(uri));
+            }
+        } catch (MigrationException | RuntimeException e) {
+            connections.forEach(MigrationChannel::closeQuietly);
+            throw e;
+        }
+        return new MultifdSender(connections, new MultifdSender.Compression(method, level));
     }
 
     private boolean switchoverAllowed(SourceReturnPath rp) {

@@ -72,7 +72,16 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
     /** QEMU's MigrationStats for RAM (§7.12). */
     public record RamStats(long transferred, long remaining, long total, long duplicate, long normal,
                            long normalBytes, long dirtyPagesRate, double mbps, long dirtySyncCount,
-                           long precopyBytes, long downtimeBytes, long pagesPerSecond) {
+                           long precopyBytes, long downtimeBytes, long pagesPerSecond, long multifdBytes,
+                           long dirtySyncMissedZeroCopy) {
+        /** Without multifd and zero-copy-send figures. */
+        public RamStats(long transferred, long remaining, long total, long duplicate, long normal, long normalBytes,
+                        long dirtyPagesRate, double mbps, long dirtySyncCount, long precopyBytes, long downtimeBytes,
+                        long pagesPerSecond) {
+            this(transferred, remaining, total, duplicate, normal, normalBytes, dirtyPagesRate, mbps, dirtySyncCount,
+                    precopyBytes, downtimeBytes, pagesPerSecond, 0, 0);
+        }
+
         Json toJson() {
             return Json.object()
                     .put("transferred", transferred)
@@ -87,12 +96,12 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                     .put("dirty-sync-count", dirtySyncCount)
                     .put("postcopy-requests", 0)
                     .put("page-size", 4096)
-                    .put("multifd-bytes", 0)
+                    .put("multifd-bytes", multifdBytes)
                     .put("pages-per-second", pagesPerSecond)
                     .put("precopy-bytes", precopyBytes)
                     .put("downtime-bytes", downtimeBytes)
                     .put("postcopy-bytes", 0)
-                    .put("dirty-sync-missed-zero-copy", 0)
+                    .put("dirty-sync-missed-zero-copy", dirtySyncMissedZeroCopy)
                     .build();
         }
     }

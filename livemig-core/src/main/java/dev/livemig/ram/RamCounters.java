@@ -33,6 +33,13 @@ public final class RamCounters {
     /** The size of the XBZRLE cache in use (it may be resized while the migration runs). */
     public final AtomicLong xbzrleCacheSize = new AtomicLong();
 
+    /** Bytes handed to multifd channels, packet headers included, counted when queued as QEMU 7.2 does
+     * (uncompressed page size; also part of {@link #transferred}). */
+    public final AtomicLong multifdBytes = new AtomicLong();
+    /** zero-copy-send: sync points at which the kernel had copied pages after all (QEMU's
+     * "dirty-sync-missed-zero-copy"). */
+    public final AtomicLong dirtySyncMissedZeroCopy = new AtomicLong();
+
     /** Dirty-rate periods ended so far, and the pages dirtied in the last one (auto-converge reads both). */
     public final AtomicLong periods = new AtomicLong();
     public final AtomicLong lastPeriodDirtyPages = new AtomicLong();

@@ -21,6 +21,7 @@ public final class RamHandler implements LiveStateHandler {
     private RamLoader loader;
     private volatile String trackerName = "none yet";
     private volatile RamOptions options = RamOptions.PLAIN;
+    private volatile PageChannels channels;
     private DecompressThreads decompressor;
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
 
@@ -53,6 +54,11 @@ public final class RamHandler implements LiveStateHandler {
         this.options = next;
     }
 
+    /** For the next outgoing migration: the multifd channels its non-zero pages go through (null: none). */
+    public void pagesThrough(PageChannels next) {
+        this.channels = next;
+    }
+
     /** How guest writes are tracked in the current (or last) migration: "userfaultfd …" or "explicit (why)". */
     public String trackerName() {
         return trackerName;
@@ -62,7 +68,7 @@ public final class RamHandler implements LiveStateHandler {
     public void saveSetup(StreamWriter out) throws MigrationException {
         tracker = DirtyTracker.automatic();
         trackerName = tracker.name();
-        saver = new RamSaver(blocks, counters, tracker, options);
+        saver = new RamSaver(blocks, counters, tracker, options, channels);
         saver.setup(out);
     }
 

@@ -28,6 +28,7 @@ public final class RamSaver {
     private final RamCounters counters;
     private final DirtyTracker tracker;
     private final RamOptions options;
+    private final PageChannels channels; // multifd: non-zero pages go there; null: all on the main stream
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -57,6 +58,16 @@ public final class RamSaver {
     }
 
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options) {
+        this(blocks, counters, tracker, options, null);
+    }
+
+    /**
+     * With {@code channels} (multifd), non-zero pages travel there and zero pages stay on the main stream as
+     * in QEMU 7.2; multifd then takes precedence over XBZRLE, which 7.2 only applies on the main stream.
+     */
+    public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
+                    PageChannels channels) {
+        this.channels = channels;
         this.blocks = List.copyOf(blocks);
         this.counters = counters;
         this.tracker = tracker;
@@ -90,17 +101,35 @@ public final class RamSaver {
             compressor = new CompressThreads(options, counters);
         }
         if (options.xbzrle() && cache == null) {
-            cache = new XbzrleCache(options.xbzrleCacheSize());
-            counters.xbzrleCacheSize.set(cache.sizeBytes());
+            if (channels == null) {
+                cache = new XbzrleCache(options.xbzrleCacheSize());
+            } // with multifd the cache would never be used: its size is reported, its memory not taken
+            counters.xbzrleCacheSize.set(options.xbzrleCacheSize());
         }
         long start = out.offset();
+        long multifdStart = multifdBytes();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
         out.be64(total | RamFlags.MEM_SIZE);
         for (RamBlock b : blocks) {
             out.str8(b.name()).be64(b.usedLength());
         }
+        endSection(out, start, multifdStart);
+    }
+
+    /** Every RAM section ends alike: pending compressed pages out, the multifd sync (7.2), EOS, accounting. */
+    private void endSection(StreamWriter out, long start, long multifdStart) throws MigrationException {
+        flushCompressed(out);
+        if (channels != null) {
+            channels.sync();
+        }
         out.be64(RamFlags.EOS);
-        counters.transferred.addAndGet(out.offset() - start);
+        long viaChannels = multifdBytes() - multifdStart;
+        counters.multifdBytes.addAndGet(viaChannels);
+        counters.transferred.addAndGet(out.offset() - start + viaChannels);
+    }
+
+    private long multifdBytes() {
+        return channels == null ? 0 : channels.bytesQueued();
     }
 
     /** Moves pages written since the last sync into the migration bitmaps; returns how many were added. */
@@ -178,6 +207,7 @@ public final class RamSaver {
     public boolean iterate(StreamWriter out, long budgetBytes) throws MigrationException {
         applyCacheResize();
         long start = out.offset();
+        long multifdStart = multifdBytes();
         long deadline = System.nanoTime() + ITERATE_TIME_LIMIT_NS;
         boolean done = false;
         int sent = 0;
@@ -186,16 +216,14 @@ public final class RamSaver {
                 done = true;
                 break;
             }
-            if (budgetBytes > 0 && out.offset() - start >= budgetBytes) {
+            if (budgetBytes > 0 && out.offset() - start + multifdBytes() - multifdStart >= budgetBytes) {
                 break;
             }
             if ((++sent & 63) == 0 && System.nanoTime() > deadline) {
                 break;
             }
         }
-        flushCompressed(out);
-        out.be64(RamFlags.EOS);
-        counters.transferred.addAndGet(out.offset() - start);
+        endSection(out, start, multifdStart);
         return done;
     }
 
@@ -204,12 +232,11 @@ public final class RamSaver {
         sync();
         lastStage = true;
         long start = out.offset();
+        long multifdStart = multifdBytes();
         while (sendNextPage(out)) {
             // keep going: the machine is paused, nothing can dirty pages behind us
         }
-        flushCompressed(out);
-        out.be64(RamFlags.EOS);
-        counters.transferred.addAndGet(out.offset() - start);
+        endSection(out, start, multifdStart);
     }
 
     private void flushCompressed(StreamWriter out) throws MigrationException {
@@ -249,6 +276,11 @@ public final class RamSaver {
         long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
         boolean zero = knownZero || ZeroPageDetector.isZero(page);
+        if (channels != null && !zero) {
+            channels.queue(block, offset); // read from guest memory when its channel writes it
+            counters.normal.incrementAndGet();
+            return;
+        }
         if (xbzrleActive) {
             writeWithXbzrle(out, block, blockBase[blockIndex] + offset, offset, page, zero);
             return;

@@ -83,8 +83,8 @@ class QemuMultifdIncomingTest {
                     () -> new IncomingMigration(m, config, false, ev -> { }).listen(MigrationUri.parse("exec:cat /dev/null")));
             assertTrue(e.getMessage().contains("multifd needs a socket transport"), e.getMessage());
             var out = assertThrows(dev.livemig.wire.MigrationException.class,
-                    () -> new dev.livemig.migration.Migration(m, config, ev -> { }).start(MigrationUri.parse("tcp:127.0.0.1:1")));
-            assertTrue(out.getMessage().contains("built for receiving only"), out.getMessage());
+                    () -> new dev.livemig.migration.Migration(m, config, ev -> { }).start(MigrationUri.parse("exec:cat > /dev/null")));
+            assertTrue(out.getMessage().startsWith("multifd is not supported by current protocol"), out.getMessage());
         }
     }
 }

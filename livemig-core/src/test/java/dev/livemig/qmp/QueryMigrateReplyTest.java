@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** query-migrate's return value read back into a MigrationInfo: the inverse of MigrationInfo.toJson. */
 class QueryMigrateReplyTest {
     private static final MigrationInfo.RamStats RAM = new MigrationInfo.RamStats(9_437_184, 1_048_576, 16_777_216,
-            1024, 2304, 9_437_184, 120, 812.5, 3, 8_388_608, 1_048_576, 25_000);
+            1024, 2304, 9_437_184, 120, 812.5, 3, 8_388_608, 1_048_576, 25_000, 4_194_304, 2);
 
     private static MigrationInfo parse(String json) throws Exception {
         return QueryMigrateReply.parse(JsonParser.parse(json).asObject());

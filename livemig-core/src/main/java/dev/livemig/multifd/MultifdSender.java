@@ -1,0 +1,241 @@
+package dev.livemig.multifd;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.ram.PageChannels;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamWriter;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The source's multifd channels (§9, QEMU 7.2): one thread per connection (livemig-multifd-send-N) writes the
+ * initial packet, then one packet per batch the migration thread hands it. The migration thread gathers pages
+ * of one block into a batch of at most {@link MultifdPacket#PAGES_PER_PACKET}, gives each full batch (or a
+ * batch ended by another block) to the next idle channel, and at each sync point gives every channel a SYNC
+ * packet and waits until all are written. Pages are read from guest memory by the channel, when it writes
+ * them: with compression none they leave with one gathering write, without a copy.
+ *
+ * <p>A failing channel fails the migration thread's next call with its reason; {@link #abort} (from any
+ * thread) closes every connection, which unblocks writers stuck on a dead peer.
+ */
+public final class MultifdSender implements PageChannels, AutoCloseable {
+    /** How the pages of a packet are encoded: multifd-compression and its level. */
+    public record Compression(String method, int level) {
+        public Compression {
+            if (!List.of("none", "zlib", "zstd").contains(method)) {
+                throw new IllegalArgumentException("multifd-compression " + method + " is not one of none, zlib, zstd");
+            }
+        }
+
+        int flag() {
+            return switch (method) {
+                case "zlib" -> MultifdPacket.COMPRESSION_ZLIB;
+                case "zstd" -> MultifdPacket.COMPRESSION_ZSTD;
+                default -> 0;
+            };
+        }
+    }
+
+    private static final long POLL_MS = 50;
+
+    private final Compression compression;
+    private final List<Sender> senders = new ArrayList<>();
+    private final BlockingQueue<Sender> idle;
+    private volatile String failure;
+    private volatile boolean closed;
+
+    // the migration thread's batch
+    private RamBlock batchBlock;
+    private final long[] batch = new long[MultifdPacket.PAGES_PER_PACKET];
+    private int batchCount;
+    private long packetNum;
+    private long queued;
+
+    /** Starts one sender per connection; channel ids are the list's order. */
+    public MultifdSender(List<MigrationChannel> connections, Compression compression) {
+        this.compression = compression;
+        this.idle = new ArrayBlockingQueue<>(connections.size());
+        for (int id = 0; id < connections.size(); id++) {
+            senders.add(new Sender(id, connections.get(id)));
+        }
+        senders.forEach(Sender::start);
+    }
+
+    @Override
+    public void queue(RamBlock block, long offset) throws MigrationException {
+        if (batchCount > 0 && block != batchBlock) {
+            dispatch(); // a packet names one block
+        }
+        batchBlock = block;
+        batch[batchCount++] = offset;
+        queued += RamBlock.TARGET_PAGE_SIZE;
+        if (batchCount == batch.length) {
+            dispatch();
+        }
+    }
+
+    @Override
+    public void sync() throws MigrationException {
+        if (batchCount > 0) {
+            dispatch();
+        }
+        List<Sender> all = new ArrayList<>(senders.size());
+        for (int i = 0; i < senders.size(); i++) {
+            all.add(takeIdle()); // each channel once, as it finishes what it was given
+        }
+        for (Sender s : all) {
+            s.give(new Job(MultifdPacket.FLAG_SYNC, null, new long[0], packetNum++));
+            queued += MultifdPacket.RAM_HEADER_SIZE;
+        }
+        all.clear();
+        for (int i = 0; i < senders.size(); i++) {
+            all.add(takeIdle()); // every SYNC packet written
+        }
+        idle.addAll(all);
+    }
+
+    @Override
+    public long bytesQueued() {
+        return queued;
+    }
+
+    private void dispatch() throws MigrationException {
+        Sender s = takeIdle();
+        s.give(new Job(0, batchBlock, Arrays.copyOf(batch, batchCount), packetNum++));
+        queued += MultifdPacket.RAM_HEADER_SIZE;
+        batchCount = 0;
+    }
+
+    private Sender takeIdle() throws MigrationException {
+        try {
+            while (true) {
+                String why = failure;
+                if (why != null) {
+                    throw new MigrationException(why);
+                }
+                if (closed) {
+                    throw new MigrationException("multifd: channels closed");
+                }
+                Sender s = idle.poll(POLL_MS, TimeUnit.MILLISECONDS);
+                if (s != null) {
+                    return s;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MigrationException("multifd: interrupted while waiting for a channel");
+        }
+    }
+
+    private void fail(String why) {
+        if (failure == null && !closed) {
+            failure = why;
+        }
+    }
+
+    /** Closes every connection now (from any thread): a cancelled or failed migration. */
+    public void abort() {
+        closed = true;
+        senders.forEach(s -> MigrationChannel.closeQuietly(s.connection));
+    }
+
+    /** Stops the senders and closes their connections; what was written stays written. */
+    @Override
+    public void close() {
+        closed = true;
+        for (Sender s : senders) {
+            s.jobs.offer(Job.STOP);
+        }
+        for (Sender s : senders) {
+            try {
+                s.thread.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        senders.forEach(s -> MigrationChannel.closeQuietly(s.connection));
+    }
+
+    /** One packet to write; {@code block} is null for a SYNC without pages. */
+    private record Job(int flags, RamBlock block, long[] offsets, long packetNum) {
+        static final Job STOP = new Job(0, null, new long[0], -1);
+    }
+
+    /** One channel's thread and its encoder. */
+    private final class Sender {
+        final int id;
+        final MigrationChannel connection;
+        final BlockingQueue<Job> jobs = new LinkedBlockingQueue<>();
+        Thread thread;
+
+        Sender(int id, MigrationChannel connection) {
+            this.id = id;
+            this.connection = connection;
+        }
+
+        void start() {
+            thread = Thread.ofPlatform().name("livemig-multifd-send-" + id).daemon().start(this::run);
+        }
+
+        void give(Job job) {
+            jobs.add(job);
+        }
+
+        private void run() {
+            var out = new StreamWriter(connection, 64 << 10);
+            try (var zlib = compression.method().equals("zlib") ? new ZlibChannelCodec.Encoder(compression.level()) : null;
+                 var zstd = compression.method().equals("zstd") ? new ZstdChannelCodec.Encoder(compression.level()) : null) {
+                new MultifdPacket.Initial(new byte[16], id).write(out); // livemig has no -uuid: all zero, as QEMU without it
+                out.flush();
+                idle.add(this);
+                while (true) {
+                    Job job = jobs.take();
+                    if (job == Job.STOP) {
+                        return;
+                    }
+                    write(out, job, zlib, zstd);
+                    idle.add(this);
+                }
+            } catch (MigrationException | RuntimeException e) {
+                fail("multifd channel " + id + ": " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            } catch (InterruptedException e) {
+                fail("multifd channel " + id + ": interrupted");
+            }
+        }
+
+        private void write(StreamWriter out, Job job, ZlibChannelCodec.Encoder zlib, ZstdChannelCodec.Encoder zstd)
+                throws MigrationException {
+            int n = job.offsets().length;
+            List<MemorySegment> pages = new ArrayList<>(n);
+            for (long off : job.offsets()) {
+                pages.add(job.block().page(off));
+            }
+            int flags = job.flags() | (n > 0 ? compression.flag() : 0); // 7.2 marks compression on page packets only
+            String name = job.block() == null ? "" : job.block().name();
+            if (n == 0 || zlib == null && zstd == null) {
+                new MultifdPacket.Ram(flags, n, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
+                for (MemorySegment page : pages) {
+                    out.page(page); // by reference: straight from guest memory to the socket
+                }
+            } else if (zlib != null) {
+                int size = zlib.encode(pages);
+                new MultifdPacket.Ram(flags, n, size, job.packetNum(), name, job.offsets()).write(out);
+                out.bytes(zlib.payload(), 0, size);
+            } else {
+                int size = zstd.encode(pages);
+                new MultifdPacket.Ram(flags, n, size, job.packetNum(), name, job.offsets()).write(out);
+                out.page(MemorySegment.ofBuffer(zstd.payload())); // the buffer is reused only after this flush
+            }
+            out.flush();
+        }
+    }
+}

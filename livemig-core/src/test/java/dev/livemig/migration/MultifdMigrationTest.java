@@ -1,0 +1,176 @@
+package dev.livemig.migration;
+
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Live precopy with multifd between two machines in this JVM: non-zero pages travel on the extra channels,
+ * zero pages and everything else on the main one, and the destination ends with exactly the source's RAM
+ * and device state while the guest kept writing.
+ */
+class MultifdMigrationTest {
+    private static final long RAM = 16L << 20;
+
+    private final List<AutoCloseable> cleanup = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void release() throws Exception {
+        for (AutoCloseable c : cleanup) {
+            c.close();
+        }
+    }
+
+    private LiveGuest guest(long pagesPerSecond) {
+        var g = new LiveGuest(RAM, pagesPerSecond);
+        cleanup.add(g);
+        return g;
+    }
+
+    private record Pair(Migration source, IncomingMigration destination) {
+    }
+
+    private Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
+        var incoming = new IncomingMigration(to.machine, config, true, e -> { });
+        cleanup.addFirst(() -> {
+            incoming.cancel();
+            incoming.awaitFinished(10, TimeUnit.SECONDS);
+        });
+        MigrationUri address = incoming.listen(MigrationUri.parse(uri));
+        var m = new Migration(from.machine, config, e -> { });
+        m.start(address);
+        return new Pair(m, incoming);
+    }
+
+    static Stream<Arguments> matrix() {
+        List<Arguments> all = new ArrayList<>();
+        for (int channels : new int[] {1, 2, 4}) {
+            for (String compression : List.of("none", "zlib", "zstd")) {
+                for (boolean xbzrle : new boolean[] {false, true}) {
+                    all.add(Arguments.of(channels, compression, xbzrle));
+                }
+            }
+        }
+        return all.stream();
+    }
+
+    @ParameterizedTest(name = "{0} channels, {1}, xbzrle {2}")
+    @MethodSource("matrix")
+    void aRunningGuestArrivesExactlyOverEveryChannelCountAndCompression(int channels, String compression, boolean xbzrle)
+            throws Exception {
+        var source = guest(20_000); // rewrites pages while it moves at 32 MiB/s: several passes
+        var dest = guest(0);
+        source.start();
+        var caps = xbzrle ? Set.of("multifd", "xbzrle") : Set.of("multifd");
+        var config = new MigrationConfig(caps, 300, 32L << 20)
+                .withParameter("multifd-channels", Integer.toString(channels))
+                .withParameter("multifd-compression", compression);
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (pair.source.info().ram() == null || pair.source.info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source.info().toJson());
+            assertFalse(pair.source.status().isFinal(), pair.source.info().toJson().toString());
+            Thread.sleep(10);
+        }
+        source.dirtyRate(0);
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+        assertEquals(source.cpu.writes, dest.cpu.writes);
+        assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
+
+        var ram = pair.source.info().ram();
+        assertTrue(ram.normal() > RAM / 4096 / 3, "every non-zero page went at least once: " + ram);
+        // each page packet costs its pages at full size plus a 1344-byte header (QEMU's accounting)
+        long packets = (ram.multifdBytes() - ram.normal() * 4096) / 1344;
+        assertEquals(0, (ram.multifdBytes() - ram.normal() * 4096) % 1344, "multifd-bytes: " + ram);
+        assertTrue(packets >= ram.normal() / 128 + channels, "page packets and a SYNC per channel per section: " + ram);
+        assertTrue(ram.transferred() > ram.multifdBytes(), "the main channel's bytes count too: " + ram);
+        if (xbzrle) {
+            assertEquals(0, pair.source.info().xbzrle().pages(), "QEMU 7.2 never uses XBZRLE for multifd pages");
+        }
+    }
+
+    @Test
+    void aUnixSocketCarriesTheChannelsToo() throws Exception {
+        var source = guest(5_000);
+        var dest = guest(0);
+        source.start();
+        var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30).withParameter("multifd-channels", "3");
+        var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("mfd").resolve("s"));
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+    }
+
+    @Test
+    void multifdNeedsASocketTransport() throws Exception {
+        var source = guest(0);
+        var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+        var e = assertThrows(dev.livemig.wire.MigrationException.class,
+                () -> new Migration(source.machine, config, ev -> { }).start(MigrationUri.parse("exec:cat > /dev/null")));
+        assertTrue(e.getMessage().startsWith("multifd is not supported by current protocol"), e.getMessage());
+    }
+
+    @Test
+    void cancellingAMultifdMigrationReleasesEveryChannelAndThread() throws Exception {
+        var source = guest(20_000);
+        var dest = guest(0);
+        source.start();
+        long fdsBefore = openFileDescriptors();
+        var config = new MigrationConfig(Set.of("multifd"), 1, 2L << 20).withParameter("multifd-channels", "4");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        Thread.sleep(300);
+        pair.source.cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        assertTrue(source.machine.runState().isRunning(), "the source keeps running");
+        pair.destination.awaitFinished(10, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (System.nanoTime() < deadline && (liveMigrationThreads() > 0 || openFileDescriptors() != fdsBefore)) {
+            Thread.sleep(10);
+        }
+        assertEquals(List.of(), Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("livemig-")).map(Thread::getName).toList());
+        assertEquals(fdsBefore, openFileDescriptors());
+    }
+
+    @Test
+    void aDestinationThatDiesMidwayFailsTheMigrationAndTheSourceKeepsRunning() throws Exception {
+        var source = guest(20_000);
+        var dest = guest(0);
+        source.start();
+        var config = new MigrationConfig(Set.of("multifd"), 1, 4L << 20).withParameter("multifd-channels", "2");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        Thread.sleep(300);
+        pair.destination.cancel(); // closes every connection of the destination
+        assertEquals(MigrationStatus.FAILED, pair.source.awaitFinished(30, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertTrue(source.machine.runState().isRunning(), "the source keeps running");
+        assertNotNull(pair.source.info().errorDesc(), "the reason is reported");
+    }
+
+    private static long openFileDescriptors() throws java.io.IOException {
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    private static long liveMigrationThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("livemig-")).count();
+    }
+}

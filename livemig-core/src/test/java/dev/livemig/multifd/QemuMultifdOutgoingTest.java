@@ -1,0 +1,126 @@
+package dev.livemig.multifd;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.machine.RunState;
+import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationStatus;
+import dev.livemig.qemu.QemuMachines;
+import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuProcess;
+import dev.livemig.savevm.Snapshots;
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.ValueLayout;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A live migration from livemig with multifd into QEMU 7.2 started with {@code -incoming defer} and the same
+ * multifd settings: QEMU takes livemig's main connection and channels, its initial and page packets, the
+ * SYNC at every RAM section end and the zlib/zstd streams. A writer keeps changing guest memory (plain
+ * stores, caught by the userfaultfd tracker) until pre-switchover; QEMU must end with livemig's final RAM.
+ */
+@Tag("qemu")
+class QemuMultifdOutgoingTest {
+    private static final long REGION = 0x100000;
+    private static final int REGION_BYTES = 8 << 20;
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest(name = "{0} channels, {1}")
+    @CsvSource({"1, none", "2, none", "4, none", "2, zlib", "4, zlib", "2, zstd", "4, zstd"})
+    void qemuTakesALivemigGuestOverMultifdChannels(int channels, String compression) throws Exception {
+        Path known = dir.resolve("devices.snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc"))) {
+            qemu.saveSnapshot(known); // the devices the livemig machine sends, as QEMU describes them
+        }
+        try (Machine m = QemuMachines.shaped("pc");
+             QemuProcess qemu = QemuProcess.start(QemuOptions.incoming("pc", "defer").withPaused(true))) { // -S: the BIOS must not run after
+            Snapshots.load(m, known);
+            RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
+            byte[] image = new byte[REGION_BYTES];
+            new Random(channels * 31L + compression.hashCode()).nextBytes(image);
+            for (int i = 0; i < image.length; i += 4 * 4096) {
+                java.util.Arrays.fill(image, i, i + 4096, (byte) 0); // every fourth page zero: ZERO records on the main channel
+            }
+            ram.memory().asSlice(REGION, REGION_BYTES).copyFrom(java.lang.foreign.MemorySegment.ofArray(image));
+            m.enter(RunState.RUNNING);
+
+            setOnQemu(qemu, channels, compression);
+            int port;
+            try (var s = new ServerSocket(0)) {
+                port = s.getLocalPort();
+            }
+            qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
+
+            var config = new MigrationConfig(Set.of("multifd", "pause-before-switchover"), 300, 64L << 20)
+                    .withParameter("multifd-channels", Integer.toString(channels))
+                    .withParameter("multifd-compression", compression);
+            var migration = new Migration(m, config, e -> { });
+            AtomicBoolean writing = new AtomicBoolean(true);
+            AtomicLong writes = new AtomicLong();
+            Thread writer = Thread.ofPlatform().start(() -> {
+                var rnd = new SplittableRandom(7);
+                while (writing.get()) {
+                    long at = REGION + rnd.nextLong(REGION_BYTES / 8) * 8;
+                    ram.memory().set(ValueLayout.JAVA_LONG, at, rnd.nextLong());
+                    if ((writes.incrementAndGet() & 255) == 0) {
+                        Thread.onSpinWait();
+                    }
+                }
+            });
+            try {
+                migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port)); // QEMU binds within migrate-incoming
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (migration.status() != MigrationStatus.PRE_SWITCHOVER) {
+                    assertFalse(migration.status().isFinal(), migration.info().toJson() + "\n" + qemu.logTail());
+                    assertTrue(System.nanoTime() < deadline, migration.info().toJson().toString());
+                    Thread.sleep(10);
+                }
+            } finally {
+                writing.set(false);
+                writer.join();
+            }
+            migration.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+            assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS),
+                    migration.info().toJson() + "\n" + qemu.logTail());
+            var info = qemu.waitForMigration(Duration.ofSeconds(30));
+            assertEquals("completed", info.string("status"), info.toString());
+            assertTrue(writes.get() > 1000, "the guest kept writing while it moved: " + writes.get());
+            var stats = migration.info().ram();
+            assertTrue(stats.multifdBytes() >= stats.normal() * 4096, "pages went over the channels: " + stats);
+
+            byte[] expected = new byte[REGION_BYTES];
+            java.lang.foreign.MemorySegment.ofArray(expected).copyFrom(ram.memory().asSlice(REGION, REGION_BYTES));
+            assertArrayEquals(expected, qemu.readGuestMemory(REGION, REGION_BYTES), "QEMU holds livemig's final RAM");
+            byte[] low = new byte[0xa0000];
+            java.lang.foreign.MemorySegment.ofArray(low).copyFrom(ram.memory().asSlice(0, low.length));
+            assertArrayEquals(low, qemu.readGuestMemory(0, low.length), "low memory");
+        }
+    }
+
+    private static void setOnQemu(QemuProcess qemu, int channels, String compression) throws Exception {
+        qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                Json.object().put("capability", "multifd").put("state", true).build()))).build());
+        qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
+                .put("multifd-compression", compression).build());
+    }
+}
