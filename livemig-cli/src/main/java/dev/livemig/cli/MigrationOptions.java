@@ -10,12 +10,13 @@ import java.util.List;
 /** --capability and --parameter, turned into a validated {@link MigrationConfig}. */
 final class MigrationOptions {
     @Option(names = "--capability", paramLabel = "NAME", description = "Enable a migration capability (repeatable): "
-            + "return-path, pause-before-switchover, switchover-ack, events, auto-converge, compress.")
+            + "return-path, pause-before-switchover, switchover-ack, events, auto-converge, compress, xbzrle, multifd.")
     List<String> capabilities = new ArrayList<>();
 
     @Option(names = "--parameter", paramLabel = "NAME=VALUE", description = "Set a migration parameter (repeatable): "
             + "downtime-limit (ms), max-bandwidth (bytes/s), cpu-throttle-*, max-cpu-throttle, throttle-trigger-threshold, "
-            + "compress-level, compress-threads, compress-wait-thread, decompress-threads.")
+            + "compress-level, compress-threads, compress-wait-thread, decompress-threads, xbzrle-cache-size, "
+            + "multifd-channels, multifd-compression (none, zlib, zstd), multifd-zlib-level, multifd-zstd-level.")
     List<String> parameters = new ArrayList<>();
 
     /** The configuration, starting from {@code base} (QEMU's defaults, or the demo's). */

@@ -70,6 +70,16 @@ class DemoIT {
         assertTrue(info.get(statsMember).orElseThrow().asObject().number("pages") > 0, info.toString());
     }
 
+    @ParameterizedTest
+    @CsvSource({"2,none", "4,zstd", "1,zlib"})
+    void theDemoGuestMovesOverMultifdChannels(int channels, String compression) throws Exception {
+        Json.Obj verdict = demo("--capability", "multifd", "--parameter", "multifd-channels=" + channels,
+                "--parameter", "multifd-compression=" + compression, "--dirty-rate", "32M");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj ram = verdict.get("query-migrate").orElseThrow().asObject().get("ram").orElseThrow().asObject();
+        assertTrue(ram.number("multifd-bytes") >= ram.number("normal") * 4096, "pages went over the channels: " + ram);
+    }
+
     @org.junit.jupiter.api.Test
     void switchoverAckKeepsTheSlowDevicesSetupOutOfTheDowntime() throws Exception {
         Json.Obj verdict = demo("--capability", "return-path", "--capability", "switchover-ack", "--dirty-rate", "16M");

@@ -149,7 +149,7 @@ public final class IncomingMigration {
                 IncomingListener l = listener;
                 acceptor = Thread.ofPlatform().name("livemig-multifd-accept").daemon().start(() -> {
                     try {
-                        for (long i = config.longValue(MigrationParameter.MULTIFD_CHANNELS); i > 0; i--) {
+                        while (true) { // one too many fails the load (channel id): mismatched multifd-channels
                             receiver.add(l.accept());
                         }
                     } catch (MigrationException e) {

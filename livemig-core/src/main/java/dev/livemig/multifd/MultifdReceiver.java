@@ -10,6 +10,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -34,9 +36,16 @@ public final class MultifdReceiver implements AutoCloseable {
     private long generation; // guarded by lock: syncs released so far
     private String failure;  // guarded by lock: the first channel error
     private boolean closed;  // guarded by lock
+    private final long missingChannelTimeoutNs;
 
     /** {@code compression}: none, zlib or zstd, as multifd-compression says on this side. */
     public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks) {
+        this(channels, compression, ramBlocks, Duration.ofSeconds(10));
+    }
+
+    /** {@code missingChannelTimeout}: how long a sync waits for channels that never connected. */
+    public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks, Duration missingChannelTimeout) {
+        this.missingChannelTimeoutNs = missingChannelTimeout.toNanos();
         this.channels = channels;
         this.compression = switch (compression) {
             case "zlib" -> MultifdPacket.COMPRESSION_ZLIB;
@@ -157,8 +166,22 @@ public final class MultifdReceiver implements AutoCloseable {
     public void sync() throws MigrationException {
         lock.lock();
         try {
+            long waited = 0;
             while (parked < channels && failure == null && !closed) {
-                changed.awaitUninterruptibly();
+                long start = System.nanoTime();
+                try {
+                    changed.awaitNanos(TimeUnit.SECONDS.toNanos(1));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new MigrationException("multifd: interrupted while waiting for a sync point");
+                }
+                waited += System.nanoTime() - start;
+                if (open.size() < channels && waited > missingChannelTimeoutNs) {
+                    // a source with fewer multifd-channels would leave this end waiting forever (QEMU 7.2 does)
+                    throw new MigrationException("multifd: only " + open.size() + " of " + channels
+                            + " channels connected after " + TimeUnit.NANOSECONDS.toSeconds(waited)
+                            + " s: multifd-channels must be the same on both sides");
+                }
             }
             if (failure != null) {
                 throw new MigrationException(failure);

@@ -119,6 +119,30 @@ class MultifdMigrationTest {
         assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
     }
 
+    @org.junit.jupiter.params.ParameterizedTest(name = "source {0}, destination {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"3, 2", "1, 2"})
+    void channelCountsThatDifferFailBothSidesWithAReasonAndTheSourceKeepsRunning(int sourceChannels, int destChannels)
+            throws Exception {
+        var source = guest(5_000);
+        var dest = guest(0);
+        source.start();
+        var base = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+        var incoming = new IncomingMigration(dest.machine, base.withParameter("multifd-channels", Integer.toString(destChannels)),
+                true, e -> { });
+        cleanup.addFirst(() -> {
+            incoming.cancel();
+            incoming.awaitFinished(10, TimeUnit.SECONDS);
+        });
+        MigrationUri address = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        var m = new Migration(source.machine, base.withParameter("multifd-channels", Integer.toString(sourceChannels)), e -> { });
+        m.start(address);
+        assertEquals(MigrationStatus.FAILED, incoming.awaitFinished(30, TimeUnit.SECONDS));
+        assertTrue(incoming.error().contains(sourceChannels > destChannels ? "channel id 2 but only 2 channels"
+                : "only 1 of 2 channels connected"), incoming.error());
+        assertEquals(MigrationStatus.FAILED, m.awaitFinished(30, TimeUnit.SECONDS), m.info().toJson().toString());
+        assertTrue(source.machine.runState().isRunning(), "the source keeps running");
+    }
+
     @Test
     void multifdNeedsASocketTransport() throws Exception {
         var source = guest(0);

@@ -108,4 +108,19 @@ class MultifdReceiverTest {
             assertTrue(e.getMessage().contains("compression flags 0x0, expected 0x2"), e.getMessage());
         }
     }
+
+    @Test
+    void aChannelThatNeverConnectsFailsTheSyncInsteadOfWaitingForever() throws Exception {
+        try (var receiver = new MultifdReceiver(2, "none", List.of(ram), java.time.Duration.ofMillis(300))) {
+            MigrationChannel[] p = pair();
+            receiver.add(p[1]);
+            var w = new StreamWriter(p[0]);
+            new MultifdPacket.Initial(new byte[16], 0).write(w);
+            new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 0, 0, 0, "", new long[0]).write(w);
+            w.flush();
+            var e = assertThrows(MigrationException.class, receiver::sync);
+            assertEquals("multifd: only 1 of 2 channels connected after 1 s: multifd-channels must be the same on both sides",
+                    e.getMessage());
+        }
+    }
 }
