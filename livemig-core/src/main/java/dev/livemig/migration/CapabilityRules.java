@@ -46,7 +46,7 @@ public final class CapabilityRules {
             VALIDATE_UUID, ZERO_COPY_SEND);
 
     /** QEMU gives one message for every way zero-copy-send can be misused. */
-    private static final String ZERO_COPY = "Zero copy only available for non-compressed non-TLS multifd migration";
+    static final String ZERO_COPY = "Zero copy only available for non-compressed non-TLS multifd migration";
 
     /** The table, in the order QEMU checks. */
     public static final List<Rule> RULES = table();

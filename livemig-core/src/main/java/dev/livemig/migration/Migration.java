@@ -185,6 +185,9 @@ public final class Migration {
         MigrationStatus end;
         String why = null;
         try {
+            if (config.has("zero-copy-send") && !(uri instanceof MigrationUri.Tcp)) {
+                throw new MigrationException(dev.livemig.transport.ZeroCopySocketChannel.UNAVAILABLE); // as QEMU, once started
+            }
             channel = Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
@@ -324,17 +327,18 @@ public final class Migration {
         String method = config.text(MigrationParameter.MULTIFD_COMPRESSION);
         int level = (int) config.longValue(method.equals("zstd") ? MigrationParameter.MULTIFD_ZSTD_LEVEL
                 : MigrationParameter.MULTIFD_ZLIB_LEVEL);
+        boolean zeroCopy = config.has("zero-copy-send");
         var connections = new java.util.ArrayList<MigrationChannel>(n);
         try {
             for (int i = 0; i < n; i++) {
                 checkCancelled();
-                connections.add(Transports.connect(uri));
+                connections.add(zeroCopy ? Transports.connectZeroCopy(uri) : Transports.connect(uri));
             }
         } catch (MigrationException | RuntimeException e) {
             connections.forEach(MigrationChannel::closeQuietly);
             throw e;
         }
-        return new MultifdSender(connections, new MultifdSender.Compression(method, level));
+        return new MultifdSender(connections, new MultifdSender.Compression(method, level), zeroCopy);
     }
 
     private boolean switchoverAllowed(SourceReturnPath rp) {

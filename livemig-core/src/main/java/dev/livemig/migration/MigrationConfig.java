@@ -24,7 +24,7 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress", "xbzrle", "multifd");
+            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send");
 
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
@@ -125,8 +125,16 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** QEMU judges some parameters against others (migrate_params_check on the merged set). */
     private void checkAcrossParameters() throws MigrationException {
+        checkZeroCopyCompression();
         if (longValue(MigrationParameter.MAX_CPU_THROTTLE) < longValue(MigrationParameter.CPU_THROTTLE_INITIAL)) {
             throw new MigrationException("Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99");
+        }
+    }
+
+    /** QEMU 7.2 checks zero-copy-send against multifd-compression from both sides, with one text. */
+    private void checkZeroCopyCompression() throws MigrationException {
+        if (has("zero-copy-send") && !text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
+            throw new MigrationException(CapabilityRules.ZERO_COPY);
         }
     }
 
@@ -141,6 +149,7 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
             enabled.add(MigrationCapability.byName(cap));
         }
         CapabilityRules.check(enabled);
+        c.checkZeroCopyCompression();
         for (MigrationCapability cap : enabled) {
             if (!BUILT.contains(cap.qmpName())) {
                 throw new MigrationException("capability " + cap.qmpName() + " is not built yet in livemig");

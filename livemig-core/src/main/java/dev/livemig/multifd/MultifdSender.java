@@ -3,6 +3,7 @@ package dev.livemig.multifd;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.PageChannels;
 import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.ZeroCopySocketChannel;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
 
@@ -47,6 +48,8 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     private static final long POLL_MS = 50;
 
     private final Compression compression;
+    private final boolean zeroCopy;
+    private final java.util.concurrent.atomic.AtomicLong zeroCopyMisses = new java.util.concurrent.atomic.AtomicLong();
     private final List<Sender> senders = new ArrayList<>();
     private final BlockingQueue<Sender> idle;
     private volatile String failure;
@@ -61,6 +64,19 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
 
     /** Starts one sender per connection; channel ids are the list's order. */
     public MultifdSender(List<MigrationChannel> connections, Compression compression) {
+        this(connections, compression, false);
+    }
+
+    /**
+     * With {@code zeroCopy} (zero-copy-send; compression none) every connection is a
+     * {@link ZeroCopySocketChannel}: pages go with MSG_ZEROCOPY and each SYNC waits for the kernel's reports.
+     */
+    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy) {
+        if (zeroCopy && (!compression.method().equals("none")
+                || !connections.stream().allMatch(c -> c instanceof ZeroCopySocketChannel))) {
+            throw new IllegalArgumentException("zero-copy-send needs compression none and zero-copy sockets");
+        }
+        this.zeroCopy = zeroCopy;
         this.compression = compression;
         this.idle = new ArrayBlockingQueue<>(connections.size());
         for (int id = 0; id < connections.size(); id++) {
@@ -105,6 +121,11 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     @Override
     public long bytesQueued() {
         return queued;
+    }
+
+    @Override
+    public long zeroCopyMisses() {
+        return zeroCopyMisses.get();
     }
 
     private void dispatch() throws MigrationException {
@@ -221,6 +242,22 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
             }
             int flags = job.flags() | (n > 0 ? compression.flag() : 0); // 7.2 marks compression on page packets only
             String name = job.block() == null ? "" : job.block().name();
+            if (zeroCopy) {
+                new MultifdPacket.Ram(flags, n, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
+                out.flush(); // the header the ordinary way, as QEMU sends it
+                try {
+                    var socket = (ZeroCopySocketChannel) connection;
+                    if (n > 0) {
+                        socket.writeZeroCopy(pages);
+                    }
+                    if (job.block() == null && socket.flushZeroCopy()) { // at each sync point, as QEMU
+                        zeroCopyMisses.incrementAndGet();
+                    }
+                } catch (java.io.IOException e) {
+                    throw new MigrationException("write failed: " + e.getMessage(), e);
+                }
+                return;
+            }
             if (n == 0 || zlib == null && zstd == null) {
                 new MultifdPacket.Ram(flags, n, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
                 for (MemorySegment page : pages) {

@@ -18,4 +18,7 @@ public interface PageChannels {
 
     /** Bytes accounted to the migration so far (QEMU counts packets when queued, pages at their full size). */
     long bytesQueued();
+
+    /** zero-copy-send: sync points at which the kernel had copied every page after all. */
+    long zeroCopyMisses();
 }

@@ -125,6 +125,9 @@ public final class RamSaver {
         out.be64(RamFlags.EOS);
         long viaChannels = multifdBytes() - multifdStart;
         counters.multifdBytes.addAndGet(viaChannels);
+        if (channels != null) {
+            counters.dirtySyncMissedZeroCopy.set(channels.zeroCopyMisses());
+        }
         counters.transferred.addAndGet(out.offset() - start + viaChannels);
     }
 

@@ -52,6 +52,22 @@ public final class Transports {
         }
     }
 
+    /**
+     * Connects a multifd channel for zero-copy-send: only TCP sockets can send with MSG_ZEROCOPY, anything
+     * else fails with QEMU's text, as does a kernel that refuses SO_ZEROCOPY.
+     */
+    public static ZeroCopySocketChannel connectZeroCopy(MigrationUri uri) throws MigrationException {
+        if (!(uri instanceof MigrationUri.Tcp tcp)) {
+            throw new MigrationException(ZeroCopySocketChannel.UNAVAILABLE);
+        }
+        try {
+            return ZeroCopySocketChannel.connect(resolve(tcp));
+        } catch (IOException e) {
+            throw new MigrationException(ZeroCopySocketChannel.UNAVAILABLE.equals(e.getMessage()) ? e.getMessage()
+                    : "cannot open " + uri + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Starts listening (tcp, unix) or prepares the one incoming channel (exec, file). */
     public static IncomingListener listen(MigrationUri uri) throws MigrationException {
         try {

@@ -80,6 +80,19 @@ class MigrationConfigTest {
                 refusal(() -> MigrationConfig.defaults().withCapability("return-path").withCapability("background-snapshot")));
     }
 
+    /** Both orders measured on QEMU 7.2.22 through QMP: one text, whichever comes second is refused. */
+    @Test
+    void zeroCopySendNeedsMultifdWithoutCompressionWhicheverIsSetFirst() throws MigrationException {
+        var multifd = MigrationConfig.defaults().withCapability("multifd");
+        var zeroCopy = multifd.withCapability("zero-copy-send");
+        assertTrue(zeroCopy.has("zero-copy-send"));
+        assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
+                refusal(() -> zeroCopy.withParameter("multifd-compression", "zlib")));
+        assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
+                refusal(() -> multifd.withParameter("multifd-compression", "zstd").withCapability("zero-copy-send")));
+        assertEquals("none", zeroCopy.withParameter("multifd-compression", "none").text(MigrationParameter.MULTIFD_COMPRESSION));
+    }
+
     @Test
     void downtimeLimitAndMaxBandwidthAreSet() throws MigrationException {
         var c = MigrationConfig.defaults().withParameter("downtime-limit", "2000000").withParameter("max-bandwidth", "0");

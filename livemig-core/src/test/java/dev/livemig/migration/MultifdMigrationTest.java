@@ -144,6 +144,42 @@ class MultifdMigrationTest {
     }
 
     @Test
+    void zeroCopySendCarriesARunningGuestAndCountsTheSyncsWhereTheKernelCopiedAnyway() throws Exception {
+        var source = guest(20_000);
+        var dest = guest(0);
+        source.start();
+        var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 32L << 20)
+                .withParameter("multifd-channels", "2");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (pair.source.info().ram() == null || pair.source.info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source.info().toJson());
+            Thread.sleep(10);
+        }
+        source.dirtyRate(0);
+        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+        assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
+        var ram = pair.source.info().ram();
+        // over loopback the kernel always copies for local delivery, and says so in every report
+        assertTrue(ram.dirtySyncMissedZeroCopy() >= 3, "a miss per channel and sync point with pages: " + ram);
+        assertTrue(pair.source.info().toJson().get("ram").orElseThrow().asObject().number("dirty-sync-missed-zero-copy") > 0);
+    }
+
+    @Test
+    void zeroCopySendOverAUnixSocketFailsWithQemusText() throws Exception {
+        var source = guest(0);
+        var dest = guest(0);
+        var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30);
+        var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("zc").resolve("s"));
+        assertEquals(MigrationStatus.FAILED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals("Zero copy send feature not detected in host kernel", pair.source.info().errorDesc());
+    }
+
+    @Test
     void multifdNeedsASocketTransport() throws Exception {
         var source = guest(0);
         var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);

@@ -36,6 +36,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * multifd settings: QEMU takes livemig's main connection and channels, its initial and page packets, the
  * SYNC at every RAM section end and the zlib/zstd streams. A writer keeps changing guest memory (plain
  * stores, caught by the userfaultfd tracker) until pre-switchover; QEMU must end with livemig's final RAM.
+ * With zero-copy-send the pages leave with MSG_ZEROCOPY (the destination sees no difference on the wire).
  */
 @Tag("qemu")
 class QemuMultifdOutgoingTest {
@@ -45,9 +46,10 @@ class QemuMultifdOutgoingTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "{0} channels, {1}")
-    @CsvSource({"1, none", "2, none", "4, none", "2, zlib", "4, zlib", "2, zstd", "4, zstd"})
-    void qemuTakesALivemigGuestOverMultifdChannels(int channels, String compression) throws Exception {
+    @ParameterizedTest(name = "{0} channels, {1}, zero-copy-send {2}")
+    @CsvSource({"1, none, false", "2, none, false", "4, none, false", "2, zlib, false", "4, zlib, false",
+            "2, zstd, false", "4, zstd, false", "2, none, true", "4, none, true"})
+    void qemuTakesALivemigGuestOverMultifdChannels(int channels, String compression, boolean zeroCopy) throws Exception {
         Path known = dir.resolve("devices.snap");
         try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc"))) {
             qemu.saveSnapshot(known); // the devices the livemig machine sends, as QEMU describes them
@@ -71,7 +73,9 @@ class QemuMultifdOutgoingTest {
             }
             qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
 
-            var config = new MigrationConfig(Set.of("multifd", "pause-before-switchover"), 300, 64L << 20)
+            var caps = zeroCopy ? Set.of("multifd", "zero-copy-send", "pause-before-switchover")
+                    : Set.of("multifd", "pause-before-switchover");
+            var config = new MigrationConfig(caps, 300, 64L << 20)
                     .withParameter("multifd-channels", Integer.toString(channels))
                     .withParameter("multifd-compression", compression);
             var migration = new Migration(m, config, e -> { });
