@@ -7,6 +7,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationParameter;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.transport.MigrationUri;
@@ -88,6 +89,7 @@ final class BenchCommand implements Runnable {
                 fill(m.ramBlocks().getFirst(), content);
                 List<String> args = new ArrayList<>(List.of("--ram", Long.toString(ram)));
                 migration.capabilities.forEach(c -> args.addAll(List.of("--capability", c)));
+                migration.parameters.forEach(p -> args.addAll(List.of("--parameter", p))); // multifd-channels must agree
                 var destArgs = new ArrayList<String>();
                 destArgs.add(listen);
                 destArgs.addAll(args);
@@ -105,6 +107,9 @@ final class BenchCommand implements Runnable {
                             .put("ram_bytes", ram)
                             .put("content", content)
                             .put("transport", transport)
+                            .put("multifd_channels", config.has("multifd") ? config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 0)
+                            .put("multifd_compression", config.has("multifd") ? config.text(MigrationParameter.MULTIFD_COMPRESSION) : "-")
+                            .put("zero_copy_send", config.has("zero-copy-send"))
                             .put("total_ms", info.totalTimeMs())
                             .put("downtime_ms", info.downtimeMs())
                             .put("setup_ms", info.setupTimeMs())

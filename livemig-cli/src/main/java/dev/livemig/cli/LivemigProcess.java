@@ -48,7 +48,12 @@ final class LivemigProcess implements AutoCloseable {
         String jar = System.getProperty("java.class.path"); // the shaded jar, or a test's class path
         // the same JVM flags as ./livemig: a small serial heap, since page data never lives on the heap
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
-                "-Xms8m", "-cp", jar, Main.class.getName()));
+                "-Xms8m"));
+        String extra = System.getenv("LIVEMIG_DEST_JAVA_OPTS"); // e.g. a profiler for the second process
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
+        cmd.addAll(List.of("-cp", jar, Main.class.getName()));
         cmd.addAll(args);
         cmd.add("--json");
         return new LivemigProcess(new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start());

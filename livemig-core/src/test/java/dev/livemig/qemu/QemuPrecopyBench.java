@@ -17,9 +17,11 @@ import java.util.SplittableRandom;
 /**
  * QEMU 7.2's side of {@code livemig bench precopy}: two qemu-system-x86_64 processes (pc, TCG, paused), the
  * source's RAM filled through a loader image, migrated over loopback tcp with max-bandwidth 100 GiB/s and
- * downtime-limit 300 ms. Prints one JSON line with QEMU's own total-time and downtime.
+ * downtime-limit 300 ms. Prints one JSON line with QEMU's own total-time and downtime. With a channel count
+ * (and a multifd-compression, and "zero-copy"), both ends use multifd: the destination starts with
+ * {@code -incoming defer} and gets the same capabilities and parameters before migrate-incoming.
  *
- * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.QemuPrecopyBench 1024 random</pre>
+ * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.QemuPrecopyBench 1024 random [CHANNELS [none|zlib|zstd [zero-copy]]]</pre>
  */
 public final class QemuPrecopyBench {
     private QemuPrecopyBench() {
@@ -28,6 +30,9 @@ public final class QemuPrecopyBench {
     public static void main(String[] args) throws Exception {
         long mib = Long.parseLong(args[0]);
         String content = args.length > 1 ? args[1] : "random";
+        int channels = args.length > 2 ? Integer.parseInt(args[2]) : 0;
+        String compression = args.length > 3 ? args[3] : "none";
+        boolean zeroCopy = args.length > 4 && args[4].equals("zero-copy");
         var images = new java.util.LinkedHashMap<Long, Path>(); // one image file per piece size
         try {
             var source = QemuOptions.paused("pc").withMemory(mib + "M");
@@ -46,12 +51,24 @@ public final class QemuPrecopyBench {
             try (ServerSocket s = new ServerSocket(0)) {
                 port = s.getLocalPort();
             }
-            var destOptions = QemuOptions.incoming("pc", "tcp:127.0.0.1:" + port).withMemory(mib + "M")
+            var destOptions = QemuOptions.incoming("pc", channels > 0 ? "defer" : "tcp:127.0.0.1:" + port).withMemory(mib + "M")
                     .withStartTimeout(Duration.ofSeconds(60));
             try (QemuProcess dst = QemuProcess.start(destOptions);
                  QemuProcess src = QemuProcess.start(source.withStartTimeout(Duration.ofSeconds(60)))) {
                 src.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 100L << 30)
                         .put("downtime-limit", 300).build());
+                if (channels > 0) {
+                    for (QemuProcess q : List.of(dst, src)) {
+                        var caps = new java.util.ArrayList<Json>(List.of(Json.object().put("capability", "multifd").put("state", true).build()));
+                        if (zeroCopy && q == src) {
+                            caps.add(Json.object().put("capability", "zero-copy-send").put("state", true).build());
+                        }
+                        q.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(caps)).build());
+                        q.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
+                                .put("multifd-compression", compression).build());
+                    }
+                    dst.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
+                }
                 src.qmp().execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
                 Json.Obj info = src.waitForMigration(Duration.ofMinutes(10));
                 dst.waitForMigration(Duration.ofMinutes(1));
@@ -63,6 +80,9 @@ public final class QemuPrecopyBench {
                         .put("ram_bytes", mib << 20)
                         .put("content", content)
                         .put("transport", "tcp")
+                        .put("multifd_channels", channels)
+                        .put("multifd_compression", channels > 0 ? compression : "-")
+                        .put("zero_copy_send", zeroCopy)
                         .put("total_ms", total)
                         .put("downtime_ms", info.number("downtime"))
                         .put("setup_ms", info.number("setup-time"))
