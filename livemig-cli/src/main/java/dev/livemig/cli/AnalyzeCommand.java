@@ -1,0 +1,87 @@
+package dev.livemig.cli;
+
+import dev.livemig.analyze.StreamDump;
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonWriter;
+import dev.livemig.wire.MigrationException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.concurrent.Callable;
+
+/**
+ * The migration-stream debugger: QEMU's scripts/analyze-migration.py options and JSON output ({@code -f},
+ * {@code -m}, {@code -d state|desc}, {@code -x}), plus {@code --verify}. A stream from stdin ({@code -f -})
+ * is stored in a temporary file first: the vmdescription that explains it comes last.
+ */
+@Command(name = "analyze", mixinStandardHelpOptions = true,
+        description = "Dump a migration stream as QEMU's analyze-migration.py does (and read what it cannot).")
+final class AnalyzeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-f", "--file"}, required = true, paramLabel = "FILE", description = "Migration stream to read ('-': stdin).")
+    String file;
+
+    @Option(names = {"-m", "--memory"}, description = "Dump RAM contents as well.")
+    boolean memory;
+
+    @Option(names = {"-d", "--dump"}, defaultValue = "state", paramLabel = "state|desc",
+            description = "What to dump: the state of every section (default) or the vmdescription.")
+    String dump;
+
+    @Option(names = {"-x", "--extract"}, description = "Write desc.json, state.json and one file per RAM block into the current directory.")
+    boolean extract;
+
+    @Option(names = "--verify", description = "Read the whole stream; print one JSON verdict (ok, or the first error with its "
+            + "section and offset); exit status 0 or 1.")
+    boolean verify;
+
+    @Override
+    public Integer call() throws Exception {
+        var out = spec.commandLine().getOut();
+        Path stream = file.equals("-") ? fromStdin() : Path.of(file);
+        try {
+            if (verify) {
+                try {
+                    StreamDump.state(stream, false);
+                    out.println(JsonWriter.compact(Json.object().put("verdict", "ok").put("file", file).build()));
+                    return 0;
+                } catch (MigrationException e) {
+                    out.println(JsonWriter.compact(Json.object().put("verdict", "malformed").put("file", file)
+                            .put("error", e.getMessage()).build()));
+                    return 1;
+                }
+            }
+            if (extract) {
+                StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println);
+            } else if (dump.equals("state")) {
+                out.println(JsonWriter.pretty(StreamDump.state(stream, memory), 4));
+            } else if (dump.equals("desc")) {
+                out.println(JsonWriter.pretty(StreamDump.description(stream), 4));
+            } else {
+                throw new MigrationException("Please specify either -x, -d state or -d desc");
+            }
+            return 0;
+        } finally {
+            if (file.equals("-")) {
+                Files.deleteIfExists(stream);
+            }
+        }
+    }
+
+    private static Path fromStdin() throws IOException {
+        Path tmp = Files.createTempFile("livemig-analyze-", ".stream");
+        try (InputStream in = System.in) {
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return tmp;
+    }
+}

@@ -1,0 +1,238 @@
+package dev.livemig.analyze;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.ram.CompressedPage;
+import dev.livemig.ram.RamFlags;
+import dev.livemig.ram.Xbzrle;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.zip.Inflater;
+
+/**
+ * The "ram" section as analyze-migration.py shows it: {@code "section sizes"} (each block's length as
+ * {@code 0x%016x}) and, when asked, {@code "memory"}: one entry per page record, keyed
+ * {@code "BLOCK (0x%016x)"}, either {@code "Filled with 0xNN"} or the page's bytes in hex. Extraction writes
+ * each block into a file named after it (relative to a directory) as the records arrive. Unlike the script,
+ * it also reads XBZRLE and legacy compressed pages, applied onto the page as the destination would.
+ * One object per RAM section id: the block named last carries over to the next part, as on the wire.
+ */
+final class RamDump implements AutoCloseable {
+    private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
+
+    private final boolean dumpMemory;
+    private final Path extractInto;           // null: no extraction
+    private final Consumer<String> printed;   // what the script prints while extracting
+    private final Map<String, String> sizes = new LinkedHashMap<>();
+    private final Map<String, Long> lengths = new HashMap<>();
+    private final Map<String, Json> memory = new LinkedHashMap<>();
+    private final Map<String, RandomAccessFile> files = new HashMap<>();
+    private final Map<String, byte[]> pages = new HashMap<>(); // with -m and without -x: XBZRLE bases
+    private final Inflater inflater = new Inflater();
+    private final byte[] page = new byte[PAGE];
+    private String name = "";
+
+    RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed) {
+        this.dumpMemory = dumpMemory;
+        this.extractInto = extractInto;
+        this.printed = printed;
+    }
+
+    Json.Obj toJson() {
+        var s = Json.object();
+        sizes.forEach(s::put);
+        var o = Json.object().put("section sizes", s.build());
+        if (dumpMemory) {
+            var m = Json.object();
+            memory.forEach(m::put);
+            o.put("memory", m.build());
+        }
+        return o.build();
+    }
+
+    /** One RAM section body, up to and including its EOS. */
+    void read(StreamReader in) throws MigrationException {
+        while (true) {
+            long at = in.offset();
+            long word = in.be64();
+            long flags = word & (PAGE - 1);
+            long addr = word & ~(long) (PAGE - 1);
+            if ((flags & RamFlags.MEM_SIZE) != 0) {
+                long total = addr;
+                while (total > 0) {
+                    name = in.str8();
+                    long len = in.be64();
+                    if (len <= 0 || len > total) {
+                        throw in.errorAt(at, "RAM block " + name + " of length " + len + " beyond the total " + total);
+                    }
+                    total -= len;
+                    sizes.put(name, String.format("0x%016x", len));
+                    lengths.put(name, len);
+                    if (extractInto != null) {
+                        openBlockFile(in, at, len);
+                    }
+                }
+                flags &= ~RamFlags.MEM_SIZE;
+            }
+            if ((flags & (RamFlags.ZERO | RamFlags.PAGE | RamFlags.XBZRLE | RamFlags.COMPRESS_PAGE)) != 0) {
+                if ((flags & RamFlags.CONTINUE) != 0) {
+                    flags &= ~RamFlags.CONTINUE;
+                } else {
+                    name = in.str8();
+                }
+                Long len = lengths.get(name);
+                if (len == null) {
+                    throw in.errorAt(at, "RAM record names block " + name + ", which the section's block list does not have");
+                }
+                if (addr > len - PAGE) {
+                    throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, name, len));
+                }
+            }
+            if ((flags & RamFlags.ZERO) != 0) {
+                int fill = in.u8();
+                if (dumpMemory) {
+                    memory.put(key(addr), new Json.Str(String.format("Filled with 0x%02x", fill)));
+                }
+                if (extractInto != null || dumpMemory) {
+                    java.util.Arrays.fill(page, (byte) fill);
+                    store(addr, false); // a later pass may zero a page that held data: the file must say so
+                }
+                flags &= ~RamFlags.ZERO;
+            } else if ((flags & RamFlags.PAGE) != 0) {
+                if (dumpMemory || extractInto != null) {
+                    in.readFully(MemorySegment.ofArray(page));
+                    store(addr, true);
+                } else {
+                    in.skip(PAGE);
+                }
+                flags &= ~RamFlags.PAGE;
+            } else if ((flags & RamFlags.COMPRESS_PAGE) != 0) {
+                long lenAt = in.offset();
+                int n = in.be32();
+                if (n < 0 || n > CompressedPage.MAX_LENGTH) {
+                    throw in.errorAt(lenAt, "compressed page of " + Integer.toUnsignedString(n) + " bytes: more than "
+                            + CompressedPage.MAX_LENGTH);
+                }
+                byte[] data = in.bytes(n);
+                try {
+                    CompressedPage.decode(data, n, inflater, MemorySegment.ofArray(page));
+                } catch (CompressedPage.Malformed e) {
+                    throw in.errorAt(lenAt, "compressed page at " + key(addr) + ": " + e.getMessage());
+                }
+                store(addr, true);
+                flags &= ~RamFlags.COMPRESS_PAGE;
+            } else if ((flags & RamFlags.XBZRLE) != 0) {
+                long encAt = in.offset();
+                int encoding = in.u8();
+                if (encoding != RamFlags.ENCODING_XBZRLE) {
+                    throw in.errorAt(encAt, "unknown XBZRLE encoding " + encoding);
+                }
+                int n = in.be16();
+                byte[] delta = in.bytes(n);
+                if (dumpMemory || extractInto != null) { // only the page's content needs the base
+                    load(addr);
+                    try {
+                        Xbzrle.decode(delta, n, MemorySegment.ofArray(page));
+                    } catch (Xbzrle.Malformed e) {
+                        throw in.errorAt(encAt, "XBZRLE page at " + key(addr) + ": " + e.getMessage());
+                    }
+                    store(addr, true);
+                }
+                flags &= ~RamFlags.XBZRLE;
+            } else if ((flags & RamFlags.HOOK) != 0) {
+                throw in.errorAt(at, "RAM hooks don't make sense with files");
+            }
+            flags &= ~RamFlags.MULTIFD_FLUSH;
+            if ((flags & RamFlags.EOS) != 0) {
+                return;
+            }
+            if (flags != 0) {
+                throw in.errorAt(at, String.format("Unknown RAM flags: %x", flags));
+            }
+        }
+    }
+
+    private String key(long addr) {
+        return String.format("%s (0x%016x)", name, addr);
+    }
+
+    /** The current page becomes the content at addr: in the dump, the extracted file and the XBZRLE base. */
+    private void store(long addr, boolean hexInDump) throws MigrationException {
+        if (dumpMemory && hexInDump) {
+            memory.put(key(addr), new Json.Str(VmsdDump.hexBytes(page)));
+        }
+        if (extractInto != null) {
+            try {
+                RandomAccessFile f = files.get(name);
+                f.seek(addr);
+                f.write(page);
+            } catch (IOException e) {
+                throw new MigrationException("cannot write " + name + ": " + e.getMessage(), e);
+            }
+        } else if (dumpMemory) {
+            pages.put(key(addr), page.clone());
+        }
+    }
+
+    /** The page's content so far (zero when never sent), as the base of an XBZRLE delta. */
+    private void load(long addr) throws MigrationException {
+        if (extractInto != null) {
+            try {
+                RandomAccessFile f = files.get(name);
+                f.seek(addr);
+                f.readFully(page);
+            } catch (IOException e) {
+                throw new MigrationException("cannot read back " + name + ": " + e.getMessage(), e);
+            }
+            return;
+        }
+        byte[] known = pages.get(key(addr));
+        if (known != null) {
+            System.arraycopy(known, 0, page, 0, PAGE);
+        } else {
+            java.util.Arrays.fill(page, (byte) 0);
+        }
+    }
+
+    private void openBlockFile(StreamReader in, long at, long len) throws MigrationException {
+        Path file = extractInto.resolve("./" + name).normalize();
+        if (!file.startsWith(extractInto.normalize())) {
+            throw in.errorAt(at, "RAM block name " + name + " would be written outside " + extractInto);
+        }
+        try {
+            printed.accept(name);
+            Files.createDirectories(file.getParent());
+            RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw");
+            f.setLength(0);
+            f.setLength(len);
+            RandomAccessFile old = files.put(name, f);
+            if (old != null) {
+                old.close();
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot create " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        inflater.end();
+        for (RandomAccessFile f : files.values()) {
+            try {
+                f.close();
+            } catch (IOException ignored) {
+                // the data was written; closing a file we only wrote cannot lose it
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package dev.livemig.analyze;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParseException;
+import dev.livemig.json.JsonParser;
+import dev.livemig.ram.RamFlags;
+import dev.livemig.savevm.DescribedDevices;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.WireFormat;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * What QEMU's scripts/analyze-migration.py makes of a migration stream file, computed by livemig: the
+ * vmdescription trailer ({@link #description}), the state of every section read through it ({@link #state},
+ * keyed {@code "IDSTR (SECTION_ID)"} in the order sections first appear), and the extraction of RAM blocks
+ * ({@link #extract}). The output is the script's JSON for QEMU 7.2 streams; where the script gives up
+ * (XBZRLE, compressed pages, commands, a normal page under {@code -m}) livemig goes on. Every malformed input
+ * is a {@link MigrationException} naming the section and the byte offset.
+ */
+public final class StreamDump {
+    private StreamDump() {
+    }
+
+    /** The vmdescription trailer, as the stream carries it. */
+    public static Json.Obj description(Path file) throws MigrationException {
+        String text = DescribedDevices.trailerJson(file);
+        if (text == null) {
+            throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer");
+        }
+        try {
+            if (JsonParser.parse(text) instanceof Json.Obj o) {
+                return o;
+            }
+            throw new MigrationException("the vmdescription of " + file + " is not a JSON object");
+        } catch (JsonParseException e) {
+            throw new MigrationException("the vmdescription of " + file + " is not JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /** Every section's state; with {@code dumpMemory}, each RAM page record too (the script's {@code -m}). */
+    public static Json.Obj state(Path file, boolean dumpMemory) throws MigrationException {
+        return read(file, dumpMemory, null, s -> { });
+    }
+
+    /**
+     * The script's {@code -x}: {@code desc.json}, one file per RAM block (named after it, below {@code into}),
+     * and {@code state.json}, printing each name as it is written.
+     */
+    public static void extract(Path file, Path into, Consumer<String> printed) throws MigrationException {
+        Json.Obj desc = description(file);
+        printed.accept("desc.json");
+        write(into.resolve("desc.json"), dev.livemig.json.JsonWriter.pretty(desc, 4));
+        Json.Obj state = read(file, false, into, printed);
+        printed.accept("state.json");
+        write(into.resolve("state.json"), dev.livemig.json.JsonWriter.pretty(state, 4));
+    }
+
+    private static void write(Path file, String text) throws MigrationException {
+        try {
+            java.nio.file.Files.writeString(file, text);
+        } catch (IOException e) {
+            throw new MigrationException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private record Key(String idstr, long instanceId) {
+    }
+
+    private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed)
+            throws MigrationException {
+        Json.Obj desc = description(file);
+        Map<Key, Json.Obj> devices = new HashMap<>();
+        for (Json d : desc.array("devices")) {
+            if (d instanceof Json.Obj o && o.get("name").orElse(null) instanceof Json.Str(String name)
+                    && o.get("instance_id").orElse(null) instanceof Json.Num(String id)) {
+                devices.put(new Key(name, Long.parseLong(id)), o);
+            }
+        }
+        Map<Integer, String> names = new HashMap<>();
+        Map<Integer, Object> sections = new LinkedHashMap<>(); // section id -> RamDump or Json.Obj
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+             var in = new StreamReader(ch)) {
+            StreamFraming.readHeader(in);
+            int lastSection = -1;
+            while (true) {
+                long at = in.offset();
+                int type = in.u8();
+                switch (type) {
+                    case WireFormat.EOF -> {
+                        var out = Json.object();
+                        for (var e : sections.entrySet()) {
+                            Json value = e.getValue() instanceof RamDump ram ? ram.toJson() : (Json) e.getValue();
+                            out.put(names.get(e.getKey()) + " (" + e.getKey() + ")", value);
+                        }
+                        closeAll(sections);
+                        return out.build();
+                    }
+                    case WireFormat.CONFIGURATION -> {
+                        in.section("configuration");
+                        long len = in.be32u();
+                        if (len > 255) {
+                            throw in.errorAt(at, "configuration machine name of " + len + " bytes");
+                        }
+                        in.skip(len);
+                    }
+                    case WireFormat.SECTION_START, WireFormat.SECTION_FULL -> {
+                        int id = in.be32();
+                        String idstr = in.str8();
+                        long instance = in.be32u();
+                        int version = in.be32();
+                        in.section(idstr);
+                        names.put(id, idstr);
+                        lastSection = id;
+                        if (idstr.equals(RamFlags.IDSTR) && instance == 0) {
+                            if (version != RamFlags.SECTION_VERSION) {
+                                throw in.errorAt(at, "Unknown RAM version " + version);
+                            }
+                            RamDump ram = new RamDump(dumpMemory, extractInto, printed);
+                            sections.put(id, ram);
+                            ram.read(in);
+                        } else {
+                            Json.Obj d = devices.get(new Key(idstr, instance));
+                            if (d == null) {
+                                throw in.errorAt(at, "section " + idstr + " (instance " + instance
+                                        + ") is not in the vmdescription: its state cannot be decoded");
+                            }
+                            sections.put(id, VmsdDump.read(in, d));
+                        }
+                    }
+                    case WireFormat.SECTION_PART, WireFormat.SECTION_END -> {
+                        int id = in.be32();
+                        lastSection = id;
+                        if (!(sections.get(id) instanceof RamDump ram)) {
+                            throw in.errorAt(at, "continuation of section " + id + ", which is not an iterative section seen before");
+                        }
+                        in.section(names.get(id));
+                        ram.read(in);
+                    }
+                    case WireFormat.SECTION_FOOTER -> {
+                        int id = in.be32();
+                        if (id != lastSection) {
+                            throw in.errorAt(at, String.format("Mismatched section footer: %x vs %x", id, lastSection));
+                        }
+                    }
+                    case WireFormat.COMMAND -> { // return path, postcopy, packaged: the script stops here, livemig goes on
+                        in.be16();
+                        int len = in.be16();
+                        in.skip(len);
+                    }
+                    default -> throw in.errorAt(at, "Unknown section type: " + type);
+                }
+            }
+        } catch (IOException e) {
+            closeAll(sections);
+            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+        } catch (MigrationException | RuntimeException e) {
+            closeAll(sections);
+            throw e;
+        }
+    }
+
+    private static void closeAll(Map<Integer, Object> sections) {
+        for (Object s : sections.values()) {
+            if (s instanceof RamDump ram) {
+                ram.close();
+            }
+        }
+    }
+}
