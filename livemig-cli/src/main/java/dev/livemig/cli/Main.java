@@ -14,7 +14,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "livemig", mixinStandardHelpOptions = true, version = "livemig 0.1.0",
         description = "QEMU-compatible live migration for the JVM.",
-        subcommands = {DemoCommand.class, GuestCommand.class, IncomingCommand.class, BenchCommand.class, AnalyzeCommand.class,
+        subcommands = {DemoCommand.class, GuestCommand.class, IncomingCommand.class, BenchCommand.class, AnalyzeCommand.class, RecordCommand.class, ReplayCommand.class,
                 MigrateCommand.class, StatusCommand.class, SetCapabilityCommand.class, SetParameterCommand.class,
                 AutoComplete.GenerateCompletion.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

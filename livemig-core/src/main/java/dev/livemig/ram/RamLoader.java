@@ -32,7 +32,7 @@ public final class RamLoader {
         void reached() throws MigrationException;
     }
 
-    void atSectionEnd(SectionEnd hook) {
+    public void atSectionEnd(SectionEnd hook) {
         this.sectionEnd = hook;
     }
     private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();

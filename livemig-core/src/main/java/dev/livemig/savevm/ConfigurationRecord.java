@@ -84,6 +84,37 @@ public final class ConfigurationRecord {
         return name;
     }
 
+    /**
+     * Reads the record without a local machine to compare with (analysis, recording, replay): returns the
+     * machine type name, skipping the subsections QEMU may add.
+     */
+    public static String readAny(StreamReader in) throws MigrationException {
+        long at = in.offset();
+        int type = in.u8();
+        if (type != WireFormat.CONFIGURATION) {
+            throw in.errorAt(at, "configuration record missing: found=" + WireFormat.recordName(type));
+        }
+        long lenAt = in.offset();
+        long len = in.be32u();
+        if (len > MAX_NAME) {
+            throw in.errorAt(lenAt, "machine type name too long: length=" + len + " max=" + MAX_NAME);
+        }
+        String name = new String(in.bytes((int) len), StandardCharsets.ISO_8859_1);
+        while (in.peek(0) == WireFormat.SUBSECTION) {
+            long subAt = in.offset();
+            in.u8();
+            String sub = in.str8();
+            in.be32();
+            switch (sub) {
+                case "configuration/target-page-bits" -> in.be32();
+                case "configuration/capabilities" -> readCapabilities(in);
+                case "configuration/uuid" -> in.skip(16);
+                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + sub);
+            }
+        }
+        return name;
+    }
+
     private static List<String> readCapabilities(StreamReader in) throws MigrationException {
         long at = in.offset();
         long count = in.be32u();

@@ -87,4 +87,58 @@ public final class Snapshots {
             throw new MigrationException("cannot read snapshot " + file + ": " + e.getMessage(), e);
         }
     }
+
+    /** What a machine must look like to load a stream: its machine type and RAM block list, in order. */
+    public record Shape(String machineType, java.util.List<Block> blocks) {
+        public record Block(String name, long length) {
+        }
+
+        /** A machine of this shape with nothing registered: loading the stream teaches it the devices. */
+        public Machine machine() {
+            var b = Machine.builder(machineType);
+            for (Block block : blocks) {
+                b.ram(block.name(), block.length());
+            }
+            return b.build();
+        }
+    }
+
+    /**
+     * Reads the header, the configuration record and the block list of the first RAM section (QEMU's
+     * MEM_SIZE record) of a stream file; nothing is loaded.
+     */
+    public static Shape shape(Path file) throws MigrationException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+             StreamReader in = new StreamReader(ch)) {
+            dev.livemig.wire.StreamFraming.readHeader(in);
+            long at = in.offset();
+            String machineType = ConfigurationRecord.readAny(in);
+            {
+                var record = dev.livemig.wire.StreamFraming.readRecord(in);
+                if (!(record instanceof dev.livemig.wire.StreamRecord.SectionStart start)
+                        || !start.idstr().equals(dev.livemig.ram.RamFlags.IDSTR)) {
+                    throw in.errorAt(at, "the stream does not start with a RAM section: " + record);
+                }
+                long wordAt = in.offset();
+                long word = in.be64();
+                if ((word & dev.livemig.ram.RamFlags.MEM_SIZE) == 0) {
+                    throw in.errorAt(wordAt, "the RAM section does not start with the block list");
+                }
+                long total = word & ~(long) (dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE - 1);
+                var blocks = new java.util.ArrayList<Shape.Block>();
+                while (total > 0) {
+                    String name = in.str8();
+                    long length = in.be64();
+                    if (length <= 0 || length > total || blocks.size() > 4096) {
+                        throw in.errorAt(wordAt, "RAM block " + name + " of length " + length + " beyond the total " + total);
+                    }
+                    total -= length;
+                    blocks.add(new Shape.Block(name, length));
+                }
+                return new Shape(machineType, java.util.List.copyOf(blocks));
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
 }

@@ -1,0 +1,297 @@
+package dev.livemig.migration;
+
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.multifd.MultifdReceiver;
+import dev.livemig.ram.RamFlags;
+import dev.livemig.ram.RamLoader;
+import dev.livemig.ram.ZeroPageDetector;
+import dev.livemig.savevm.ConfigurationRecord;
+import dev.livemig.transport.IncomingListener;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.transport.Transports;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.StreamWriter;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The destination of a live migration from any QEMU-format source that keeps what arrives as a snapshot
+ * file instead of running it ({@code livemig record}). It needs no knowledge of the source's devices: RAM
+ * is loaded as it comes (main channel and, with multifd, the channels, synced at each RAM EOS as 7.2 does)
+ * into blocks shaped by the stream's own block list; the first device section marks the end of the
+ * iterative part, and from there every byte up to the end (device sections, EOF, vmdescription) is kept
+ * verbatim. The file then holds the header, the configuration, one RAM section with the final content of
+ * every page, and those bytes: a stream any QEMU 7.2 loads with {@code -incoming "exec:cat FILE"}.
+ */
+public final class StreamRecorder {
+    private static final int MAX_TAIL = 256 << 20;
+
+    private final MigrationConfig config;
+    private IncomingListener listener;
+
+    /** What was recorded. */
+    public record Result(String machineType, List<String> blocks, long ramPages, long nonZeroPages, long tailBytes) {
+    }
+
+    /** {@code config}: multifd and its parameters as the source has them. */
+    public StreamRecorder(MigrationConfig config) {
+        this.config = config;
+    }
+
+    /** Starts listening; returns the address (the real port for tcp port 0). */
+    public MigrationUri listen(MigrationUri uri) throws MigrationException {
+        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
+        }
+        listener = Transports.listen(uri);
+        return listener.address();
+    }
+
+    /** Takes one migration and writes it to {@code file} (only once it is complete). */
+    public Result record(Path file) throws MigrationException {
+        if (listener == null) {
+            throw new IllegalStateException("listen first");
+        }
+        MigrationChannel main = null;
+        Channels channels = new Channels();
+        Machine machine = null;
+        MultifdReceiver multifd = null;
+        Thread acceptor = null;
+        try {
+            main = listener.accept();
+            if (config.has("multifd")) {
+                IncomingListener l = listener;
+                acceptor = Thread.ofPlatform().name("livemig-record-accept").daemon().start(() -> {
+                    try {
+                        while (true) {
+                            channels.add(l.accept());
+                        }
+                    } catch (MigrationException e) {
+                        // closed: the recording ended
+                    }
+                });
+            } else {
+                listener.close();
+            }
+            var in = new StreamReader(main);
+            StreamFraming.readHeader(in);
+            String machineType = ConfigurationRecord.readAny(in);
+            RamLoader loader = null;
+            int ramSection = -1;
+            ByteArrayOutputStream tail = new ByteArrayOutputStream();
+            while (true) {
+                long at = in.offset();
+                StreamRecord record = StreamFraming.readRecord(in);
+                if (record instanceof StreamRecord.SectionStart s && s.idstr().equals(RamFlags.IDSTR) && !s.full()) {
+                    if (loader != null) {
+                        throw in.errorAt(at, "a second RAM section start: section_id=" + s.sectionId());
+                    }
+                    in.section(RamFlags.IDSTR);
+                    machine = shapedBy(in, machineType);
+                    loader = new RamLoader(machine.ramBlocks());
+                    if (config.has("multifd")) {
+                        multifd = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
+                                config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks());
+                        channels.deliverTo(multifd);
+                        loader.atSectionEnd(multifd::sync);
+                    }
+                    ramSection = s.sectionId();
+                    loader.load(in, s.versionId());
+                } else if (record instanceof StreamRecord.SectionContinue c && c.sectionId() == ramSection) {
+                    in.section(RamFlags.IDSTR);
+                    loader.load(in, RamFlags.SECTION_VERSION);
+                } else if (record instanceof StreamRecord.SectionContinue c) {
+                    throw in.errorAt(at, "continuation of section " + c.sectionId() + ", which is not RAM: livemig records RAM as the only iterative section");
+                } else if (record instanceof StreamRecord.SectionStart s && !s.full()) {
+                    throw in.errorAt(at, "iterative section " + s.idstr() + " is not RAM: livemig records RAM as the only iterative section");
+                } else if (record instanceof StreamRecord.Command) {
+                    // open-return-path, ping, ...: nothing to answer on a recording, nothing to keep
+                } else { // EOF or a device section
+                    // the non-iterative part: kept as it came, re-framed from here
+                    var w = new StreamWriter(java.nio.channels.Channels.newChannel(tail), 4096);
+                    if (record instanceof StreamRecord.SectionStart s) {
+                        StreamFraming.writeSectionStart(w, true, s.sectionId(), s.idstr(), s.instanceId(), s.versionId());
+                    } else {
+                        StreamFraming.writeEof(w);
+                    }
+                    w.flush();
+                    in.section("device state");
+                    while (!in.atEnd()) {
+                        if (tail.size() >= MAX_TAIL) {
+                            throw in.error("more than " + MAX_TAIL + " bytes after the RAM sections");
+                        }
+                        tail.write(in.u8());
+                    }
+                    break;
+                }
+                if (in.peek(0) == dev.livemig.wire.WireFormat.SECTION_FOOTER) {
+                    in.u8();
+                    in.be32();
+                }
+            }
+            if (loader == null) {
+                throw new MigrationException("the stream ended without a RAM section: nothing to record");
+            }
+            return write(file, machineType, ramSection, machine, tail.toByteArray());
+        } finally {
+            MigrationChannel.closeQuietly(main);
+            listener.close();
+            channels.closeAll();
+            if (multifd != null) {
+                multifd.close();
+            }
+            if (acceptor != null) {
+                try {
+                    acceptor.join(5_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            if (machine != null) {
+                machine.close();
+            }
+        }
+    }
+
+    /** Reads the MEM_SIZE block list without consuming it (the loader reads it again) and allocates the blocks. */
+    private static Machine shapedBy(StreamReader in, String machineType) throws MigrationException {
+        int p = 0;
+        long word = 0;
+        for (int i = 0; i < 8; i++) {
+            word = (word << 8) | peek(in, p++);
+        }
+        if ((word & RamFlags.MEM_SIZE) == 0) {
+            throw in.error("the RAM section does not start with the block list");
+        }
+        long total = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
+        var b = Machine.builder(machineType);
+        int count = 0;
+        while (total > 0) {
+            int len = peek(in, p++);
+            StringBuilder name = new StringBuilder();
+            for (int i = 0; i < len; i++) {
+                name.append((char) peek(in, p++));
+            }
+            long length = 0;
+            for (int i = 0; i < 8; i++) {
+                length = (length << 8) | peek(in, p++);
+            }
+            if (length <= 0 || length > total || ++count > 1024) {
+                throw in.error("RAM block " + name + " of length " + length + " beyond the total " + total);
+            }
+            total -= length;
+            b.ram(name.toString(), length);
+        }
+        return b.build();
+    }
+
+    private static int peek(StreamReader in, int ahead) throws MigrationException {
+        if (ahead >= 8192) {
+            throw in.error("RAM block list longer than 8192 bytes");
+        }
+        int v = in.peek(ahead);
+        if (v < 0) {
+            throw in.error("truncated RAM block list");
+        }
+        return v;
+    }
+
+    private static Result write(Path file, String machineType, int ramSection, Machine machine, byte[] tail)
+            throws MigrationException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".part");
+        long pages = 0;
+        long nonZero = 0;
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            var out = new StreamWriter(ch);
+            StreamFraming.writeHeader(out);
+            ConfigurationRecord.write(out, machineType, List.of());
+            StreamFraming.writeSectionStart(out, false, ramSection, RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION);
+            long total = machine.ramBlocks().stream().mapToLong(RamBlock::usedLength).sum();
+            out.be64(total | RamFlags.MEM_SIZE);
+            for (RamBlock b : machine.ramBlocks()) {
+                out.str8(b.name()).be64(b.usedLength());
+            }
+            out.be64(RamFlags.EOS);
+            StreamFraming.writeFooter(out, ramSection);
+            StreamFraming.writeSectionContinue(out, true, ramSection);
+            for (RamBlock b : machine.ramBlocks()) {
+                boolean named = false;
+                for (long off = 0; off < b.usedLength(); off += RamBlock.TARGET_PAGE_SIZE) {
+                    var page = b.page(off);
+                    boolean zero = ZeroPageDetector.isZero(page);
+                    long word = off | (zero ? RamFlags.ZERO : RamFlags.PAGE) | (named ? RamFlags.CONTINUE : 0);
+                    out.be64(word);
+                    if (!named) {
+                        out.str8(b.name());
+                        named = true;
+                    }
+                    if (zero) {
+                        out.u8(0);
+                    } else {
+                        out.copy(page);
+                        nonZero++;
+                    }
+                    pages++;
+                }
+            }
+            out.be64(RamFlags.EOS);
+            StreamFraming.writeFooter(out, ramSection);
+            out.bytes(tail);
+            out.flush();
+        } catch (IOException e) {
+            throw new MigrationException("cannot write " + tmp + ": " + e.getMessage(), e);
+        }
+        try {
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new MigrationException("cannot move " + tmp + " to " + file + ": " + e.getMessage(), e);
+        }
+        return new Result(machineType, machine.ramBlocks().stream().map(RamBlock::name).toList(), pages, nonZero, tail.length);
+    }
+
+    /** Multifd connections that may arrive before the RAM blocks exist to receive them. */
+    private static final class Channels {
+        private final List<MigrationChannel> waiting = new ArrayList<>();
+        private final List<MigrationChannel> all = new ArrayList<>();
+        private MultifdReceiver receiver;
+        private boolean closed;
+
+        synchronized void add(MigrationChannel c) {
+            if (closed) {
+                MigrationChannel.closeQuietly(c);
+                return;
+            }
+            all.add(c);
+            if (receiver != null) {
+                receiver.add(c);
+            } else {
+                waiting.add(c);
+            }
+        }
+
+        synchronized void deliverTo(MultifdReceiver r) {
+            receiver = r;
+            waiting.forEach(r::add);
+            waiting.clear();
+        }
+
+        synchronized void closeAll() {
+            closed = true;
+            all.forEach(MigrationChannel::closeQuietly);
+        }
+    }
+}
