@@ -21,13 +21,13 @@ import java.util.concurrent.Callable;
  * {@code -m}, {@code -d state|desc}, {@code -x}), plus {@code --verify}. A stream from stdin ({@code -f -})
  * is stored in a temporary file first: the vmdescription that explains it comes last.
  */
-@Command(name = "analyze", mixinStandardHelpOptions = true,
+@Command(name = "analyze", mixinStandardHelpOptions = true, subcommands = AnalyzeCommand.Diff.class,
         description = "Dump a migration stream as QEMU's analyze-migration.py does (and read what it cannot).")
 final class AnalyzeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-f", "--file"}, required = true, paramLabel = "FILE", description = "Migration stream to read ('-': stdin).")
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "Migration stream to read ('-': stdin); required.")
     String file;
 
     @Option(names = {"-m", "--memory"}, description = "Dump RAM contents as well.")
@@ -44,9 +44,16 @@ final class AnalyzeCommand implements Callable<Integer> {
             + "section and offset); exit status 0 or 1.")
     boolean verify;
 
+    @Option(names = "--stats", description = "Print where the bytes go: per RAM block, pages and bytes of each encoding; "
+            + "per section, its size.")
+    boolean stats;
+
     @Override
     public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
+        if (file == null) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "the following arguments are required: -f/--file");
+        }
         Path stream = file.equals("-") ? fromStdin() : Path.of(file);
         try {
             if (verify) {
@@ -60,7 +67,9 @@ final class AnalyzeCommand implements Callable<Integer> {
                     return 1;
                 }
             }
-            if (extract) {
+            if (stats) {
+                out.println(JsonWriter.pretty(StreamDump.stats(stream), 4));
+            } else if (extract) {
                 StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println);
             } else if (dump.equals("state")) {
                 out.println(JsonWriter.pretty(StreamDump.state(stream, memory), 4));
@@ -83,5 +92,25 @@ final class AnalyzeCommand implements Callable<Integer> {
             Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
         }
         return tmp;
+    }
+
+    @Command(name = "diff", mixinStandardHelpOptions = true,
+            description = "Which RAM pages and which device fields differ between two streams; exit 0 when identical, 1 if not.")
+    static final class Diff implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @picocli.CommandLine.Parameters(index = "0", paramLabel = "A")
+        Path a;
+
+        @picocli.CommandLine.Parameters(index = "1", paramLabel = "B")
+        Path b;
+
+        @Override
+        public Integer call() throws Exception {
+            Json.Obj d = dev.livemig.analyze.StreamDiff.diff(a, b);
+            spec.commandLine().getOut().println(JsonWriter.pretty(d, 4));
+            return d.get("identical").orElseThrow().equals(new Json.Bool(true)) ? 0 : 1;
+        }
     }
 }

@@ -42,7 +42,10 @@ final class RamDump implements AutoCloseable {
     private final byte[] page = new byte[PAGE];
     private String name = "";
 
-    RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed) {
+    private final StreamStats stats; // null: not counted
+
+    RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed, StreamStats stats) {
+        this.stats = stats;
         this.dumpMemory = dumpMemory;
         this.extractInto = extractInto;
         this.printed = printed;
@@ -108,6 +111,7 @@ final class RamDump implements AutoCloseable {
                     store(addr, false); // a later pass may zero a page that held data: the file must say so
                 }
                 flags &= ~RamFlags.ZERO;
+                count(StreamStats.Kind.ZERO, in.offset() - at);
             } else if ((flags & RamFlags.PAGE) != 0) {
                 if (dumpMemory || extractInto != null) {
                     in.readFully(MemorySegment.ofArray(page));
@@ -116,6 +120,7 @@ final class RamDump implements AutoCloseable {
                     in.skip(PAGE);
                 }
                 flags &= ~RamFlags.PAGE;
+                count(StreamStats.Kind.NORMAL, in.offset() - at);
             } else if ((flags & RamFlags.COMPRESS_PAGE) != 0) {
                 long lenAt = in.offset();
                 int n = in.be32();
@@ -131,6 +136,7 @@ final class RamDump implements AutoCloseable {
                 }
                 store(addr, true);
                 flags &= ~RamFlags.COMPRESS_PAGE;
+                count(StreamStats.Kind.COMPRESSED, in.offset() - at);
             } else if ((flags & RamFlags.XBZRLE) != 0) {
                 long encAt = in.offset();
                 int encoding = in.u8();
@@ -149,6 +155,7 @@ final class RamDump implements AutoCloseable {
                     store(addr, true);
                 }
                 flags &= ~RamFlags.XBZRLE;
+                count(StreamStats.Kind.XBZRLE, in.offset() - at);
             } else if ((flags & RamFlags.HOOK) != 0) {
                 throw in.errorAt(at, "RAM hooks don't make sense with files");
             }
@@ -159,6 +166,12 @@ final class RamDump implements AutoCloseable {
             if (flags != 0) {
                 throw in.errorAt(at, String.format("Unknown RAM flags: %x", flags));
             }
+        }
+    }
+
+    private void count(StreamStats.Kind kind, long bytes) {
+        if (stats != null) {
+            stats.page(name, kind, bytes);
         }
     }
 

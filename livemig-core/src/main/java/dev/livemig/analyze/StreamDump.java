@@ -49,7 +49,21 @@ public final class StreamDump {
 
     /** Every section's state; with {@code dumpMemory}, each RAM page record too (the script's {@code -m}). */
     public static Json.Obj state(Path file, boolean dumpMemory) throws MigrationException {
-        return read(file, dumpMemory, null, s -> { });
+        return read(file, dumpMemory, null, s -> { }, null);
+    }
+
+    /**
+     * Where the bytes of a stream go: per RAM block, pages and bytes of each encoding (zero, normal, xbzrle,
+     * compressed); per section, its bytes (all parts together); and the whole stream.
+     */
+    public static Json.Obj stats(Path file) throws MigrationException {
+        var stats = new StreamStats();
+        read(file, false, null, s -> { }, stats);
+        try {
+            return stats.toJson(java.nio.file.Files.size(file));
+        } catch (IOException e) {
+            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -60,9 +74,14 @@ public final class StreamDump {
         Json.Obj desc = description(file);
         printed.accept("desc.json");
         write(into.resolve("desc.json"), dev.livemig.json.JsonWriter.pretty(desc, 4));
-        Json.Obj state = read(file, false, into, printed);
+        Json.Obj state = read(file, false, into, printed, null);
         printed.accept("state.json");
         write(into.resolve("state.json"), dev.livemig.json.JsonWriter.pretty(state, 4));
+    }
+
+    /** RAM blocks only, written below {@code into} (names passed to {@code blocks}); returns the state dump. */
+    static Json.Obj extractRam(Path file, Path into, Consumer<String> blocks) throws MigrationException {
+        return read(file, false, into, blocks, null);
     }
 
     private static void write(Path file, String text) throws MigrationException {
@@ -76,8 +95,8 @@ public final class StreamDump {
     private record Key(String idstr, long instanceId) {
     }
 
-    private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed)
-            throws MigrationException {
+    private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed,
+                                 StreamStats stats) throws MigrationException {
         Json.Obj desc = description(file);
         Map<Key, Json.Obj> devices = new HashMap<>();
         for (Json d : desc.array("devices")) {
@@ -91,6 +110,9 @@ public final class StreamDump {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
              var in = new StreamReader(ch)) {
             StreamFraming.readHeader(in);
+            if (in.peek(0) == WireFormat.CONFIGURATION) {
+                dev.livemig.savevm.ConfigurationRecord.readAny(in); // subsections too, where the script would stop
+            }
             int lastSection = -1;
             while (true) {
                 long at = in.offset();
@@ -105,14 +127,6 @@ public final class StreamDump {
                         closeAll(sections);
                         return out.build();
                     }
-                    case WireFormat.CONFIGURATION -> {
-                        in.section("configuration");
-                        long len = in.be32u();
-                        if (len > 255) {
-                            throw in.errorAt(at, "configuration machine name of " + len + " bytes");
-                        }
-                        in.skip(len);
-                    }
                     case WireFormat.SECTION_START, WireFormat.SECTION_FULL -> {
                         int id = in.be32();
                         String idstr = in.str8();
@@ -125,7 +139,7 @@ public final class StreamDump {
                             if (version != RamFlags.SECTION_VERSION) {
                                 throw in.errorAt(at, "Unknown RAM version " + version);
                             }
-                            RamDump ram = new RamDump(dumpMemory, extractInto, printed);
+                            RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats);
                             sections.put(id, ram);
                             ram.read(in);
                         } else {
@@ -136,6 +150,9 @@ public final class StreamDump {
                             }
                             sections.put(id, VmsdDump.read(in, d));
                         }
+                        if (stats != null) {
+                            stats.section(idstr + " (" + id + ")", in.offset() - at);
+                        }
                     }
                     case WireFormat.SECTION_PART, WireFormat.SECTION_END -> {
                         int id = in.be32();
@@ -145,6 +162,9 @@ public final class StreamDump {
                         }
                         in.section(names.get(id));
                         ram.read(in);
+                        if (stats != null) {
+                            stats.section(names.get(id) + " (" + id + ")", in.offset() - at);
+                        }
                     }
                     case WireFormat.SECTION_FOOTER -> {
                         int id = in.be32();

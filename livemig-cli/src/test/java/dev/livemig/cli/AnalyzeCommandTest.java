@@ -1,0 +1,124 @@
+package dev.livemig.cli;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParser;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.GZIPInputStream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `livemig analyze` on QEMU 7.2 streams (the goldens of livemig-core's StreamDumpGoldenTest). */
+class AnalyzeCommandTest {
+    @TempDir
+    Path dir;
+
+    private static byte[] resource(String name) throws IOException {
+        try (InputStream in = AnalyzeCommandTest.class.getResourceAsStream("/analyze/" + name)) {
+            assertNotNull(in, name);
+            return new GZIPInputStream(in).readAllBytes();
+        }
+    }
+
+    private Path stream(String machine) throws IOException {
+        Path p = dir.resolve(machine + ".snap");
+        Files.write(p, resource(machine + ".snap.gz"));
+        return p;
+    }
+
+    @Test
+    void printsTheScriptsStateDump() throws Exception {
+        var run = CliRun.of("analyze", "-f", stream("pc").toString());
+        assertEquals(0, run.status(), run.err());
+        assertEquals(JsonParser.parse(new String(resource("pc.state.json.gz"), StandardCharsets.UTF_8)), JsonParser.parse(run.out()));
+        var desc = CliRun.of("analyze", "-f", stream("q35").toString(), "-d", "desc");
+        assertEquals(JsonParser.parse(new String(resource("q35.desc.json.gz"), StandardCharsets.UTF_8)), JsonParser.parse(desc.out()));
+    }
+
+    @Test
+    void statsAccountForEveryPageOfEveryBlock() throws Exception {
+        var run = CliRun.of("analyze", "-f", stream("pc").toString(), "--stats");
+        assertEquals(0, run.status(), run.err());
+        Json.Obj stats = JsonParser.parse(run.out()).asObject();
+        Json.Obj ram = stats.get("ram").orElseThrow().asObject();
+        Json.Obj pcRam = ram.get("pc.ram").orElseThrow().asObject();
+        assertEquals(16 << 20 >> 12, pcRam.number("zero-pages") + pcRam.number("normal-pages"), "one record per page of 16 MiB");
+        assertEquals(16, pcRam.number("normal-pages"), "the 64 KiB image");
+        assertEquals(16 * (8 + 4096), pcRam.number("normal-bytes"), "each a CONTINUE record: its word and 4096 bytes");
+        long sections = stats.get("sections").orElseThrow().asObject().members().stream()
+                .mapToLong(m -> Long.parseLong(((Json.Num) m.value()).text())).sum();
+        assertTrue(sections < stats.number("stream-bytes") && sections > stats.number("stream-bytes") / 2, run.out());
+    }
+
+    @Test
+    void verifyGivesAVerdictAndAnExitStatus() throws Exception {
+        var ok = CliRun.of("analyze", "-f", stream("pc").toString(), "--verify");
+        assertEquals(0, ok.status());
+        assertEquals("ok", JsonParser.parse(ok.out()).asObject().string("verdict"));
+        byte[] b = Files.readAllBytes(stream("pc"));
+        int word = findPageRecord(b) - 8;
+        b[word + 7] = 0x2a; // ZERO|PAGE|CONTINUE: a record no saver writes
+        Path bad = dir.resolve("bad.snap");
+        Files.write(bad, b);
+        var verdict = CliRun.of("analyze", "-f", bad.toString(), "--verify");
+        assertEquals(1, verdict.status(), verdict.out());
+        Json.Obj v = JsonParser.parse(verdict.out()).asObject();
+        assertEquals("malformed", v.string("verdict"));
+        assertTrue(v.string("error").contains("offset="), v.string("error"));
+    }
+
+    @Test
+    void diffNamesTheFieldsThatDifferAndNoPageWhenRamIsEqual() throws Exception {
+        Path a = stream("pc");
+        var same = CliRun.of("analyze", "diff", a.toString(), a.toString());
+        assertEquals(0, same.status(), same.out());
+        byte[] c = Files.readAllBytes(a);
+        Path changed = dir.resolve("changed.snap");
+        int page = findPageRecord(c);
+        c[page + 100] ^= 1;
+        Files.write(changed, c);
+        var diff = CliRun.of("analyze", "diff", a.toString(), changed.toString());
+        assertEquals(1, diff.status(), diff.out() + diff.err());
+        Json.Obj d = JsonParser.parse(diff.out()).asObject();
+        assertEquals(new Json.Bool(false), d.get("identical").orElseThrow());
+        long differing = d.get("ram").orElseThrow().asObject().members().stream()
+                .mapToLong(m -> ((Json.Obj) m.value()).number("differing-pages")).sum();
+        assertEquals(1, differing, diff.out());
+    }
+
+    /** As argparse does for the script: the missing option named first, then the usage; exit status 2. */
+    @Test
+    void withoutAFileTheMissingOptionIsNamed() {
+        var run = CliRun.of("analyze", "-d", "state");
+        assertEquals(2, run.status());
+        assertTrue(run.err().startsWith("the following arguments are required: -f/--file\nUsage: livemig analyze"), run.err());
+        assertEquals("", run.out());
+    }
+
+    /** The data of the PAGE record for pc.ram at 1 MiB (CONTINUE: no block name follows the word). */
+    private static int findPageRecord(byte[] b) {
+        byte[] word = {0, 0, 0, 0, 0, 0x10, 0, 0x28}; // offset 0x100000 | CONTINUE | PAGE
+        int at = indexOf(b, word, 0);
+        assertTrue(at > 0, "the page at 1 MiB");
+        return at + 8;
+    }
+
+    private static int indexOf(byte[] b, byte[] what, int from) {
+        outer:
+        for (int i = from; i <= b.length - what.length; i++) {
+            for (int j = 0; j < what.length; j++) {
+                if (b[i + j] != what[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+}
