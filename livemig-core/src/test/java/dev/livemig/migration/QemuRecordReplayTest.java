@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * QEMU 7.2 → livemig record → livemig replay → QEMU 7.2, with guest memory compared byte for byte at both
  * ends: the recording destination takes QEMU's live migration (one channel, or multifd over two channels
- * with each compression), the file it writes holds the source's RAM, and replaying it into a fresh
+ * with each compression), the file it writes holds the source's RAM and loads into QEMU itself, and
+ * replaying it into a fresh
  * {@code -incoming defer} QEMU (plain, or multifd) leaves that QEMU with the same memory.
  */
 @Tag("qemu")
@@ -71,6 +72,13 @@ class QemuRecordReplayTest {
             var ram = m.ramBlock("pc.ram").orElseThrow().memory();
             assertArrayEquals(low, ram.asSlice(0, low.length).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "recorded low RAM");
             assertArrayEquals(high, ram.asSlice(IMAGE_AT, high.length).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "recorded RAM");
+        }
+
+        // the recording is a stream QEMU itself loads
+        try (QemuProcess loaded = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + file + "'")
+                .withPaused(true).withMemory(MEMORY))) {
+            loaded.waitForMigration(Duration.ofSeconds(30));
+            assertArrayEquals(high, loaded.readGuestMemory(IMAGE_AT, high.length), "the recording loaded by QEMU");
         }
 
         try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").withPaused(true).withMemory(MEMORY));
