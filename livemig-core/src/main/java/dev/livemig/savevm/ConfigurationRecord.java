@@ -42,16 +42,8 @@ public final class ConfigurationRecord {
     public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities) throws MigrationException {
         in.section("configuration");
         long at = in.offset();
-        int type = in.u8();
-        if (type != WireFormat.CONFIGURATION) {
-            throw in.errorAt(at, "configuration record missing: found=" + WireFormat.recordName(type));
-        }
-        long lenAt = in.offset();
-        long len = in.be32u();
-        if (len > MAX_NAME) {
-            throw in.errorAt(lenAt, "machine type name too long: length=" + len + " max=" + MAX_NAME);
-        }
-        String name = new String(in.bytes((int) len), StandardCharsets.ISO_8859_1);
+        long lenAt = at + 1;
+        String name = readName(in);
         if (!name.equals(localName)) {
             throw in.errorAt(lenAt, "machine type differs: received=" + name + " local=" + localName);
         }
@@ -89,17 +81,7 @@ public final class ConfigurationRecord {
      * machine type name, skipping the subsections QEMU may add.
      */
     public static String readAny(StreamReader in) throws MigrationException {
-        long at = in.offset();
-        int type = in.u8();
-        if (type != WireFormat.CONFIGURATION) {
-            throw in.errorAt(at, "configuration record missing: found=" + WireFormat.recordName(type));
-        }
-        long lenAt = in.offset();
-        long len = in.be32u();
-        if (len > MAX_NAME) {
-            throw in.errorAt(lenAt, "machine type name too long: length=" + len + " max=" + MAX_NAME);
-        }
-        String name = new String(in.bytes((int) len), StandardCharsets.ISO_8859_1);
+        String name = readName(in);
         while (in.peek(0) == WireFormat.SUBSECTION) {
             long subAt = in.offset();
             in.u8();
@@ -113,6 +95,21 @@ public final class ConfigurationRecord {
             }
         }
         return name;
+    }
+
+    /** The record's type byte and machine type name. */
+    private static String readName(StreamReader in) throws MigrationException {
+        long at = in.offset();
+        int type = in.u8();
+        if (type != WireFormat.CONFIGURATION) {
+            throw in.errorAt(at, "configuration record missing: found=" + WireFormat.recordName(type));
+        }
+        long lenAt = in.offset();
+        long len = in.be32u();
+        if (len > MAX_NAME) {
+            throw in.errorAt(lenAt, "machine type name too long: length=" + len + " max=" + MAX_NAME);
+        }
+        return new String(in.bytes((int) len), StandardCharsets.ISO_8859_1);
     }
 
     private static List<String> readCapabilities(StreamReader in) throws MigrationException {

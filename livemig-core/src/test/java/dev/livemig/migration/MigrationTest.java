@@ -10,7 +10,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -23,36 +22,19 @@ class MigrationTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> cleanup = new CopyOnWriteArrayList<>();
+    private final LiveGuests guests = new LiveGuests(RAM);
 
     @AfterEach
     void release() throws Exception {
-        for (AutoCloseable c : cleanup) {
-            c.close();
-        }
+        guests.close();
     }
 
     private LiveGuest guest(long pagesPerSecond) {
-        var g = new LiveGuest(RAM, pagesPerSecond);
-        cleanup.add(g);
-        return g;
+        return guests.guest(pagesPerSecond);
     }
 
-    private record Pair(Migration source, IncomingMigration destination, List<MigrationEvent> sourceEvents) {
-    }
-
-    private Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
-        var incoming = new IncomingMigration(to.machine, config, true, e -> { });
-        // before any machine closes: a destination may still be discarding what it received
-        cleanup.addFirst(() -> {
-            incoming.cancel();
-            incoming.awaitFinished(10, TimeUnit.SECONDS);
-        });
-        MigrationUri address = incoming.listen(MigrationUri.parse(uri));
-        List<MigrationEvent> events = new CopyOnWriteArrayList<>();
-        var m = new Migration(from.machine, config, events::add);
-        m.start(address);
-        return new Pair(m, incoming, events);
+    private LiveGuests.Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
+        return guests.migrate(from, to, config, uri);
     }
 
     private static void assertSameGuest(LiveGuest source, LiveGuest dest) {
@@ -73,18 +55,18 @@ class MigrationTest {
         source.start();
         Thread.sleep(100);
         var pair = migrate(source, dest, FAST, "tcp:127.0.0.1:0");
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         assertEquals(RunState.POSTMIGRATE, source.machine.runState());
         assertEquals(RunState.RUNNING, dest.machine.runState(), "the source was running, so the destination runs");
         dest.machine.pause();
         // the destination resumed and went on writing: compare what the source left with a fresh reload is not
         // possible, but the invariant between the cpu device and RAM must still hold
         assertEquals(dest.cpu.writes, dest.counterSum());
-        var statuses = pair.sourceEvents.stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
+        var statuses = pair.sourceEvents().stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
                 .map(e -> ((MigrationEvent.StatusChanged) e).status()).toList();
         assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.DEVICE, MigrationStatus.COMPLETED), statuses);
-        var info = pair.source.info();
+        var info = pair.source().info();
         assertTrue(info.ram().transferred() >= RAM / 2, "at least the non-zero pages went out");
         assertTrue(info.downtimeMs() >= 0 && info.totalTimeMs() >= info.downtimeMs());
         assertTrue(info.ram().dirtySyncCount() >= 2);
@@ -113,8 +95,8 @@ class MigrationTest {
         var source = guest(0);
         var dest = guest(0);
         var pair = migrate(source, dest, FAST, "unix:" + dir.resolve("m.sock"));
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS));
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
         assertSameGuest(source, dest);
         assertEquals(RunState.PAUSED, dest.machine.runState());
     }
@@ -126,8 +108,8 @@ class MigrationTest {
         source.start();
         var config = FAST.withCapability("return-path").withCapability("switchover-ack");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
     }
 
     @Test
@@ -137,18 +119,18 @@ class MigrationTest {
         source.start();
         var slow = new MigrationConfig(Set.of(), 1, 4L << 20); // 4 MiB/s and 1 ms: it cannot finish soon
         var pair = migrate(source, dest, slow, "tcp:127.0.0.1:0");
-        while (pair.source.status() != MigrationStatus.ACTIVE) {
+        while (pair.source().status() != MigrationStatus.ACTIVE) {
             Thread.sleep(5);
         }
-        pair.source.cancel();
-        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        pair.source().cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(RunState.RUNNING, source.machine.runState());
         long writes = source.cpu.writes;
         Thread.sleep(50);
         assertTrue(source.cpu.writes > writes, "the guest still runs");
         source.machine.pause();
         assertEquals(source.cpu.writes, source.counterSum(), "no byte of the source was touched");
-        assertNotEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertNotEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(-1, dest.ram.memory().mismatch(java.lang.foreign.MemorySegment.ofArray(new byte[(int) RAM])),
                 "the destination discarded what it had received");
     }
@@ -191,12 +173,12 @@ class MigrationTest {
         });
         var pair = migrate(source, dest, FAST, "tcp:127.0.0.1:0");
         assertTrue(inSetup.await(10, TimeUnit.SECONDS));
-        assertEquals(MigrationStatus.SETUP, pair.source.status());
-        pair.source.cancel();
+        assertEquals(MigrationStatus.SETUP, pair.source().status());
+        pair.source().cancel();
         release.countDown();
-        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(RunState.RUNNING, source.machine.runState());
-        var statuses = pair.sourceEvents.stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
+        var statuses = pair.sourceEvents().stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
                 .map(e -> ((MigrationEvent.StatusChanged) e).status()).toList();
         assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.CANCELLING, MigrationStatus.CANCELLED), statuses);
     }
@@ -207,13 +189,13 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
-        while (pair.source.status() != MigrationStatus.PRE_SWITCHOVER) {
-            assertFalse(pair.source.status().isFinal(), pair.source.info().toJson().toString());
+        while (pair.source().status() != MigrationStatus.PRE_SWITCHOVER) {
+            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
             Thread.sleep(5);
         }
         assertEquals(RunState.RUNNING, source.machine.runState(), "pre-switchover comes before the machine stops");
-        pair.source.cancel();
-        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        pair.source().cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(RunState.RUNNING, source.machine.runState());
     }
 
@@ -223,13 +205,13 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
-        while (pair.source.status() != MigrationStatus.PRE_SWITCHOVER) {
+        while (pair.source().status() != MigrationStatus.PRE_SWITCHOVER) {
             Thread.sleep(5);
         }
-        assertThrows(dev.livemig.wire.MigrationException.class, () -> pair.source.continueFrom(MigrationStatus.ACTIVE));
-        pair.source.continueFrom(MigrationStatus.PRE_SWITCHOVER);
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(30, TimeUnit.SECONDS));
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertThrows(dev.livemig.wire.MigrationException.class, () -> pair.source().continueFrom(MigrationStatus.ACTIVE));
+        pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
     }
 
     @Test
@@ -239,19 +221,19 @@ class MigrationTest {
         source.start();
         var slow = new MigrationConfig(Set.of(), 1, 8L << 20);
         var pair = migrate(source, dead, slow, "tcp:127.0.0.1:0");
-        while (pair.source.status() != MigrationStatus.ACTIVE) {
+        while (pair.source().status() != MigrationStatus.ACTIVE) {
             Thread.sleep(5);
         }
         Thread.sleep(100);
-        pair.destination.cancel(); // the destination goes away mid-stream
-        assertEquals(MigrationStatus.FAILED, pair.source.awaitFinished(30, TimeUnit.SECONDS));
-        assertNotNull(pair.source.info().errorDesc());
+        pair.destination().cancel(); // the destination goes away mid-stream
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
+        assertNotNull(pair.source().info().errorDesc());
         assertEquals(RunState.RUNNING, source.machine.runState());
 
         var fresh = guest(0);
         var again = migrate(source, fresh, FAST, "tcp:127.0.0.1:0");
-        assertEquals(MigrationStatus.COMPLETED, again.source.awaitFinished(60, TimeUnit.SECONDS), again.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, again.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, again.source().awaitFinished(60, TimeUnit.SECONDS), again.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, again.destination().awaitFinished(10, TimeUnit.SECONDS));
         fresh.machine.pause();
         assertEquals(fresh.cpu.writes, fresh.counterSum());
     }
@@ -263,20 +245,20 @@ class MigrationTest {
         source.start();
         var narrow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s against ~80 MB/s of dirtying
         var pair = migrate(source, dest, narrow, "tcp:127.0.0.1:0");
-        while (pair.source.status() == MigrationStatus.SETUP) {
+        while (pair.source().status() == MigrationStatus.SETUP) {
             Thread.sleep(5);
         }
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (pair.source.info().expectedDowntimeMs() <= 300 || pair.source.info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no expected-downtime estimate: " + pair.source.info().toJson());
-            assertEquals(MigrationStatus.ACTIVE, pair.source.status(), "it must not switch over while RAM is dirtied this fast");
+        while (pair.source().info().expectedDowntimeMs() <= 300 || pair.source().info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no expected-downtime estimate: " + pair.source().info().toJson());
+            assertEquals(MigrationStatus.ACTIVE, pair.source().status(), "it must not switch over while RAM is dirtied this fast");
             Thread.sleep(50);
         }
-        assertEquals(MigrationStatus.ACTIVE, pair.source.status());
-        assertTrue(pair.source.info().ram().dirtyPagesRate() > 0);
+        assertEquals(MigrationStatus.ACTIVE, pair.source().status());
+        assertTrue(pair.source().info().ram().dirtyPagesRate() > 0);
         source.dirtyRate(0); // the guest calms down: now it converges
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum());
     }
@@ -292,9 +274,9 @@ class MigrationTest {
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         int highest = 0;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!pair.source.status().isFinal()) {
-            assertTrue(System.nanoTime() < deadline, "did not converge: " + pair.source.info().toJson());
-            MigrationInfo info = pair.source.info();
+        while (!pair.source().status().isFinal()) {
+            assertTrue(System.nanoTime() < deadline, "did not converge: " + pair.source().info().toJson());
+            MigrationInfo info = pair.source().info();
             highest = Math.max(highest, info.cpuThrottlePercentage());
             if (info.cpuThrottlePercentage() > 0) {
                 assertEquals(info.cpuThrottlePercentage(),
@@ -302,11 +284,11 @@ class MigrationTest {
             }
             Thread.sleep(20);
         }
-        assertEquals(MigrationStatus.COMPLETED, pair.source.status(), pair.source.info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().status(), pair.source().info().toJson().toString());
         assertTrue(highest >= 50, "the throttle was engaged: highest " + highest);
         assertFalse(source.machine.cpuThrottle().active(), "lifted when the migration ended");
-        assertFalse(pair.source.info().toJson().has("cpu-throttle-percentage"));
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS));
+        assertFalse(pair.source().info().toJson().has("cpu-throttle-percentage"));
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
     }
@@ -322,16 +304,16 @@ class MigrationTest {
                 .withParameter("compress-wait-thread", Boolean.toString(waitForThread))
                 .withParameter("decompress-threads", "2");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
         dest.machine.pause();
         assertSameGuest(source, dest);
-        var stats = pair.source.info().compression();
-        assertTrue(stats.pages() > 0, "pages went compressed: " + pair.source.info().toJson());
+        var stats = pair.source().info().compression();
+        assertTrue(stats.pages() > 0, "pages went compressed: " + pair.source().info().toJson());
         assertTrue(stats.compressedSize() > 0 && stats.compressedSize() < stats.pages() * 4096L,
                 "LiveGuest pages are mostly zero bytes, so they shrink: " + stats);
-        assertTrue(pair.source.info().toJson().has("compression"));
+        assertTrue(pair.source().info().toJson().has("compression"));
     }
 
     @ParameterizedTest
@@ -344,43 +326,43 @@ class MigrationTest {
                 .withParameter("xbzrle-cache-size", Long.toString(4L << 20));
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source.info().xbzrle() == null || pair.source.info().xbzrle().pages() < 1000) {
-            assertTrue(System.nanoTime() < deadline, "no xbzrle hits: " + pair.source.info().toJson());
-            assertFalse(pair.source.status().isFinal(), pair.source.info().toJson().toString());
+        while (pair.source().info().xbzrle() == null || pair.source().info().xbzrle().pages() < 1000) {
+            assertTrue(System.nanoTime() < deadline, "no xbzrle hits: " + pair.source().info().toJson());
+            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
             Thread.sleep(20);
         }
         // QEMU resizes the cache of a running migration; the new one starts empty and pages miss once more
-        long missesBefore = pair.source.info().xbzrle().cacheMiss();
-        pair.source.retune(config.withParameter("xbzrle-cache-size", Long.toString(1L << 20)));
-        while (pair.source.info().xbzrle().cacheSize() != 1L << 20 || pair.source.info().xbzrle().cacheMiss() == missesBefore) {
-            assertTrue(System.nanoTime() < deadline, "not resized: " + pair.source.info().toJson());
+        long missesBefore = pair.source().info().xbzrle().cacheMiss();
+        pair.source().retune(config.withParameter("xbzrle-cache-size", Long.toString(1L << 20)));
+        while (pair.source().info().xbzrle().cacheSize() != 1L << 20 || pair.source().info().xbzrle().cacheMiss() == missesBefore) {
+            assertTrue(System.nanoTime() < deadline, "not resized: " + pair.source().info().toJson());
             Thread.sleep(20);
         }
         source.dirtyRate(0);
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
         dest.machine.pause();
         assertSameGuest(source, dest);
-        var x = pair.source.info().xbzrle();
+        var x = pair.source().info().xbzrle();
         assertTrue(x.bytes() > 0 && x.encodingRate() > 10, "one long changed per page encodes tiny: " + x);
-        assertEquals(1L << 20, pair.source.info().toJson().get("xbzrle-cache").orElseThrow().asObject().number("cache-size"));
+        assertEquals(1L << 20, pair.source().info().toJson().get("xbzrle-cache").orElseThrow().asObject().number("cache-size"));
     }
 
     @Test
     void migrationThreadsEndWithTheMigration() throws Exception {
         var source = guest(0);
         var dest = guest(0);
-        long fdsBefore = openFileDescriptors();
+        long fdsBefore = LiveGuests.openFileDescriptors();
         var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS));
-        pair.destination.awaitFinished(10, TimeUnit.SECONDS);
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS));
+        pair.destination().awaitFinished(10, TimeUnit.SECONDS);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (System.nanoTime() < deadline && liveMigrationThreads() > 0) {
+        while (System.nanoTime() < deadline && !LiveGuests.liveMigrationThreads().isEmpty()) {
             Thread.sleep(10);
         }
-        assertEquals(0, liveMigrationThreads(), Thread.getAllStackTraces().keySet().toString());
-        assertEquals(fdsBefore, openFileDescriptors(), "sockets and listeners are closed");
+        assertEquals(List.of(), LiveGuests.liveMigrationThreads());
+        assertEquals(fdsBefore, LiveGuests.openFileDescriptors(), "sockets and listeners are closed");
     }
 
     @Test
@@ -388,27 +370,17 @@ class MigrationTest {
         var source = guest(20_000);
         var dest = guest(0);
         source.start();
-        long fdsBefore = openFileDescriptors();
+        long fdsBefore = LiveGuests.openFileDescriptors();
         var pair = migrate(source, dest, new MigrationConfig(Set.of(), 1, 2L << 20), "tcp:127.0.0.1:0");
         Thread.sleep(200);
-        pair.source.cancel();
-        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
-        pair.destination.awaitFinished(10, TimeUnit.SECONDS);
+        pair.source().cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
+        pair.destination().awaitFinished(10, TimeUnit.SECONDS);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (System.nanoTime() < deadline && (liveMigrationThreads() > 0 || openFileDescriptors() != fdsBefore)) {
+        while (System.nanoTime() < deadline && (!LiveGuests.liveMigrationThreads().isEmpty() || LiveGuests.openFileDescriptors() != fdsBefore)) {
             Thread.sleep(10);
         }
-        assertEquals(0, liveMigrationThreads());
-        assertEquals(fdsBefore, openFileDescriptors());
-    }
-
-    private static long openFileDescriptors() throws java.io.IOException {
-        try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
-            return fds.count();
-        }
-    }
-
-    private static long liveMigrationThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("livemig-")).count();
+        assertEquals(List.of(), LiveGuests.liveMigrationThreads());
+        assertEquals(fdsBefore, LiveGuests.openFileDescriptors());
     }
 }

@@ -10,7 +10,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -24,34 +23,19 @@ import static org.junit.jupiter.api.Assertions.*;
 class MultifdMigrationTest {
     private static final long RAM = 16L << 20;
 
-    private final List<AutoCloseable> cleanup = new CopyOnWriteArrayList<>();
+    private final LiveGuests guests = new LiveGuests(RAM);
 
     @AfterEach
     void release() throws Exception {
-        for (AutoCloseable c : cleanup) {
-            c.close();
-        }
+        guests.close();
     }
 
     private LiveGuest guest(long pagesPerSecond) {
-        var g = new LiveGuest(RAM, pagesPerSecond);
-        cleanup.add(g);
-        return g;
+        return guests.guest(pagesPerSecond);
     }
 
-    private record Pair(Migration source, IncomingMigration destination) {
-    }
-
-    private Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
-        var incoming = new IncomingMigration(to.machine, config, true, e -> { });
-        cleanup.addFirst(() -> {
-            incoming.cancel();
-            incoming.awaitFinished(10, TimeUnit.SECONDS);
-        });
-        MigrationUri address = incoming.listen(MigrationUri.parse(uri));
-        var m = new Migration(from.machine, config, e -> { });
-        m.start(address);
-        return new Pair(m, incoming);
+    private LiveGuests.Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
+        return guests.migrate(from, to, config, uri);
     }
 
     static Stream<Arguments> matrix() {
@@ -79,21 +63,21 @@ class MultifdMigrationTest {
                 .withParameter("multifd-compression", compression);
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source.info().ram() == null || pair.source.info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source.info().toJson());
-            assertFalse(pair.source.status().isFinal(), pair.source.info().toJson().toString());
+        while (pair.source().info().ram() == null || pair.source().info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source().info().toJson());
+            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
             Thread.sleep(10);
         }
         source.dirtyRate(0);
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
         dest.machine.pause();
         assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
         assertEquals(source.cpu.writes, dest.cpu.writes);
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
 
-        var ram = pair.source.info().ram();
+        var ram = pair.source().info().ram();
         assertTrue(ram.normal() > RAM / 4096 / 3, "every non-zero page went at least once: " + ram);
         // each page packet costs its pages at full size plus a 1344-byte header (QEMU's accounting)
         long packets = (ram.multifdBytes() - ram.normal() * 4096) / 1344;
@@ -101,7 +85,7 @@ class MultifdMigrationTest {
         assertTrue(packets >= ram.normal() / 128 + channels, "page packets and a SYNC per channel per section: " + ram);
         assertTrue(ram.transferred() > ram.multifdBytes(), "the main channel's bytes count too: " + ram);
         if (xbzrle) {
-            assertEquals(0, pair.source.info().xbzrle().pages(), "QEMU 7.2 never uses XBZRLE for multifd pages");
+            assertEquals(0, pair.source().info().xbzrle().pages(), "QEMU 7.2 never uses XBZRLE for multifd pages");
         }
     }
 
@@ -112,8 +96,8 @@ class MultifdMigrationTest {
         source.start();
         var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30).withParameter("multifd-channels", "3");
         var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("mfd").resolve("s"));
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
         dest.machine.pause();
         assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
@@ -127,15 +111,10 @@ class MultifdMigrationTest {
         var dest = guest(0);
         source.start();
         var base = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
-        var incoming = new IncomingMigration(dest.machine, base.withParameter("multifd-channels", Integer.toString(destChannels)),
-                true, e -> { });
-        cleanup.addFirst(() -> {
-            incoming.cancel();
-            incoming.awaitFinished(10, TimeUnit.SECONDS);
-        });
-        MigrationUri address = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        var m = new Migration(source.machine, base.withParameter("multifd-channels", Integer.toString(sourceChannels)), e -> { });
-        m.start(address);
+        var pair = guests.migrate(source, dest, base.withParameter("multifd-channels", Integer.toString(sourceChannels)),
+                base.withParameter("multifd-channels", Integer.toString(destChannels)), "tcp:127.0.0.1:0");
+        var incoming = pair.destination();
+        var m = pair.source();
         assertEquals(MigrationStatus.FAILED, incoming.awaitFinished(30, TimeUnit.SECONDS));
         assertTrue(incoming.error().contains(sourceChannels > destChannels ? "channel id 2 but only 2 channels"
                 : "only 1 of 2 channels connected"), incoming.error());
@@ -152,21 +131,21 @@ class MultifdMigrationTest {
                 .withParameter("multifd-channels", "2");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source.info().ram() == null || pair.source.info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source.info().toJson());
+        while (pair.source().info().ram() == null || pair.source().info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source().info().toJson());
             Thread.sleep(10);
         }
         source.dirtyRate(0);
-        assertEquals(MigrationStatus.COMPLETED, pair.source.awaitFinished(60, TimeUnit.SECONDS), pair.source.info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination.awaitFinished(10, TimeUnit.SECONDS), pair.destination.error());
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
         dest.machine.pause();
         assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
-        var ram = pair.source.info().ram();
+        var ram = pair.source().info().ram();
         // over loopback the kernel always copies for local delivery, and says so in every report
         assertTrue(ram.dirtySyncMissedZeroCopy() >= 3, "a miss per channel and sync point with pages: " + ram);
-        assertTrue(pair.source.info().toJson().get("ram").orElseThrow().asObject().number("dirty-sync-missed-zero-copy") > 0);
+        assertTrue(pair.source().info().toJson().get("ram").orElseThrow().asObject().number("dirty-sync-missed-zero-copy") > 0);
     }
 
     @Test
@@ -175,8 +154,8 @@ class MultifdMigrationTest {
         var dest = guest(0);
         var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30);
         var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("zc").resolve("s"));
-        assertEquals(MigrationStatus.FAILED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
-        assertEquals("Zero copy send feature not detected in host kernel", pair.source.info().errorDesc());
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
+        assertEquals("Zero copy send feature not detected in host kernel", pair.source().info().errorDesc());
     }
 
     @Test
@@ -193,21 +172,20 @@ class MultifdMigrationTest {
         var source = guest(20_000);
         var dest = guest(0);
         source.start();
-        long fdsBefore = openFileDescriptors();
+        long fdsBefore = LiveGuests.openFileDescriptors();
         var config = new MigrationConfig(Set.of("multifd"), 1, 2L << 20).withParameter("multifd-channels", "4");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         Thread.sleep(300);
-        pair.source.cancel();
-        assertEquals(MigrationStatus.CANCELLED, pair.source.awaitFinished(10, TimeUnit.SECONDS));
+        pair.source().cancel();
+        assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertTrue(source.machine.runState().isRunning(), "the source keeps running");
-        pair.destination.awaitFinished(10, TimeUnit.SECONDS);
+        pair.destination().awaitFinished(10, TimeUnit.SECONDS);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (System.nanoTime() < deadline && (liveMigrationThreads() > 0 || openFileDescriptors() != fdsBefore)) {
+        while (System.nanoTime() < deadline && (!LiveGuests.liveMigrationThreads().isEmpty() || LiveGuests.openFileDescriptors() != fdsBefore)) {
             Thread.sleep(10);
         }
-        assertEquals(List.of(), Thread.getAllStackTraces().keySet().stream()
-                .filter(t -> t.getName().startsWith("livemig-")).map(Thread::getName).toList());
-        assertEquals(fdsBefore, openFileDescriptors());
+        assertEquals(List.of(), LiveGuests.liveMigrationThreads());
+        assertEquals(fdsBefore, LiveGuests.openFileDescriptors());
     }
 
     @Test
@@ -218,19 +196,9 @@ class MultifdMigrationTest {
         var config = new MigrationConfig(Set.of("multifd"), 1, 4L << 20).withParameter("multifd-channels", "2");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         Thread.sleep(300);
-        pair.destination.cancel(); // closes every connection of the destination
-        assertEquals(MigrationStatus.FAILED, pair.source.awaitFinished(30, TimeUnit.SECONDS), pair.source.info().toJson().toString());
+        pair.destination().cancel(); // closes every connection of the destination
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertTrue(source.machine.runState().isRunning(), "the source keeps running");
-        assertNotNull(pair.source.info().errorDesc(), "the reason is reported");
-    }
-
-    private static long openFileDescriptors() throws java.io.IOException {
-        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
-            return fds.count();
-        }
-    }
-
-    private static long liveMigrationThreads() {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("livemig-")).count();
+        assertNotNull(pair.source().info().errorDesc(), "the reason is reported");
     }
 }
