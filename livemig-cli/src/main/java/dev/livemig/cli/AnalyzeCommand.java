@@ -44,6 +44,10 @@ final class AnalyzeCommand implements Callable<Integer> {
             + "section and offset); exit status 0 or 1.")
     boolean verify;
 
+    @Option(names = "--multifd", paramLabel = "CHANNEL_FILE",
+            description = "A capture of one multifd channel of the same migration (repeatable): its pages are dumped and extracted too.")
+    java.util.List<Path> multifd = new java.util.ArrayList<>();
+
     @Option(names = "--stats", description = "Print where the bytes go: per RAM block, pages and bytes of each encoding; "
             + "per section, its size.")
     boolean stats;
@@ -58,7 +62,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         try {
             if (verify) {
                 try {
-                    StreamDump.state(stream, false);
+                    StreamDump.state(stream, false, multifd);
                     out.println(JsonWriter.compact(Json.object().put("verdict", "ok").put("file", file).build()));
                     return 0;
                 } catch (MigrationException e) {
@@ -68,11 +72,11 @@ final class AnalyzeCommand implements Callable<Integer> {
                 }
             }
             if (stats) {
-                out.println(JsonWriter.pretty(StreamDump.stats(stream), 4));
+                out.println(JsonWriter.pretty(StreamDump.stats(stream, multifd), 4));
             } else if (extract) {
-                StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println);
+                StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println, multifd);
             } else if (dump.equals("state")) {
-                out.println(JsonWriter.pretty(StreamDump.state(stream, memory), 4));
+                out.println(JsonWriter.pretty(StreamDump.state(stream, memory, multifd), 4));
             } else if (dump.equals("desc")) {
                 out.println(JsonWriter.pretty(StreamDump.description(stream), 4));
             } else {

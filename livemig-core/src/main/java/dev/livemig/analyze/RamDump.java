@@ -44,7 +44,11 @@ final class RamDump implements AutoCloseable {
 
     private final StreamStats stats; // null: not counted
 
-    RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed, StreamStats stats) {
+    private final java.util.List<MultifdChannelDump> channels;
+
+    RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed, StreamStats stats,
+            java.util.List<MultifdChannelDump> channels) {
+        this.channels = channels;
         this.stats = stats;
         this.dumpMemory = dumpMemory;
         this.extractInto = extractInto;
@@ -161,6 +165,9 @@ final class RamDump implements AutoCloseable {
             }
             flags &= ~RamFlags.MULTIFD_FLUSH;
             if ((flags & RamFlags.EOS) != 0) {
+                for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
+                    channel.untilSync(lengths, this::channelPage);
+                }
                 return;
             }
             if (flags != 0) {
@@ -172,6 +179,21 @@ final class RamDump implements AutoCloseable {
     private void count(StreamStats.Kind kind, long bytes) {
         if (stats != null) {
             stats.page(name, kind, bytes);
+        }
+    }
+
+    /** A page that came over a multifd channel: it names its own block; the main stream's CONTINUE state stays. */
+    private void channelPage(String block, long offset, byte[] data, long wireBytes) throws MigrationException {
+        String mainBlock = name;
+        name = block;
+        try {
+            System.arraycopy(data, 0, page, 0, PAGE);
+            if (dumpMemory || extractInto != null) {
+                store(offset, true);
+            }
+            count(StreamStats.Kind.MULTIFD, wireBytes);
+        } finally {
+            name = mainBlock;
         }
     }
 

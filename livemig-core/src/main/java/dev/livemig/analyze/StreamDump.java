@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
@@ -49,7 +50,12 @@ public final class StreamDump {
 
     /** Every section's state; with {@code dumpMemory}, each RAM page record too (the script's {@code -m}). */
     public static Json.Obj state(Path file, boolean dumpMemory) throws MigrationException {
-        return read(file, dumpMemory, null, s -> { }, null);
+        return state(file, dumpMemory, List.of());
+    }
+
+    /** With the captures of the migration's multifd channels: their pages join the RAM dump in sync order. */
+    public static Json.Obj state(Path file, boolean dumpMemory, List<Path> multifd) throws MigrationException {
+        return read(file, dumpMemory, null, s -> { }, null, multifd);
     }
 
     /**
@@ -57,8 +63,12 @@ public final class StreamDump {
      * compressed); per section, its bytes (all parts together); and the whole stream.
      */
     public static Json.Obj stats(Path file) throws MigrationException {
+        return stats(file, List.of());
+    }
+
+    public static Json.Obj stats(Path file, List<Path> multifd) throws MigrationException {
         var stats = new StreamStats();
-        read(file, false, null, s -> { }, stats);
+        read(file, false, null, s -> { }, stats, multifd);
         try {
             return stats.toJson(java.nio.file.Files.size(file));
         } catch (IOException e) {
@@ -71,17 +81,21 @@ public final class StreamDump {
      * and {@code state.json}, printing each name as it is written.
      */
     public static void extract(Path file, Path into, Consumer<String> printed) throws MigrationException {
+        extract(file, into, printed, List.of());
+    }
+
+    public static void extract(Path file, Path into, Consumer<String> printed, List<Path> multifd) throws MigrationException {
         Json.Obj desc = description(file);
         printed.accept("desc.json");
         write(into.resolve("desc.json"), dev.livemig.json.JsonWriter.pretty(desc, 4));
-        Json.Obj state = read(file, false, into, printed, null);
+        Json.Obj state = read(file, false, into, printed, null, multifd);
         printed.accept("state.json");
         write(into.resolve("state.json"), dev.livemig.json.JsonWriter.pretty(state, 4));
     }
 
     /** RAM blocks only, written below {@code into} (names passed to {@code blocks}); returns the state dump. */
     static Json.Obj extractRam(Path file, Path into, Consumer<String> blocks) throws MigrationException {
-        return read(file, false, into, blocks, null);
+        return read(file, false, into, blocks, null, List.of());
     }
 
     private static void write(Path file, String text) throws MigrationException {
@@ -96,7 +110,7 @@ public final class StreamDump {
     }
 
     private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed,
-                                 StreamStats stats) throws MigrationException {
+                                 StreamStats stats, List<Path> multifd) throws MigrationException {
         Json.Obj desc = description(file);
         Map<Key, Json.Obj> devices = new HashMap<>();
         for (Json d : desc.array("devices")) {
@@ -107,8 +121,12 @@ public final class StreamDump {
         }
         Map<Integer, String> names = new HashMap<>();
         Map<Integer, Object> sections = new LinkedHashMap<>(); // section id -> RamDump or Json.Obj
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+        List<MultifdChannelDump> channels = new java.util.ArrayList<>();
+        try (Closer closer = new Closer(channels); FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
              var in = new StreamReader(ch)) {
+            for (Path capture : multifd) {
+                channels.add(new MultifdChannelDump(capture));
+            }
             StreamFraming.readHeader(in);
             if (in.peek(0) == WireFormat.CONFIGURATION) {
                 dev.livemig.savevm.ConfigurationRecord.readAny(in); // subsections too, where the script would stop
@@ -139,7 +157,7 @@ public final class StreamDump {
                             if (version != RamFlags.SECTION_VERSION) {
                                 throw in.errorAt(at, "Unknown RAM version " + version);
                             }
-                            RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats);
+                            RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats, channels);
                             sections.put(id, ram);
                             ram.read(in);
                         } else {
@@ -186,6 +204,14 @@ public final class StreamDump {
         } catch (MigrationException | RuntimeException e) {
             closeAll(sections);
             throw e;
+        }
+    }
+
+    /** Closes the channel captures however the read ends. */
+    private record Closer(List<MultifdChannelDump> channels) implements AutoCloseable {
+        @Override
+        public void close() {
+            channels.forEach(MultifdChannelDump::close);
         }
     }
 

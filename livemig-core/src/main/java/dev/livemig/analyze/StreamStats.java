@@ -8,7 +8,7 @@ import java.util.Map;
 /** Counts for {@code livemig analyze --stats}: RAM records per block and encoding, bytes per section. */
 final class StreamStats {
     enum Kind {
-        ZERO("zero"), NORMAL("normal"), XBZRLE("xbzrle"), COMPRESSED("compressed");
+        ZERO("zero"), NORMAL("normal"), XBZRLE("xbzrle"), COMPRESSED("compressed"), MULTIFD("multifd");
 
         final String label;
 
@@ -20,7 +20,8 @@ final class StreamStats {
     private final Map<String, long[]> ram = new LinkedHashMap<>(); // block -> pages, bytes per kind
     private final Map<String, Long> sections = new LinkedHashMap<>();
 
-    /** One page record of {@code block} taking {@code bytes} in the stream (its header included). */
+    /** One page record of {@code block} taking {@code bytes} in the stream (its header included; a multifd
+     * packet's bytes count with its first page). */
     void page(String block, Kind kind, long bytes) {
         long[] c = ram.computeIfAbsent(block, b -> new long[2 * Kind.values().length]);
         c[2 * kind.ordinal()]++;

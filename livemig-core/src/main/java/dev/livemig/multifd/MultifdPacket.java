@@ -27,6 +27,8 @@ public sealed interface MultifdPacket {
     int COMPRESSION_ZLIB = 0x2;
     int COMPRESSION_ZSTD = 0x4;
     int BLOCK_NAME_BYTES = 256;
+    /** For {@link Ram#read}: accept the packet's own compression flags. */
+    int ANY_COMPRESSION = -1;
 
     /** A channel's first bytes: the source VM's UUID (16 bytes, zero without -uuid) and the channel number. */
     record Initial(byte[] uuid, int channelId) implements MultifdPacket {
@@ -118,7 +120,8 @@ public sealed interface MultifdPacket {
         /**
          * Reads a header with QEMU's receiver checks: magic, version, pages_alloc not above this end's, page
          * count within it, and (when pages follow) a known block whose every offset leaves room for a page.
-         * {@code compression} is the configured method's flag bits; a packet saying otherwise is refused.
+         * {@code compression} is the configured method's flag bits; a packet saying otherwise is refused
+         * ({@link #ANY_COMPRESSION}: whatever the packet says, for captures read without their configuration).
          */
         public static Ram read(StreamReader in, Map<String, Long> blockLengths, int compression) throws MigrationException {
             long at = in.offset();
@@ -157,7 +160,7 @@ public sealed interface MultifdPacket {
                     offsets[i] = off;
                 }
             }
-            if ((flags & COMPRESSION_MASK) != compression && normal > 0) {
+            if (compression != ANY_COMPRESSION && (flags & COMPRESSION_MASK) != compression && normal > 0) {
                 throw in.errorAt(at, String.format("multifd: packet compression flags 0x%x, expected 0x%x",
                         flags & COMPRESSION_MASK, compression));
             }

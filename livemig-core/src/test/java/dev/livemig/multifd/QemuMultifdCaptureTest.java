@@ -80,6 +80,7 @@ class QemuMultifdCaptureTest {
             }
         }
         assertEquals(3, captures.size(), "the main channel and two multifd channels");
+        analyzeSeesTheChannelsPages(captures, image);
 
         Map<Long, byte[]> pages = new HashMap<>(); // pc.ram offset -> last content seen
         List<Integer> ids = new ArrayList<>();
@@ -140,5 +141,34 @@ class QemuMultifdCaptureTest {
             assertNotNull(sent, "page 0x" + Long.toHexString(REGION + i) + " went through multifd");
             assertArrayEquals(java.util.Arrays.copyOfRange(image, i, i + 4096), sent, "page 0x" + Long.toHexString(REGION + i));
         }
+    }
+
+    /** livemig analyze with the channel captures: the extracted pc.ram holds the image, pages counted as multifd. */
+    private void analyzeSeesTheChannelsPages(List<byte[]> captures, byte[] image) throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("multifd-analyze");
+        java.nio.file.Path main = null;
+        List<java.nio.file.Path> channels = new ArrayList<>();
+        for (byte[] capture : captures) {
+            boolean isMain = capture.length >= 4 && capture[0] == 'Q' && capture[1] == 'E' && capture[2] == 'V' && capture[3] == 'M';
+            java.nio.file.Path f = dir.resolve(isMain ? "main" : "channel" + channels.size());
+            java.nio.file.Files.write(f, capture);
+            if (isMain) {
+                main = f;
+            } else {
+                channels.add(f);
+            }
+        }
+        java.nio.file.Path out = java.nio.file.Files.createDirectories(dir.resolve("x"));
+        dev.livemig.analyze.StreamDump.extract(main, out, s -> { }, channels);
+        byte[] ram = java.nio.file.Files.readAllBytes(out.resolve("pc.ram"));
+        assertArrayEquals(image, java.util.Arrays.copyOfRange(ram, (int) REGION, (int) REGION + REGION_BYTES),
+                "the extracted pc.ram holds the pages that came over the channels");
+        Json.Obj stats = dev.livemig.analyze.StreamDump.stats(main, channels);
+        long multifdPages = stats.get("ram").orElseThrow().asObject().get("pc.ram").orElseThrow().asObject().number("multifd-pages");
+        assertTrue(multifdPages >= REGION_BYTES / 4096, "pages counted per channel: " + stats);
+        java.nio.file.Path stream = main;
+        var e = assertThrows(dev.livemig.wire.MigrationException.class, // the main stream given as a channel
+                () -> dev.livemig.analyze.StreamDump.state(stream, false, List.of(stream)));
+        assertTrue(e.getMessage().contains("multifd: received packet magic"), e.getMessage());
     }
 }
