@@ -111,9 +111,10 @@ public final class StreamDump {
 
     private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed,
                                  StreamStats stats, List<Path> multifd) throws MigrationException {
-        Json.Obj desc = description(file);
+        // without a trailer RAM still decodes; device sections are skipped to their footers and said so
+        Json.Obj desc = DescribedDevices.trailerJson(file) == null ? Json.object().build() : description(file);
         Map<Key, Json.Obj> devices = new HashMap<>();
-        for (Json d : desc.array("devices")) {
+        for (Json d : desc.has("devices") ? desc.array("devices") : List.<Json>of()) {
             if (d instanceof Json.Obj o && o.get("name").orElse(null) instanceof Json.Str(String name)
                     && o.get("instance_id").orElse(null) instanceof Json.Num(String id)) {
                 devices.put(new Key(name, Long.parseLong(id)), o);
@@ -162,11 +163,16 @@ public final class StreamDump {
                             ram.read(in);
                         } else {
                             Json.Obj d = devices.get(new Key(idstr, instance));
-                            if (d == null) {
+                            if (d == null && type == WireFormat.SECTION_FULL) {
+                                long skipped = skipToFooter(in, id);
+                                sections.put(id, Json.object().put("undecoded", "no description of " + idstr + " (instance "
+                                        + instance + ") in the stream: " + skipped + " bytes skipped up to its section footer").build());
+                            } else if (d == null) {
                                 throw in.errorAt(at, "section " + idstr + " (instance " + instance
                                         + ") is not in the vmdescription: its state cannot be decoded");
+                            } else {
+                                sections.put(id, VmsdDump.read(in, d));
                             }
-                            sections.put(id, VmsdDump.read(in, d));
                         }
                         if (stats != null) {
                             stats.section(idstr + " (" + id + ")", in.offset() - at);
@@ -204,6 +210,33 @@ public final class StreamDump {
         } catch (MigrationException | RuntimeException e) {
             closeAll(sections);
             throw e;
+        }
+    }
+
+    /**
+     * Skips an undescribed section's body by finding its footer (0x7e and the section id) followed by a byte
+     * that can start the next record; consumes the footer. Returns the bytes skipped.
+     */
+    private static long skipToFooter(StreamReader in, int id) throws MigrationException {
+        long start = in.offset();
+        while (true) {
+            if (in.offset() - start > StreamReader.MAX_ARRAY) {
+                throw in.errorAt(start, "no section footer within " + StreamReader.MAX_ARRAY + " bytes: section " + id + " cannot be skipped");
+            }
+            if (in.peek(0) < 0) {
+                throw in.errorAt(start, "the stream ends inside undescribed section " + id + " (no footer found)");
+            }
+            if (in.peek(0) == WireFormat.SECTION_FOOTER && in.peek(1) == (id >>> 24 & 0xff) && in.peek(2) == (id >>> 16 & 0xff)
+                    && in.peek(3) == (id >>> 8 & 0xff) && in.peek(4) == (id & 0xff)) {
+                int next = in.peek(5);
+                if (next == WireFormat.EOF || next == WireFormat.SECTION_FULL || next == WireFormat.SECTION_START
+                        || next == WireFormat.SECTION_PART || next == WireFormat.SECTION_END || next == WireFormat.COMMAND) {
+                    long skipped = in.offset() - start;
+                    in.skip(5);
+                    return skipped;
+                }
+            }
+            in.u8();
         }
     }
 
