@@ -70,11 +70,28 @@ class DemoIT {
         assertTrue(info.get(statsMember).orElseThrow().asObject().number("pages") > 0, info.toString());
     }
 
-    @ParameterizedTest
-    @CsvSource({"2,none", "4,zstd", "1,zlib"})
-    void theDemoGuestMovesOverMultifdChannels(int channels, String compression) throws Exception {
-        Json.Obj verdict = demo("--capability", "multifd", "--parameter", "multifd-channels=" + channels,
-                "--parameter", "multifd-compression=" + compression, "--dirty-rate", "32M");
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> multifdMatrix() {
+        var all = new ArrayList<org.junit.jupiter.params.provider.Arguments>();
+        for (int channels : new int[] {1, 2, 4}) {
+            for (String compression : List.of("none", "zlib", "zstd")) {
+                for (boolean xbzrle : new boolean[] {false, true}) {
+                    all.add(org.junit.jupiter.params.provider.Arguments.of(channels, compression, xbzrle));
+                }
+            }
+        }
+        return all.stream();
+    }
+
+    /** Issue 5's matrix, each between two processes with the demo guest verified on the other side. */
+    @ParameterizedTest(name = "{0} channels, {1}, xbzrle {2}")
+    @org.junit.jupiter.params.provider.MethodSource("multifdMatrix")
+    void theDemoGuestMovesOverMultifdChannels(int channels, String compression, boolean xbzrle) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--capability", "multifd", "--parameter", "multifd-channels=" + channels,
+                "--parameter", "multifd-compression=" + compression, "--dirty-rate", "32M"));
+        if (xbzrle) {
+            args.addAll(List.of("--capability", "xbzrle"));
+        }
+        Json.Obj verdict = demo(args.toArray(String[]::new));
         assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
         Json.Obj ram = verdict.get("query-migrate").orElseThrow().asObject().get("ram").orElseThrow().asObject();
         assertTrue(ram.number("multifd-bytes") >= ram.number("normal") * 4096, "pages went over the channels: " + ram);
