@@ -76,7 +76,8 @@ final class AnalyzeCommand implements Callable<Integer> {
             } else if (extract) {
                 StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println, multifd);
             } else if (dump.equals("state")) {
-                out.println(JsonWriter.pretty(StreamDump.state(stream, memory, multifd), 4));
+                JsonWriter.pretty(StreamDump.state(stream, memory, multifd), 4, out); // -m text can exceed a String
+                out.println();
             } else if (dump.equals("desc")) {
                 out.println(JsonWriter.pretty(StreamDump.description(stream), 4));
             } else {

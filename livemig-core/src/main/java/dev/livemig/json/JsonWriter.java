@@ -25,7 +25,37 @@ public final class JsonWriter {
         return sb.toString();
     }
 
+    /**
+     * {@link #pretty(Json, int)} written to {@code out} as it goes, for values whose text could exceed what
+     * one String holds (the memory dump of a large stream).
+     */
+    public static void pretty(Json value, int indent, java.io.Writer out) throws java.io.IOException {
+        var sb = new StringBuilder();
+        try {
+            write(sb, value, indent, 0, out);
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
+        out.append(sb);
+    }
+
     private static void write(StringBuilder sb, Json v, int indent, int depth) {
+        write(sb, v, indent, depth, null);
+    }
+
+    /** Hands what is buffered to {@code sink} (if any) once it holds a megabyte. */
+    private static void drain(StringBuilder sb, java.io.Writer sink) {
+        if (sink != null && sb.length() >= 1 << 20) {
+            try {
+                sink.append(sb);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            sb.setLength(0);
+        }
+    }
+
+    private static void write(StringBuilder sb, Json v, int indent, int depth, java.io.Writer sink) {
         switch (v) {
             case Json.Obj(List<Json.Member> members) -> {
                 if (members.isEmpty()) {
@@ -37,7 +67,8 @@ public final class JsonWriter {
                     separate(sb, i, indent, depth + 1);
                     quote(sb, members.get(i).name());
                     sb.append(": ");
-                    write(sb, members.get(i).value(), indent, depth + 1);
+                    write(sb, members.get(i).value(), indent, depth + 1, sink);
+                    drain(sb, sink);
                 }
                 close(sb, indent, depth);
                 sb.append('}');
@@ -50,7 +81,8 @@ public final class JsonWriter {
                 sb.append('[');
                 for (int i = 0; i < elements.size(); i++) {
                     separate(sb, i, indent, depth + 1);
-                    write(sb, elements.get(i), indent, depth + 1);
+                    write(sb, elements.get(i), indent, depth + 1, sink);
+                    drain(sb, sink);
                 }
                 close(sb, indent, depth);
                 sb.append(']');

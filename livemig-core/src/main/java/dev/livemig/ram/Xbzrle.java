@@ -19,6 +19,7 @@ public final class Xbzrle {
     private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     private static final long ONES = 0x0101010101010101L;
     private static final long HIGHS = 0x8080808080808080L;
+    private static final int SHORT_RUN = 16;
 
     private Xbzrle() {
     }
@@ -36,12 +37,8 @@ public final class Xbzrle {
                 return OVERFLOW;
             }
             int zrunStart = i;
-            while (i + 8 <= PAGE && (long) LONGS.get(old, i) == (long) LONGS.get(cur, i)) {
-                i += 8;
-            }
-            while (i < PAGE && old[i] == cur[i]) {
-                i++;
-            }
+            int differs = java.util.Arrays.mismatch(old, i, PAGE, cur, i, PAGE); // vectorized by the JIT
+            i = differs < 0 ? PAGE : i + differs;
             if (i == PAGE) {
                 return zrunStart == 0 ? 0 : d; // unchanged page, or a trailing unchanged run left out
             }
@@ -103,12 +100,12 @@ public final class Xbzrle {
             if (len - i < 2) {
                 throw new Malformed("xbzrle delta ends inside a run header at byte " + i);
             }
-            int[] run = readUleb(src, i, len);
-            if (i > 0 && run[0] == 0) {
+            int run = readUleb(src, i, len);
+            if (i > 0 && run >>> 2 == 0) {
                 throw new Malformed("xbzrle delta has an empty unchanged run at byte " + i);
             }
-            i += run[1];
-            d += run[0];
+            i += run & 3;
+            d += run >>> 2;
             if (d > PAGE) {
                 throw new Malformed("xbzrle delta runs past the page: position " + d);
             }
@@ -116,32 +113,38 @@ public final class Xbzrle {
                 throw new Malformed("xbzrle delta ends before a changed run at byte " + i);
             }
             run = readUleb(src, i, len);
-            if (run[0] == 0) {
+            if (run >>> 2 == 0) {
                 throw new Malformed("xbzrle delta has an empty changed run at byte " + i);
             }
-            i += run[1];
-            int n = run[0];
+            i += run & 3;
+            int n = run >>> 2;
             if (d + n > PAGE || i + n > len) {
                 throw new Malformed("xbzrle changed run of " + n + " bytes at page position " + d + " exceeds the "
                         + (d + n > PAGE ? "page" : "delta"));
             }
-            java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
+            if (n <= SHORT_RUN) { // most runs are a few bytes: a bulk copy's setup would cost more
+                for (int k = 0; k < n; k++) {
+                    page.set(java.lang.foreign.ValueLayout.JAVA_BYTE, d + k, src[i + k]);
+                }
+            } else {
+                java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
+            }
             d += n;
             i += n;
         }
         return d;
     }
 
-    /** {value, bytes used}; QEMU's small ULEB128 allows two bytes at most. */
-    private static int[] readUleb(byte[] src, int i, int len) throws Malformed {
+    /** The value shifted left by two, or'ed with the bytes used; QEMU's small ULEB128 allows two at most. */
+    private static int readUleb(byte[] src, int i, int len) throws Malformed {
         int b0 = src[i] & 0xff;
         if ((b0 & 0x80) == 0) {
-            return new int[]{b0, 1};
+            return b0 << 2 | 1;
         }
         int b1 = src[i + 1] & 0xff;
         if ((b1 & 0x80) != 0) {
             throw new Malformed("xbzrle run length longer than two ULEB128 bytes at byte " + i);
         }
-        return new int[]{(b0 & 0x7f) | b1 << 7, 2};
+        return ((b0 & 0x7f) | b1 << 7) << 2 | 2;
     }
 }
