@@ -121,16 +121,22 @@ final class VmsdDump {
         return new Json.Str(hexBytes(bytes));
     }
 
+    private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
     /** Bytes as the script prints them: two hex digits each, separated by spaces. */
     static String hexBytes(byte[] bytes) {
-        StringBuilder sb = new StringBuilder(bytes.length * 3);
-        for (int i = 0; i < bytes.length; i++) {
-            if (i > 0) {
-                sb.append(' ');
-            }
-            sb.append(Character.forDigit((bytes[i] >> 4) & 0xf, 16)).append(Character.forDigit(bytes[i] & 0xf, 16));
+        if (bytes.length == 0) {
+            return "";
         }
-        return sb.toString();
+        byte[] text = new byte[bytes.length * 3 - 1];
+        for (int i = 0, t = 0; i < bytes.length; i++, t += 3) {
+            text[t] = HEX[(bytes[i] >> 4) & 0xf];
+            text[t + 1] = HEX[bytes[i] & 0xf];
+            if (t + 2 < text.length) {
+                text[t + 2] = ' ';
+            }
+        }
+        return new String(text, java.nio.charset.StandardCharsets.ISO_8859_1);
     }
 
     private List<Json> arrayOf(Json.Obj o, String name) throws MigrationException {

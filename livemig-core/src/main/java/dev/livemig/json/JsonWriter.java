@@ -113,8 +113,22 @@ public final class JsonWriter {
         }
     }
 
+    private static boolean plain(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** A JSON string literal, escaped as QEMU escapes (and as Python's ensure_ascii does). */
     public static void quote(StringBuilder sb, String s) {
+        if (plain(s)) { // the common case, and the only one in a memory dump: nothing to escape
+            sb.append('"').append(s).append('"');
+            return;
+        }
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
