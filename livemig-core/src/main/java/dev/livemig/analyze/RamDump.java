@@ -9,7 +9,9 @@ import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
 import java.io.IOException;
-import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +38,7 @@ final class RamDump implements AutoCloseable {
     private final Map<String, String> sizes = new LinkedHashMap<>();
     private final Map<String, Long> lengths = new HashMap<>();
     private final Map<String, Json> memory = new LinkedHashMap<>();
-    private final Map<String, RandomAccessFile> files = new HashMap<>();
+    private final Map<String, FileChannel> files = new HashMap<>();
     private final Map<String, byte[]> pages = new HashMap<>(); // with -m and without -x: XBZRLE bases
     private final Inflater inflater = new Inflater();
     private final byte[] page = new byte[PAGE];
@@ -208,9 +210,11 @@ final class RamDump implements AutoCloseable {
         }
         if (extractInto != null) {
             try {
-                RandomAccessFile f = files.get(name);
-                f.seek(addr);
-                f.write(page);
+                FileChannel f = files.get(name);
+                ByteBuffer b = ByteBuffer.wrap(page);
+                while (b.hasRemaining()) {
+                    f.write(b, addr + b.position()); // one pwrite per page
+                }
             } catch (IOException e) {
                 throw new MigrationException("cannot write " + name + ": " + e.getMessage(), e);
             }
@@ -223,9 +227,11 @@ final class RamDump implements AutoCloseable {
     private void load(long addr) throws MigrationException {
         if (extractInto != null) {
             try {
-                RandomAccessFile f = files.get(name);
-                f.seek(addr);
-                f.readFully(page);
+                FileChannel f = files.get(name);
+                ByteBuffer b = ByteBuffer.wrap(page);
+                while (b.hasRemaining() && f.read(b, addr + b.position()) >= 0) {
+                    // the file has the block's length: a short read only means "again"
+                }
             } catch (IOException e) {
                 throw new MigrationException("cannot read back " + name + ": " + e.getMessage(), e);
             }
@@ -247,10 +253,10 @@ final class RamDump implements AutoCloseable {
         try {
             printed.accept(name);
             Files.createDirectories(file.getParent());
-            RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw");
-            f.setLength(0);
-            f.setLength(len);
-            RandomAccessFile old = files.put(name, f);
+            FileChannel f = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.READ, StandardOpenOption.TRUNCATE_EXISTING);
+            f.write(ByteBuffer.wrap(new byte[1]), len - 1); // the block's length, sparse, as truncate(len)
+            FileChannel old = files.put(name, f);
             if (old != null) {
                 old.close();
             }
@@ -262,7 +268,7 @@ final class RamDump implements AutoCloseable {
     @Override
     public void close() {
         inflater.end();
-        for (RandomAccessFile f : files.values()) {
+        for (FileChannel f : files.values()) {
             try {
                 f.close();
             } catch (IOException ignored) {
