@@ -19,7 +19,6 @@ public final class Xbzrle {
     private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     private static final long ONES = 0x0101010101010101L;
     private static final long HIGHS = 0x8080808080808080L;
-    private static final int SHORT_RUN = 16;
 
     private Xbzrle() {
     }
@@ -122,13 +121,7 @@ public final class Xbzrle {
                 throw new Malformed("xbzrle changed run of " + n + " bytes at page position " + d + " exceeds the "
                         + (d + n > PAGE ? "page" : "delta"));
             }
-            if (n <= SHORT_RUN) { // most runs are a few bytes: a bulk copy's setup would cost more
-                for (int k = 0; k < n; k++) {
-                    page.set(java.lang.foreign.ValueLayout.JAVA_BYTE, d + k, src[i + k]);
-                }
-            } else {
-                java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
-            }
+            java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
             d += n;
             i += n;
         }
