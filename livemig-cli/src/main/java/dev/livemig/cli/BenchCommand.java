@@ -86,15 +86,17 @@ final class BenchCommand implements Runnable {
                 default -> throw new IllegalArgumentException("--transport must be tcp or unix: " + transport);
             };
             try (Machine m = machine(ram)) {
-                fill(m.ramBlocks().getFirst(), content);
                 List<String> args = new ArrayList<>(List.of("--ram", Long.toString(ram)));
                 migration.capabilities.forEach(c -> args.addAll(List.of("--capability", c)));
                 migration.parameters.forEach(p -> args.addAll(List.of("--parameter", p))); // multifd-channels must agree
                 var destArgs = new ArrayList<String>();
                 destArgs.add(listen);
                 destArgs.addAll(args);
+                // the destination is up before the source is ready, as when a host is prepared for a guest:
+                // it faults its RAM in while it waits (QEMU's destination allocates at start too)
                 try (LivemigProcess dest = LivemigProcess.start("bench", destArgs)) {
                     MigrationUri at = MigrationUri.parse(dest.nextLine().string("listening"));
+                    fill(m.ramBlocks().getFirst(), content);
                     var mig = new Migration(m, config, e -> { });
                     mig.start(at);
                     MigrationStatus end = mig.awaitFinished(1, TimeUnit.HOURS);

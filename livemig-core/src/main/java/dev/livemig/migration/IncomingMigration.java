@@ -81,6 +81,7 @@ public final class IncomingMigration {
         address = listener.address();
         machine.enter(RunState.INMIGRATE);
         state.move(MigrationStatus.SETUP);
+        StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();
     }
@@ -212,6 +213,7 @@ public final class IncomingMigration {
                 multifd.close();
                 StandardSections.of(machine).ram().atSectionEnd(() -> { });
             }
+            StandardSections.of(machine).ram().loadCleanup(); // a load that never began still stops the prefault
             if (acceptor != null) {
                 try {
                     acceptor.join(5_000);

@@ -109,13 +109,31 @@ public final class RamHandler implements LiveStateHandler {
     }
 
     private RamPrefault prefault;
+    private java.util.Map<RamBlock, dev.livemig.machine.DirtyBitmap> populatedBeforePrefault;
+
+    /**
+     * For an incoming migration that is listening but not yet connected: note which pages hold data, then
+     * start faulting the RAM in, so that the wait for the source pays the destination's first-touch cost
+     * instead of the migration (QEMU's -mem-prealloc, but only while waiting). Undone by {@link #loadCleanup}.
+     */
+    public synchronized void prepareIncoming() {
+        if (prefault == null) {
+            populatedBeforePrefault = RamLoader.populated(blocks);
+            prefault = RamPrefault.start(blocks);
+        }
+    }
 
     @Override
-    public void loadSetup() {
+    public synchronized void loadSetup() {
         decompressor = options.compress() ? new DecompressThreads(options.decompressThreads()) : null;
-        loader = new RamLoader(blocks, decompressor); // scans which pages are empty before the prefault fills them
+        // which pages are empty must be known from before the prefault fills them
+        loader = populatedBeforePrefault != null ? new RamLoader(blocks, decompressor, populatedBeforePrefault)
+                : new RamLoader(blocks, decompressor);
+        populatedBeforePrefault = null;
         loader.atSectionEnd(sectionEnd);
-        prefault = RamPrefault.start(blocks);
+        if (prefault == null) {
+            prefault = RamPrefault.start(blocks);
+        }
     }
 
     @Override
@@ -127,8 +145,9 @@ public final class RamHandler implements LiveStateHandler {
     }
 
     @Override
-    public void loadCleanup() {
+    public synchronized void loadCleanup() {
         loader = null;
+        populatedBeforePrefault = null;
         if (decompressor != null) {
             decompressor.close(); // before the machine may close its memory
             decompressor = null;

@@ -44,14 +44,28 @@ public final class RamLoader {
 
     /** {@code decompressor}: the decompression threads of capability compress, or null to inflate inline. */
     RamLoader(List<RamBlock> localBlocks, DecompressThreads decompressor) {
+        this(localBlocks, decompressor, populated(localBlocks));
+    }
+
+    /** {@code populated}: which pages may hold data, taken before anything (the prefault) touched them. */
+    RamLoader(List<RamBlock> localBlocks, DecompressThreads decompressor, Map<RamBlock, DirtyBitmap> populated) {
         this.decompressor = decompressor;
         for (RamBlock b : localBlocks) {
             blocks.put(b.name(), b);
+        }
+        maybeData.putAll(populated);
+    }
+
+    /** Per block, the pages that may hold data (blocks for which that is unknown are left out). */
+    static Map<RamBlock, DirtyBitmap> populated(List<RamBlock> blocks) {
+        Map<RamBlock, DirtyBitmap> out = new HashMap<>();
+        for (RamBlock b : blocks) {
             DirtyBitmap populated = PopulatedPages.of(b);
             if (populated != null) {
-                maybeData.put(b, populated);
+                out.put(b, populated);
             }
         }
+        return out;
     }
 
     /** Page records placed so far (PAGE and ZERO). */
