@@ -76,7 +76,8 @@ public final class MultifdReceiver implements AutoCloseable {
     }
 
     private void run(MigrationChannel channel) {
-        var in = new StreamReader(channel);
+        // a small buffer: headers go through it, page data mostly straight into guest memory (scattering reads)
+        var in = new StreamReader(channel, compression == 0 ? 4096 : 256 << 10);
         try (var zlib = compression == MultifdPacket.COMPRESSION_ZLIB ? new ZlibChannelCodec.Decoder() : null;
              var zstd = compression == MultifdPacket.COMPRESSION_ZSTD ? new ZstdChannelCodec.Decoder() : null) {
             int id = MultifdPacket.Initial.read(in, new byte[16], channels).channelId(); // livemig has no -uuid
@@ -99,9 +100,7 @@ public final class MultifdReceiver implements AutoCloseable {
                 }
                 if (p.normalPages() > 0) {
                     if (compression == 0) {
-                        for (MemorySegment page : pages) {
-                            in.readFully(page);
-                        }
+                        in.readFully(pages);
                     } else {
                         int n = p.nextPacketSize();
                         if (n < 0 || n > ZlibChannelCodec.MAX_PAYLOAD) {

@@ -11,7 +11,7 @@ import java.nio.channels.GatheringByteChannel;
  * peer sees the end of the stream while replies can still arrive. A channel that cannot carry one direction
  * (a file being written, a command's stdout) fails reads or writes with an IOException that says so.
  */
-public interface MigrationChannel extends ByteChannel, GatheringByteChannel {
+public interface MigrationChannel extends ByteChannel, GatheringByteChannel, java.nio.channels.ScatteringByteChannel {
 
     /** Ends the outgoing direction; the incoming one stays open. */
     void shutdownOutput() throws IOException;
@@ -47,5 +47,21 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel {
     @Override
     default long write(ByteBuffer[] srcs) throws IOException {
         return write(srcs, 0, srcs.length);
+    }
+
+    /** A scattering read for channels that cannot scatter: into the first buffer with room. */
+    @Override
+    default long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+        for (int i = offset; i < offset + length; i++) {
+            if (dsts[i].hasRemaining()) {
+                return read(dsts[i]);
+            }
+        }
+        return 0;
+    }
+
+    @Override
+    default long read(ByteBuffer[] dsts) throws IOException {
+        return read(dsts, 0, dsts.length);
     }
 }

@@ -20,6 +20,11 @@ final class SocketMigrationChannel implements MigrationChannel {
     }
 
     @Override
+    public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+        return socket.read(dsts, offset, length);
+    }
+
+    @Override
     public int write(ByteBuffer src) throws IOException {
         return socket.write(src);
     }

@@ -171,6 +171,68 @@ public final class StreamReader implements AutoCloseable {
         }
     }
 
+    /**
+     * Fills each of {@code dsts} completely, in order, with the next bytes of the stream. What is buffered is
+     * copied; the rest is read from a scattering channel (a socket) straight into the segments, in as few
+     * system calls as the kernel allows: a multifd packet's pages land in guest memory without a copy.
+     */
+    public void readFully(java.util.List<MemorySegment> dsts) throws MigrationException {
+        int first = 0;
+        while (first < dsts.size() && buf.hasRemaining()) {
+            MemorySegment d = dsts.get(first);
+            if (d.byteSize() > buf.remaining() || !d.isNative()) {
+                break;
+            }
+            readFully(d); // wholly buffered: copied
+            first++;
+        }
+        if (first == dsts.size()) {
+            return;
+        }
+        if (!(channel instanceof java.nio.channels.ScatteringByteChannel scatter) || !dsts.get(first).isNative()) {
+            for (int i = first; i < dsts.size(); i++) {
+                readFully(dsts.get(i));
+            }
+            return;
+        }
+        long start = offset();
+        ByteBuffer[] targets = new ByteBuffer[dsts.size() - first];
+        long want = 0;
+        for (int i = 0; i < targets.length; i++) {
+            MemorySegment d = dsts.get(first + i);
+            if (!d.isNative() || d.byteSize() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("scattering reads go to native segments of at most 2 GiB");
+            }
+            targets[i] = d.asByteBuffer();
+            want += d.byteSize();
+        }
+        int buffered = buf.remaining(); // less than the first target: it gets these bytes first
+        if (buffered > 0) {
+            targets[0].put(buf);
+        }
+        buf.clear().limit(0);
+        base = start + buffered;
+        long got = buffered;
+        int next = 0;
+        try {
+            while (got < want) {
+                while (!targets[next].hasRemaining()) {
+                    next++;
+                }
+                long r = scatter.read(targets, next, targets.length - next);
+                if (r < 0) {
+                    base = start + got;
+                    throw new MigrationException("truncated stream: wanted " + (want - got) + " more bytes", section, base, null);
+                }
+                got += r;
+            }
+        } catch (IOException e) {
+            base = start + got;
+            throw new MigrationException("read failed: " + e.getMessage(), section, base, e);
+        }
+        base = start + want;
+    }
+
     /** Discards {@code n} bytes. */
     public void skip(long n) throws MigrationException {
         while (n > 0) {
