@@ -62,18 +62,7 @@ class MultifdMigrationTest {
                 .withParameter("multifd-channels", Integer.toString(channels))
                 .withParameter("multifd-compression", compression);
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source().info().ram() == null || pair.source().info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source().info().toJson());
-            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
-            Thread.sleep(10);
-        }
-        source.dirtyRate(0);
-        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
-        source.machine.pause();
-        dest.machine.pause();
-        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+        completesAfterSeveralPasses(pair, source, dest);
         assertEquals(source.cpu.writes, dest.cpu.writes);
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
 
@@ -87,6 +76,22 @@ class MultifdMigrationTest {
         if (xbzrle) {
             assertEquals(0, pair.source().info().xbzrle().pages(), "QEMU 7.2 never uses XBZRLE for multifd pages");
         }
+    }
+
+    /** Lets the guest write through three dirty syncs, stops its writes, and checks both ends' RAM. */
+    private static void completesAfterSeveralPasses(LiveGuests.Pair pair, LiveGuest source, LiveGuest dest) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (pair.source().info().ram() == null || pair.source().info().ram().dirtySyncCount() < 3) {
+            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source().info().toJson());
+            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
+            Thread.sleep(10);
+        }
+        source.dirtyRate(0);
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
+        source.machine.pause();
+        dest.machine.pause();
+        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
     }
 
     @Test
@@ -130,17 +135,7 @@ class MultifdMigrationTest {
         var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 32L << 20)
                 .withParameter("multifd-channels", "2");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source().info().ram() == null || pair.source().info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no second pass: " + pair.source().info().toJson());
-            Thread.sleep(10);
-        }
-        source.dirtyRate(0);
-        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
-        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
-        source.machine.pause();
-        dest.machine.pause();
-        assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+        completesAfterSeveralPasses(pair, source, dest);
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
         var ram = pair.source().info().ram();
         // over loopback the kernel always copies for local delivery, and says so in every report
