@@ -120,4 +120,37 @@ class StreamDumpGoldenTest {
         var e = assertThrows(MigrationException.class, () -> StreamDump.description(bare));
         assertTrue(e.getMessage().startsWith("No Debug Migration device found"), e.getMessage());
     }
+
+    /**
+     * Records the 7.2 script stops at: a configuration subsection (as a non-default page size or 8.x
+     * capabilities add) and return-path commands (OPEN_RETURN_PATH, PING 1) right after the configuration.
+     * The state is the script's all the same.
+     */
+    @org.junit.jupiter.api.Test
+    void configurationSubsectionsAndCommandsAreReadPast() throws Exception {
+        byte[] all = Files.readAllBytes(stream("pc"));
+        int afterConfig = 8 + 1 + 4 + "pc-i440fx-7.2".length();
+        assertEquals(0x07, all[8], "the configuration record follows the header");
+        var extra = new java.io.ByteArrayOutputStream();
+        var w = new java.io.DataOutputStream(extra);
+        w.writeByte(0x05);
+        w.writeByte("configuration/target-page-bits".length());
+        w.writeBytes("configuration/target-page-bits");
+        w.writeInt(1);
+        w.writeInt(12);
+        w.writeByte(0x08); // OPEN_RETURN_PATH
+        w.writeShort(1);
+        w.writeShort(0);
+        w.writeByte(0x08); // PING 1
+        w.writeShort(3);
+        w.writeShort(4);
+        w.writeInt(1);
+        byte[] changed = new byte[all.length + extra.size()];
+        System.arraycopy(all, 0, changed, 0, afterConfig);
+        System.arraycopy(extra.toByteArray(), 0, changed, afterConfig, extra.size());
+        System.arraycopy(all, afterConfig, changed, afterConfig + extra.size(), all.length - afterConfig);
+        Path file = dir.resolve("commands.snap");
+        Files.write(file, changed);
+        assertEquals(golden("pc.state.json.gz"), StreamDump.state(file, false));
+    }
 }
