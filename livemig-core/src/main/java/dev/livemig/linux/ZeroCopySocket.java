@@ -83,6 +83,7 @@ public final class ZeroCopySocket implements AutoCloseable {
     private final MemorySegment pollfd = arena.allocate(8, 4);
     private long queued;     // zero-copy sendmsg calls that sent something: each gets one notification id
     private long completed;  // notified so far
+    private long queuedAtFlush; // queued as of the last flush
     private boolean anyZeroCopied; // since the last flush: a notification without the COPIED code
     private volatile boolean shut;
     private boolean closed; // guarded by the write lock
@@ -135,12 +136,17 @@ public final class ZeroCopySocket implements AutoCloseable {
     }
 
     /**
-     * Waits until the kernel has reported every zero-copy send so far; returns true when none of them since
-     * the last flush avoided the copy (QEMU counts these in dirty-sync-missed-zero-copy).
+     * Waits until the kernel has reported every zero-copy send so far; returns true when there were sends
+     * since the last flush and none of them avoided the copy (QEMU counts these in
+     * dirty-sync-missed-zero-copy).
      */
     public boolean flush() {
         use.readLock().lock();
         try {
+            if (queued == queuedAtFlush) {
+                return false; // nothing sent since the last flush: nothing was copied (QEMU's flush says the same)
+            }
+            queuedAtFlush = queued;
             int f = fd.fd();
             while (completed < queued) {
                 if (shut) {

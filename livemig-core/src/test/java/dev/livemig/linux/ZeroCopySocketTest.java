@@ -69,6 +69,7 @@ class ZeroCopySocketTest {
                         }
                     }
                     socket.flush();
+                    assertFalse(socket.flush(), "nothing sent since the last flush: no copy to report");
                     byte[] got = received.get();
                     assertEquals(total, got.length, loopback.toString());
                     for (int b = 0; b < batches; b++) {
