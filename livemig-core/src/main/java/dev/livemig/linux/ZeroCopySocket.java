@@ -102,7 +102,7 @@ public final class ZeroCopySocket implements AutoCloseable {
         int fd;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = a.allocate(Linker.Option.captureStateLayout());
-            fd = invoke(() -> (int) SOCKET.invokeExact(st, family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            fd = (int) invoke(() -> (int) SOCKET.invokeExact(st, family, SOCK_STREAM | SOCK_CLOEXEC, 0));
             if (fd < 0) {
                 throw new NativeCallException("socket", (int) ERRNO_HANDLE.get(st, 0L));
             }
@@ -113,7 +113,7 @@ public final class ZeroCopySocket implements AutoCloseable {
             s.setInt("setsockopt(TCP_NODELAY)", IPPROTO_TCP, TCP_NODELAY, 1);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = sockaddr(a, address);
-                s.check("connect(" + address + ")", invoke(() -> (int) CONNECT.invokeExact(s.state, fd, sa, (int) sa.byteSize())));
+                s.check("connect(" + address + ")", (int) invoke(() -> (int) CONNECT.invokeExact(s.state, fd, sa, (int) sa.byteSize())));
             }
             return s;
         } catch (RuntimeException e) {
@@ -217,7 +217,7 @@ public final class ZeroCopySocket implements AutoCloseable {
                 msg.fill((byte) 0);
                 msg.set(ValueLayout.ADDRESS, 16, iov);
                 msg.set(ValueLayout.JAVA_LONG, 24, n);
-                long sent = invokeLong(() -> (long) SENDMSG.invokeExact(state, f, msg, flags | MSG_NOSIGNAL));
+                long sent = invoke(() -> (long) SENDMSG.invokeExact(state, f, msg, flags | MSG_NOSIGNAL));
                 if (sent < 0) {
                     int err = errno();
                     if (err == EINTR) {
@@ -266,7 +266,7 @@ public final class ZeroCopySocket implements AutoCloseable {
         msg.fill((byte) 0);
         msg.set(ValueLayout.ADDRESS, 32, control);
         msg.set(ValueLayout.JAVA_LONG, 40, control.byteSize());
-        long got = invokeLong(() -> (long) RECVMSG.invokeExact(state, f, msg, MSG_ERRQUEUE | MSG_DONTWAIT));
+        long got = invoke(() -> (long) RECVMSG.invokeExact(state, f, msg, MSG_ERRQUEUE | MSG_DONTWAIT));
         if (got < 0) {
             int err = errno();
             if (err == EAGAIN || err == EINTR) {
@@ -302,7 +302,7 @@ public final class ZeroCopySocket implements AutoCloseable {
         pollfd.set(ValueLayout.JAVA_INT, 0, f);
         pollfd.set(ValueLayout.JAVA_SHORT, 4, (short) 0); // events: none asked, errors come anyway
         pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-        int rc = invoke(() -> (int) POLL.invokeExact(state, pollfd, 1L, 1000));
+        int rc = (int) invoke(() -> (int) POLL.invokeExact(state, pollfd, 1L, 1000));
         if (rc < 0 && errno() != EINTR) {
             throw new NativeCallException("poll on " + description, errno());
         }
@@ -312,7 +312,7 @@ public final class ZeroCopySocket implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment v = a.allocateFrom(ValueLayout.JAVA_INT, value);
             int f = fd.fd();
-            check(name, invoke(() -> (int) SETSOCKOPT.invokeExact(state, f, level, option, v, 4)));
+            check(name, (int) invoke(() -> (int) SETSOCKOPT.invokeExact(state, f, level, option, v, 4)));
         }
     }
 
@@ -346,27 +346,13 @@ public final class ZeroCopySocket implements AutoCloseable {
         return sa;
     }
 
+    /** A downcall returning int or long (widened): ssize_t and int results alike. */
     @FunctionalInterface
-    private interface IntCall {
-        int run() throws Throwable;
-    }
-
-    @FunctionalInterface
-    private interface LongCall {
+    private interface Call {
         long run() throws Throwable;
     }
 
-    private static int invoke(IntCall c) {
-        try {
-            return c.run();
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("downcall failed", t);
-        }
-    }
-
-    private static long invokeLong(LongCall c) {
+    private static long invoke(Call c) {
         try {
             return c.run();
         } catch (RuntimeException | Error e) {

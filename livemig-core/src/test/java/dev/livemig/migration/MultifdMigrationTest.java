@@ -30,13 +30,6 @@ class MultifdMigrationTest {
         guests.close();
     }
 
-    private LiveGuest guest(long pagesPerSecond) {
-        return guests.guest(pagesPerSecond);
-    }
-
-    private LiveGuests.Pair migrate(LiveGuest from, LiveGuest to, MigrationConfig config, String uri) throws Exception {
-        return guests.migrate(from, to, config, uri);
-    }
 
     static Stream<Arguments> matrix() {
         List<Arguments> all = new ArrayList<>();
@@ -54,14 +47,14 @@ class MultifdMigrationTest {
     @MethodSource("matrix")
     void aRunningGuestArrivesExactlyOverEveryChannelCountAndCompression(int channels, String compression, boolean xbzrle)
             throws Exception {
-        var source = guest(20_000); // rewrites pages while it moves at 32 MiB/s: several passes
-        var dest = guest(0);
+        var source = guests.guest(20_000); // rewrites pages while it moves at 32 MiB/s: several passes
+        var dest = guests.guest(0);
         source.start();
         var caps = xbzrle ? Set.of("multifd", "xbzrle") : Set.of("multifd");
         var config = new MigrationConfig(caps, 300, 32L << 20)
                 .withParameter("multifd-channels", Integer.toString(channels))
                 .withParameter("multifd-compression", compression);
-        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         completesAfterSeveralPasses(pair, source, dest);
         assertEquals(source.cpu.writes, dest.cpu.writes);
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
@@ -96,11 +89,11 @@ class MultifdMigrationTest {
 
     @Test
     void aUnixSocketCarriesTheChannelsToo() throws Exception {
-        var source = guest(5_000);
-        var dest = guest(0);
+        var source = guests.guest(5_000);
+        var dest = guests.guest(0);
         source.start();
         var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30).withParameter("multifd-channels", "3");
-        var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("mfd").resolve("s"));
+        var pair = guests.migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("mfd").resolve("s"));
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
         source.machine.pause();
@@ -112,8 +105,8 @@ class MultifdMigrationTest {
     @org.junit.jupiter.params.provider.CsvSource({"3, 2", "1, 2"})
     void channelCountsThatDifferFailBothSidesWithAReasonAndTheSourceKeepsRunning(int sourceChannels, int destChannels)
             throws Exception {
-        var source = guest(5_000);
-        var dest = guest(0);
+        var source = guests.guest(5_000);
+        var dest = guests.guest(0);
         source.start();
         var base = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
         var pair = guests.migrate(source, dest, base.withParameter("multifd-channels", Integer.toString(sourceChannels)),
@@ -129,12 +122,12 @@ class MultifdMigrationTest {
 
     @Test
     void zeroCopySendCarriesARunningGuestAndCountsTheSyncsWhereTheKernelCopiedAnyway() throws Exception {
-        var source = guest(20_000);
-        var dest = guest(0);
+        var source = guests.guest(20_000);
+        var dest = guests.guest(0);
         source.start();
         var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 32L << 20)
                 .withParameter("multifd-channels", "2");
-        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         completesAfterSeveralPasses(pair, source, dest);
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write arrived exactly once");
         var ram = pair.source().info().ram();
@@ -145,17 +138,17 @@ class MultifdMigrationTest {
 
     @Test
     void zeroCopySendOverAUnixSocketFailsWithQemusText() throws Exception {
-        var source = guest(0);
-        var dest = guest(0);
+        var source = guests.guest(0);
+        var dest = guests.guest(0);
         var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30);
-        var pair = migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("zc").resolve("s"));
+        var pair = guests.migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("zc").resolve("s"));
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals("Zero copy send feature not detected in host kernel", pair.source().info().errorDesc());
     }
 
     @Test
     void multifdNeedsASocketTransport() throws Exception {
-        var source = guest(0);
+        var source = guests.guest(0);
         var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
         var e = assertThrows(dev.livemig.wire.MigrationException.class,
                 () -> new Migration(source.machine, config, ev -> { }).start(MigrationUri.parse("exec:cat > /dev/null")));
@@ -164,12 +157,12 @@ class MultifdMigrationTest {
 
     @Test
     void cancellingAMultifdMigrationReleasesEveryChannelAndThread() throws Exception {
-        var source = guest(20_000);
-        var dest = guest(0);
+        var source = guests.guest(20_000);
+        var dest = guests.guest(0);
         source.start();
         long fdsBefore = LiveGuests.openFileDescriptors();
         var config = new MigrationConfig(Set.of("multifd"), 1, 2L << 20).withParameter("multifd-channels", "4");
-        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         Thread.sleep(300);
         pair.source().cancel();
         assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
@@ -185,11 +178,11 @@ class MultifdMigrationTest {
 
     @Test
     void aDestinationThatDiesMidwayFailsTheMigrationAndTheSourceKeepsRunning() throws Exception {
-        var source = guest(20_000);
-        var dest = guest(0);
+        var source = guests.guest(20_000);
+        var dest = guests.guest(0);
         source.start();
         var config = new MigrationConfig(Set.of("multifd"), 1, 4L << 20).withParameter("multifd-channels", "2");
-        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         Thread.sleep(300);
         pair.destination().cancel(); // closes every connection of the destination
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toJson().toString());
