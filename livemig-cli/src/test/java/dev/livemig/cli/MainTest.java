@@ -47,4 +47,17 @@ class MainTest {
         assertEquals(2, r.status());
         assertTrue(r.err().startsWith("Missing required option: '--qmp=ADDRESS'"), r.err());
     }
+
+    @Test
+    void aRunThatNamesOneCommandStillKnowsTheOthersWhenAskedForHelp() {
+        // a named command is the only one registered (picocli's reflection is most of a short run's time)
+        assertEquals(0, CliRun.of("--debug", "analyze", "--help").status());
+        CliRun unknown = CliRun.of("analyse", "-f", "x");
+        assertEquals(2, unknown.status());
+        assertTrue(unknown.err().contains("analyse"), unknown.err());
+        String help = CliRun.of("help").out();
+        for (String cmd : List.of("demo", "analyze", "record", "replay", "bench", "generate-completion", "help")) {
+            assertTrue(help.contains("\n  " + cmd + " "), cmd + " in " + help);
+        }
+    }
 }

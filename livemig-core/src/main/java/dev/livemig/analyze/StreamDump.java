@@ -124,7 +124,8 @@ public final class StreamDump {
         Map<Integer, Object> sections = new LinkedHashMap<>(); // section id -> RamDump or Json.Obj
         List<MultifdChannelDump> channels = new java.util.ArrayList<>();
         try (Closer closer = new Closer(channels); FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
-             var in = new StreamReader(ch)) {
+             // mapped: the page data a dump skips is never read (a pipe has to be read through)
+             var in = java.nio.file.Files.isRegularFile(file) ? StreamReader.mapped(ch) : new StreamReader(ch)) {
             for (Path capture : multifd) {
                 channels.add(new MultifdChannelDump(capture));
             }

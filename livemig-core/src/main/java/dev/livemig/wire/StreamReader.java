@@ -28,8 +28,14 @@ public final class StreamReader implements AutoCloseable {
     public static final int MAX_ARRAY = 64 << 20;
     private static final int DEFAULT_BUFFER = 256 << 10;
 
+    /** Largest window of a mapped file seen through {@link #buf} at once (a ByteBuffer indexes with an int). */
+    private static final int MAPPED_WINDOW = 1 << 30;
+
     private final ReadableByteChannel channel;
-    private final ByteBuffer buf;
+    private ByteBuffer buf;          // a mapped reader's buf is a window of the file, moved instead of filled
+    private final MemorySegment mapped; // the whole file, or null for a reader that copies from its channel
+    private final java.lang.foreign.Arena mapping;
+    private final int window;           // a mapped reader's largest window
     private long base; // stream offset of buf[0]
     private String section;
     private boolean eof;
@@ -45,6 +51,54 @@ public final class StreamReader implements AutoCloseable {
         this.channel = channel;
         this.buf = ByteBuffer.allocateDirect(bufferSize).order(ByteOrder.BIG_ENDIAN);
         buf.limit(0);
+        this.mapped = null;
+        this.mapping = null;
+        this.window = 0;
+    }
+
+    private StreamReader(java.nio.channels.FileChannel file, MemorySegment mapped, java.lang.foreign.Arena mapping, int window) {
+        this.channel = file;
+        this.mapped = mapped;
+        this.mapping = mapping;
+        this.window = window;
+        this.buf = window(0);
+    }
+
+    /**
+     * A reader over a whole file mapped into memory: what is skipped (page data a dump does not show) is
+     * never read or copied, so walking a stream costs its headers only. The reader owns {@code file}.
+     */
+    public static StreamReader mapped(java.nio.channels.FileChannel file) throws MigrationException {
+        return mapped(file, MAPPED_WINDOW);
+    }
+
+    /** With windows of at most {@code window} bytes (at least 512; tests move windows often with small ones). */
+    static StreamReader mapped(java.nio.channels.FileChannel file, int window) throws MigrationException {
+        if (window < 512) {
+            throw new IllegalArgumentException("window too small for peeking a subsection header: " + window);
+        }
+        var arena = java.lang.foreign.Arena.ofShared();
+        try {
+            long size = file.size();
+            MemorySegment whole = size == 0 ? MemorySegment.ofArray(new byte[0])
+                    : file.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            return new StreamReader(file, whole, arena, window);
+        } catch (IOException | RuntimeException e) {
+            arena.close();
+            throw new MigrationException("cannot map the stream: " + e.getMessage(), null, 0, e);
+        }
+    }
+
+    /** The mapped file from {@code at} on, as much as one buffer can see. */
+    private ByteBuffer window(long at) {
+        long n = Math.min(mapped.byteSize() - at, window);
+        return mapped.asSlice(at, n).asByteBuffer().order(ByteOrder.BIG_ENDIAN);
+    }
+
+    /** Moves a mapped reader's window so that it starts at stream offset {@code at}. */
+    private void moveWindow(long at) {
+        buf = window(at);
+        base = at;
     }
 
     /** A reader over an in-memory byte array (tests, tools). */
@@ -141,7 +195,7 @@ public final class StreamReader implements AutoCloseable {
         if (done == want) {
             return;
         }
-        if (want - done >= buf.capacity() / 2 && dst.isNative()) {
+        if (mapped == null && want - done >= buf.capacity() / 2 && dst.isNative()) {
             // direct read into the destination: no intermediate copy
             long start = offset();
             long first = done;
@@ -189,7 +243,8 @@ public final class StreamReader implements AutoCloseable {
         if (first == dsts.size()) {
             return;
         }
-        if (!(channel instanceof java.nio.channels.ScatteringByteChannel scatter) || !dsts.get(first).isNative()) {
+        if (mapped != null || !(channel instanceof java.nio.channels.ScatteringByteChannel scatter)
+                || !dsts.get(first).isNative()) {
             for (int i = first; i < dsts.size(); i++) {
                 readFully(dsts.get(i));
             }
@@ -235,6 +290,15 @@ public final class StreamReader implements AutoCloseable {
 
     /** Discards {@code n} bytes. */
     public void skip(long n) throws MigrationException {
+        if (mapped != null && n > buf.remaining()) {
+            long at = offset();
+            if (n > mapped.byteSize() - at) {
+                throw new MigrationException("truncated stream: wanted " + n + " bytes, got " + (mapped.byteSize() - at),
+                        section, at, null);
+            }
+            moveWindow(at + n);
+            return;
+        }
         while (n > 0) {
             if (!buf.hasRemaining()) {
                 fill(1, (int) Math.min(n, Integer.MAX_VALUE));
@@ -250,7 +314,7 @@ public final class StreamReader implements AutoCloseable {
      * the stream. {@code ahead} must be below the buffer capacity (at least 512).
      */
     public int peek(int ahead) throws MigrationException {
-        if (ahead < 0 || ahead >= buf.capacity()) {
+        if (ahead < 0 || ahead >= (mapped == null ? buf.capacity() : window)) {
             throw new IllegalArgumentException("peek too far: " + ahead);
         }
         if (buf.remaining() <= ahead) {
@@ -291,6 +355,10 @@ public final class StreamReader implements AutoCloseable {
         if (buf.remaining() >= n || eof) {
             return;
         }
+        if (mapped != null) {
+            moveWindow(offset());
+            return;
+        }
         base += buf.position();
         buf.compact();
         try {
@@ -318,7 +386,7 @@ public final class StreamReader implements AutoCloseable {
 
     @Override
     public void close() throws MigrationException {
-        try {
+        try (var unmapped = mapping) {
             channel.close();
         } catch (IOException e) {
             throw new MigrationException("close failed: " + e.getMessage(), section, offset(), e);

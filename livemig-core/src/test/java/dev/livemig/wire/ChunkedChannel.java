@@ -31,7 +31,19 @@ public final class ChunkedChannel implements ReadableByteChannel {
     /** Readers over the same bytes delivered whole, one byte at a time and in random chunks. */
     public static java.util.List<StreamReader> deliveries(byte[] data) {
         return java.util.List.of(StreamReader.of(data), new StreamReader(oneByteAtATime(data), 512),
-                new StreamReader(randomChunks(data, 42), 4096));
+                new StreamReader(randomChunks(data, 42), 4096), mappedFile(data, 512), mappedFile(data, 1 << 30));
+    }
+
+    /** A reader over {@code data} written to a file and mapped, its window moved every {@code window} bytes. */
+    public static StreamReader mappedFile(byte[] data, int window) {
+        try {
+            var file = java.nio.file.Files.createTempFile("livemig-mapped", ".stream");
+            file.toFile().deleteOnExit();
+            java.nio.file.Files.write(file, data);
+            return StreamReader.mapped(java.nio.channels.FileChannel.open(file), window);
+        } catch (java.io.IOException | MigrationException e) {
+            throw new AssertionError("cannot map a test stream", e);
+        }
     }
 
     @Override

@@ -87,4 +87,27 @@ class StreamReaderTest {
             assertEquals(9, r.u8());
         }
     }
+
+    @Test
+    void skippingPastTheEndOfAMappedFileIsTruncationAtTheSkip() throws Exception {
+        for (int window : new int[] {512, 1 << 30}) {
+            var r = ChunkedChannel.mappedFile(new byte[5000], window);
+            r.section("ram");
+            r.skip(4000);
+            var e = assertThrows(MigrationException.class, () -> r.skip(1001));
+            assertEquals(4000, e.offset());
+            assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+            r.skip(1000);
+            assertTrue(r.atEnd());
+            r.close();
+        }
+    }
+
+    @Test
+    void anEmptyFileMapsToAnEmptyStream() throws Exception {
+        var r = ChunkedChannel.mappedFile(new byte[0], 512);
+        assertTrue(r.atEnd());
+        assertThrows(MigrationException.class, r::u8);
+        r.close();
+    }
 }
