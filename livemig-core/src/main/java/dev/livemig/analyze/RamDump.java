@@ -39,7 +39,8 @@ final class RamDump implements AutoCloseable {
     private final Map<String, Long> lengths = new HashMap<>();
     private final Map<String, Json> memory = new LinkedHashMap<>();
     private final Map<String, FileChannel> files = new HashMap<>();
-    private final Map<String, byte[]> pages = new HashMap<>(); // with -m and without -x: XBZRLE bases
+    private final Map<String, MemorySegment> pages = new HashMap<>(); // with -m and without -x: XBZRLE bases
+    private final MemorySegment[] filled = new MemorySegment[256];      // shared content of "Filled with 0xNN" pages
     private final Inflater inflater = new Inflater();
     private final byte[] page = new byte[PAGE];
     private String name = "";
@@ -110,16 +111,20 @@ final class RamDump implements AutoCloseable {
             if ((flags & RamFlags.ZERO) != 0) {
                 int fill = in.u8();
                 if (dumpMemory) {
-                    memory.put(key(addr), new Json.Str(String.format("Filled with 0x%02x", fill)));
+                    String key = key(addr);
+                    memory.put(key, new Json.Str(String.format("Filled with 0x%02x", fill)));
+                    pages.put(key, filledWith(fill));
                 }
-                if (extractInto != null || dumpMemory) {
+                if (extractInto != null) {
                     java.util.Arrays.fill(page, (byte) fill);
                     store(addr, false); // a later pass may zero a page that held data: the file must say so
                 }
                 flags &= ~RamFlags.ZERO;
                 count(StreamStats.Kind.ZERO, in.offset() - at);
             } else if ((flags & RamFlags.PAGE) != 0) {
-                if (dumpMemory || extractInto != null) {
+                if (dumpMemory && extractInto == null) {
+                    keep(addr, in.view(PAGE)); // a view of a mapped stream: 1 GiB of pages costs no heap
+                } else if (extractInto != null) {
                     in.readFully(MemorySegment.ofArray(page));
                     store(addr, true);
                 } else {
@@ -199,14 +204,32 @@ final class RamDump implements AutoCloseable {
         }
     }
 
+    /** "BLOCK (0x%016x)", without a Formatter: a memory dump makes one per page. */
     private String key(long addr) {
-        return String.format("%s (0x%016x)", name, addr);
+        String digits = Long.toHexString(addr);
+        return name + " (0x" + "0".repeat(16 - digits.length()) + digits + ")";
+    }
+
+    /** {@code content} (never changed afterwards) is the page at addr: in the dump and as the XBZRLE base. */
+    private void keep(long addr, MemorySegment content) {
+        String key = key(addr);
+        memory.put(key, new Json.HexBytes(content));
+        pages.put(key, content);
+    }
+
+    private MemorySegment filledWith(int fill) {
+        if (filled[fill] == null) {
+            byte[] b = new byte[PAGE];
+            java.util.Arrays.fill(b, (byte) fill);
+            filled[fill] = MemorySegment.ofArray(b);
+        }
+        return filled[fill];
     }
 
     /** The current page becomes the content at addr: in the dump, the extracted file and the XBZRLE base. */
     private void store(long addr, boolean hexInDump) throws MigrationException {
         if (dumpMemory && hexInDump) {
-            memory.put(key(addr), new Json.Str(VmsdDump.hexBytes(page)));
+            keep(addr, MemorySegment.ofArray(page.clone()));
         }
         if (extractInto != null) {
             try {
@@ -218,8 +241,6 @@ final class RamDump implements AutoCloseable {
             } catch (IOException e) {
                 throw new MigrationException("cannot write " + name + ": " + e.getMessage(), e);
             }
-        } else if (dumpMemory) {
-            pages.put(key(addr), page.clone());
         }
     }
 
@@ -237,9 +258,9 @@ final class RamDump implements AutoCloseable {
             }
             return;
         }
-        byte[] known = pages.get(key(addr));
+        MemorySegment known = pages.get(key(addr));
         if (known != null) {
-            System.arraycopy(known, 0, page, 0, PAGE);
+            MemorySegment.copy(known, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, page, 0, PAGE);
         } else {
             java.util.Arrays.fill(page, (byte) 0);
         }

@@ -55,6 +55,35 @@ public sealed interface Json {
     record Str(String value) implements Json {
     }
 
+    /**
+     * A string holding {@code bytes} as lowercase hex pairs separated by spaces ("0a ff 00"), as
+     * analyze-migration.py shows RAM and buffers. Kept as bytes and written as text only when the JSON is: a
+     * memory dump of a large stream would not fit the heap as Strings. The bytes must not change afterwards.
+     */
+    record HexBytes(java.lang.foreign.MemorySegment bytes) implements Json {
+        private static final char[] DIGITS = "0123456789abcdef".toCharArray();
+
+        /** The text of bytes {@code from} (inclusive) to {@code to}, each but the last followed by a space, into {@code out}. */
+        public int text(long from, long to, char[] out) {
+            int t = 0;
+            for (long i = from; i < to; i++) {
+                int b = bytes.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i);
+                out[t++] = DIGITS[(b >> 4) & 0xf];
+                out[t++] = DIGITS[b & 0xf];
+                if (i + 1 < bytes.byteSize()) {
+                    out[t++] = ' ';
+                }
+            }
+            return t;
+        }
+
+        public String value() {
+            char[] text = new char[(int) Math.max(0, bytes.byteSize() * 3 - 1)];
+            text(0, bytes.byteSize(), text);
+            return new String(text);
+        }
+    }
+
     /** A number as written; {@link #asLong()} parses it when it is an integer. */
     record Num(String text) implements Json {
     }
@@ -80,6 +109,9 @@ public sealed interface Json {
     default String asString() {
         if (this instanceof Str(String v)) {
             return v;
+        }
+        if (this instanceof HexBytes h) {
+            return h.value();
         }
         throw new IllegalArgumentException("not a JSON string: " + this);
     }

@@ -47,12 +47,24 @@ public final class JsonWriter {
     private static void drain(StringBuilder sb, java.io.Writer sink) {
         if (sink != null && sb.length() >= 1 << 20) {
             try {
-                sink.append(sb);
+                sink.write(sb.toString()); // Writer.append would copy into a String all the same
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
             sb.setLength(0);
         }
+    }
+
+    /** Bytes as their hex text, quoted, a page-sized run at a time (into the sink as it goes when there is one). */
+    private static void hex(StringBuilder sb, Json.HexBytes h, java.io.Writer sink) {
+        long n = h.bytes().byteSize();
+        char[] run = new char[3 * 4096];
+        sb.append('"');
+        for (long i = 0; i < n; i += 4096) {
+            sb.append(run, 0, h.text(i, Math.min(n, i + 4096), run));
+            drain(sb, sink);
+        }
+        sb.append('"');
     }
 
     private static void write(StringBuilder sb, Json v, int indent, int depth, java.io.Writer sink) {
@@ -88,6 +100,7 @@ public final class JsonWriter {
                 sb.append(']');
             }
             case Json.Str(String s) -> quote(sb, s);
+            case Json.HexBytes h -> hex(sb, h, sink);
             case Json.Num(String t) -> sb.append(t);
             case Json.Bool(boolean b) -> sb.append(b);
             case Json.Null() -> sb.append("null");

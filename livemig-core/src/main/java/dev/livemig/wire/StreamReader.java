@@ -34,7 +34,6 @@ public final class StreamReader implements AutoCloseable {
     private final ReadableByteChannel channel;
     private ByteBuffer buf;          // a mapped reader's buf is a window of the file, moved instead of filled
     private final MemorySegment mapped; // the whole file, or null for a reader that copies from its channel
-    private final java.lang.foreign.Arena mapping;
     private final int window;           // a mapped reader's largest window
     private long base; // stream offset of buf[0]
     private String section;
@@ -52,14 +51,12 @@ public final class StreamReader implements AutoCloseable {
         this.buf = ByteBuffer.allocateDirect(bufferSize).order(ByteOrder.BIG_ENDIAN);
         buf.limit(0);
         this.mapped = null;
-        this.mapping = null;
         this.window = 0;
     }
 
-    private StreamReader(java.nio.channels.FileChannel file, MemorySegment mapped, java.lang.foreign.Arena mapping, int window) {
+    private StreamReader(java.nio.channels.FileChannel file, MemorySegment mapped, int window) {
         this.channel = file;
         this.mapped = mapped;
-        this.mapping = mapping;
         this.window = window;
         this.buf = window(0);
     }
@@ -77,14 +74,13 @@ public final class StreamReader implements AutoCloseable {
         if (window < 512) {
             throw new IllegalArgumentException("window too small for peeking a subsection header: " + window);
         }
-        var arena = java.lang.foreign.Arena.ofShared();
+        var arena = java.lang.foreign.Arena.ofAuto(); // views handed out keep the mapping alive
         try {
             long size = file.size();
             MemorySegment whole = size == 0 ? MemorySegment.ofArray(new byte[0])
                     : file.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            return new StreamReader(file, whole, arena, window);
+            return new StreamReader(file, whole, window);
         } catch (IOException | RuntimeException e) {
-            arena.close();
             throw new MigrationException("cannot map the stream: " + e.getMessage(), null, 0, e);
         }
     }
@@ -180,6 +176,23 @@ public final class StreamReader implements AutoCloseable {
             done += k;
         }
         return out;
+    }
+
+    /**
+     * The next {@code n} bytes: a view of the file for a mapped reader (valid while it is referenced: the
+     * mapping outlives the reader), else a copy. {@code n} must already be checked against a limit.
+     */
+    public MemorySegment view(int n) throws MigrationException {
+        if (mapped == null) {
+            return MemorySegment.ofArray(bytes(n));
+        }
+        long at = offset();
+        if (n < 0 || n > mapped.byteSize() - at) {
+            throw new MigrationException("truncated stream: wanted " + n + " bytes, got " + (mapped.byteSize() - at),
+                    section, at, null);
+        }
+        skip(n);
+        return mapped.asSlice(at, n);
     }
 
     /** Fills {@code dst} completely with the next bytes of the stream, reading large runs straight into it. */
@@ -386,8 +399,8 @@ public final class StreamReader implements AutoCloseable {
 
     @Override
     public void close() throws MigrationException {
-        try (var unmapped = mapping) {
-            channel.close();
+        try {
+            channel.close(); // a mapping stays until it and its views are unreachable
         } catch (IOException e) {
             throw new MigrationException("close failed: " + e.getMessage(), section, offset(), e);
         }

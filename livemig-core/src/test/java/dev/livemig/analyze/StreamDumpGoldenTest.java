@@ -63,7 +63,9 @@ class StreamDumpGoldenTest {
     @ParameterizedTest
     @ValueSource(strings = {"pc", "q35"})
     void theMemoryDumpIsTheScripts(String machine) throws Exception {
-        assertEquals(golden(machine + ".memory.json.gz"), StreamDump.state(stream(machine), true));
+        var printed = new java.io.StringWriter(); // pages are written as hex text only when printed
+        dev.livemig.json.JsonWriter.pretty(StreamDump.state(stream(machine), true), 4, printed);
+        assertEquals(golden(machine + ".memory.json.gz"), JsonParser.parse(printed.toString()));
     }
 
     @ParameterizedTest

@@ -55,6 +55,23 @@ class AnalyzeLiveStreamTest {
         byte[] ram = Files.readAllBytes(out.resolve("ram"));
         assertEquals(-1, source.ram.memory().mismatch(MemorySegment.ofArray(ram)), "the extracted RAM is the source's final RAM");
 
+        Json.Obj dump = StreamDump.state(stream, true);
+        Json.Obj memory = dump.members().stream().filter(member -> member.name().startsWith("ram ("))
+                .findFirst().orElseThrow().value().asObject().get("memory").orElseThrow().asObject();
+        assertEquals(ram.length / 4096, memory.members().size(), "one entry per page");
+        for (Json.Member page : memory.members()) { // the last record of each page: its final content
+            long addr = Long.decode(page.name().substring("ram (".length(), page.name().length() - 1));
+            byte[] expected = java.util.Arrays.copyOfRange(ram, (int) addr, (int) addr + 4096);
+            String text = page.value().asString();
+            if (text.startsWith("Filled with 0x")) {
+                byte[] filled = new byte[4096];
+                java.util.Arrays.fill(filled, (byte) Integer.parseInt(text.substring(14), 16));
+                assertArrayEquals(filled, expected, page.name());
+            } else {
+                assertEquals(java.util.HexFormat.ofDelimiter(" ").formatHex(expected), text, page.name());
+            }
+        }
+
         Json.Obj stats = StreamDump.stats(stream).get("ram").orElseThrow().asObject().get("ram").orElseThrow().asObject();
         String kind = capability.equals("xbzrle") ? "xbzrle" : "compressed";
         assertTrue(stats.number(kind + "-pages") > 0, stats.toString());
