@@ -42,6 +42,7 @@ final class RamDump implements AutoCloseable {
     private final Map<String, MemorySegment> pages = new HashMap<>(); // with -m and without -x: XBZRLE bases
     private final MemorySegment[] filled = new MemorySegment[256];      // shared content of "Filled with 0xNN" pages
     private final Inflater inflater = new Inflater();
+    private final Run run = new Run();
     private final byte[] page = new byte[PAGE];
     private String name = "";
 
@@ -124,6 +125,8 @@ final class RamDump implements AutoCloseable {
             } else if ((flags & RamFlags.PAGE) != 0) {
                 if (dumpMemory && extractInto == null) {
                     keep(addr, in.view(PAGE)); // a view of a mapped stream: 1 GiB of pages costs no heap
+                } else if (extractInto != null && !dumpMemory) {
+                    run.add(files.get(name), addr, in.view(PAGE));
                 } else if (extractInto != null) {
                     in.readFully(MemorySegment.ofArray(page));
                     store(addr, true);
@@ -172,6 +175,7 @@ final class RamDump implements AutoCloseable {
             }
             flags &= ~RamFlags.MULTIFD_FLUSH;
             if ((flags & RamFlags.EOS) != 0) {
+                run.write();
                 for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
                     channel.untilSync(lengths, this::channelPage);
                 }
@@ -232,11 +236,12 @@ final class RamDump implements AutoCloseable {
             keep(addr, MemorySegment.ofArray(page.clone()));
         }
         if (extractInto != null) {
+            run.write(); // it may hold this page's earlier content
             try {
                 FileChannel f = files.get(name);
                 ByteBuffer b = ByteBuffer.wrap(page);
                 while (b.hasRemaining()) {
-                    f.write(b, addr + b.position()); // one pwrite per page
+                    f.write(b, addr + b.position());
                 }
             } catch (IOException e) {
                 throw new MigrationException("cannot write " + name + ": " + e.getMessage(), e);
@@ -247,6 +252,7 @@ final class RamDump implements AutoCloseable {
     /** The page's content so far (zero when never sent), as the base of an XBZRLE delta. */
     private void load(long addr) throws MigrationException {
         if (extractInto != null) {
+            run.write();
             try {
                 FileChannel f = files.get(name);
                 ByteBuffer b = ByteBuffer.wrap(page);
@@ -283,6 +289,51 @@ final class RamDump implements AutoCloseable {
             }
         } catch (IOException e) {
             throw new MigrationException("cannot create " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Pages bound for consecutive addresses of one extracted file, written with one gathering write: a stream's
+     * pages mostly come in address order, and a system call per page was most of an extraction's time.
+     */
+    private static final class Run {
+        private static final int MAX_PAGES = 512;
+        private final ByteBuffer[] pages = new ByteBuffer[MAX_PAGES];
+        private FileChannel file;
+        private long start;
+        private int count;
+
+        /** {@code data} must not change until written (a view of the mapped stream, or a copy). */
+        void add(FileChannel f, long addr, MemorySegment data) throws MigrationException {
+            if (count > 0 && (f != file || addr != start + (long) count * PAGE || count == MAX_PAGES)) {
+                write();
+            }
+            if (count == 0) {
+                file = f;
+                start = addr;
+            }
+            pages[count++] = data.asByteBuffer();
+        }
+
+        void write() throws MigrationException {
+            if (count == 0) {
+                return;
+            }
+            try {
+                file.position(start);
+                int first = 0;
+                while (first < count) {
+                    file.write(pages, first, count - first);
+                    while (first < count && !pages[first].hasRemaining()) {
+                        first++;
+                    }
+                }
+            } catch (IOException e) {
+                throw new MigrationException("cannot write an extracted RAM block: " + e.getMessage(), e);
+            } finally {
+                java.util.Arrays.fill(pages, 0, count, null);
+                count = 0;
+            }
         }
     }
 
