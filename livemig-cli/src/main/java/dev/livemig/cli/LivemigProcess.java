@@ -49,6 +49,10 @@ final class LivemigProcess implements AutoCloseable {
         // the same JVM flags as ./livemig: a small serial heap, since page data never lives on the heap
         List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
                 "-Xms8m"));
+        String aot = System.getenv("LIVEMIG_DESTINATION_AOT_CACHE"); // ./livemig's, trained for this jar
+        if (aot != null && !aot.isBlank() && java.nio.file.Files.isRegularFile(java.nio.file.Path.of(aot))) {
+            cmd.addAll(List.of("-XX:AOTCache=" + aot, "-Xlog:aot=off")); // one it cannot use is ignored quietly
+        }
         String extra = System.getenv("LIVEMIG_DEST_JAVA_OPTS"); // e.g. a profiler for the second process
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));
