@@ -25,7 +25,6 @@ public final class Mmap {
     private static final MethodHandle MMAP;
     private static final MethodHandle MUNMAP;
     private static final MethodHandle MADVISE;
-    private static final int MADV_POPULATE_READ = 22;  // Linux 5.14+
     private static final int MADV_POPULATE_WRITE = 23; // Linux 5.14+
     private static final int MADV_DONTNEED = 4;
 
@@ -75,20 +74,6 @@ public final class Mmap {
     public static boolean populateWrite(MemorySegment range) {
         try {
             return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_POPULATE_WRITE) == 0;
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("madvise call failed", t);
-        }
-    }
-
-    /**
-     * Maps the pages of {@code range} (a file mapping, say) for reading in one call, MADV_POPULATE_READ, instead
-     * of one page fault per few pages on first touch. Returns false when the kernel does not support it.
-     */
-    public static boolean populateRead(MemorySegment range) {
-        try {
-            return (int) MADVISE.invokeExact(range, range.byteSize(), MADV_POPULATE_READ) == 0;
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
