@@ -105,7 +105,7 @@ final class RamDump implements AutoCloseable {
                 if (len == null) {
                     throw in.errorAt(at, "RAM record names block " + name + ", which the section's block list does not have");
                 }
-                if (addr > len - PAGE) {
+                if (addr < 0 || addr > len - PAGE) {
                     throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, name, len));
                 }
             }
@@ -273,9 +273,14 @@ final class RamDump implements AutoCloseable {
     }
 
     private void openBlockFile(StreamReader in, long at, long len) throws MigrationException {
-        Path file = extractInto.resolve("./" + name).normalize();
-        if (!file.startsWith(extractInto.normalize())) {
-            throw in.errorAt(at, "RAM block name " + name + " would be written outside " + extractInto);
+        Path file;
+        try {
+            file = extractInto.resolve("./" + name).normalize();
+        } catch (java.nio.file.InvalidPathException e) {
+            throw in.errorAt(at, "RAM block name '" + name + "' is not a file name: " + e.getReason());
+        }
+        if (!file.startsWith(extractInto.normalize()) || file.equals(extractInto.normalize())) {
+            throw in.errorAt(at, "RAM block name '" + name + "' is not a file name inside " + extractInto);
         }
         try {
             printed.accept(name);
@@ -288,7 +293,7 @@ final class RamDump implements AutoCloseable {
                 old.close();
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot create " + file + ": " + e.getMessage(), e);
+            throw in.errorAt(at, "cannot create " + file + " for RAM block " + name + ": " + e.getMessage());
         }
     }
 

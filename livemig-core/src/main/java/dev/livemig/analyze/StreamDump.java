@@ -35,16 +35,25 @@ public final class StreamDump {
     /** The vmdescription trailer, as the stream carries it. */
     public static Json.Obj description(Path file) throws MigrationException {
         String text = DescribedDevices.trailerJson(file);
-        if (text == null) {
-            throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer");
+        long size;
+        try {
+            size = java.nio.file.Files.size(file);
+        } catch (java.io.IOException e) {
+            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
         }
+        if (text == null) { // where it should have been: the end
+            throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer",
+                    "vmdescription", size, null);
+        }
+        long start = size - text.length(); // the trailer's text ends the stream, one char per byte (US-ASCII)
         try {
             if (JsonParser.parse(text) instanceof Json.Obj o) {
                 return o;
             }
-            throw new MigrationException("the vmdescription of " + file + " is not a JSON object");
+            throw new MigrationException("the vmdescription of " + file + " is not a JSON object", "vmdescription", start, null);
         } catch (JsonParseException e) {
-            throw new MigrationException("the vmdescription of " + file + " is not JSON: " + e.getMessage(), e);
+            throw new MigrationException("the vmdescription of " + file + " is not JSON: " + e.getMessage(), "vmdescription",
+                    start + e.offset(), e);
         }
     }
 

@@ -227,7 +227,7 @@ public final class RamLoader {
             }
             last = block;
         }
-        if (offset >= block.usedLength()) {
+        if (offset < 0 || offset >= block.usedLength()) { // a word with its top bit set is a negative offset
             throw in.errorAt(at, String.format("page offset out of range: block=%s offset=0x%x length=0x%x",
                     block.name(), offset, block.usedLength()));
         }

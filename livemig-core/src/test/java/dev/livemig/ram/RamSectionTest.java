@@ -139,6 +139,9 @@ class RamSectionTest {
         var outside = loadFails("0000000000004008" + pcram);
         assertTrue(outside.getMessage().contains("page offset out of range: block=pc.ram offset=0x4000 length=0x4000"), outside.getMessage());
         assertEquals(0, outside.offset());
+        var negative = loadFails("8000000000000008" + pcram + "00".repeat(4096)); // the address word's top bit set
+        assertTrue(negative.getMessage().contains("page offset out of range: block=pc.ram offset=0x8000000000000000"),
+                negative.getMessage());
         var unknown = loadFails("0000000000000008 03" + hex("foo".getBytes()));
         assertTrue(unknown.getMessage().contains("unknown RAM block: block=foo"), unknown.getMessage());
         var cont = loadFails("0000000000000010".repeat(0) + "0000000000000022 00");
