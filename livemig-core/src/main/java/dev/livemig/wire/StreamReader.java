@@ -91,6 +91,10 @@ public final class StreamReader implements AutoCloseable {
         return mapped.asSlice(at, n).asByteBuffer().order(ByteOrder.BIG_ENDIAN);
     }
 
+    private MigrationException truncatedMapping(long at, long n) {
+        return new MigrationException("truncated stream: wanted " + n + " bytes, got " + (mapped.byteSize() - at), section, at, null);
+    }
+
     /** Moves a mapped reader's window so that it starts at stream offset {@code at}. */
     private void moveWindow(long at) {
         buf = window(at);
@@ -188,8 +192,7 @@ public final class StreamReader implements AutoCloseable {
         }
         long at = offset();
         if (n < 0 || n > mapped.byteSize() - at) {
-            throw new MigrationException("truncated stream: wanted " + n + " bytes, got " + (mapped.byteSize() - at),
-                    section, at, null);
+            throw truncatedMapping(at, n);
         }
         skip(n);
         return mapped.asSlice(at, n);
@@ -306,8 +309,7 @@ public final class StreamReader implements AutoCloseable {
         if (mapped != null && n > buf.remaining()) {
             long at = offset();
             if (n > mapped.byteSize() - at) {
-                throw new MigrationException("truncated stream: wanted " + n + " bytes, got " + (mapped.byteSize() - at),
-                        section, at, null);
+                throw truncatedMapping(at, n);
             }
             moveWindow(at + n);
             return;
