@@ -18,6 +18,8 @@ public final class Xbzrle {
     private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
     private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
     private static final long ONES = 0x0101010101010101L;
+    private static final java.lang.foreign.ValueLayout.OfLong LONG_LE =
+            java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long HIGHS = 0x8080808080808080L;
 
     private Xbzrle() {
@@ -93,6 +95,67 @@ public final class Xbzrle {
      * two ULEB128 bytes, nothing past the page or the delta. Returns the bytes of the page it reached.
      */
     public static int decode(byte[] src, int len, java.lang.foreign.MemorySegment page) throws Malformed {
+        if (len < 0 || len > src.length) {
+            throw new Malformed("xbzrle delta of " + len + " bytes in a buffer of " + src.length);
+        }
+        // the loop checks as it goes and leaves at the first fault; explain() then says what it was
+        int i = 0;
+        int d = 0;
+        while (i < len) {
+            if (len - i < 2) {
+                return explain(src, len);
+            }
+            boolean first = i == 0; // only the first unchanged run may be empty
+            int b = src[i];
+            int zeros;
+            if (b >= 0) {
+                zeros = b;
+                i++;
+            } else {
+                int b1 = src[i + 1];
+                if (b1 < 0) {
+                    return explain(src, len);
+                }
+                zeros = (b & 0x7f) | b1 << 7;
+                i += 2;
+            }
+            d += zeros;
+            if ((zeros == 0 && !first) || d > PAGE || len - i < 2) {
+                return explain(src, len);
+            }
+            b = src[i];
+            int n;
+            if (b >= 0) {
+                n = b;
+                i++;
+            } else {
+                int b1 = src[i + 1];
+                if (b1 < 0) {
+                    return explain(src, len);
+                }
+                n = (b & 0x7f) | b1 << 7;
+                i += 2;
+            }
+            if (n == 0 || n > PAGE - d || n > len - i) {
+                return explain(src, len);
+            }
+            if (n <= 8 && d <= PAGE - 8 && i <= src.length - 8) {
+                // most runs are a few bytes: merge them into the page's word instead of a copy call, which costs
+                // more than the bytes it moves (the word's other bytes are written back as they were)
+                long keep = n == 8 ? 0 : -1L << (n * 8);
+                long word = page.get(LONG_LE, d);
+                page.set(LONG_LE, d, (word & keep) | ((long) LONGS.get(src, i) & ~keep));
+            } else {
+                java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
+            }
+            d += n;
+            i += n;
+        }
+        return d;
+    }
+
+    /** Walks a delta that {@link #decode} found at fault, with QEMU's decoder's rules, to name the fault. */
+    private static int explain(byte[] src, int len) throws Malformed {
         int i = 0;
         int d = 0;
         while (i < len) {
@@ -121,11 +184,10 @@ public final class Xbzrle {
                 throw new Malformed("xbzrle changed run of " + n + " bytes at page position " + d + " exceeds the "
                         + (d + n > PAGE ? "page" : "delta"));
             }
-            java.lang.foreign.MemorySegment.copy(src, i, page, java.lang.foreign.ValueLayout.JAVA_BYTE, d, n);
             d += n;
             i += n;
         }
-        return d;
+        throw new IllegalStateException("xbzrle: the decoder stopped on a delta its rules accept");
     }
 
     /** The value shifted left by two, or'ed with the bytes used; QEMU's small ULEB128 allows two at most. */

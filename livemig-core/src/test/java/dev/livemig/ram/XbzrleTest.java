@@ -81,6 +81,46 @@ class XbzrleTest {
         MemorySegment page = MemorySegment.ofArray(old.clone());
         Xbzrle.decode(dst, n, page);
         assertEquals(-1, page.mismatch(MemorySegment.ofArray(cur)));
+        try (var arena = java.lang.foreign.Arena.ofConfined()) { // guest RAM is off-heap
+            MemorySegment guest = arena.allocate(PAGE);
+            MemorySegment.copy(MemorySegment.ofArray(old), 0, guest, 0, PAGE);
+            Xbzrle.decode(dst, n, guest);
+            assertEquals(-1, guest.mismatch(MemorySegment.ofArray(cur)));
+        }
+    }
+
+    /** Random deltas, half of them mutations of a real one: decoded or refused with a reason, nothing else. */
+    @Property(tries = 2000)
+    void anyDeltaIsAppliedOrRefusedWithAReason(@ForAll long seed) {
+        var r = new Random(seed);
+        byte[] src;
+        if (r.nextBoolean()) {
+            src = new byte[r.nextInt(64)];
+            r.nextBytes(src);
+        } else {
+            byte[] old = new byte[PAGE];
+            byte[] cur = new byte[PAGE];
+            for (int k = 0; k < 20; k++) {
+                cur[r.nextInt(PAGE)] = (byte) (1 + r.nextInt(255));
+            }
+            byte[] delta = new byte[PAGE];
+            src = java.util.Arrays.copyOf(delta, Xbzrle.encode(old, cur, delta, PAGE));
+            if (src.length > 0) {
+                src[r.nextInt(src.length)] ^= (byte) (1 + r.nextInt(255));
+            }
+        }
+        try {
+            Xbzrle.decode(src, src.length, MemorySegment.ofArray(new byte[PAGE]));
+        } catch (Xbzrle.Malformed e) {
+            assertTrue(e.getMessage().startsWith("xbzrle"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aFirstUnchangedRunMayBeEmptyInEitherLengthForm() throws Exception {
+        MemorySegment page = MemorySegment.ofArray(new byte[PAGE]);
+        assertEquals(1, Xbzrle.decode(HexFormat.of().parseHex("8000" + "01aa"), 4, page));
+        assertEquals((byte) 0xaa, page.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
     }
 
     private static String refusal(String hex) {
