@@ -88,6 +88,8 @@ public final class QemuPrecopyBench {
                         .put("setup_ms", info.number("setup-time"))
                         .put("throughput_mib_s", (long) (mib / Math.max(total / 1000.0, 0.001)))
                         .put("transferred_bytes", ram.number("transferred"))
+                        .put("source_peak_rss_bytes", peakRss(src.pid()))
+                        .put("destination", Json.object().put("peak_rss_bytes", peakRss(dst.pid())).build())
                         .build()));
             }
         } finally {
@@ -136,5 +138,15 @@ public final class QemuPrecopyBench {
                 }
             }
         }
+    }
+
+    /** A process's peak resident set (VmHWM), as livemig's bench reports its own: guest RAM and all the rest. */
+    private static long peakRss(long pid) throws java.io.IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.substring("VmHWM:".length()).trim().split("\\s+")[0]) * 1024;
+            }
+        }
+        throw new java.io.IOException("no VmHWM in /proc/" + pid + "/status");
     }
 }
