@@ -101,11 +101,11 @@ public final class Xbzrle {
         // the loop checks as it goes and leaves at the first fault; explain() then says what it was
         int i = 0;
         int d = 0;
+        int leastZeros = 0; // only the first unchanged run may be empty
         while (i < len) {
             if (len - i < 2) {
                 return explain(src, len);
             }
-            boolean first = i == 0; // only the first unchanged run may be empty
             int b = src[i];
             int zeros;
             if (b >= 0) {
@@ -120,7 +120,7 @@ public final class Xbzrle {
                 i += 2;
             }
             d += zeros;
-            if ((zeros == 0 && !first) || d > PAGE || len - i < 2) {
+            if (zeros < leastZeros || d > PAGE || len - i < 2) {
                 return explain(src, len);
             }
             b = src[i];
@@ -142,7 +142,7 @@ public final class Xbzrle {
             if (n <= 8 && d <= PAGE - 8 && i <= src.length - 8) {
                 // most runs are a few bytes: merge them into the page's word instead of a copy call, which costs
                 // more than the bytes it moves (the word's other bytes are written back as they were)
-                long keep = n == 8 ? 0 : -1L << (n * 8);
+                long keep = -1L << (n * 8 - 1) << 1; // the word's bytes past the run (none when n is 8)
                 long word = page.get(LONG_LE, d);
                 page.set(LONG_LE, d, (word & keep) | ((long) LONGS.get(src, i) & ~keep));
             } else {
@@ -150,6 +150,7 @@ public final class Xbzrle {
             }
             d += n;
             i += n;
+            leastZeros = 1;
         }
         return d;
     }
