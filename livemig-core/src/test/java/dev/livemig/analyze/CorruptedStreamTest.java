@@ -35,18 +35,9 @@ class CorruptedStreamTest {
         var random = new SplittableRandom(20261202);
         int verdicts = 0;
         for (int c = 0; c < CASES; c++) {
-            byte[] bytes = original.clone();
-            StringBuilder what = new StringBuilder("case " + c + ":");
-            for (int k = 1 + random.nextInt(3); k > 0; k--) {
-                int at = switch (random.nextInt(3)) {
-                    case 0 -> random.nextInt(4096);                                        // header, config, RAM setup
-                    case 1 -> bytes.length - 1 - random.nextInt(Math.min(bytes.length, 64 << 10)); // devices, trailer
-                    default -> random.nextInt(bytes.length);
-                };
-                int flip = 1 + random.nextInt(255);
-                bytes[at] ^= (byte) flip;
-                what.append(String.format(" byte 0x%x ^= 0x%02x", at, flip));
-            }
+            var corruption = dev.livemig.wire.Corruption.of(original, 64 << 10, random);
+            byte[] bytes = corruption.bytes();
+            String what = "case " + c + ": " + corruption.description();
             Path file = dir.resolve("corrupt.snap");
             Files.write(file, bytes);
             Path into = Files.createDirectories(dir.resolve("x" + c));
