@@ -84,6 +84,8 @@ final class AnalyzeCommand implements Callable<Integer> {
                 throw new MigrationException("Please specify either -x, -d state or -d desc");
             }
             return 0;
+        } catch (InternalError e) { // the JVM's word for a fault on a mapped file that shrank under it
+            throw new MigrationException("the stream file " + file + " changed while it was read: " + e.getMessage());
         } finally {
             if (file.equals("-")) {
                 Files.deleteIfExists(stream);
