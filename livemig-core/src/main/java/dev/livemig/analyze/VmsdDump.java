@@ -118,25 +118,8 @@ final class VmsdDump {
             }
             return new Json.Str(hex);
         }
-        return new Json.Str(hexBytes(bytes));
-    }
-
-    private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-
-    /** Bytes as the script prints them: two hex digits each, separated by spaces. */
-    static String hexBytes(byte[] bytes) {
-        if (bytes.length == 0) {
-            return "";
-        }
-        byte[] text = new byte[bytes.length * 3 - 1];
-        for (int i = 0, t = 0; i < bytes.length; i++, t += 3) {
-            text[t] = HEX[(bytes[i] >> 4) & 0xf];
-            text[t + 1] = HEX[bytes[i] & 0xf];
-            if (t + 2 < text.length) {
-                text[t + 2] = ' ';
-            }
-        }
-        return new String(text, java.nio.charset.StandardCharsets.ISO_8859_1);
+        // a Str, not the HexBytes a RAM page becomes: device state is compared and diffed as values
+        return new Json.Str(new Json.HexBytes(java.lang.foreign.MemorySegment.ofArray(bytes)).value());
     }
 
     private List<Json> arrayOf(Json.Obj o, String name) throws MigrationException {
