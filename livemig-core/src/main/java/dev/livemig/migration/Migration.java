@@ -61,6 +61,8 @@ public final class Migration {
     private volatile long remainingBytes;
     private volatile long bytesAtStop = -1;
     private volatile boolean pausedByUs;
+    /** Set under the lock once the outcome is decided; a later cancel changes nothing. */
+    private boolean ending;
     private Thread thread;
 
     public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
@@ -120,7 +122,7 @@ public final class Migration {
     /** Asks the migration to stop; the source keeps running. Returns at once; see {@link #awaitFinished}. */
     public void cancel() {
         synchronized (lock) {
-            if (state.status().isFinal() || state.status() == MigrationStatus.NONE || cancelRequested) {
+            if (state.status().isFinal() || state.status() == MigrationStatus.NONE || cancelRequested || ending) {
                 return;
             }
             cancelRequested = true;
@@ -218,7 +220,6 @@ public final class Migration {
             }
             iterate(save, out, rp);
             switchover(save, out, rp);
-            machine.pause(RunState.POSTMIGRATE);
             end = MigrationStatus.COMPLETED;
         } catch (Cancelled c) {
             end = MigrationStatus.CANCELLED;
@@ -248,7 +249,7 @@ public final class Migration {
             }
         }
         try {
-            finish(end, end == MigrationStatus.CANCELLED ? null : why, end != MigrationStatus.COMPLETED && pausedByUs);
+            finish(end, why);
         } finally {
             finished.countDown();
         }
@@ -388,19 +389,28 @@ public final class Migration {
         downtimeMs = (System.nanoTime() - stopNs) / 1_000_000;
     }
 
-    private void finish(MigrationStatus end, String why, boolean resumeMachine) {
-        if (resumeMachine) {
+    private void finish(MigrationStatus end, String why) {
+        MigrationStatus outcome;
+        synchronized (lock) {
+            // A cancel that raced with the last bytes still wins, as in QEMU (its COMPLETED cmpxchg fails); from
+            // here on cancel() is a no-op, so the outcome decided now is the one announced.
+            outcome = end == MigrationStatus.COMPLETED && cancelRequested ? MigrationStatus.CANCELLED : end;
+            ending = true;
+        }
+        if (outcome == MigrationStatus.COMPLETED) {
+            machine.pause(RunState.POSTMIGRATE);
+        } else if (pausedByUs) {
             pausedByUs = false;
             machine.resume(); // the source keeps running after a failed or cancelled switchover
             state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
         }
         synchronized (lock) {
-            error = why;
+            error = outcome == MigrationStatus.CANCELLED ? null : why;
             totalMs = (System.nanoTime() - startNs) / 1_000_000;
-            if (end == MigrationStatus.CANCELLED && state.status() != MigrationStatus.CANCELLING) {
+            if (outcome == MigrationStatus.CANCELLED && state.status() != MigrationStatus.CANCELLING) {
                 state.move(MigrationStatus.CANCELLING);
             }
-            state.move(end);
+            state.move(outcome);
         }
     }
 
