@@ -1,5 +1,7 @@
 package dev.livemig.machine;
 
+import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
 import dev.livemig.linux.NativeCallException;
 
 /**
@@ -49,6 +51,16 @@ public interface DirtyTracker extends AutoCloseable {
      * name says why, leaving the application's {@link RamBlock#markDirty} calls as the only source.
      */
     static DirtyTracker automatic() {
+        return automatic(HostFeatures.ALL);
+    }
+
+    /** As {@link #automatic()}, but explicit when {@code features} switch userfaultfd-wp or pagemap-scan off. */
+    static DirtyTracker automatic(HostFeatures features) {
+        for (KernelFeature needed : new KernelFeature[] {KernelFeature.USERFAULTFD_WP, KernelFeature.PAGEMAP_SCAN}) {
+            if (!features.allows(needed)) {
+                return new ExplicitDirtyTracker(needed.key() + " switched off (" + HostFeatures.PROPERTY + ")");
+            }
+        }
         String reason;
         try {
             UffdDirtyTracker tracker = UffdDirtyTracker.open();

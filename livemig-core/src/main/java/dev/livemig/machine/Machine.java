@@ -1,5 +1,7 @@
 package dev.livemig.machine;
 
+import dev.livemig.linux.HostFeatures;
+
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -42,6 +44,7 @@ public final class Machine implements AutoCloseable {
     private final MigrationBlockers blockers = new MigrationBlockers();
     private final RunStateHooks hooks;
     private final CpuThrottle cpuThrottle = new CpuThrottle();
+    private final HostFeatures hostFeatures;
     private volatile RunState runState;
 
     private Machine(Builder b) {
@@ -50,6 +53,7 @@ public final class Machine implements AutoCloseable {
         this.ram = Collections.unmodifiableMap(new LinkedHashMap<>(b.ram));
         this.hooks = b.hooks;
         this.runState = b.initialState;
+        this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
     }
 
     public static Builder builder(String name) {
@@ -59,6 +63,11 @@ public final class Machine implements AutoCloseable {
     /** The throttle auto-converge sets; the application's mutators pace themselves by it. */
     public CpuThrottle cpuThrottle() {
         return cpuThrottle;
+    }
+
+    /** The kernel features this machine's migrations may use (those the host offers, less those switched off). */
+    public HostFeatures hostFeatures() {
+        return hostFeatures;
     }
 
     /** The machine type name (configuration record). */
@@ -135,6 +144,7 @@ public final class Machine implements AutoCloseable {
         private final Map<String, RamBlock> ram = new LinkedHashMap<>();
         private RunStateHooks hooks = RunStateHooks.NONE;
         private RunState initialState = RunState.PAUSED;
+        private HostFeatures hostFeatures;
 
         private Builder(String name) {
             if (name.isEmpty() || name.length() > 255) {
@@ -169,6 +179,15 @@ public final class Machine implements AutoCloseable {
         /** The run state the machine starts in (default paused: start mutators with {@link Machine#resume()}). */
         public Builder initialState(RunState state) {
             this.initialState = state;
+            return this;
+        }
+
+        /**
+         * The kernel features its migrations may use; default: {@link HostFeatures#fromSystemProperties()}
+         * (every feature the host offers unless {@value HostFeatures#PROPERTY} switches some off).
+         */
+        public Builder hostFeatures(HostFeatures features) {
+            this.hostFeatures = features;
             return this;
         }
 

@@ -187,7 +187,8 @@ public final class Migration {
         MigrationStatus end;
         String why = null;
         try {
-            if (config.has("zero-copy-send") && !(uri instanceof MigrationUri.Tcp)) {
+            if (config.has("zero-copy-send") && (!(uri instanceof MigrationUri.Tcp)
+                    || !machine.hostFeatures().allows(dev.livemig.linux.KernelFeature.MSG_ZEROCOPY))) {
                 throw new MigrationException(dev.livemig.transport.ZeroCopySocketChannel.UNAVAILABLE); // as QEMU, once started
             }
             channel = Transports.connect(uri);

@@ -1,5 +1,7 @@
 package dev.livemig.ram;
 
+import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
 import dev.livemig.linux.PagemapScan;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
@@ -16,10 +18,10 @@ final class PopulatedPages {
 
     /**
      * A bitmap with a bit set for every page that may hold data, or null when that is unknown (file-backed
-     * memory, or a kernel without PAGEMAP_SCAN): then every page must be read.
+     * memory, a kernel without PAGEMAP_SCAN, or pagemap-scan switched off): then every page must be read.
      */
-    static DirtyBitmap of(RamBlock block) {
-        if (!block.isAnonymous()) {
+    static DirtyBitmap of(RamBlock block, HostFeatures features) {
+        if (!block.isAnonymous() || !features.allows(KernelFeature.PAGEMAP_SCAN)) {
             return null;
         }
         var maybeData = new DirtyBitmap(block.targetPages());

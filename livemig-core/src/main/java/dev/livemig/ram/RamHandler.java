@@ -1,5 +1,6 @@
 package dev.livemig.ram;
 
+import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.RamBlock;
@@ -15,6 +16,7 @@ import java.util.List;
  */
 public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
+    private final HostFeatures features;
     private final RamCounters counters = new RamCounters();
     private volatile RamSaver saver;
     private DirtyTracker tracker;
@@ -25,8 +27,10 @@ public final class RamHandler implements LiveStateHandler {
     private DecompressThreads decompressor;
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
 
-    public RamHandler(List<RamBlock> blocks) {
+    /** {@code features}: the kernel features this machine's migrations may use. */
+    public RamHandler(List<RamBlock> blocks, HostFeatures features) {
         this.blocks = List.copyOf(blocks);
+        this.features = features;
     }
 
     public RamCounters counters() {
@@ -66,9 +70,9 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public void saveSetup(StreamWriter out) throws MigrationException {
-        tracker = DirtyTracker.automatic();
+        tracker = DirtyTracker.automatic(features);
         trackerName = tracker.name();
-        saver = new RamSaver(blocks, counters, tracker, options, channels);
+        saver = new RamSaver(blocks, counters, tracker, options, channels, features);
         saver.setup(out);
     }
 
@@ -118,8 +122,8 @@ public final class RamHandler implements LiveStateHandler {
      */
     public synchronized void prepareIncoming() {
         if (prefault == null) {
-            populatedBeforePrefault = RamLoader.populated(blocks);
-            prefault = RamPrefault.start(blocks);
+            populatedBeforePrefault = RamLoader.populated(blocks, features);
+            prefault = RamPrefault.start(blocks, features);
         }
     }
 
@@ -128,11 +132,11 @@ public final class RamHandler implements LiveStateHandler {
         decompressor = options.compress() ? new DecompressThreads(options.decompressThreads()) : null;
         // which pages are empty must be known from before the prefault fills them
         loader = populatedBeforePrefault != null ? new RamLoader(blocks, decompressor, populatedBeforePrefault)
-                : new RamLoader(blocks, decompressor);
+                : new RamLoader(blocks, decompressor, features);
         populatedBeforePrefault = null;
         loader.atSectionEnd(sectionEnd);
         if (prefault == null) {
-            prefault = RamPrefault.start(blocks);
+            prefault = RamPrefault.start(blocks, features);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.livemig.ram;
 
+import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
@@ -39,12 +40,15 @@ public final class RamLoader {
     private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];
 
     public RamLoader(List<RamBlock> localBlocks) {
-        this(localBlocks, null);
+        this(localBlocks, null, HostFeatures.ALL);
     }
 
-    /** {@code decompressor}: the decompression threads of capability compress, or null to inflate inline. */
-    RamLoader(List<RamBlock> localBlocks, DecompressThreads decompressor) {
-        this(localBlocks, decompressor, populated(localBlocks));
+    /**
+     * {@code decompressor}: the decompression threads of capability compress, or null to inflate inline;
+     * {@code features}: whether the kernel may be asked which pages are populated.
+     */
+    RamLoader(List<RamBlock> localBlocks, DecompressThreads decompressor, HostFeatures features) {
+        this(localBlocks, decompressor, populated(localBlocks, features));
     }
 
     /** {@code populated}: which pages may hold data, taken before anything (the prefault) touched them. */
@@ -57,10 +61,10 @@ public final class RamLoader {
     }
 
     /** Per block, the pages that may hold data (blocks for which that is unknown are left out). */
-    static Map<RamBlock, DirtyBitmap> populated(List<RamBlock> blocks) {
+    static Map<RamBlock, DirtyBitmap> populated(List<RamBlock> blocks, HostFeatures features) {
         Map<RamBlock, DirtyBitmap> out = new HashMap<>();
         for (RamBlock b : blocks) {
-            DirtyBitmap populated = PopulatedPages.of(b);
+            DirtyBitmap populated = PopulatedPages.of(b, features);
             if (populated != null) {
                 out.put(b, populated);
             }

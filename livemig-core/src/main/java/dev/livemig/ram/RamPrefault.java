@@ -1,5 +1,7 @@
 package dev.livemig.ram;
 
+import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
 import dev.livemig.linux.Mmap;
 import dev.livemig.machine.RamBlock;
 
@@ -20,8 +22,9 @@ final class RamPrefault implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("livemig-prefault").daemon().start(() -> run(blocks));
     }
 
-    static RamPrefault start(List<RamBlock> blocks) {
-        return new RamPrefault(blocks);
+    /** Null when populate-write is switched off: then the load thread faults pages in itself. */
+    static RamPrefault start(List<RamBlock> blocks, HostFeatures features) {
+        return features.allows(KernelFeature.POPULATE_WRITE) ? new RamPrefault(blocks) : null;
     }
 
     private static void run(List<RamBlock> blocks) {

@@ -1,5 +1,6 @@
 package dev.livemig.ram;
 
+import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.RamBlock;
@@ -39,6 +40,7 @@ public final class RamSaver {
     private final byte[] previous = new byte[RamBlock.TARGET_PAGE_SIZE];
     private final byte[] delta = new byte[RamBlock.TARGET_PAGE_SIZE];
     private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[RamBlock.TARGET_PAGE_SIZE]);
+    private final HostFeatures features;
     private long dirtyPages;
     private int cursorBlock;
     private long cursorPage;
@@ -58,16 +60,18 @@ public final class RamSaver {
     }
 
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options) {
-        this(blocks, counters, tracker, options, null);
+        this(blocks, counters, tracker, options, null, HostFeatures.ALL);
     }
 
     /**
      * With {@code channels} (multifd), non-zero pages travel there and zero pages stay on the main stream as
      * in QEMU 7.2; multifd then takes precedence over XBZRLE, which 7.2 only applies on the main stream.
+     * {@code features} says whether the kernel may be asked which pages were never populated.
      */
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
-                    PageChannels channels) {
+                    PageChannels channels, HostFeatures features) {
         this.channels = channels;
+        this.features = features;
         this.blocks = List.copyOf(blocks);
         this.counters = counters;
         this.tracker = tracker;
@@ -91,7 +95,7 @@ public final class RamSaver {
             // the scan calls empty but that is written later is sent again, read this time
             blocks.get(i).dirtyLog().clear();
             tracker.start(blocks.get(i));
-            maybeData[i] = PopulatedPages.of(blocks.get(i));
+            maybeData[i] = PopulatedPages.of(blocks.get(i), features);
             toSend[i].setAll();
             dirtyPages += toSend[i].size();
         }

@@ -1,5 +1,7 @@
 package dev.livemig.linux;
 
+import dev.livemig.host.HostAssumptions;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -10,8 +12,15 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** PAGEMAP_SCAN against this machine's kernel, on memory armed with a WP_ASYNC userfaultfd. */
+/** PAGEMAP_SCAN against the host's kernel, on memory armed with a WP_ASYNC userfaultfd (both Linux 6.7+). */
 class PagemapScanTest {
+
+    @BeforeEach
+    void needsPagemapScanAndAsyncWriteProtect() {
+        HostAssumptions.assumePagemapScan();
+        HostAssumptions.assumeUserfaultfdWriteProtect();
+    }
+
     private static final long PAGE = 4096;
 
     private record Run(long fromPage, long toPage) {

@@ -30,6 +30,8 @@ class DirtyTrackerConcurrencyTest {
     @RepeatedTest(20)
     void writesRacingWithCollectAreNeverLost(RepetitionInfo rep) throws Exception {
         long seed = 0x5eed0000L + rep.getCurrentRepetition();
+        dev.livemig.host.HostAssumptions.assumeUserfaultfdWriteProtect(); // plain stores, no markDirty
+        dev.livemig.host.HostAssumptions.assumePagemapScan();
         try (Arena arena = Arena.ofShared(); DirtyTracker tracker = DirtyTracker.automatic()) {
             assertInstanceOf(UffdDirtyTracker.class, tracker, tracker.name());
             RamBlock block = RamBlock.anonymous(arena, "ram", PAGES * PAGE);
