@@ -53,6 +53,10 @@ final class LivemigProcess implements AutoCloseable {
         if (aot != null && !aot.isBlank() && java.nio.file.Files.isRegularFile(java.nio.file.Path.of(aot))) {
             cmd.addAll(List.of("-XX:AOTCache=" + aot, "-Xlog:aot=off")); // one it cannot use is ignored quietly
         }
+        String disabled = System.getProperty(dev.livemig.linux.HostFeatures.PROPERTY);
+        if (disabled != null) { // kernel features switched off here are off at the other end of the demo too
+            cmd.add("-D" + dev.livemig.linux.HostFeatures.PROPERTY + "=" + disabled);
+        }
         String extra = System.getenv("LIVEMIG_DEST_JAVA_OPTS"); // e.g. a profiler for the second process
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));
