@@ -84,7 +84,8 @@ class PagemapScanTest {
             MemorySegment mem = Mmap.anonymous(arena, 8 * PAGE);
             mem.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             var e = assertThrows(NativeCallException.class, () -> collect(scan, mem, 16));
-            assertEquals("ioctl(PAGEMAP_SCAN) failed: errno=1 EPERM", e.getMessage());
+            assertEquals(1, e.errno(), "EPERM: " + e.getMessage());
+            assertTrue(e.getMessage().startsWith("ioctl(PAGEMAP_SCAN) failed"), e.getMessage());
         }
     }
 
