@@ -2,6 +2,7 @@ package dev.livemig.migration;
 
 import dev.livemig.analyze.StreamDump;
 import dev.livemig.json.Json;
+import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,11 +43,11 @@ class AnalyzeLiveStreamTest {
         Path stream = dir.resolve("live.stream");
         var m = new Migration(source.machine, config, e -> { });
         m.start(MigrationUri.parse("file:" + stream));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (m.info().ram() == null || m.info().ram().dirtySyncCount() < 4) {
-            assertTrue(System.nanoTime() < deadline, m.info().toJson().toString());
-            Thread.sleep(10);
-        }
+        Await.until("a fourth dirty sync", () -> {
+            MigrationInfo info = m.info();
+            assertFalse(info.status().isFinal(), info.toJson().toString());
+            return info.ram() != null && info.ram().dirtySyncCount() >= 4;
+        }, () -> m.info().toJson());
         source.dirtyRate(0);
         assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
 

@@ -2,6 +2,7 @@ package dev.livemig.migration;
 
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
+import dev.livemig.testing.Await;
 import dev.livemig.vmstate.VmStateDescription;
 
 import java.lang.foreign.ValueLayout;
@@ -31,6 +32,8 @@ final class LiveGuest implements AutoCloseable {
     private volatile boolean run;
     private volatile boolean stop;
     private volatile boolean idle = true;
+    /** cpu.writes as other threads may read it while the guest runs (cpu itself is read once the guest is paused). */
+    private volatile long writesSoFar;
     private Thread thread;
 
     /** {@code pagesPerSecond} 0 = no mutation at all. */
@@ -96,6 +99,7 @@ final class LiveGuest implements AutoCloseable {
             }
             cpu.next = (cpu.next + 1) % pages;
             cpu.writes++;
+            writesSoFar = cpu.writes;
             idle = true;
             done++;
             try {
@@ -116,6 +120,17 @@ final class LiveGuest implements AutoCloseable {
         idle = true;
     }
 
+    /** How many pages the guest has written so far; safe to call while it runs. */
+    long writes() {
+        return writesSoFar;
+    }
+
+    /** Waits until the guest has written at least {@code count} pages in all. */
+    void awaitWrites(long count) throws Exception {
+        Await.until("the guest to have written " + count + " pages", () -> writesSoFar >= count,
+                () -> writesSoFar + " written, machine " + machine.runState());
+    }
+
     /** The sum of every page's counter equals the number of writes: no write lost or duplicated. */
     long counterSum() {
         long sum = 0;
@@ -131,7 +146,7 @@ final class LiveGuest implements AutoCloseable {
         machine.pause();
         if (thread != null) {
             try {
-                thread.join(2000);
+                thread.join(Await.DEADLINE); // it stops within one pacing step; the bound only guards a hang
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -1,12 +1,16 @@
 package dev.livemig.migration;
 
+import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Test guests in this JVM and live migrations between them over real sockets; {@link #close} cancels
@@ -37,7 +41,7 @@ final class LiveGuests implements AutoCloseable {
         // before any machine closes: a destination may still be discarding what it received
         cleanup.addFirst(() -> {
             incoming.cancel();
-            incoming.awaitFinished(10, TimeUnit.SECONDS);
+            incoming.awaitFinished(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS);
         });
         MigrationUri address = incoming.listen(MigrationUri.parse(destinationUri));
         List<MigrationEvent> events = new CopyOnWriteArrayList<>();
@@ -57,9 +61,52 @@ final class LiveGuests implements AutoCloseable {
         }
     }
 
-    static long openFileDescriptors() throws java.io.IOException {
+    /** Waits until the migration is in {@code wanted}; fails at once if it ends in another state. */
+    static void awaitStatus(Migration m, MigrationStatus wanted) throws Exception {
+        Await.until("the migration to be " + wanted.qemuName(), () -> {
+            MigrationStatus now = m.status();
+            if (now != wanted && now.isFinal()) {
+                fail("the migration ended " + now.qemuName() + " while waiting for " + wanted.qemuName() + ": " + m.info().toJson());
+            }
+            return now == wanted;
+        }, () -> m.info().toJson());
+    }
+
+    /** Waits until the migration is active and has moved at least {@code bytes} of RAM: it is in mid-stream. */
+    static void awaitTransferred(Migration m, long bytes) throws Exception {
+        awaitStatus(m, MigrationStatus.ACTIVE);
+        Await.until("the migration to have moved " + bytes + " bytes", () -> {
+            MigrationInfo info = m.info();
+            if (info.status().isFinal()) {
+                fail("the migration ended while waiting for it to move " + bytes + " bytes: " + info.toJson());
+            }
+            return info.ram() != null && info.ram().transferred() >= bytes;
+        }, () -> m.info().toJson());
+    }
+
+    /** Waits until no livemig thread is left and the process has {@code fdsBefore} file descriptors again. */
+    static void awaitReleased(long fdsBefore) throws Exception {
+        Await.until("every livemig thread to end and the file descriptors to be back at " + fdsBefore,
+                () -> liveMigrationThreads().isEmpty() && openFileDescriptors() == fdsBefore,
+                () -> "threads " + liveMigrationThreads() + ", " + openFileDescriptors() + " descriptors: " + describeFileDescriptors());
+    }
+
+    static long openFileDescriptors() throws IOException {
         try (var fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.count();
+        }
+    }
+
+    /** What each open descriptor refers to, for failure messages. */
+    static List<String> describeFileDescriptors() throws IOException {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.map(fd -> {
+                try {
+                    return fd.getFileName() + "->" + Files.readSymbolicLink(fd);
+                } catch (IOException e) {
+                    return fd.getFileName() + " (closed)";
+                }
+            }).sorted().toList();
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.livemig.migration;
 
 import dev.livemig.machine.RunState;
+import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -8,6 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -53,7 +55,7 @@ class MigrationTest {
         var source = guest(20_000);
         var dest = guest(20_000);
         source.start();
-        Thread.sleep(100);
+        source.awaitWrites(1_000); // running and dirtying pages before the migration starts
         var pair = migrate(source, dest, FAST, "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
@@ -78,10 +80,15 @@ class MigrationTest {
         source.reportWrites(false);
         var dest = guest(0);
         source.start();
-        Thread.sleep(50);
+        source.awaitWrites(1_000);
         var incoming = new IncomingMigration(dest.machine, FAST, false, e -> { });
-        var m = new Migration(source.machine, FAST, e -> { });
+        var m = new Migration(source.machine, FAST.withCapability("pause-before-switchover"), e -> { });
         m.start(incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")));
+        // held before the switchover until the guest has written on: pages written during the migration that no
+        // markDirty reported, which only the transparent tracker can find
+        LiveGuests.awaitStatus(m, MigrationStatus.PRE_SWITCHOVER);
+        source.awaitWrites(source.writes() + 2_000);
+        m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
         assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(10, TimeUnit.SECONDS));
         assertTrue(dev.livemig.savevm.StandardSections.of(source.machine).ram().trackerName().startsWith("userfaultfd"),
@@ -119,15 +126,11 @@ class MigrationTest {
         source.start();
         var slow = new MigrationConfig(Set.of(), 1, 4L << 20); // 4 MiB/s and 1 ms: it cannot finish soon
         var pair = migrate(source, dest, slow, "tcp:127.0.0.1:0");
-        while (pair.source().status() != MigrationStatus.ACTIVE) {
-            Thread.sleep(5);
-        }
+        LiveGuests.awaitStatus(pair.source(), MigrationStatus.ACTIVE);
         pair.source().cancel();
         assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(RunState.RUNNING, source.machine.runState());
-        long writes = source.cpu.writes;
-        Thread.sleep(50);
-        assertTrue(source.cpu.writes > writes, "the guest still runs");
+        source.awaitWrites(source.writes() + 100); // the guest still runs
         source.machine.pause();
         assertEquals(source.cpu.writes, source.counterSum(), "no byte of the source was touched");
         assertNotEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
@@ -189,10 +192,7 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
-        while (pair.source().status() != MigrationStatus.PRE_SWITCHOVER) {
-            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
-            Thread.sleep(5);
-        }
+        LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
         assertEquals(RunState.RUNNING, source.machine.runState(), "pre-switchover comes before the machine stops");
         pair.source().cancel();
         assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
@@ -205,9 +205,7 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
-        while (pair.source().status() != MigrationStatus.PRE_SWITCHOVER) {
-            Thread.sleep(5);
-        }
+        LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
         assertThrows(dev.livemig.wire.MigrationException.class, () -> pair.source().continueFrom(MigrationStatus.ACTIVE));
         pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
@@ -221,10 +219,7 @@ class MigrationTest {
         source.start();
         var slow = new MigrationConfig(Set.of(), 1, 8L << 20);
         var pair = migrate(source, dead, slow, "tcp:127.0.0.1:0");
-        while (pair.source().status() != MigrationStatus.ACTIVE) {
-            Thread.sleep(5);
-        }
-        Thread.sleep(100);
+        LiveGuests.awaitTransferred(pair.source(), 1L << 20);
         pair.destination().cancel(); // the destination goes away mid-stream
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
         assertNotNull(pair.source().info().errorDesc());
@@ -245,15 +240,12 @@ class MigrationTest {
         source.start();
         var narrow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s against ~80 MB/s of dirtying
         var pair = migrate(source, dest, narrow, "tcp:127.0.0.1:0");
-        while (pair.source().status() == MigrationStatus.SETUP) {
-            Thread.sleep(5);
-        }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (pair.source().info().expectedDowntimeMs() <= 300 || pair.source().info().ram().dirtySyncCount() < 3) {
-            assertTrue(System.nanoTime() < deadline, "no expected-downtime estimate: " + pair.source().info().toJson());
-            assertEquals(MigrationStatus.ACTIVE, pair.source().status(), "it must not switch over while RAM is dirtied this fast");
-            Thread.sleep(50);
-        }
+        LiveGuests.awaitStatus(pair.source(), MigrationStatus.ACTIVE);
+        Await.until("an expected downtime above the limit after three dirty syncs", () -> {
+            MigrationInfo info = pair.source().info();
+            assertEquals(MigrationStatus.ACTIVE, info.status(), "it must not switch over while RAM is dirtied this fast: " + info.toJson());
+            return info.expectedDowntimeMs() > 300 && info.ram().dirtySyncCount() >= 3;
+        }, () -> pair.source().info().toJson());
         assertEquals(MigrationStatus.ACTIVE, pair.source().status());
         assertTrue(pair.source().info().ram().dirtyPagesRate() > 0);
         source.dirtyRate(0); // the guest calms down: now it converges
@@ -268,24 +260,25 @@ class MigrationTest {
         var source = guest(8_000); // 32 MB/s of dirtying against 16 MiB/s of bandwidth: never converges alone
         var dest = guest(0);
         source.start();
-        var config = new MigrationConfig(Set.of("auto-converge"), 300, 16L << 20)
+        // held before the switchover: the throttle that made it converge is still on there, and is seen for sure
+        var config = new MigrationConfig(Set.of("auto-converge", "pause-before-switchover"), 300, 16L << 20)
                 .withParameter("cpu-throttle-initial", "50")
                 .withParameter("cpu-throttle-increment", "25");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        int highest = 0;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!pair.source().status().isFinal()) {
-            assertTrue(System.nanoTime() < deadline, "did not converge: " + pair.source().info().toJson());
+        Await.until("the throttled migration to converge", () -> {
             MigrationInfo info = pair.source().info();
-            highest = Math.max(highest, info.cpuThrottlePercentage());
+            assertFalse(info.status().isFinal(), "ended before the switchover: " + info.toJson());
             if (info.cpuThrottlePercentage() > 0) {
                 assertEquals(info.cpuThrottlePercentage(),
                         info.toJson().number("cpu-throttle-percentage"), "query-migrate shows the throttle");
             }
-            Thread.sleep(20);
-        }
-        assertEquals(MigrationStatus.COMPLETED, pair.source().status(), pair.source().info().toJson().toString());
-        assertTrue(highest >= 50, "the throttle was engaged: highest " + highest);
+            return info.status() == MigrationStatus.PRE_SWITCHOVER;
+        }, () -> pair.source().info().toJson(), Duration.ofSeconds(60));
+        MigrationInfo held = pair.source().info();
+        assertTrue(held.cpuThrottlePercentage() >= 50, "the throttle was engaged: " + held.toJson());
+        assertEquals(held.cpuThrottlePercentage(), held.toJson().number("cpu-throttle-percentage"), "query-migrate shows the throttle");
+        pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertFalse(source.machine.cpuThrottle().active(), "lifted when the migration ended");
         assertFalse(pair.source().info().toJson().has("cpu-throttle-percentage"));
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
@@ -325,19 +318,19 @@ class MigrationTest {
         MigrationConfig config = new MigrationConfig(Set.of(capabilities.split(",")), 300, 16L << 20)
                 .withParameter("xbzrle-cache-size", Long.toString(4L << 20));
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (pair.source().info().xbzrle() == null || pair.source().info().xbzrle().pages() < 1000) {
-            assertTrue(System.nanoTime() < deadline, "no xbzrle hits: " + pair.source().info().toJson());
-            assertFalse(pair.source().status().isFinal(), pair.source().info().toJson().toString());
-            Thread.sleep(20);
-        }
+        Await.until("1000 pages sent as XBZRLE deltas", () -> {
+            MigrationInfo info = pair.source().info();
+            assertFalse(info.status().isFinal(), info.toJson().toString());
+            return info.xbzrle() != null && info.xbzrle().pages() >= 1000;
+        }, () -> pair.source().info().toJson());
         // QEMU resizes the cache of a running migration; the new one starts empty and pages miss once more
         long missesBefore = pair.source().info().xbzrle().cacheMiss();
         pair.source().retune(config.withParameter("xbzrle-cache-size", Long.toString(1L << 20)));
-        while (pair.source().info().xbzrle().cacheSize() != 1L << 20 || pair.source().info().xbzrle().cacheMiss() == missesBefore) {
-            assertTrue(System.nanoTime() < deadline, "not resized: " + pair.source().info().toJson());
-            Thread.sleep(20);
-        }
+        Await.until("the cache resized to 1 MiB and missing again", () -> {
+            MigrationInfo info = pair.source().info();
+            assertFalse(info.status().isFinal(), info.toJson().toString());
+            return info.xbzrle().cacheSize() == 1L << 20 && info.xbzrle().cacheMiss() != missesBefore;
+        }, () -> pair.source().info().toJson());
         source.dirtyRate(0);
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
@@ -357,12 +350,7 @@ class MigrationTest {
         var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS));
         pair.destination().awaitFinished(10, TimeUnit.SECONDS);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (System.nanoTime() < deadline && !LiveGuests.liveMigrationThreads().isEmpty()) {
-            Thread.sleep(10);
-        }
-        assertEquals(List.of(), LiveGuests.liveMigrationThreads());
-        assertEquals(fdsBefore, LiveGuests.openFileDescriptors(), "sockets and listeners are closed");
+        LiveGuests.awaitReleased(fdsBefore); // threads end and sockets and listeners are closed
     }
 
     @Test
@@ -372,15 +360,10 @@ class MigrationTest {
         source.start();
         long fdsBefore = LiveGuests.openFileDescriptors();
         var pair = migrate(source, dest, new MigrationConfig(Set.of(), 1, 2L << 20), "tcp:127.0.0.1:0");
-        Thread.sleep(200);
+        LiveGuests.awaitTransferred(pair.source(), 256L << 10); // cancelled in mid-stream
         pair.source().cancel();
         assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         pair.destination().awaitFinished(10, TimeUnit.SECONDS);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (System.nanoTime() < deadline && (!LiveGuests.liveMigrationThreads().isEmpty() || LiveGuests.openFileDescriptors() != fdsBefore)) {
-            Thread.sleep(10);
-        }
-        assertEquals(List.of(), LiveGuests.liveMigrationThreads());
-        assertEquals(fdsBefore, LiveGuests.openFileDescriptors());
+        LiveGuests.awaitReleased(fdsBefore);
     }
 }

@@ -6,6 +6,7 @@ import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -25,7 +26,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** A destination driven through its own QMP server: deferred start, status, run state, events. */
 class QmpIncomingTest {
-    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static final Duration WAIT = Await.DEADLINE;
+    /** 8 MiB at this rate take over two minutes: a migration that is still running whenever the test looks. */
+    private static final long CRAWL = 64L << 10;
 
     @TempDir
     Path dir;
@@ -93,7 +96,7 @@ class QmpIncomingTest {
 
         String uri = listen("tcp:127.0.0.1:0");
         assertFalse(uri.endsWith(":0"), uri);
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationUri.parse(uri), in.address());
 
         src.execute("migrate", Json.object().put("uri", uri).build());
@@ -117,7 +120,7 @@ class QmpIncomingTest {
         deferredDestination(true);
         listen("unix:" + dir.resolve("mig.sock"));
         src.execute("migrate", Json.object().put("uri", "unix:" + dir.resolve("mig.sock")).build());
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
         dst.awaitEvent("RESUME", WAIT);
         assertTrue(dst.pendingEvents().stream().noneMatch(e -> e.string("event").equals("MIGRATION")), dst.pendingEvents().toString());
@@ -130,7 +133,7 @@ class QmpIncomingTest {
         assertEquals("inmigrate", status(dst));
         String uri = listen("tcp:127.0.0.1:0");
         src.execute("migrate", Json.object().put("uri", uri).build());
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
         assertEquals("paused", status(dst));
         dst.execute("cont");
@@ -145,7 +148,7 @@ class QmpIncomingTest {
         assertEquals("inmigrate", status(dst), "cont only arms autostart while waiting");
         String uri = listen("tcp:127.0.0.1:0");
         src.execute("migrate", Json.object().put("uri", uri).build());
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
         dst.awaitEvent("RESUME", WAIT);
         assertEquals("running", status(dst));
@@ -164,7 +167,7 @@ class QmpIncomingTest {
         assertFalse(destServer.incomingStarted().toCompletableFuture().isDone());
         String uri = listen("tcp:127.0.0.1:0"); // a good URI still works
         src.execute("migrate", Json.object().put("uri", uri).build());
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
     }
 
@@ -174,7 +177,7 @@ class QmpIncomingTest {
                 .config(new MigrationConfig(java.util.Set.of("events"), 300, 1L << 30))
                 .incoming(MigrationUri.parse("tcp:127.0.0.1:0"), true).start();
         dst = QmpClient.connect(dir.resolve("dst.sock"), WAIT);
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.SETUP, in.status());
         QmpError again = assertThrows(QmpError.class, () -> dst.execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:0").build()));
         assertEquals("The incoming migration has already been started", again.desc());
@@ -199,8 +202,9 @@ class QmpIncomingTest {
         fillSourceWithoutZeroPages();
         deferredDestination(true);
         String uri = listen("tcp:127.0.0.1:0");
-        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 4L << 20).build()); // ~2 s for 8 MiB
+        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", CRAWL).build());
         src.execute("migrate", Json.object().put("uri", uri).build());
+        awaitSourceStatus("active");
         var address = java.net.UnixDomainSocketAddress.of(dir.resolve("src.sock"));
         try (var garbage = new RawQmp(address).negotiated()) {
             assertTrue(RawQmp.desc(garbage.ask("{\"execute\": }")).startsWith("JSON parse error"));
@@ -216,10 +220,19 @@ class QmpIncomingTest {
         }
         assertEquals("active", obj(src.execute("query-migrate")).string("status"), "still migrating");
         src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).build());
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
         assertEquals(source.ramBlocks().getFirst().memory().mismatch(dest.ramBlocks().getFirst().memory()), -1L,
                 "every byte arrived");
+    }
+
+    private long transferred() throws Exception {
+        return obj(src.execute("query-migrate")).get("ram").map(r -> r.asObject().number("transferred")).orElse(0L);
+    }
+
+    private void awaitSourceStatus(String status) throws Exception {
+        Await.value("the source's query-migrate to say " + status, () -> obj(src.execute("query-migrate")).string("status"),
+                status::equals);
     }
 
     private void fillSourceWithoutZeroPages() {
@@ -234,19 +247,22 @@ class QmpIncomingTest {
         deferredDestination(true);
         fillSourceWithoutZeroPages();
         String uri = listen("tcp:127.0.0.1:0");
-        // 8 MiB at 1 MiB/s would take 8 s; raising the limit mid-way finishes it long before
-        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 20).build());
+        // 8 MiB at CRAWL would take over two minutes; raising the limit mid-way finishes it long before
+        src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", CRAWL).build());
         src.execute("migrate-set-capabilities", caps("events", true));
         src.execute("migrate", Json.object().put("uri", uri).build());
         while (!"active".equals(src.awaitEvent("MIGRATION", WAIT).get("data").orElseThrow().asObject().string("status"))) {
             // setup first
         }
-        Thread.sleep(300);
-        long sent = obj(src.execute("query-migrate")).get("ram").orElseThrow().asObject().number("transferred");
-        assertTrue(sent < 4L << 20, "still throttled at 1 MiB/s: " + sent);
+        // a second's worth of pages went: it moves, at the limit set before it started
+        long sent = Await.value("the migration to move a second's worth of pages", () -> transferred(),
+                bytes -> bytes >= CRAWL);
+        assertTrue(sent < 4L << 20, "still throttled: " + sent + " bytes, which take a minute at " + CRAWL + " bytes/s");
         src.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).put("downtime-limit", 500).build());
         assertEquals(500, obj(src.execute("query-migrate-parameters")).number("downtime-limit"));
-        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(5, TimeUnit.SECONDS);
-        assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(6, TimeUnit.SECONDS), "the new limit applied: " + in.status());
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        // well within the minute the old limit would still need for the half left, however busy the machine
+        assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(WAIT.toSeconds(), TimeUnit.SECONDS),
+                "the new limit applied: " + in.status());
     }
 }

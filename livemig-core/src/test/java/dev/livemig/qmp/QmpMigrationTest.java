@@ -6,6 +6,7 @@ import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -24,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Migrations driven only through QMP, from a source machine's server to an IncomingMigration in this JVM. */
 class QmpMigrationTest {
-    private static final Duration WAIT = Duration.ofSeconds(30);
+    private static final Duration WAIT = Await.DEADLINE;
 
     @TempDir
     Path dir;
@@ -101,11 +102,7 @@ class QmpMigrationTest {
     @Test
     void withoutTheEventsCapabilityNoMigrationEventIsSent() throws Exception {
         migrate(listen());
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!queryStatus().equals("completed") && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        assertEquals("completed", queryStatus());
+        Await.value("query-migrate to say completed", this::queryStatus, "completed"::equals);
         qmp.awaitEvent("STOP", WAIT);
         assertTrue(qmp.pendingEvents().stream().noneMatch(e -> e.string("event").startsWith("MIGRATION")),
                 qmp.pendingEvents().toString());

@@ -4,6 +4,7 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
+import dev.livemig.testing.Await;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -20,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Conversations with a QmpServer for an idle machine: protocol rules, every command, and their errors. */
 class QmpServerTest {
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final Duration WAIT = Await.DEADLINE;
 
     @TempDir
     Path dir;
@@ -112,7 +113,7 @@ class QmpServerTest {
                     RawQmp.desc(c.ask("{\"execute\": \"stop\", \"arguments\": []}")));
             // a message split over writes and one with a brace inside a string are still one message each
             c.send("{\"execute\": \"query-");
-            Thread.sleep(50);
+            Thread.sleep(50); // most likely two reads for the server then; the answer must be the same if not
             Json.Obj split = c.ask("status\", \"id\": \"}{\"}");
             assertEquals("}{", split.string("id"));
             assertTrue(split.has("return"));
@@ -225,7 +226,7 @@ class QmpServerTest {
     void aClientThatStopsReadingIsDroppedInsteadOfBlockingEveryoneElse() throws Exception {
         try (var lazy = java.nio.channels.SocketChannel.open(UnixDomainSocketAddress.of(socket)); var busy = client()) {
             lazy.write(java.nio.ByteBuffer.wrap("{\"execute\": \"qmp_capabilities\"}\n".getBytes()));
-            Thread.sleep(50);
+            readLines(lazy, 2); // the greeting and the answer: negotiated, so the events are meant for it too
             // each pair raises STOP and RESUME: far more than the lazy client's socket buffer and outbox hold
             for (int i = 0; i < 3000; i++) {
                 busy.execute("stop", null, WAIT);
@@ -333,6 +334,32 @@ class QmpServerTest {
             assertJson("{\"guest\":false,\"reason\":\"host-qmp-quit\"}", (shutdown.get("data").orElseThrow()));
             assertTrue(server.awaitClosed(WAIT));
             assertFalse(Files.exists(socket), "the socket file is removed");
+        }
+    }
+
+    /** Reads from {@code ch} up to the end of its {@code count}th line, and no further; fails after {@link #WAIT}. */
+    private static void readLines(java.nio.channels.SocketChannel ch, int count) throws Exception {
+        var seen = new StringBuffer();
+        var reading = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            var one = java.nio.ByteBuffer.allocate(1);
+            try {
+                for (int lines = 0; lines < count; ) {
+                    if (ch.read(one.clear()) < 0) {
+                        throw new java.io.UncheckedIOException(new java.io.EOFException("the connection ended"));
+                    }
+                    seen.append((char) one.get(0));
+                    if (one.get(0) == '\n') {
+                        lines++;
+                    }
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try {
+            reading.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            fail("expected " + count + " lines, read: " + seen, e);
         }
     }
 

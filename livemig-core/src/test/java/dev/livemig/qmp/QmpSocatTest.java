@@ -2,12 +2,14 @@ package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
+import dev.livemig.testing.Await;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,26 +32,46 @@ class QmpSocatTest {
         this.served = ServedMachine.start(4 << 20, dir.resolve("qmp.sock"));
     }
 
-    /** Runs socat with {@code lines} on its stdin; returns every JSON object it printed, in order. */
-    private static List<Json.Obj> socat(String address, String... lines) throws Exception {
+    /**
+     * Runs socat with {@code lines} on its stdin and returns every JSON object it printed, in order, after
+     * checking that there are {@code expected} of them. socat half-closes the connection at the end of its
+     * input and then prints what the server sends until the server closes its side: after its answers (the
+     * end of input is the end of the session) or after quit. socat's -t only bounds that wait for a server
+     * that never closes, so it is as long as a test may wait; nothing depends on it passing.
+     */
+    private List<Json.Obj> socat(int expected, String address, String... lines) throws Exception {
+        Path stdout = Files.createTempFile(dir, "socat", ".out");
+        Path stderr = Files.createTempFile(dir, "socat", ".err");
+        long waitSeconds = Await.DEADLINE.toSeconds();
         Process p;
         try {
-            p = new ProcessBuilder("socat", "-t", "2", "-", address).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            p = new ProcessBuilder("socat", "-t", Long.toString(waitSeconds), "-", address)
+                    .redirectOutput(stdout.toFile()).redirectError(stderr.toFile()).start();
         } catch (IOException e) {
             throw new AssertionError("socat is needed (scripts/install-test-deps.sh installs it): " + e.getMessage(), e);
         }
         try (var in = p.getOutputStream()) {
             in.write((String.join("\n", lines) + "\n").getBytes(StandardCharsets.UTF_8));
         }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(20, TimeUnit.SECONDS), "socat did not end");
-        assertEquals(0, p.exitValue(), "socat exit status; output: " + out);
+        boolean ended = p.waitFor(2 * waitSeconds, TimeUnit.SECONDS);
+        if (!ended) {
+            p.destroyForcibly().waitFor();
+        }
+        String out = Files.readString(stdout);
+        String printed = "socat printed on stdout:\n" + out + "\non stderr:\n" + Files.readString(stderr);
+        assertTrue(ended, "socat did not end; " + printed);
+        assertEquals(0, p.exitValue(), "socat exit status; " + printed);
         List<Json.Obj> replies = new ArrayList<>();
         for (String line : out.split("\r?\n")) {
             if (!line.isBlank()) {
-                replies.add(JsonParser.parse(line).asObject());
+                try {
+                    replies.add(JsonParser.parse(line).asObject());
+                } catch (dev.livemig.json.JsonParseException | RuntimeException e) {
+                    throw new AssertionError("not a JSON object: '" + line + "'; " + printed, e);
+                }
             }
         }
+        assertEquals(expected, replies.size(), "messages from the server; " + printed);
         return replies;
     }
 
@@ -59,7 +81,7 @@ class QmpSocatTest {
 
     @Test
     void aScriptedConversationOverTheUnixSocket() throws Exception {
-        List<Json.Obj> r = socat("UNIX-CONNECT:" + dir.resolve("qmp.sock"),
+        List<Json.Obj> r = socat(12, "UNIX-CONNECT:" + dir.resolve("qmp.sock"),
                 "{\"execute\": \"query-status\"}",
                 "{\"execute\": \"qmp_capabilities\", \"id\": \"neg\"}",
                 "{\"execute\": \"query-version\", \"id\": 7}",
@@ -87,21 +109,21 @@ class QmpSocatTest {
         assertEquals("Capability 'switchover-ack' requires capability 'return-path'", desc(r.get(10)));
         assertEquals("last", r.get(11).string("id"));
         assertEquals("paused", r.get(11).get("return").orElseThrow().asObject().string("status"));
-        assertEquals(12, r.size(), r.toString());
     }
 
     @Test
     void aScriptedConversationOverTcpEndsWithQuit() throws Exception {
-        List<Json.Obj> r = socat("TCP:127.0.0.1:" + served.tcp().getPort(),
+        // the greeting, three answers and the SHUTDOWN event, then the server closes the connection
+        List<Json.Obj> r = socat(5, "TCP:127.0.0.1:" + served.tcp().getPort(),
                 "{\"execute\": \"qmp_capabilities\"}",
                 "{\"execute\": \"query-migrate-capabilities\"}",
                 "{\"execute\": \"quit\"}");
-        assertTrue(r.get(0).has("QMP"));
-        assertTrue(r.get(1).has("return"));
+        assertTrue(r.get(0).has("QMP"), r.toString());
+        assertTrue(r.get(1).has("return"), r.toString());
         List<Json> caps = r.get(2).get("return").orElseThrow().asArray();
         assertTrue(caps.stream().anyMatch(c -> c.asObject().string("capability").equals("switchover-ack")), caps.toString());
         assertTrue(r.get(3).has("return"), "quit is answered");
-        assertEquals("SHUTDOWN", r.get(4).string("event"));
-        assertTrue(served.server().awaitClosed(java.time.Duration.ofSeconds(10)), "the server went away after quit");
+        assertEquals("SHUTDOWN", r.get(4).string("event"), r.toString());
+        assertTrue(served.server().awaitClosed(Await.DEADLINE), "the server went away after quit");
     }
 }

@@ -2,6 +2,7 @@ package dev.livemig.qmp;
 
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
+import dev.livemig.testing.Await;
 
 import java.io.IOException;
 import java.net.SocketAddress;
@@ -21,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class RawQmp implements AutoCloseable {
     static final String EOF = "<eof>";
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final Duration WAIT = Await.DEADLINE;
 
     private final SocketChannel channel;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();

@@ -1,5 +1,6 @@
 package dev.livemig.transport;
 
+import dev.livemig.testing.Await;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.ReturnPathCodec;
 import dev.livemig.wire.ReturnPathMessage;
@@ -27,10 +28,10 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Every transport carries bytes end to end on this machine (loopback only); sockets carry the return path too. */
+/** Every transport carries bytes end to end over loopback, pipes and files; sockets carry the return path too. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TransportsTest {
-    private static final long WAIT_SECONDS = 20;
+    private static final long WAIT_SECONDS = Await.DEADLINE.toSeconds();
     private final ExecutorService peer = Executors.newVirtualThreadPerTaskExecutor();
 
     @TempDir
@@ -106,7 +107,7 @@ class TransportsTest {
 
     @Test
     void tcpOnIpv6LoopbackCarriesStreamAndReturnPath() throws Exception {
-        // ::1 is configured on this build machine; a machine without it fails here rather than skipping
+        // the test needs IPv6 loopback; a host without ::1 fails here rather than skipping
         assertTrue(InetAddress.getByName("::1").isLoopbackAddress());
         mainStreamAndReturnPath(MigrationUri.parse("tcp:[::1]:0"));
     }
@@ -180,12 +181,23 @@ class TransportsTest {
     @Test
     void closingAListenerUnblocksAccept() throws Exception {
         IncomingListener l = Transports.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        Future<MigrationChannel> accepting = peer.submit(l::accept);
-        Thread.sleep(100); // let accept() block; closing first would also be a correct failure
+        var acceptor = new java.util.concurrent.CompletableFuture<Thread>();
+        Future<MigrationChannel> accepting = peer.submit(() -> {
+            acceptor.complete(Thread.currentThread());
+            return l.accept();
+        });
+        Thread t = acceptor.get(WAIT_SECONDS, TimeUnit.SECONDS);
+        Await.until("accept() to block", () -> blockedInAccept(t), () -> t.getState() + " " + Arrays.toString(t.getStackTrace()));
         l.close();
         var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> await(accepting));
         assertInstanceOf(MigrationException.class, e.getCause());
         assertTrue(e.getCause().getMessage().contains("accept failed on " + l.address()), e.getCause().getMessage());
+    }
+
+    /** Parked inside the JDK's accept: closing the listener now must wake it. */
+    private static boolean blockedInAccept(Thread t) {
+        return t.getState() == Thread.State.WAITING && Arrays.stream(t.getStackTrace())
+                .anyMatch(f -> f.getClassName().startsWith("sun.nio.ch.") && f.getMethodName().contains("accept"));
     }
 
     @Test
