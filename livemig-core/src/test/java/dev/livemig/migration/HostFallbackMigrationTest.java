@@ -1,15 +1,13 @@
 package dev.livemig.migration;
 
 import dev.livemig.linux.HostFeatures;
-import dev.livemig.machine.Machine;
-import dev.livemig.machine.RamBlock;
+import dev.livemig.linux.KernelFeature;
 import dev.livemig.savevm.StandardSections;
-import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.lang.foreign.ValueLayout;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -17,113 +15,50 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Every kernel feature switched off in turn ({@code livemig.disable}), on both ends: the fallback is taken and a
- * running guest still arrives byte for byte, on any host, whatever the kernel offers.
+ * running guest that reports its writes with markDirty still arrives byte for byte, on any host.
  */
 class HostFallbackMigrationTest {
-    private static final long RAM = 16L << 20;
-    private static final long PAGE = RamBlock.TARGET_PAGE_SIZE;
+    private final LiveGuests guests = new LiveGuests(16L << 20);
 
-    /** A machine whose one thread writes pages in turn and reports each write with markDirty. */
-    private static final class WritingMachine implements AutoCloseable {
-        final Machine machine;
-        final RamBlock ram;
-        private volatile boolean run;
-        private volatile boolean idle = true;
-        private volatile boolean closed;
-        private volatile long writes;
-        private final Thread writer;
-
-        WritingMachine(HostFeatures features) {
-            machine = Machine.builder("livemig-test").ram("ram", RAM).hostFeatures(features).hooks(new Machine.RunStateHooks() {
-                @Override
-                public void pause() {
-                    run = false;
-                    while (!idle) {
-                        Thread.onSpinWait();
-                    }
-                }
-
-                @Override
-                public void resume() {
-                    run = true;
-                }
-            }).build();
-            ram = machine.ramBlock("ram").orElseThrow();
-            for (long p = 0; p < ram.targetPages(); p += 2) { // half the pages hold data, half are zero
-                ram.memory().set(ValueLayout.JAVA_LONG, p * PAGE + 16, p + 1);
-            }
-            writer = Thread.ofPlatform().name("test-writer").daemon().start(this::loop);
-        }
-
-        private void loop() {
-            long pages = ram.targetPages();
-            long p = 0;
-            while (!closed) {
-                idle = false;
-                if (run) {
-                    long off = (p * 7 % pages) * PAGE; // strides over the block, zero pages included
-                    ram.memory().set(ValueLayout.JAVA_LONG, off, ram.memory().get(ValueLayout.JAVA_LONG, off) + 1);
-                    ram.markDirty(off, PAGE);
-                    writes++;
-                    p++;
-                }
-                idle = true;
-                if (!run || p % 64 == 0) {
-                    java.util.concurrent.locks.LockSupport.parkNanos(100_000);
-                }
-            }
-        }
-
-        @Override
-        public void close() {
-            closed = true;
-            try {
-                writer.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            machine.close();
-        }
+    @AfterEach
+    void release() throws Exception {
+        guests.close();
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"userfaultfd-wp", "pagemap-scan", "populate-write", "all"})
     void aRunningGuestArrivesIdenticalWithTheFeatureSwitchedOff(String disabled) throws Exception {
         HostFeatures features = HostFeatures.parse(disabled);
-        var config = new MigrationConfig(Set.of(), 300, 64L << 20); // several passes while the guest writes
-        try (var source = new WritingMachine(features); var dest = new WritingMachine(features)) {
-            var incoming = new IncomingMigration(dest.machine, config, false, e -> { });
-            MigrationUri address = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-            source.machine.resume();
-            var m = new Migration(source.machine, config, e -> { });
-            m.start(address);
-            assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
-            assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS));
-            assertTrue(source.writes > 0, "the guest wrote during the migration");
-            assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs after the migration");
-            String tracker = StandardSections.of(source.machine).ram().trackerName();
-            if (!features.allows(dev.livemig.linux.KernelFeature.USERFAULTFD_WP)
-                    || !features.allows(dev.livemig.linux.KernelFeature.PAGEMAP_SCAN)) {
-                assertTrue(tracker.startsWith("explicit") && tracker.contains("switched off"), tracker);
-            }
+        var source = guests.guest(20_000, features);
+        var dest = guests.guest(0, features);
+        source.start();
+        source.awaitWrites(1_000);
+        var config = new MigrationConfig(Set.of("pause-before-switchover"), 300, 1L << 30);
+        var pair = guests.migrate(source, dest, config, new MigrationConfig(Set.of(), 300, 1L << 30), "tcp:127.0.0.1:0");
+        // held before the switchover until the guest has written on: writes only the fallback can report
+        LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
+        source.awaitWrites(source.writes() + 2_000);
+        pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(30, TimeUnit.SECONDS));
+        LiveGuests.assertSameGuest(source, dest);
+        String tracker = StandardSections.of(source.machine).ram().trackerName();
+        if (!features.allows(KernelFeature.USERFAULTFD_WP) || !features.allows(KernelFeature.PAGEMAP_SCAN)) {
+            assertTrue(tracker.startsWith("explicit") && tracker.contains("switched off"), tracker);
         }
     }
 
     @Test
     void zeroCopySendWithMsgZerocopySwitchedOffFailsAsOnAKernelWithoutItAndTheSourceRunsOn() throws Exception {
-        HostFeatures features = HostFeatures.parse("msg-zerocopy");
-        var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30);
-        try (var source = new WritingMachine(features); var dest = new WritingMachine(HostFeatures.ALL)) {
-            var incoming = new IncomingMigration(dest.machine, config, false, e -> { });
-            MigrationUri address = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-            source.machine.resume();
-            var m = new Migration(source.machine, config, e -> { });
-            m.start(address);
-            assertEquals(MigrationStatus.FAILED, m.awaitFinished(30, TimeUnit.SECONDS));
-            assertEquals("Zero copy send feature not detected in host kernel", m.info().errorDesc());
-            assertTrue(source.machine.runState().isRunning(), "the source keeps running");
-            incoming.cancel();
-            incoming.awaitFinished(10, TimeUnit.SECONDS);
-        }
+        var source = guests.guest(20_000, HostFeatures.parse("msg-zerocopy"));
+        var dest = guests.guest(0);
+        source.start();
+        var pair = guests.migrate(source, dest, new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30),
+                "tcp:127.0.0.1:0");
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
+        assertEquals("Zero copy send feature not detected in host kernel", pair.source().info().errorDesc());
+        long before = source.writes();
+        source.awaitWrites(before + 100); // the source keeps running
+        assertTrue(source.machine.runState().isRunning());
     }
 }

@@ -38,8 +38,13 @@ final class LiveGuest implements AutoCloseable {
 
     /** {@code pagesPerSecond} 0 = no mutation at all. */
     LiveGuest(long ramBytes, long pagesPerSecond) {
+        this(ramBytes, pagesPerSecond, dev.livemig.linux.HostFeatures.ALL);
+    }
+
+    /** A guest whose migrations may use only {@code features} of the kernel's. */
+    LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.linux.HostFeatures features) {
         this.pagesPerSecond = pagesPerSecond;
-        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hooks(new Machine.RunStateHooks() {
+        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(features).hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 run = false;

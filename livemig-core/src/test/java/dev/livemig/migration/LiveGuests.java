@@ -29,7 +29,12 @@ final class LiveGuests implements AutoCloseable {
 
     /** A guest writing {@code pagesPerSecond} pages (0: none), closed with this object. */
     LiveGuest guest(long pagesPerSecond) {
-        var g = new LiveGuest(ramBytes, pagesPerSecond);
+        return guest(pagesPerSecond, dev.livemig.linux.HostFeatures.ALL);
+    }
+
+    /** As {@link #guest(long)}, its migrations using only {@code features} of the kernel's. */
+    LiveGuest guest(long pagesPerSecond, dev.livemig.linux.HostFeatures features) {
+        var g = new LiveGuest(ramBytes, pagesPerSecond, features);
         cleanup.add(g);
         return g;
     }
@@ -89,6 +94,14 @@ final class LiveGuests implements AutoCloseable {
         Await.until("every livemig thread to end and the file descriptors to be back at " + fdsBefore,
                 () -> liveMigrationThreads().isEmpty() && openFileDescriptors() == fdsBefore,
                 () -> "threads " + liveMigrationThreads() + ", " + openFileDescriptors() + " descriptors: " + describeFileDescriptors());
+    }
+
+    /** The destination holds the source's RAM byte for byte, and the same cpu device, every write once. */
+    static void assertSameGuest(LiveGuest source, LiveGuest dest) {
+        org.junit.jupiter.api.Assertions.assertEquals(-1, source.ram.memory().mismatch(dest.ram.memory()), "RAM differs");
+        org.junit.jupiter.api.Assertions.assertEquals(source.cpu.writes, dest.cpu.writes);
+        org.junit.jupiter.api.Assertions.assertEquals(source.cpu.next, dest.cpu.next);
+        org.junit.jupiter.api.Assertions.assertEquals(dest.cpu.writes, dest.counterSum(), "every write is in RAM exactly once");
     }
 
     static long openFileDescriptors() throws IOException {
