@@ -26,16 +26,15 @@ class DestinationDiesIT {
         try (DemoGuest guest = new DemoGuest(RAM, 16L << 20)) {
             guest.fillHalf(7);
             guest.machine().resume();
-            var slow = new MigrationConfig(Set.of(), 300, 8L << 20); // 8 MiB/s: 64 MiB take long enough to kill it
+            // 32 MiB of random pages at 8 MiB/s at most: four seconds at least, however loaded the machine, so the
+            // kill, once the first MiB is out, lands mid-migration
+            var slow = new MigrationConfig(Set.of(), 300, 8L << 20);
             try (var doomed = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM)))) {
                 var at = MigrationUri.parse(doomed.nextLine().string("listening"));
                 var first = new Migration(guest.machine(), slow, e -> { });
                 first.start(at);
-                while (first.status() != MigrationStatus.ACTIVE) {
-                    assertFalse(first.status().isFinal(), first.info().toJson().toString());
-                    Thread.sleep(10);
-                }
-                Thread.sleep(300);
+                Await.until("the first MiB to be sent", Await.WAIT, () -> first.info().toJson(),
+                        q -> Await.status(q).equals("active") && Await.transferred(q) >= 1L << 20, Await::ended);
                 doomed.kill();
                 assertEquals(MigrationStatus.FAILED, first.awaitFinished(30, TimeUnit.SECONDS));
                 assertNotNull(first.info().errorDesc());
@@ -44,9 +43,14 @@ class DestinationDiesIT {
             guest.machine().pause();
             String cpu = guest.digests().get("cpu");
             guest.machine().resume();
-            Thread.sleep(200);
-            guest.machine().pause();
-            assertNotEquals(cpu, guest.digests().get("cpu"), "and its guest makes progress");
+            Await.until("the guest's sweep to move on (its cpu state to change)", () -> {
+                guest.machine().pause(); // its state is read between two pages, the sweep resumed if it must go on
+                String now = guest.digests().get("cpu");
+                if (now.equals(cpu)) {
+                    guest.machine().resume();
+                }
+                return now;
+            }, now -> !now.equals(cpu));
             assertNull(guest.verify(Map.of()), "its memory is intact");
             guest.machine().resume();
 

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -21,20 +20,6 @@ class StatusCommandTest {
     StatusCommandTest(@TempDir Path dir) throws Exception {
         this.dir = dir;
         this.qmp = new QmpSource(dir);
-    }
-
-    private static String status(QmpClient c) throws Exception {
-        return c.execute("query-migrate").asObject().get("status").map(Json::asString).orElse("none");
-    }
-
-    /** Waits for {@code wanted}; failing at once if the migration ends in another state, or after WAIT. */
-    private static void await(QmpClient c, String wanted) throws Exception {
-        long deadline = System.nanoTime() + QmpSource.WAIT.toNanos();
-        for (String s = status(c); !s.equals(wanted); s = status(c)) {
-            assertFalse(List.of("completed", "failed", "cancelled").contains(s), "ended " + s + " before " + wanted);
-            assertTrue(System.nanoTime() < deadline, "still " + s + ", not " + wanted);
-            Thread.sleep(5);
-        }
     }
 
     private static void migrate(QmpClient c, String uri) throws Exception {
@@ -53,9 +38,10 @@ class StatusCommandTest {
     @Test
     void whileActiveThePartialFiguresAreShown() throws Exception {
         try (var c = qmp.client()) {
+            // 8 MiB of random pages at 1 MiB/s at most: active for eight seconds at least, however loaded the machine
             c.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 20).build());
             migrate(c, qmp.listen());
-            await(c, "active");
+            Await.migrationStatus(c, "active");
             String out = CliRun.of("status", "--qmp", qmp.unix()).out();
             assertTrue(out.startsWith("Migration status: active\ntotal time: "), out);
             assertTrue(out.contains("\nexpected downtime: "), out);
@@ -69,7 +55,7 @@ class StatusCommandTest {
     void afterAMigrationTheSummaryAndTheRawReplyAgree() throws Exception {
         try (var c = qmp.client()) {
             migrate(c, qmp.listen());
-            await(c, "completed");
+            Await.migrationStatus(c, "completed");
         }
         CliRun text = CliRun.of("status", "--qmp", qmp.unix());
         assertTrue(text.out().startsWith("Migration status: completed\n"), text.out());

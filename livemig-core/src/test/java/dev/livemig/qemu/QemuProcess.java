@@ -23,7 +23,8 @@ import java.util.stream.Stream;
  * <p>Command line (see docs/qemu-7.2-notes.md for why each flag is there):
  * {@code qemu-system-x86_64 -machine M -m SIZE -accel tcg -nodefaults -no-user-config -display none
  * -rtc base=2020-01-01T00:00:00,clock=vm -qmp unix:DIR/qmp.sock,server=on,wait=off [-S] [-incoming URI]
- * [-device loader,...] [extra]}. With these flags a paused guest's snapshot is byte-identical from run to run.
+ * [-device loader,...] [extra]}. With these flags a paused guest's snapshot holds the same state from run to
+ * run; only how QEMU splits RAM into iteration sections depends on timing (see QemuProcessTest).
  *
  * <p>Every wait is bounded; every failure is a {@link QemuException} (or {@link QmpError}) whose message ends
  * with the tail of QEMU's stderr log. {@link #close()} asks QEMU to quit, then kills it and any child it
@@ -187,6 +188,14 @@ public final class QemuProcess implements AutoCloseable {
      * QEMU's error text and its stderr.
      */
     public Json.Obj waitForMigration(Duration timeout) throws IOException {
+        return waitForMigration("completed", timeout);
+    }
+
+    /**
+     * {@link #waitForMigration(Duration)} for status {@code wanted} instead, e.g. {@code pre-switchover};
+     * {@code completed} before it is a failure too.
+     */
+    public Json.Obj waitForMigration(String wanted, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         String status = "?";
         while (true) {
@@ -199,15 +208,16 @@ public final class QemuProcess implements AutoCloseable {
                 throw failure("QEMU went away while migrating (last status " + status + ")" + exitNote(), e);
             }
             status = info.get("status").map(Json::asString).orElse("none");
+            if (status.equals(wanted)) {
+                return info;
+            }
             switch (status) {
-                case "completed" -> {
-                    return info;
-                }
+                case "completed" -> throw failure("migration completed without passing through " + wanted, null);
                 case "failed", "cancelled" -> throw failure("migration " + status + ": "
                         + info.get("error-desc").map(Json::asString).orElse("(no error-desc)"), null);
                 default -> {
                     if (System.nanoTime() > deadline) {
-                        throw failure("migration not completed within " + timeout + " (status " + status + ")", null);
+                        throw failure("migration not " + wanted + " within " + timeout + " (status " + status + ")", null);
                     }
                     pause(20);
                 }

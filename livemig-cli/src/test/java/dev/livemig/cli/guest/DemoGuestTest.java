@@ -1,5 +1,6 @@
 package dev.livemig.cli.guest;
 
+import dev.livemig.cli.Await;
 import dev.livemig.savevm.Snapshots;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -20,11 +21,11 @@ class DemoGuestTest {
         try (var source = new DemoGuest(4 << 20, 0)) {
             source.fillHalf(3);
             source.machine().resume();
-            while (source.counter().rounds() < 3) {
-                Thread.sleep(5);
-            }
+            Await.until("three rounds of the sweep", () -> source.counter().rounds(), r -> r >= 3);
             source.machine().pause();
             digests = source.digests();
+            // no wait for anything (pause() returns once the sweep stopped between two pages): a window in which a
+            // sweep that went on regardless would change the state; load can hide such a bug, never fail the test
             Thread.sleep(20);
             assertEquals(digests, source.digests(), "nothing changes while paused");
             assertNull(source.verify(Map.of()));
@@ -35,9 +36,7 @@ class DemoGuestTest {
             assertNull(target.verify(digests));
             long rounds = target.counter().rounds();
             target.machine().resume();
-            while (target.counter().rounds() < rounds + 2) {
-                Thread.sleep(5);
-            }
+            Await.until("two more rounds of the sweep", () -> target.counter().rounds(), r -> r >= rounds + 2);
             target.machine().pause();
             assertNull(target.verify(Map.of()), "the sweep continues where the source stopped");
         }
