@@ -35,7 +35,7 @@ class CancelIT {
                     when == MigrationStatus.ACTIVE ? 8L << 20 : 1L << 30);
             var m = new Migration(guest.machine(), config, e -> { });
             m.start(at);
-            Await.migrationStatus(m, when);
+            QueryMigrate.migrationStatus(m, when);
             m.cancel();
             assertEquals(MigrationStatus.CANCELLED, m.awaitFinished(30, TimeUnit.SECONDS));
             assertEquals(RunState.RUNNING, guest.machine().runState());

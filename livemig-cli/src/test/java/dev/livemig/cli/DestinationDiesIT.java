@@ -1,5 +1,6 @@
 package dev.livemig.cli;
 
+import dev.livemig.testing.Await;
 import dev.livemig.cli.guest.DemoGuest;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
@@ -33,8 +34,9 @@ class DestinationDiesIT {
                 var at = MigrationUri.parse(doomed.nextLine().string("listening"));
                 var first = new Migration(guest.machine(), slow, e -> { });
                 first.start(at);
-                Await.until("the first MiB to be sent", Await.WAIT, () -> first.info().toJson(),
-                        q -> Await.status(q).equals("active") && Await.transferred(q) >= 1L << 20, Await::ended);
+                Await.value("the first MiB to be sent", () -> first.info().toJson(),
+                        q -> QueryMigrate.status(q).equals("active") && QueryMigrate.transferred(q) >= 1L << 20, QueryMigrate::ended,
+                        QueryMigrate.WAIT);
                 doomed.kill();
                 assertEquals(MigrationStatus.FAILED, first.awaitFinished(30, TimeUnit.SECONDS));
                 assertNotNull(first.info().errorDesc());
@@ -43,7 +45,7 @@ class DestinationDiesIT {
             guest.machine().pause();
             String cpu = guest.digests().get("cpu");
             guest.machine().resume();
-            Await.until("the guest's sweep to move on (its cpu state to change)", () -> {
+            Await.value("the guest's sweep to move on (its cpu state to change)", () -> {
                 guest.machine().pause(); // its state is read between two pages, the sweep resumed if it must go on
                 String now = guest.digests().get("cpu");
                 if (now.equals(cpu)) {

@@ -1,5 +1,6 @@
 package dev.livemig.cli;
 
+import dev.livemig.testing.Await;
 import dev.livemig.json.Json;
 import dev.livemig.machine.RunState;
 import org.junit.jupiter.api.Assumptions;
@@ -50,9 +51,9 @@ class MigrateInterruptIT {
                     "migrate", "--qmp", qmp.unix(), uri))
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
             try {
-                Await.until("the migration to become active while livemig follows it", Await.WAIT,
-                        () -> Await.status(watch.execute("query-migrate").asObject()) + (p.isAlive() ? "" : " (livemig exited)"),
-                        s -> s.equals("active"), s -> !s.equals("none") && !s.equals("setup"));
+                Await.value("the migration to become active while livemig follows it",
+                        () -> QueryMigrate.status(watch.execute("query-migrate").asObject()) + (p.isAlive() ? "" : " (livemig exited)"),
+                        s -> s.equals("active"), s -> !s.equals("none") && !s.equals("setup"), QueryMigrate.WAIT);
                 assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor());
                 assertTrue(p.waitFor(30, TimeUnit.SECONDS), "livemig did not exit");
                 assertEquals(exitStatus, p.exitValue());
@@ -61,7 +62,7 @@ class MigrateInterruptIT {
             }
             assertTrue(Files.readString(err, StandardCharsets.UTF_8)
                     .contains("livemig: interrupted; migrate_cancel sent to " + qmp.unix()), Files.readString(err));
-            Await.migrationStatus(watch, "cancelled");
+            QueryMigrate.migrationStatus(watch, "cancelled");
             assertEquals(RunState.RUNNING, qmp.source.runState());
         }
     }

@@ -41,7 +41,7 @@ class StatusCommandTest {
             // 8 MiB of random pages at 1 MiB/s at most: active for eight seconds at least, however loaded the machine
             c.execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 20).build());
             migrate(c, qmp.listen());
-            Await.migrationStatus(c, "active");
+            QueryMigrate.migrationStatus(c, "active");
             String out = CliRun.of("status", "--qmp", qmp.unix()).out();
             assertTrue(out.startsWith("Migration status: active\ntotal time: "), out);
             assertTrue(out.contains("\nexpected downtime: "), out);
@@ -55,7 +55,7 @@ class StatusCommandTest {
     void afterAMigrationTheSummaryAndTheRawReplyAgree() throws Exception {
         try (var c = qmp.client()) {
             migrate(c, qmp.listen());
-            Await.migrationStatus(c, "completed");
+            QueryMigrate.migrationStatus(c, "completed");
         }
         CliRun text = CliRun.of("status", "--qmp", qmp.unix());
         assertTrue(text.out().startsWith("Migration status: completed\n"), text.out());

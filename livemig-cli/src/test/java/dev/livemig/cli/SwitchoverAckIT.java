@@ -44,7 +44,7 @@ class SwitchoverAckIT {
                     Set.of("return-path", "switchover-ack", "pause-before-switchover"), 300, 1L << 30), e -> { });
             long startNs = System.nanoTime();
             m.start(at);
-            Await.migrationStatus(m, MigrationStatus.PRE_SWITCHOVER);
+            QueryMigrate.migrationStatus(m, MigrationStatus.PRE_SWITCHOVER);
             long heldMs = (System.nanoTime() - startNs) / 1_000_000;
             assertEquals(RunState.RUNNING, guest.machine().runState(), "the downtime has not begun");
             // a lower bound: load or a cold JVM only make it longer, so this can miss a source that ignores the

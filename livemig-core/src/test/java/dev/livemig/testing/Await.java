@@ -60,11 +60,23 @@ public final class Await {
 
     /** Polls {@code probe} up to {@code deadline} until its value is {@code accepted}; returns that value. */
     public static <T> T value(String what, Probe<T> probe, Predicate<? super T> accepted, Duration deadline) throws Exception {
+        return value(what, probe, accepted, v -> false, deadline);
+    }
+
+    /**
+     * As {@link #value(String, Probe, Predicate, Duration)}, failing at once when {@code hopeless} accepts the
+     * value: what is awaited can no longer come (a migration ended in another status, say).
+     */
+    public static <T> T value(String what, Probe<T> probe, Predicate<? super T> accepted, Predicate<? super T> hopeless,
+                              Duration deadline) throws Exception {
         long end = System.nanoTime() + deadline.toNanos();
         while (true) {
             T v = probe.get();
             if (accepted.test(v)) {
                 return v;
+            }
+            if (hopeless.test(v)) {
+                fail("waiting for " + what + ", which can no longer come; seen: " + v);
             }
             if (System.nanoTime() - end > 0) {
                 fail("timed out after " + deadline.toSeconds() + " s waiting for " + what + "; last seen: " + v);

@@ -1,6 +1,6 @@
 package dev.livemig.cli.guest;
 
-import dev.livemig.cli.Await;
+import dev.livemig.testing.Await;
 import dev.livemig.savevm.Snapshots;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,7 +21,7 @@ class DemoGuestTest {
         try (var source = new DemoGuest(4 << 20, 0)) {
             source.fillHalf(3);
             source.machine().resume();
-            Await.until("three rounds of the sweep", () -> source.counter().rounds(), r -> r >= 3);
+            Await.value("three rounds of the sweep", () -> source.counter().rounds(), r -> r >= 3);
             source.machine().pause();
             digests = source.digests();
             // no wait for anything (pause() returns once the sweep stopped between two pages): a window in which a
@@ -36,7 +36,7 @@ class DemoGuestTest {
             assertNull(target.verify(digests));
             long rounds = target.counter().rounds();
             target.machine().resume();
-            Await.until("two more rounds of the sweep", () -> target.counter().rounds(), r -> r >= rounds + 2);
+            Await.value("two more rounds of the sweep", () -> target.counter().rounds(), r -> r >= rounds + 2);
             target.machine().pause();
             assertNull(target.verify(Map.of()), "the sweep continues where the source stopped");
         }
