@@ -155,7 +155,7 @@ public final class QmpServer implements AutoCloseable {
                 server.accept(ch, "unix");
             }
             if (tcp != null) {
-                var ch = ServerSocketChannel.open(StandardProtocolFamily.INET);
+                var ch = ServerSocketChannel.open(); // the dual stack binds IPv4 and IPv6 addresses alike
                 server.listeners.add(ch);
                 ch.bind(tcp);
                 server.tcpAddress = (InetSocketAddress) ch.getLocalAddress();

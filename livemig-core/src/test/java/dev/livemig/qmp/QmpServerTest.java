@@ -43,6 +43,21 @@ class QmpServerTest {
         machine.close();
     }
 
+    @Test
+    void tcpServesIpv6AddressesAsWellAsIpv4Ones() throws Exception {
+        var v6 = new InetSocketAddress("::1", 0);
+        try (var probe = java.nio.channels.ServerSocketChannel.open()) {
+            probe.bind(v6);
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("host has no IPv6 loopback: " + e);
+        }
+        // once an UnsupportedAddressTypeException: the listener was opened for IPv4 only
+        try (QmpServer six = QmpServer.start(machine, null, v6);
+             QmpClient c = QmpClient.connect("tcp:[::1]:" + six.tcpAddress().getPort(), WAIT)) {
+            assertEquals("running", c.execute("query-status").asObject().string("status"));
+        }
+    }
+
     private QmpClient client() throws Exception {
         return QmpClient.connect(socket, WAIT);
     }
