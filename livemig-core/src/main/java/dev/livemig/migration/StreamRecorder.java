@@ -20,10 +20,7 @@ import dev.livemig.wire.StreamWriter;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -214,8 +211,7 @@ public final class StreamRecorder {
         Path tmp = file.resolveSibling(file.getFileName() + ".part");
         long pages = 0;
         long nonZero = 0;
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        try (FileChannel ch = dev.livemig.savevm.GuestMemoryFile.openPartial(tmp)) {
             var out = new StreamWriter(ch);
             StreamFraming.writeHeader(out);
             ConfigurationRecord.write(out, machineType, List.of());
@@ -252,13 +248,13 @@ public final class StreamRecorder {
             StreamFraming.writeFooter(out, ramSection);
             out.bytes(tail);
             out.flush();
+            try {
+                dev.livemig.savevm.GuestMemoryFile.commit(ch, tmp, file);
+            } catch (IOException e) {
+                throw new MigrationException("cannot move " + tmp + " to " + file + ": " + e.getMessage(), e);
+            }
         } catch (IOException e) {
             throw new MigrationException("cannot write " + tmp + ": " + e.getMessage(), e);
-        }
-        try {
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new MigrationException("cannot move " + tmp + " to " + file + ": " + e.getMessage(), e);
         }
         return new Result(machineType, machine.ramBlocks().stream().map(RamBlock::name).toList(), pages, nonZero, tail.length);
     }

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
@@ -30,12 +29,10 @@ public final class Snapshots {
         checkSavable(machine);
         Path partial = file.resolveSibling(file.getFileName() + ".partial");
         try {
-            try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING);
-                 StreamWriter out = new StreamWriter(ch)) {
+            try (FileChannel ch = GuestMemoryFile.openPartial(partial); StreamWriter out = new StreamWriter(ch)) {
                 save(machine, out);
+                GuestMemoryFile.commit(ch, partial, file);
             }
-            Files.move(partial, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new MigrationException("cannot write snapshot " + file + ": " + e.getMessage(), e);
         } finally {

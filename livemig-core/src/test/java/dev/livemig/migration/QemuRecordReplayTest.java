@@ -67,6 +67,8 @@ class QemuRecordReplayTest {
             assertEquals(QemuMachines.machineType(machine), result.machineType());
             assertTrue(result.nonZeroPages() >= image.length / 4096, "the image's pages hold data: " + result);
         }
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                java.nio.file.Files.getPosixFilePermissions(file)), "a recording holds guest memory: the owner's only");
         try (Machine m = Snapshots.shape(file).machine()) {
             Snapshots.load(m, file);
             var ram = m.ramBlock("pc.ram").orElseThrow().memory();
