@@ -48,9 +48,13 @@ class SetParameterCommandTest {
         assertEquals(dev.livemig.json.Json.of("zstd"), parameters().get("multifd-compression").orElseThrow());
         assertEquals(0, set("multifd-channels", "4").status());
         assertEquals(4, parameters().number("multifd-channels"));
-        for (String[] p : new String[][] {{"block-incremental", "no"}, {"tls-creds", "tls0"}, {"announce-rounds", "9"}}) {
-            assertEquals("livemig: parameter " + p[0] + " is not built yet in livemig", set(p[0], p[1]).oneLineError());
+        for (String[] p : new String[][] {{"block-incremental", "yes", "false"}, {"tls-creds", "tls0", "\"\""}}) {
+            assertEquals("livemig: parameter " + p[0] + " is not built yet in livemig (only its default " + p[2]
+                    + " is accepted)", set(p[0], p[1]).oneLineError());
         }
+        assertEquals(0, set("block-incremental", "no").status(), "the default is a no-op");
+        assertEquals(0, set("announce-rounds", "9").status(), "nothing to announce: inert");
+        assertEquals(9, parameters().number("announce-rounds"));
     }
 
     @Test

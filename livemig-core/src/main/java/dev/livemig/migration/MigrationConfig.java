@@ -26,6 +26,13 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
             "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send");
 
+    /**
+     * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the
+     * destination's self-announcements are for network devices, and a livemig machine has none.
+     */
+    public static final Set<MigrationParameter> INERT_PARAMETERS = EnumSet.of(MigrationParameter.ANNOUNCE_INITIAL,
+            MigrationParameter.ANNOUNCE_MAX, MigrationParameter.ANNOUNCE_ROUNDS, MigrationParameter.ANNOUNCE_STEP);
+
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
             MigrationParameter.CPU_THROTTLE_INCREMENT, MigrationParameter.CPU_THROTTLE_TAILSLOW,
@@ -97,7 +104,9 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     /**
      * Sets a parameter by its QEMU name. A known parameter's value is judged first, with QEMU's text
      * ({@link MigrationParameter#validate}), so a bad value is reported as QEMU would even for a parameter
-     * livemig does not use yet; only downtime-limit and max-bandwidth are then accepted.
+     * livemig does not use yet. A parameter livemig does not build is accepted at its default (management
+     * software such as libvirt sets {@code tls-creds: ""} before every plain migration) or when it is inert
+     * ({@link #INERT_PARAMETERS}); any other value would change behaviour and is refused.
      */
     public MigrationConfig withParameter(String name, String value) throws MigrationException {
         MigrationParameter p = MigrationParameter.byName(name);
@@ -106,8 +115,10 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
             case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth, tuned);
             case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value), tuned);
             default -> {
-                if (!BUILT_PARAMETERS.contains(p)) {
-                    throw new MigrationException("parameter " + name + " is not built yet in livemig");
+                if (!BUILT_PARAMETERS.contains(p) && !INERT_PARAMETERS.contains(p) && !p.isDefault(value)) {
+                    throw new MigrationException("parameter " + name + " is not built yet in livemig (only its default "
+                            + (p.type() == MigrationParameter.Type.STRING ? "\"" + p.defaultValue() + "\"" : p.defaultValue())
+                            + " is accepted)");
                 }
                 var t = new EnumMap<MigrationParameter, String>(MigrationParameter.class);
                 t.putAll(tuned);

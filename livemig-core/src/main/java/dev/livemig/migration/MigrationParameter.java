@@ -137,6 +137,15 @@ public enum MigrationParameter {
         return bits;
     }
 
+    /** Whether a valid {@code value} means the same as QEMU's default ("no" for a false boolean, say). */
+    public boolean isDefault(String value) throws MigrationException {
+        return switch (type) {
+            case BOOL -> booleanValue(value) == booleanValue(defaultValue);
+            case INT, SIZE -> longValue(value) == longValue(defaultValue);
+            case STRING, ENUM -> value.equals(defaultValue);
+        };
+    }
+
     /** QEMU 7.2's default, spelled as a value {@link #validate} accepts. */
     public String defaultValue() {
         return defaultValue;
