@@ -69,7 +69,7 @@ public final class Migration {
         this.machine = machine;
         this.config = config;
         this.state = new StatusMachine(MigrationStatus.Side.SOURCE, events);
-        this.ram = StandardSections.of(machine).ram().counters();
+        this.ram = StandardSections.of(machine).ram().freshCounters(); // statistics start from zero at each migrate
         this.expectedDowntimeMs = config.downtimeLimitMs();
         this.maxBandwidth = config.maxBandwidth();
         this.downtimeLimitMs = config.downtimeLimitMs();

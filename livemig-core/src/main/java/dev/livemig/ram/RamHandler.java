@@ -17,7 +17,7 @@ import java.util.List;
 public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
     private final HostFeatures features;
-    private final RamCounters counters = new RamCounters();
+    private volatile RamCounters counters = new RamCounters();
     private volatile RamSaver saver;
     private DirtyTracker tracker;
     private RamLoader loader;
@@ -33,7 +33,17 @@ public final class RamHandler implements LiveStateHandler {
         this.features = features;
     }
 
+    /** The counters of the current (or last) outgoing migration. */
     public RamCounters counters() {
+        return counters;
+    }
+
+    /**
+     * Counters for a new outgoing migration, starting from zero as QEMU's do at each {@code migrate}; the
+     * previous migration keeps its own for its final statistics. Call before that migration's setup.
+     */
+    public RamCounters freshCounters() {
+        counters = new RamCounters();
         return counters;
     }
 
