@@ -17,10 +17,23 @@ final class QmpOption {
         return address != null;
     }
 
-    /** Points {@code builder} at the address; migration URIs and QMP addresses share their syntax. */
+    /**
+     * Points {@code builder} at the address; migration URIs and QMP addresses share their syntax. A unix socket
+     * file is removed when the process ends by a signal too (SIGTERM runs shutdown hooks, not the
+     * try-with-resources that closes the server), registered before the file exists.
+     */
     QmpServer.Builder listenOn(QmpServer.Builder builder) throws MigrationException {
         return switch (MigrationUri.parse(address)) {
-            case MigrationUri.Unix(var path) -> builder.unix(path);
+            case MigrationUri.Unix(var path) -> {
+                Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("livemig-qmp-socket-cleanup").unstarted(() -> {
+                    try {
+                        java.nio.file.Files.deleteIfExists(path);
+                    } catch (java.io.IOException e) {
+                        // nothing more can be done while the process exits
+                    }
+                }));
+                yield builder.unix(path);
+            }
             case MigrationUri.Tcp(String host, int port) -> builder.tcp(new InetSocketAddress(host, port));
             default -> throw new MigrationException("--qmp takes unix:PATH or tcp:HOST:PORT: " + address);
         };
