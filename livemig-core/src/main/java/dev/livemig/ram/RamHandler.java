@@ -131,7 +131,7 @@ public final class RamHandler implements LiveStateHandler {
      * instead of the migration (QEMU's -mem-prealloc, but only while waiting). Undone by {@link #loadCleanup}.
      */
     public synchronized void prepareIncoming() {
-        if (prefault == null) {
+        if (prefault == null && populatedBeforePrefault == null) { // once (the prefault may be switched off)
             populatedBeforePrefault = RamLoader.populated(blocks, features);
             prefault = RamPrefault.start(blocks, features);
         }
