@@ -1,12 +1,22 @@
 package dev.livemig.json;
 
-/** Malformed JSON, with the character offset of the fault. */
+/**
+ * Malformed JSON: {@link #desc()} words the fault as QEMU's QMP parser does ("JSON parse error, stray '01'"),
+ * {@link #offset()} is where it was found, in bytes of the UTF-8 text.
+ */
 public final class JsonParseException extends Exception {
+    private final String desc;
     private final int offset;
 
-    public JsonParseException(String message, int offset) {
-        super(message);
+    public JsonParseException(String desc, int offset) {
+        super(desc + ": offset=" + offset);
+        this.desc = desc;
         this.offset = offset;
+    }
+
+    /** The fault without its position: what a QMP error reply carries. */
+    public String desc() {
+        return desc;
     }
 
     public int offset() {

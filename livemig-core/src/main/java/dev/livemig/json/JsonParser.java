@@ -1,219 +1,209 @@
 package dev.livemig.json;
 
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
- * A strict JSON parser for untrusted text: bounded nesting depth, errors that give the character offset,
- * repeated keys kept in order. Throws {@link JsonParseException}, nothing else.
+ * A JSON parser for untrusted text, following QEMU's qobject/json-parser.c: the text must be valid UTF-8 and
+ * every string valid Unicode (a lone surrogate, even escaped, is refused); numbers keep their text but never
+ * have a leading zero; nesting stops at QEMU's {@link #MAX_NESTING}. The whole text is lexed before it is
+ * parsed, so a lexical error anywhere wins over a syntax error, as in QEMU's streamer. Errors carry QEMU's
+ * texts. Throws {@link JsonParseException}, nothing else. Which extensions apply is the {@link Syntax}.
  */
 public final class JsonParser {
-    private static final int MAX_DEPTH = 256;
+    /** QEMU's json-streamer.c MAX_NESTING: open objects and arrays at once. */
+    public static final int MAX_NESTING = 1024;
 
-    private final String text;
-    private int pos;
-
-    private JsonParser(String text) {
-        this.text = text;
+    /** Which JSON is read. */
+    public enum Syntax {
+        /**
+         * RFC 8259 and nothing more: what QEMU and analyze-migration.py write, read back from migration streams
+         * (vmdescription) and files. Repeated keys are kept, as QEMU's vmdescription repeats them.
+         */
+        STRICT,
+        /**
+         * QMP input as QEMU reads it: single-quoted strings and the {@code \'} escape besides RFC 8259, QEMU's
+         * modified UTF-8 (C0 80 is U+0000; noncharacters are refused) and a repeated key refused.
+         */
+        QMP
     }
 
+    private final JsonLexer lexer;
+    private final Syntax syntax;
+
+    private JsonParser(byte[] utf8, Syntax syntax) {
+        this.lexer = new JsonLexer(utf8, syntax);
+        this.syntax = syntax;
+    }
+
+    /** Strict JSON from a String (which must hold no unpaired surrogate). */
     public static Json parse(String text) throws JsonParseException {
-        var p = new JsonParser(text);
-        p.ws();
-        Json v = p.value(0);
-        p.ws();
-        if (p.pos != text.length()) {
-            throw p.fail("trailing characters after the JSON value");
-        }
-        return v;
+        return parse(text, Syntax.STRICT);
     }
 
-    private Json value(int depth) throws JsonParseException {
-        if (depth > MAX_DEPTH) {
-            throw fail("nesting deeper than " + MAX_DEPTH);
-        }
-        if (pos >= text.length()) {
-            throw fail("unexpected end of JSON");
-        }
-        char c = text.charAt(pos);
-        return switch (c) {
-            case '{' -> object(depth);
-            case '[' -> array(depth);
-            case '"' -> new Json.Str(string());
-            case 't' -> literal("true", new Json.Bool(true));
-            case 'f' -> literal("false", new Json.Bool(false));
-            case 'n' -> literal("null", new Json.Null());
-            default -> {
-                if (c == '-' || (c >= '0' && c <= '9')) {
-                    yield number();
+    public static Json parse(String text, Syntax syntax) throws JsonParseException {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isSurrogate(c)) {
+                if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                    i++;
+                } else {
+                    int offset = text.substring(0, i).getBytes(StandardCharsets.UTF_8).length;
+                    throw new JsonParseException("JSON parse error, unpaired surrogate in the text", offset);
                 }
-                throw fail("unexpected character '" + c + "'");
             }
+        }
+        return parse(text.getBytes(StandardCharsets.UTF_8), syntax);
+    }
+
+    /** JSON from its UTF-8 bytes, which are not changed and must not change while this runs. */
+    public static Json parse(byte[] utf8, Syntax syntax) throws JsonParseException {
+        lexicallyValid(utf8, syntax);
+        var parser = new JsonParser(utf8, syntax);
+        parser.lexer.next();
+        Json value = parser.value(0);
+        if (parser.lexer.kind() != JsonLexer.Kind.END) {
+            throw parser.fail("unexpected token after the value");
+        }
+        return value;
+    }
+
+    /** The first pass, as QEMU's lexer and streamer see the text: every token valid, nesting within bounds. */
+    private static void lexicallyValid(byte[] utf8, Syntax syntax) throws JsonParseException {
+        var tokens = new JsonLexer(utf8, syntax);
+        int open = 0;
+        for (JsonLexer.Kind k; (k = tokens.next()) != JsonLexer.Kind.END; ) {
+            switch (k) {
+                case LCURLY, LSQUARE -> {
+                    if (++open > MAX_NESTING) {
+                        throw new JsonParseException("JSON nesting depth limit exceeded", tokens.start());
+                    }
+                }
+                case RCURLY, RSQUARE -> open--;
+                default -> {
+                    // only brackets nest
+                }
+            }
+        }
+    }
+
+    /** The value at the current token, leaving the lexer on the token after it; {@code depth} encloses it. */
+    private Json value(int depth) throws JsonParseException {
+        return switch (lexer.kind()) {
+            case END -> throw fail("premature EOI");
+            case LCURLY -> object(depth + 1);
+            case LSQUARE -> array(depth + 1);
+            case STRING -> {
+                var s = new Json.Str(StringLiteral.decode(lexer.text(), lexer.start(), lexer.end(), syntax));
+                lexer.next();
+                yield s;
+            }
+            case NUMBER -> {
+                var n = new Json.Num(tokenText());
+                lexer.next();
+                yield n;
+            }
+            case KEYWORD -> {
+                Json k = switch (tokenText()) {
+                    case "true" -> new Json.Bool(true);
+                    case "false" -> new Json.Bool(false);
+                    case "null" -> new Json.Null();
+                    default -> throw fail("invalid keyword '" + shortened(tokenText()) + "'");
+                };
+                lexer.next();
+                yield k;
+            }
+            default -> throw fail("expecting value");
         };
     }
 
     private Json object(int depth) throws JsonParseException {
-        pos++;
+        checkNesting(depth);
         List<Json.Member> members = new ArrayList<>();
-        ws();
-        if (peek() == '}') {
-            pos++;
+        Set<String> names = syntax == Syntax.QMP ? new HashSet<>() : null;
+        if (afterOpening() == JsonLexer.Kind.RCURLY) {
+            lexer.next();
             return new Json.Obj(members);
         }
         while (true) {
-            ws();
-            if (peek() != '"') {
-                throw fail("expected a member name");
+            int keyAt = lexer.start();
+            if (!(value(depth) instanceof Json.Str(String name))) {
+                throw new JsonParseException("JSON parse error, key is not a string in object", keyAt);
             }
-            String name = string();
-            ws();
-            expect(':');
-            ws();
-            members.add(new Json.Member(name, value(depth + 1)));
-            ws();
-            char c = next();
-            if (c == '}') {
-                return new Json.Obj(members);
+            if (present() != JsonLexer.Kind.COLON) {
+                throw fail("missing : in object pair");
             }
-            if (c != ',') {
-                pos--;
-                throw fail("expected ',' or '}'");
+            lexer.next();
+            Json value = value(depth);
+            if (names != null && !names.add(name)) {
+                throw fail("duplicate key"); // QEMU's QDict holds one value per key
+            }
+            members.add(new Json.Member(name, value));
+            switch (present()) {
+                case RCURLY -> {
+                    lexer.next();
+                    return new Json.Obj(members);
+                }
+                case COMMA -> lexer.next();
+                default -> throw fail("expected separator in dict");
             }
         }
     }
 
     private Json array(int depth) throws JsonParseException {
-        pos++;
+        checkNesting(depth);
         List<Json> elements = new ArrayList<>();
-        ws();
-        if (peek() == ']') {
-            pos++;
+        if (afterOpening() == JsonLexer.Kind.RSQUARE) {
+            lexer.next();
             return new Json.Arr(elements);
         }
         while (true) {
-            ws();
-            elements.add(value(depth + 1));
-            ws();
-            char c = next();
-            if (c == ']') {
-                return new Json.Arr(elements);
-            }
-            if (c != ',') {
-                pos--;
-                throw fail("expected ',' or ']'");
-            }
-        }
-    }
-
-    private String string() throws JsonParseException {
-        pos++; // opening quote
-        var sb = new StringBuilder();
-        while (true) {
-            char c = next();
-            if (c == '"') {
-                return sb.toString();
-            }
-            if (c == '\\') {
-                char e = next();
-                switch (e) {
-                    case '"', '\\', '/' -> sb.append(e);
-                    case 'b' -> sb.append('\b');
-                    case 'f' -> sb.append('\f');
-                    case 'n' -> sb.append('\n');
-                    case 'r' -> sb.append('\r');
-                    case 't' -> sb.append('\t');
-                    case 'u' -> {
-                        if (pos + 4 > text.length()) {
-                            throw fail("truncated \\u escape");
-                        }
-                        try {
-                            sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-                        } catch (NumberFormatException ex) {
-                            throw fail("bad \\u escape");
-                        }
-                        pos += 4;
-                    }
-                    default -> {
-                        pos--;
-                        throw fail("bad escape '\\" + e + "'");
-                    }
+            elements.add(value(depth));
+            switch (present()) {
+                case RSQUARE -> {
+                    lexer.next();
+                    return new Json.Arr(elements);
                 }
-            } else if (c < 0x20) {
-                pos--;
-                throw fail("control character in string");
-            } else {
-                sb.append(c);
+                case COMMA -> lexer.next();
+                default -> throw fail("expected separator in list");
             }
         }
     }
 
-    private Json number() throws JsonParseException {
-        int start = pos;
-        if (peek() == '-') {
-            pos++;
-        }
-        digits();
-        if (peek() == '.') {
-            pos++;
-            digits();
-        }
-        if (peek() == 'e' || peek() == 'E') {
-            pos++;
-            if (peek() == '+' || peek() == '-') {
-                pos++;
-            }
-            digits();
-        }
-        return new Json.Num(text.substring(start, pos));
+    /** Steps past an opening bracket; the text may not end there. */
+    private JsonLexer.Kind afterOpening() throws JsonParseException {
+        lexer.next();
+        return present();
     }
 
-    private void digits() throws JsonParseException {
-        int start = pos;
-        while (pos < text.length() && Character.isDigit(text.charAt(pos)) && text.charAt(pos) < 128) {
-            pos++;
+    /** The current token, which must exist: QEMU calls the end of the text here a premature EOI. */
+    private JsonLexer.Kind present() throws JsonParseException {
+        if (lexer.kind() == JsonLexer.Kind.END) {
+            throw fail("premature EOI");
         }
-        if (pos == start) {
-            throw fail("expected a digit");
+        return lexer.kind();
+    }
+
+    /** The first pass has bounded nesting already; this keeps the recursion bounded on its own. */
+    private void checkNesting(int depth) throws JsonParseException {
+        if (depth > MAX_NESTING) {
+            throw new JsonParseException("JSON nesting depth limit exceeded", lexer.start());
         }
     }
 
-    private Json literal(String word, Json value) throws JsonParseException {
-        if (!text.startsWith(word, pos)) {
-            throw fail("unexpected literal");
-        }
-        pos += word.length();
-        return value;
+    private String tokenText() {
+        return new String(lexer.text(), lexer.start(), lexer.end() - lexer.start(), StandardCharsets.US_ASCII);
     }
 
-    private void expect(char c) throws JsonParseException {
-        if (next() != c) {
-            pos--;
-            throw fail("expected '" + c + "'");
-        }
+    /** A keyword is any run of a-z: a long one is shown by its start. */
+    private static String shortened(String word) {
+        return word.length() <= 64 ? word : word.substring(0, 64) + "...";
     }
 
-    private char peek() {
-        return pos < text.length() ? text.charAt(pos) : '\0';
-    }
-
-    private char next() throws JsonParseException {
-        if (pos >= text.length()) {
-            throw fail("unexpected end of JSON");
-        }
-        return text.charAt(pos++);
-    }
-
-    private void ws() {
-        while (pos < text.length()) {
-            char c = text.charAt(pos);
-            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-                return;
-            }
-            pos++;
-        }
-    }
-
-    private JsonParseException fail(String message) {
-        return new JsonParseException(message + " at offset " + pos, pos);
+    private JsonParseException fail(String what) {
+        return new JsonParseException("JSON parse error, " + what, lexer.start());
     }
 }
