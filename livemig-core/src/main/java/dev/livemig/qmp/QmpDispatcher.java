@@ -40,8 +40,8 @@ public final class QmpDispatcher {
     public record Reply(Json.Obj response, boolean negotiated) {
     }
 
-    /** Parses (QEMU's QMP JSON) and runs one message; never throws for anything the client sent. */
-    public Reply dispatch(String text, boolean negotiated) {
+    /** Parses (QEMU's QMP JSON, from its UTF-8 bytes) and runs one message; never throws for anything the client sent. */
+    public Reply dispatch(byte[] text, boolean negotiated) {
         Json message;
         try {
             message = JsonParser.parse(text, JsonParser.Syntax.QMP);

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
@@ -24,9 +25,11 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A QMP monitor for one {@link Machine}, listening on a unix socket and/or a tcp address. Each client gets
@@ -34,12 +37,21 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link MachineCommands}. A machine is a source, or a destination when built with {@link Builder#incoming}
  * (QEMU's {@code -incoming URI} or {@code -incoming defer}). Events go to every negotiated client. A client
  * that disconnects, even in the middle of a message, ends only its own session. {@link #close()} (or the
- * {@code quit} command) stops listening, drops every client, cancels a running migration and removes the
- * unix socket file.
+ * {@code quit} command) stops listening, gives every client one shared {@link QmpLimits#closeGrace()} to
+ * receive what is queued for it (the quit reply, SHUTDOWN), drops them all, cancels a running migration and
+ * removes the unix socket file.
+ *
+ * <p>Bounds: the {@link QmpLimits} given to the {@link Builder} ({@link QmpLimits#defaults()} otherwise) cap
+ * the clients served at once, the bytes of one message, of all unfinished messages together, and of output
+ * queued for a client that does not read. QEMU's monitor serves one client at a time and lets a message grow
+ * to 64 MiB; a control plane needs a few clients and a few KiB, and nothing a client sends can make this server
+ * hold more than the limits say. A client over a limit gets a QMP error (or, when it does not read, a line in
+ * the server's log) and is closed, and its memory is released; the others go on.
  */
 public final class QmpServer implements AutoCloseable {
-    /** The largest message accepted; QEMU's limit is far higher, a control plane needs far less. */
-    public static final int MAX_MESSAGE_BYTES = 1 << 20;
+    /** The largest message accepted by default; QEMU's limit is far higher, a control plane needs far less. */
+    public static final int MAX_MESSAGE_BYTES = QmpLimits.DEFAULT_MAX_MESSAGE_BYTES;
+    private static final System.Logger LOG = System.getLogger(QmpServer.class.getName());
     private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(5);
 
     private final MachineCommands commands;
@@ -49,17 +61,25 @@ public final class QmpServer implements AutoCloseable {
     private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
     private final Set<Thread> clientThreads = ConcurrentHashMap.newKeySet();
     private final AtomicLong clientCount = new AtomicLong();
+    private final QmpLimits limits;
+    private final Semaphore clientSlots;
+    private final ByteBudget inputBudget;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final CountDownLatch closed = new CountDownLatch(1);
     private final Path unixSocket;
-    private volatile boolean quitRequested;
+    /** The client thread whose quit command closes the server; only it may, after queueing its reply. */
+    private final AtomicReference<Thread> quitter = new AtomicReference<>();
     private final IncomingSide incomingSide;
     private InetSocketAddress tcpAddress;
 
     private QmpServer(Builder b) {
         this.unixSocket = b.unixSocket;
         this.incomingSide = b.incoming;
-        this.commands = new MachineCommands(b.machine, b.config, b.incoming, this::broadcast, () -> quitRequested = true);
+        this.limits = b.limits;
+        this.clientSlots = new Semaphore(b.limits.maxClients());
+        this.inputBudget = new ByteBudget(b.limits.maxBufferedBytes());
+        this.commands = new MachineCommands(b.machine, b.config, b.incoming, this::broadcast,
+                () -> quitter.compareAndSet(null, Thread.currentThread()));
         this.dispatcher = new QmpDispatcher(commands.table());
     }
 
@@ -86,6 +106,7 @@ public final class QmpServer implements AutoCloseable {
         private Path unixSocket;
         private InetSocketAddress tcp;
         private IncomingSide incoming;
+        private QmpLimits limits = QmpLimits.defaults();
 
         private Builder(Machine machine) {
             this.machine = machine;
@@ -94,6 +115,12 @@ public final class QmpServer implements AutoCloseable {
         /** Capabilities and parameters before any migrate-set-* (a command line's --capability etc.). */
         public Builder config(MigrationConfig initial) {
             this.config = initial;
+            return this;
+        }
+
+        /** How many clients, and how many bytes of theirs, the server takes on (see {@link QmpLimits}). */
+        public Builder limits(QmpLimits limits) {
+            this.limits = java.util.Objects.requireNonNull(limits, "limits");
             return this;
         }
 
@@ -191,8 +218,9 @@ public final class QmpServer implements AutoCloseable {
         Json.Obj timestamp = Json.object().put("seconds", timestampMillis / 1000)
                 .put("microseconds", (timestampMillis % 1000) * 1000).build();
         Json.Obj event = Json.object().put("event", name).put("data", data).put("timestamp", timestamp).build();
+        byte[] line = QmpSession.line(event); // written once, shared by every client's outbox
         for (QmpSession s : sessions) {
-            s.sendEvent(event);
+            s.sendEvent(line);
         }
     }
 
@@ -206,13 +234,31 @@ public final class QmpServer implements AutoCloseable {
         return closed.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
     }
 
-    boolean quitRequested() {
-        return quitRequested;
+    /** Whether the command just run on {@code thread} was the quit that closes this server. */
+    boolean quitRequestedBy(Thread thread) {
+        return quitter.get() == thread;
     }
 
     void forget(QmpSession session) {
-        sessions.remove(session);
+        if (sessions.remove(session)) {
+            clientSlots.release();
+        }
         clientThreads.remove(Thread.currentThread());
+    }
+
+    /** Bytes held for unfinished incoming messages, all clients together (never above {@link QmpLimits#maxBufferedBytes()}). */
+    long bufferedBytes() {
+        return inputBudget.used();
+    }
+
+    /** Clients connected now. */
+    int clients() {
+        return sessions.size();
+    }
+
+    /** Clients with output queued and not yet written: those not reading, or not yet. */
+    long clientsWithUnsentOutput() {
+        return sessions.stream().filter(s -> s.pendingOutputBytes() > 0).count();
     }
 
     private void accept(ServerSocketChannel listener, String kind) {
@@ -224,9 +270,14 @@ public final class QmpServer implements AutoCloseable {
                 } catch (IOException e) {
                     return; // the listener was closed
                 }
-                var session = new QmpSession(client, this, dispatcher);
+                String name = "qmp-client-" + clientCount.incrementAndGet();
+                if (!clientSlots.tryAcquire()) {
+                    refuse(client, name, "too many QMP clients: limit=" + limits.maxClients());
+                    continue;
+                }
+                var session = new QmpSession(client, this, dispatcher, limits, inputBudget, name);
                 sessions.add(session);
-                Thread t = Thread.ofVirtual().name("qmp-client-" + clientCount.incrementAndGet()).unstarted(session);
+                Thread t = Thread.ofVirtual().name(name).unstarted(session);
                 clientThreads.add(t);
                 t.start();
                 if (closing.get()) {
@@ -236,13 +287,27 @@ public final class QmpServer implements AutoCloseable {
         }));
     }
 
+    /** Answers a client that cannot be served with an error instead of the greeting, and closes it. */
+    private static void refuse(SocketChannel client, String name, String desc) {
+        LOG.log(System.Logger.Level.WARNING, "QMP client refused: client={0} reason={1}", name, desc);
+        try (client) {
+            // a fresh socket's send buffer is empty: this short write does not block
+            ByteBuffer line = ByteBuffer.wrap(QmpSession.line(QmpDispatcher.error(null, QmpException.generic(desc))));
+            while (line.hasRemaining()) {
+                client.write(line);
+            }
+        } catch (IOException e) {
+            // the client is gone already
+        }
+    }
+
     @Override
     public void close() {
         if (!closing.compareAndSet(false, true)) {
             return;
         }
         try {
-            if (quitRequested) {
+            if (quitter.get() != null) {
                 // QEMU announces its exit on every monitor before it goes
                 broadcast("SHUTDOWN", Json.object().put("guest", false).put("reason", "host-qmp-quit").build(),
                         System.currentTimeMillis());
@@ -250,8 +315,18 @@ public final class QmpServer implements AutoCloseable {
             for (ServerSocketChannel l : listeners) {
                 closeQuietly(l);
             }
-            for (QmpSession s : sessions) {
-                s.finish(); // the SHUTDOWN event and any pending reply are written first
+            // every client's writer flushes at once, within one grace for all: a client that does not read
+            // costs the others nothing and quit no more than the grace
+            List<QmpSession> all = List.copyOf(sessions);
+            long deadline = System.nanoTime() + limits.closeGrace().toNanos();
+            for (QmpSession s : all) {
+                s.endOutput(); // after the SHUTDOWN event and any pending reply
+            }
+            for (QmpSession s : all) {
+                s.awaitOutputWritten(deadline);
+            }
+            for (QmpSession s : all) {
+                s.close();
             }
             commands.shutdown(JOIN_TIMEOUT);
             joinAll();

@@ -51,7 +51,12 @@ final class RawQmp implements AutoCloseable {
     }
 
     void send(String text) throws IOException {
-        ByteBuffer b = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+        send(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Sends bytes as they are, valid UTF-8 or not. */
+    void send(byte[] bytes) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(bytes);
         while (b.hasRemaining()) {
             channel.write(b);
         }
