@@ -87,6 +87,7 @@ final class IncomingCommand implements Callable<Integer> {
                 incoming.listen(MigrationUri.parse(uri));
             }
             MigrationUri address = incoming.address();
+            WildcardWarning.forIncoming(address).ifPresent(System.err::println);
             line(Json.object().put("listening", address.toString()).build(), "listening on " + address);
             long t0 = System.nanoTime();
             incoming.awaitFinished(Long.MAX_VALUE, TimeUnit.DAYS);
