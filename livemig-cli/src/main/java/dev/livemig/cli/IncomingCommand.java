@@ -9,6 +9,7 @@ import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.qmp.QmpServer;
 import dev.livemig.wire.MigrationException;
+import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -57,13 +58,26 @@ final class IncomingCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print JSON lines instead of text.")
     boolean json;
 
+    @Option(names = "--handshake-timeout", paramLabel = "MS", defaultValue = "10000",
+            description = "Drop a connection that has not sent its first 8 bytes within this time, and keep listening "
+                    + "(default ${DEFAULT-VALUE}).")
+    long handshakeTimeoutMs;
+
     @Option(names = "--run-after", defaultValue = "0", paramLabel = "MS",
             description = "After verification, let the guest run this long and verify again.")
     long runAfterMs;
 
+    private HandshakeGate handshakeGate() throws MigrationException {
+        if (handshakeTimeoutMs <= 0) {
+            throw new MigrationException("--handshake-timeout must be a positive number of milliseconds: " + handshakeTimeoutMs);
+        }
+        return new HandshakeGate(java.time.Duration.ofMillis(handshakeTimeoutMs));
+    }
+
     @Override
     public Integer call() throws Exception {
         guest.check();
+        HandshakeGate gate = handshakeGate();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         boolean defer = uri.equals("defer");
         if (defer && !qmp.given()) {
@@ -84,9 +98,10 @@ final class IncomingCommand implements Callable<Integer> {
                 }
             } else {
                 incoming = new IncomingMigration(g.machine(), config, false, e -> { });
-                incoming.listen(MigrationUri.parse(uri));
+                incoming.listen(MigrationUri.parse(uri), gate);
             }
             MigrationUri address = incoming.address();
+            WildcardWarning.forIncoming(address).ifPresent(System.err::println);
             line(Json.object().put("listening", address.toString()).build(), "listening on " + address);
             long t0 = System.nanoTime();
             incoming.awaitFinished(Long.MAX_VALUE, TimeUnit.DAYS);

@@ -10,7 +10,11 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -19,12 +23,29 @@ import java.util.concurrent.TimeUnit;
  * its verdict); or any other subcommand, for tests between processes.
  */
 final class LivemigProcess implements AutoCloseable {
+    /**
+     * How long a line may take: a destination answers within seconds of the source's last byte (a load, two
+     * digests of its RAM), so one silent this long hangs, and is killed rather than waited for forever.
+     */
+    static final Duration ANSWER_TIMEOUT = Duration.ofMinutes(2);
+    private static final Optional<String> END = Optional.empty();
+
     private final Process process;
-    private final BufferedReader out;
+    private final BlockingQueue<Optional<String>> lines = new LinkedBlockingQueue<>();
 
     private LivemigProcess(Process process) {
         this.process = process;
-        this.out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        var out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        Thread.ofVirtual().name("livemig-destination-stdout").start(() -> {
+            try (out) {
+                for (String line; (line = out.readLine()) != null; ) {
+                    lines.add(Optional.of(line));
+                }
+            } catch (IOException e) {
+                // the process is gone: the end of its output
+            }
+            lines.add(END);
+        });
     }
 
     static LivemigProcess start(List<String> incomingArgs) throws IOException {
@@ -83,11 +104,29 @@ final class LivemigProcess implements AutoCloseable {
 
     /** The next JSON line the destination prints; fails when it exits first. */
     Json.Obj nextLine() throws IOException {
-        String line = out.readLine();
-        if (line == null) {
+        return nextLine(ANSWER_TIMEOUT);
+    }
+
+    /** The next JSON line; fails when the process exits first, and kills it when it is silent past {@code timeout}. */
+    Json.Obj nextLine(Duration timeout) throws IOException {
+        Optional<String> next;
+        try {
+            next = lines.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while waiting for the destination process");
+        }
+        if (next == null) {
+            process.destroyForcibly();
+            throw new IOException("the destination process (pid " + process.pid() + ") did not answer within "
+                    + timeout.toSeconds() + " s; it was killed");
+        }
+        if (next.isEmpty()) {
+            lines.add(END); // every later call sees the end too
             throw new IOException("the destination process ended without answering (exit status "
                     + waitExit() + "); its errors are above");
         }
+        String line = next.get();
         try {
             return JsonParser.parse(line).asObject();
         } catch (JsonParseException e) {

@@ -23,7 +23,9 @@ final class QmpOption {
      * try-with-resources that closes the server), registered before the file exists.
      */
     QmpServer.Builder listenOn(QmpServer.Builder builder) throws MigrationException {
-        return switch (MigrationUri.parse(address)) {
+        MigrationUri uri = MigrationUri.parse(address);
+        WildcardWarning.forQmp(uri).ifPresent(System.err::println);
+        return switch (uri) {
             case MigrationUri.Unix(var path) -> {
                 Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("livemig-qmp-socket-cleanup").unstarted(() -> {
                     try {

@@ -40,7 +40,9 @@ final class RecordCommand implements Callable<Integer> {
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         var recorder = new StreamRecorder(config);
         var out = spec.commandLine().getOut();
-        out.println(JsonWriter.compact(Json.object().put("listening", recorder.listen(MigrationUri.parse(uri)).toString()).build()));
+        MigrationUri address = recorder.listen(MigrationUri.parse(uri));
+        WildcardWarning.forIncoming(address).ifPresent(spec.commandLine().getErr()::println);
+        out.println(JsonWriter.compact(Json.object().put("listening", address.toString()).build()));
         out.flush();
         StreamRecorder.Result r = recorder.record(file);
         out.println(JsonWriter.compact(Json.object().put("recorded", file.toString()).put("machine", r.machineType())

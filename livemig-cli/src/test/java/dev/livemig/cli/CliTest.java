@@ -50,6 +50,8 @@ class CliTest {
         Run inc = run("incoming", "rdma:127.0.0.1:4444", "--ram", "1M");
         assertTrue(inc.err().contains("transport rdma: is not supported"), inc.err());
         assertEquals(1, inc.err().strip().lines().count(), "one line, no stack trace");
+        Run gate = run("incoming", "tcp:127.0.0.1:0", "--ram", "1M", "--handshake-timeout", "0");
+        assertEquals("livemig: --handshake-timeout must be a positive number of milliseconds: 0", gate.err().strip());
     }
 
     @Test

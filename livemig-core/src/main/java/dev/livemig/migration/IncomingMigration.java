@@ -9,6 +9,7 @@ import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.multifd.MultifdReceiver;
 import dev.livemig.savevm.LoadVm;
 import dev.livemig.savevm.StandardSections;
+import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.IncomingListener;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
@@ -66,7 +67,12 @@ public final class IncomingMigration {
     }
 
     /** Starts listening; returns the address to give the source (the real port for tcp port 0). */
-    public synchronized MigrationUri listen(MigrationUri uri) throws MigrationException {
+    public MigrationUri listen(MigrationUri uri) throws MigrationException {
+        return listen(uri, HandshakeGate.DEFAULT);
+    }
+
+    /** Starts listening, taking only connections that pass {@code gate} (tcp, unix). */
+    public synchronized MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
         MigrationConfig.validated(config);
         if (listener != null) {
             throw new MigrationException("already listening on " + listener.address());
@@ -77,7 +83,7 @@ public final class IncomingMigration {
         if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
-        listener = Transports.listen(uri);
+        listener = Transports.listen(uri, gate);
         address = listener.address();
         machine.enter(RunState.INMIGRATE);
         state.move(MigrationStatus.SETUP);

@@ -29,7 +29,13 @@ public abstract sealed class IncomingListener implements AutoCloseable {
     @Override
     public abstract void close();
 
-    static IncomingListener socket(SocketAddress bind, ProtocolFamily family, MigrationUri uri) throws IOException {
+    /** Connections dropped because they did not pass the {@link HandshakeGate} (0 for exec: and file:). */
+    public long refusedConnections() {
+        return 0;
+    }
+
+    static IncomingListener socket(SocketAddress bind, ProtocolFamily family, MigrationUri uri, HandshakeGate gate)
+            throws IOException {
         ServerSocketChannel server = family == StandardProtocolFamily.UNIX ? ServerSocketChannel.open(StandardProtocolFamily.UNIX)
                 : ServerSocketChannel.open();
         try {
@@ -42,20 +48,29 @@ public abstract sealed class IncomingListener implements AutoCloseable {
         if (uri instanceof MigrationUri.Tcp tcp && server.getLocalAddress() instanceof InetSocketAddress a) {
             bound = new MigrationUri.Tcp(tcp.host(), a.getPort());
         }
-        return new Socket(server, bound);
+        return new Socket(server, bound, gate);
     }
 
     static IncomingListener single(MigrationUri uri, Opener opener) {
         return new Single(uri, opener);
     }
 
+    /**
+     * Accepts connections until one passes the {@link HandshakeGate}; a refused one is closed, reported
+     * (System.Logger "dev.livemig.transport", WARNING) and counted, and accepting goes on.
+     */
     static final class Socket extends IncomingListener {
+        private static final System.Logger LOG = System.getLogger("dev.livemig.transport");
+
         private final ServerSocketChannel server;
         private final MigrationUri address;
+        private final HandshakeGate gate;
+        private final java.util.concurrent.atomic.AtomicLong refused = new java.util.concurrent.atomic.AtomicLong();
 
-        Socket(ServerSocketChannel server, MigrationUri address) {
+        Socket(ServerSocketChannel server, MigrationUri address, HandshakeGate gate) {
             this.server = server;
             this.address = address;
+            this.gate = gate;
         }
 
         @Override
@@ -65,14 +80,53 @@ public abstract sealed class IncomingListener implements AutoCloseable {
 
         @Override
         public MigrationChannel accept() throws MigrationException {
-            try {
-                SocketChannel s = server.accept();
-                if (address instanceof MigrationUri.Tcp) {
-                    s.socket().setTcpNoDelay(true);
+            while (true) {
+                SocketChannel s;
+                String peer;
+                try {
+                    s = server.accept();
+                    peer = String.valueOf(s.getRemoteAddress());
+                } catch (IOException e) {
+                    throw new MigrationException("accept failed on " + address + ": " + e.getMessage(), e);
                 }
-                return new SocketMigrationChannel(s, address + " (from " + s.getRemoteAddress() + ")");
-            } catch (IOException e) {
-                throw new MigrationException("accept failed on " + address + ": " + e.getMessage(), e);
+                try {
+                    if (address instanceof MigrationUri.Tcp) {
+                        s.socket().setTcpNoDelay(true);
+                    }
+                    switch (gate.await(s, () -> !server.isOpen())) {
+                        case HandshakeGate.Outcome.Passed(var first) -> {
+                            return new SocketMigrationChannel(s, address + " (from " + peer + ")", first);
+                        }
+                        case HandshakeGate.Outcome.Refused(HandshakeGate.Refusal.ListenerClosed why) -> {
+                            s.close();
+                            throw new MigrationException("accept failed on " + address + ": " + gate.describe(why));
+                        }
+                        case HandshakeGate.Outcome.Refused(var why) -> {
+                            s.close();
+                            refused.incrementAndGet();
+                            LOG.log(System.Logger.Level.WARNING, "livemig: dropped a connection to " + address
+                                    + " from " + peer + ": it " + gate.describe(why) + "; still listening");
+                        }
+                    }
+                } catch (IOException e) {
+                    closeQuietly(s);
+                    refused.incrementAndGet();
+                    LOG.log(System.Logger.Level.WARNING, "livemig: dropped a connection to " + address + " from " + peer
+                            + ": " + e.getMessage() + "; still listening");
+                }
+            }
+        }
+
+        @Override
+        public long refusedConnections() {
+            return refused.get();
+        }
+
+        private static void closeQuietly(SocketChannel s) {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // the connection is being dropped anyway
             }
         }
 

@@ -68,15 +68,23 @@ public final class Transports {
         }
     }
 
-    /** Starts listening (tcp, unix) or prepares the one incoming channel (exec, file). */
+    /** Starts listening (tcp, unix) or prepares the one incoming channel (exec, file), with the default gate. */
     public static IncomingListener listen(MigrationUri uri) throws MigrationException {
+        return listen(uri, HandshakeGate.DEFAULT);
+    }
+
+    /**
+     * Starts listening (tcp, unix) or prepares the one incoming channel (exec, file). A socket listener hands
+     * out only connections that pass {@code gate}.
+     */
+    public static IncomingListener listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
         try {
             return switch (uri) {
                 case MigrationUri.Tcp tcp -> IncomingListener.socket(resolve(tcp),
-                        StandardProtocolFamily.INET, uri);
+                        StandardProtocolFamily.INET, uri, gate);
                 case MigrationUri.Unix unix -> {
                     java.nio.file.Files.deleteIfExists(unix.path()); // a stale socket file from an earlier run
-                    yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri);
+                    yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri, gate);
                 }
                 case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec));
                 case MigrationUri.File file -> IncomingListener.single(uri, () -> {
