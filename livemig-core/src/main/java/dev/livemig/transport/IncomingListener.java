@@ -57,10 +57,10 @@ public abstract sealed class IncomingListener implements AutoCloseable {
 
     /**
      * Accepts connections until one passes the {@link HandshakeGate}; a refused one is closed, reported
-     * (System.Logger "dev.livemig.transport", WARNING) and counted, and accepting goes on.
+     * (System.Logger of this class, WARNING) and counted, and accepting goes on.
      */
     static final class Socket extends IncomingListener {
-        private static final System.Logger LOG = System.getLogger("dev.livemig.transport");
+        private static final System.Logger LOG = System.getLogger(IncomingListener.class.getName());
 
         private final ServerSocketChannel server;
         private final MigrationUri address;
