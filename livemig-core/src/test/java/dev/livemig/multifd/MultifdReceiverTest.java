@@ -31,14 +31,22 @@ class MultifdReceiverTest {
         arena.close();
     }
 
-    /** A connected pair: what the test writes on the first comes out of the second. */
-    private MigrationChannel[] pair() throws MigrationException {
+    /** A source's channel, which has sent its initial packet, and the destination's end of it. */
+    private record Pair(StreamWriter out, MigrationChannel in) { }
+
+    /**
+     * Connects a channel that opens with {@code initial}; the listener hands the connection over only once its
+     * first bytes arrived (the handshake gate), as a real source sends them at once.
+     */
+    private Pair pair(MultifdPacket.Initial initial) throws MigrationException {
         IncomingListener l = Transports.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
         open.add(l);
         MigrationChannel out = Transports.connect(l.address());
-        MigrationChannel in = l.accept();
         open.add(out::close);
-        return new MigrationChannel[]{out, in};
+        var w = new StreamWriter(out);
+        initial.write(w);
+        w.flush();
+        return new Pair(w, l.accept());
     }
 
     private static MemorySegment filled(int value) {
@@ -50,11 +58,9 @@ class MultifdReceiverTest {
         try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
             List<StreamWriter> writers = new ArrayList<>();
             for (int id = 0; id < 2; id++) {
-                MigrationChannel[] p = pair();
-                receiver.add(p[1]);
-                var w = new StreamWriter(p[0]);
-                new MultifdPacket.Initial(new byte[16], id).write(w);
-                writers.add(w);
+                Pair p = pair(new MultifdPacket.Initial(new byte[16], id));
+                receiver.add(p.in());
+                writers.add(p.out());
             }
             for (int id = 0; id < 2; id++) {
                 var w = writers.get(id);
@@ -84,24 +90,15 @@ class MultifdReceiverTest {
     @Test
     void aBadChannelFailsTheSyncWithItsReason() throws Exception {
         try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
-            MigrationChannel[] good = pair();
-            receiver.add(good[1]);
-            var w = new StreamWriter(good[0]);
-            new MultifdPacket.Initial(new byte[16], 0).write(w);
-            w.flush();
-            MigrationChannel[] bad = pair();
-            receiver.add(bad[1]);
-            var b = new StreamWriter(bad[0]);
-            new MultifdPacket.Initial(new byte[16], 0).write(b); // the same id again
-            b.flush();
+            receiver.add(pair(new MultifdPacket.Initial(new byte[16], 0)).in());
+            receiver.add(pair(new MultifdPacket.Initial(new byte[16], 0)).in()); // the same id again
             var e = assertThrows(MigrationException.class, receiver::sync);
             assertTrue(e.getMessage().contains("channel id 0 connected twice"), e.getMessage());
         }
         try (var receiver = new MultifdReceiver(1, "zlib", List.of(ram))) {
-            MigrationChannel[] p = pair();
-            receiver.add(p[1]);
-            var w = new StreamWriter(p[0]);
-            new MultifdPacket.Initial(new byte[16], 0).write(w);
+            Pair p = pair(new MultifdPacket.Initial(new byte[16], 0));
+            receiver.add(p.in());
+            var w = p.out();
             new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 1, 0, 1, "pc.ram", new long[]{0}).write(w); // no zlib flag
             w.flush();
             var e = assertThrows(MigrationException.class, receiver::sync);
@@ -112,10 +109,9 @@ class MultifdReceiverTest {
     @Test
     void aChannelThatNeverConnectsFailsTheSyncInsteadOfWaitingForever() throws Exception {
         try (var receiver = new MultifdReceiver(2, "none", List.of(ram), java.time.Duration.ofMillis(300))) {
-            MigrationChannel[] p = pair();
-            receiver.add(p[1]);
-            var w = new StreamWriter(p[0]);
-            new MultifdPacket.Initial(new byte[16], 0).write(w);
+            Pair p = pair(new MultifdPacket.Initial(new byte[16], 0));
+            receiver.add(p.in());
+            var w = p.out();
             new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 0, 0, 0, "", new long[0]).write(w);
             w.flush();
             var e = assertThrows(MigrationException.class, receiver::sync);
