@@ -85,7 +85,7 @@ final class AnalyzeCommand implements Callable<Integer> {
             }
             return 0;
         } catch (InternalError e) { // the JVM's word for a fault on a mapped file that shrank under it
-            throw new MigrationException("the stream file " + file + " changed while it was read: " + e.getMessage());
+            throw new MigrationException("the stream file " + file + " changed while it was read: " + MigrationException.reason(e));
         } finally {
             if (file.equals("-")) {
                 Files.deleteIfExists(stream);

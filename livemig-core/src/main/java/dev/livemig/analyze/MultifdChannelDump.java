@@ -41,7 +41,7 @@ final class MultifdChannelDump implements AutoCloseable {
         try {
             this.channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (IOException e) {
-            throw new MigrationException("cannot read multifd capture " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read multifd capture " + file + ": " + MigrationException.reason(e), e);
         }
         this.in = new StreamReader(channel);
         in.section("multifd capture " + file.getFileName());

@@ -5,6 +5,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.CompressedPage;
 import dev.livemig.ram.RamFlags;
 import dev.livemig.ram.Xbzrle;
+import dev.livemig.savevm.RamCeiling;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
@@ -49,10 +50,12 @@ final class RamDump implements AutoCloseable {
     private final StreamStats stats; // null: not counted
 
     private final java.util.List<MultifdChannelDump> channels;
+    private final RamCeiling ceiling;
 
     RamDump(boolean dumpMemory, Path extractInto, Consumer<String> printed, StreamStats stats,
-            java.util.List<MultifdChannelDump> channels) {
+            java.util.List<MultifdChannelDump> channels, RamCeiling ceiling) {
         this.channels = channels;
+        this.ceiling = ceiling;
         this.stats = stats;
         this.dumpMemory = dumpMemory;
         this.extractInto = extractInto;
@@ -80,12 +83,15 @@ final class RamDump implements AutoCloseable {
             long addr = word & ~(long) (PAGE - 1);
             if ((flags & RamFlags.MEM_SIZE) != 0) {
                 long total = addr;
+                long sum = 0;
                 while (total > 0) {
                     name = in.str8();
                     long len = in.be64();
                     if (len <= 0 || len > total) {
-                        throw in.errorAt(at, "RAM block " + name + " of length " + len + " beyond the total " + total);
+                        throw in.errorAt(at, "RAM block " + MigrationException.quote(name) + " of length " + len + " beyond the total " + total);
                     }
+                    ceiling.admit(in, at, name, len, sum); // before a block-sized file is made for it
+                    sum += len;
                     total -= len;
                     sizes.put(name, String.format("0x%016x", len));
                     lengths.put(name, len);
@@ -103,10 +109,10 @@ final class RamDump implements AutoCloseable {
                 }
                 Long len = lengths.get(name);
                 if (len == null) {
-                    throw in.errorAt(at, "RAM record names block " + name + ", which the section's block list does not have");
+                    throw in.errorAt(at, "RAM record names block " + MigrationException.quote(name) + ", which the section's block list does not have");
                 }
                 if (addr < 0 || addr > len - PAGE) {
-                    throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, name, len));
+                    throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, MigrationException.quote(name), len));
                 }
             }
             if ((flags & RamFlags.ZERO) != 0) {
@@ -244,7 +250,7 @@ final class RamDump implements AutoCloseable {
                     f.write(b, addr + b.position());
                 }
             } catch (IOException e) {
-                throw new MigrationException("cannot write " + name + ": " + e.getMessage(), e);
+                throw new MigrationException("cannot write " + MigrationException.quote(name) + ": " + MigrationException.reason(e), e);
             }
         }
     }
@@ -260,7 +266,7 @@ final class RamDump implements AutoCloseable {
                     // the file has the block's length: a short read only means "again"
                 }
             } catch (IOException e) {
-                throw new MigrationException("cannot read back " + name + ": " + e.getMessage(), e);
+                throw new MigrationException("cannot read back " + MigrationException.quote(name) + ": " + MigrationException.reason(e), e);
             }
             return;
         }
@@ -277,13 +283,13 @@ final class RamDump implements AutoCloseable {
         try {
             file = extractInto.resolve("./" + name).normalize();
         } catch (java.nio.file.InvalidPathException e) {
-            throw in.errorAt(at, "RAM block name '" + name + "' is not a file name: " + e.getReason());
+            throw in.errorAt(at, "RAM block name '" + MigrationException.quote(name) + "' is not a file name: " + e.getReason());
         }
         if (!file.startsWith(extractInto.normalize()) || file.equals(extractInto.normalize())) {
-            throw in.errorAt(at, "RAM block name '" + name + "' is not a file name inside " + extractInto);
+            throw in.errorAt(at, "RAM block name '" + MigrationException.quote(name) + "' is not a file name inside " + extractInto);
         }
         try {
-            printed.accept(name);
+            printed.accept(MigrationException.quote(name));
             Files.createDirectories(file.getParent());
             FileChannel f = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.READ, StandardOpenOption.TRUNCATE_EXISTING);
@@ -293,7 +299,7 @@ final class RamDump implements AutoCloseable {
                 old.close();
             }
         } catch (IOException e) {
-            throw in.errorAt(at, "cannot create " + file + " for RAM block " + name + ": " + e.getMessage());
+            throw in.errorAt(at, "cannot create " + file + " for RAM block " + MigrationException.quote(name) + ": " + MigrationException.reason(e));
         }
     }
 

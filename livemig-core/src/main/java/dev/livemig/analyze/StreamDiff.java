@@ -31,7 +31,7 @@ public final class StreamDiff {
         try {
             work = Files.createTempDirectory("livemig-diff-");
         } catch (IOException e) {
-            throw new MigrationException("cannot create a scratch directory: " + e.getMessage(), e);
+            throw new MigrationException("cannot create a scratch directory: " + MigrationException.reason(e), e);
         }
         try {
             Path ra = Files.createDirectories(work.resolve("a"));
@@ -64,7 +64,7 @@ public final class StreamDiff {
             return Json.object().put("identical", same).put("ram", ram.build())
                     .put("device-fields", new Json.Arr(fields)).build();
         } catch (IOException e) {
-            throw new MigrationException("cannot compare: " + e.getMessage(), e);
+            throw new MigrationException("cannot compare: " + MigrationException.reason(e), e);
         } finally {
             try (Stream<Path> files = Files.walk(work)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

@@ -39,7 +39,7 @@ public final class StreamDump {
         try {
             size = java.nio.file.Files.size(file);
         } catch (java.io.IOException e) {
-            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
         if (text == null) { // where it should have been: the end
             throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer",
@@ -81,7 +81,7 @@ public final class StreamDump {
         try {
             return stats.toJson(java.nio.file.Files.size(file));
         } catch (IOException e) {
-            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
     }
 
@@ -111,7 +111,7 @@ public final class StreamDump {
         try {
             java.nio.file.Files.writeString(file, text);
         } catch (IOException e) {
-            throw new MigrationException("cannot write " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot write " + file + ": " + MigrationException.reason(e), e);
         }
     }
 
@@ -178,7 +178,7 @@ public final class StreamDump {
                                 sections.put(id, Json.object().put("undecoded", "no description of " + idstr + " (instance "
                                         + instance + ") in the stream: " + skipped + " bytes skipped up to its section footer").build());
                             } else if (d == null) {
-                                throw in.errorAt(at, "section " + idstr + " (instance " + instance
+                                throw in.errorAt(at, "section " + MigrationException.quote(idstr) + " (instance " + instance
                                         + ") is not in the vmdescription: its state cannot be decoded");
                             } else {
                                 sections.put(id, VmsdDump.read(in, d));
@@ -216,7 +216,7 @@ public final class StreamDump {
             }
         } catch (IOException e) {
             closeAll(sections);
-            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         } catch (MigrationException | RuntimeException e) {
             closeAll(sections);
             throw e;

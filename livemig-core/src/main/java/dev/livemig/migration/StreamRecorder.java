@@ -7,6 +7,8 @@ import dev.livemig.ram.RamFlags;
 import dev.livemig.ram.RamLoader;
 import dev.livemig.ram.ZeroPageDetector;
 import dev.livemig.savevm.ConfigurationRecord;
+import dev.livemig.savevm.RamCeiling;
+import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.IncomingListener;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
@@ -37,23 +39,38 @@ public final class StreamRecorder {
     private static final int MAX_TAIL = 256 << 20;
 
     private final MigrationConfig config;
+    private final RamCeiling ceiling;
     private IncomingListener listener;
 
     /** What was recorded. */
     public record Result(String machineType, List<String> blocks, long ramPages, long nonZeroPages, long tailBytes) {
     }
 
-    /** {@code config}: multifd and its parameters as the source has them. */
+    /** {@code config}: multifd and its parameters as the source has them; RAM up to the host's memory. */
     public StreamRecorder(MigrationConfig config) {
-        this.config = config;
+        this(config, RamCeiling.host());
     }
 
-    /** Starts listening; returns the address (the real port for tcp port 0). */
+    /** {@code ceiling}: the most RAM a source may announce before it is refused (nothing allocated for it). */
+    public StreamRecorder(MigrationConfig config, RamCeiling ceiling) {
+        this.config = config;
+        this.ceiling = ceiling;
+    }
+
+    /** Starts listening with the default handshake gate; returns the address (the real port for tcp port 0). */
     public MigrationUri listen(MigrationUri uri) throws MigrationException {
+        return listen(uri, HandshakeGate.DEFAULT);
+    }
+
+    /**
+     * Starts listening; a connection is taken only once it passed {@code gate} (a silent squatter is dropped and
+     * the recorder keeps listening). Returns the address (the real port for tcp port 0).
+     */
+    public MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
         if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
-        listener = Transports.listen(uri);
+        listener = Transports.listen(uri, gate);
         return listener.address();
     }
 
@@ -97,7 +114,7 @@ public final class StreamRecorder {
                         throw in.errorAt(at, "a second RAM section start: section_id=" + s.sectionId());
                     }
                     in.section(RamFlags.IDSTR);
-                    machine = shapedBy(in, machineType);
+                    machine = shapedBy(in, machineType, ceiling);
                     loader = new RamLoader(machine.ramBlocks());
                     if (config.has("multifd")) {
                         multifd = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
@@ -113,7 +130,7 @@ public final class StreamRecorder {
                 } else if (record instanceof StreamRecord.SectionContinue c) {
                     throw in.errorAt(at, "continuation of section " + c.sectionId() + ", which is not RAM: livemig records RAM as the only iterative section");
                 } else if (record instanceof StreamRecord.SectionStart s && !s.full()) {
-                    throw in.errorAt(at, "iterative section " + s.idstr() + " is not RAM: livemig records RAM as the only iterative section");
+                    throw in.errorAt(at, "iterative section " + MigrationException.quote(s.idstr()) + " is not RAM: livemig records RAM as the only iterative section");
                 } else if (record instanceof StreamRecord.Command) {
                     // open-return-path, ping, ...: nothing to answer on a recording, nothing to keep
                 } else { // EOF or a device section
@@ -164,7 +181,8 @@ public final class StreamRecorder {
     }
 
     /** Reads the MEM_SIZE block list without consuming it (the loader reads it again) and allocates the blocks. */
-    private static Machine shapedBy(StreamReader in, String machineType) throws MigrationException {
+    private static Machine shapedBy(StreamReader in, String machineType, RamCeiling ceiling) throws MigrationException {
+        long at = in.offset();
         int p = 0;
         long word = 0;
         for (int i = 0; i < 8; i++) {
@@ -176,6 +194,7 @@ public final class StreamRecorder {
         long total = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
         var b = Machine.builder(machineType);
         int count = 0;
+        long sum = 0;
         while (total > 0) {
             int len = peek(in, p++);
             StringBuilder name = new StringBuilder();
@@ -187,8 +206,11 @@ public final class StreamRecorder {
                 length = (length << 8) | peek(in, p++);
             }
             if (length <= 0 || length > total || ++count > 1024) {
-                throw in.error("RAM block " + name + " of length " + length + " beyond the total " + total);
+                throw in.error("RAM block " + MigrationException.quote(name.toString()) + " of length " + length
+                        + " beyond the total " + total);
             }
+            ceiling.admit(in, at, name.toString(), length, sum);
+            sum += length;
             total -= length;
             b.ram(name.toString(), length);
         }
@@ -251,10 +273,10 @@ public final class StreamRecorder {
             try {
                 dev.livemig.savevm.GuestMemoryFile.commit(ch, tmp, file);
             } catch (IOException e) {
-                throw new MigrationException("cannot move " + tmp + " to " + file + ": " + e.getMessage(), e);
+                throw new MigrationException("cannot move " + tmp + " to " + file + ": " + MigrationException.reason(e), e);
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot write " + tmp + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot write " + tmp + ": " + MigrationException.reason(e), e);
         }
         return new Result(machineType, machine.ramBlocks().stream().map(RamBlock::name).toList(), pages, nonZero, tail.length);
     }

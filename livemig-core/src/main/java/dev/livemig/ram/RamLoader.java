@@ -199,15 +199,15 @@ public final class RamLoader {
             long length = in.be64();
             RamBlock local = blocks.get(name);
             if (local == null) {
-                throw in.errorAt(entryAt, "unknown RAM block in block list: block=" + name + " known=" + blocks.keySet());
+                throw in.errorAt(entryAt, "unknown RAM block in block list: block=" + MigrationException.quote(name) + " known=" + blocks.keySet());
             }
             if (length != local.usedLength()) {
                 throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
-                        name, length, local.usedLength()));
+                        MigrationException.quote(name), length, local.usedLength()));
             }
             if (length > remaining) {
                 throw in.errorAt(entryAt, String.format("RAM block list exceeds its total: block=%s length=0x%x remaining=0x%x",
-                        name, length, remaining));
+                        MigrationException.quote(name), length, remaining));
             }
             remaining -= length;
         }
@@ -227,7 +227,7 @@ public final class RamLoader {
             String name = in.str8();
             block = blocks.get(name);
             if (block == null) {
-                throw in.errorAt(at, "page record names an unknown RAM block: block=" + name);
+                throw in.errorAt(at, "page record names an unknown RAM block: block=" + MigrationException.quote(name));
             }
             last = block;
         }

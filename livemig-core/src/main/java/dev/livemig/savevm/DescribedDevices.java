@@ -89,7 +89,7 @@ public record DescribedDevices(Map<Key, Json.Obj> byKey) {
             }
             return new String(b, brace, (int) len, StandardCharsets.US_ASCII);
         } catch (IOException e) {
-            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
     }
 }

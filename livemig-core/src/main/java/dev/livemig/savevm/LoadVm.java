@@ -109,11 +109,11 @@ public final class LoadVm {
             target = adoptDescribed(s, at);
         } else {
             if (s.versionId() > target.versionId()) {
-                throw in.errorAt(at, "section version too new: idstr=" + s.idstr() + " version=" + s.versionId()
+                throw in.errorAt(at, "section version too new: idstr=" + MigrationException.quote(s.idstr()) + " version=" + s.versionId()
                         + " supported=" + target.versionId());
             }
             if (s.full() != !(target instanceof Registration.Live)) {
-                throw in.errorAt(at, "section kind does not match its handler: idstr=" + s.idstr()
+                throw in.errorAt(at, "section kind does not match its handler: idstr=" + MigrationException.quote(s.idstr())
                         + " record=" + (s.full() ? "FULL" : "START"));
             }
             loadBody(target, s.versionId());
@@ -153,7 +153,7 @@ public final class LoadVm {
     private Registration adoptDescribed(StreamRecord.SectionStart s, long at) throws MigrationException {
         Json.Obj description = described.get(new DescribedDevices.Key(s.idstr(), s.instanceId()));
         if (description == null || !s.full()) {
-            throw in.errorAt(at, "unknown section: idstr=" + s.idstr() + " instance_id=" + s.instanceId()
+            throw in.errorAt(at, "unknown section: idstr=" + MigrationException.quote(s.idstr()) + " instance_id=" + s.instanceId()
                     + " (no such device on this machine)");
         }
         byte[] data = DescribedSection.read(in, description, MAX_OPAQUE_SECTION);

@@ -34,7 +34,7 @@ public final class Snapshots {
                 GuestMemoryFile.commit(ch, partial, file);
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot write snapshot " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot write snapshot " + file + ": " + MigrationException.reason(e), e);
         } finally {
             try {
                 Files.deleteIfExists(partial);
@@ -81,7 +81,7 @@ public final class Snapshots {
              StreamReader in = new StreamReader(ch)) {
             return new LoadVm(machine, in, described).load();
         } catch (IOException e) {
-            throw new MigrationException("cannot read snapshot " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read snapshot " + file + ": " + MigrationException.reason(e), e);
         }
     }
 
@@ -105,6 +105,11 @@ public final class Snapshots {
      * MEM_SIZE record) of a stream file; nothing is loaded.
      */
     public static Shape shape(Path file) throws MigrationException {
+        return shape(file, RamCeiling.host());
+    }
+
+    /** As {@link #shape(Path)}, refusing a block list past {@code ceiling} before a machine is made of it. */
+    public static Shape shape(Path file, RamCeiling ceiling) throws MigrationException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
              StreamReader in = new StreamReader(ch)) {
             dev.livemig.wire.StreamFraming.readHeader(in);
@@ -114,7 +119,7 @@ public final class Snapshots {
                 var record = dev.livemig.wire.StreamFraming.readRecord(in);
                 if (!(record instanceof dev.livemig.wire.StreamRecord.SectionStart start)
                         || !start.idstr().equals(dev.livemig.ram.RamFlags.IDSTR)) {
-                    throw in.errorAt(at, "the stream does not start with a RAM section: " + record);
+                    throw in.errorAt(at, "the stream does not start with a RAM section: " + MigrationException.quote(record.toString()));
                 }
                 long wordAt = in.offset();
                 long word = in.be64();
@@ -123,19 +128,23 @@ public final class Snapshots {
                 }
                 long total = word & ~(long) (dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE - 1);
                 var blocks = new java.util.ArrayList<Shape.Block>();
+                long sum = 0;
                 while (total > 0) {
                     String name = in.str8();
                     long length = in.be64();
                     if (length <= 0 || length > total || blocks.size() > 4096) {
-                        throw in.errorAt(wordAt, "RAM block " + name + " of length " + length + " beyond the total " + total);
+                        throw in.errorAt(wordAt, "RAM block " + MigrationException.quote(name) + " of length " + length
+                                + " beyond the total " + total);
                     }
+                    ceiling.admit(in, wordAt, name, length, sum);
+                    sum += length;
                     total -= length;
                     blocks.add(new Shape.Block(name, length));
                 }
                 return new Shape(machineType, java.util.List.copyOf(blocks));
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot read " + file + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
     }
 }

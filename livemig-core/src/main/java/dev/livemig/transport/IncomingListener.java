@@ -87,7 +87,7 @@ public abstract sealed class IncomingListener implements AutoCloseable {
                     s = server.accept();
                     peer = String.valueOf(s.getRemoteAddress());
                 } catch (IOException e) {
-                    throw new MigrationException("accept failed on " + address + ": " + e.getMessage(), e);
+                    throw new MigrationException("accept failed on " + address + ": " + MigrationException.reason(e), e);
                 }
                 try {
                     if (address instanceof MigrationUri.Tcp) {
@@ -112,7 +112,7 @@ public abstract sealed class IncomingListener implements AutoCloseable {
                     closeQuietly(s);
                     refused.incrementAndGet();
                     LOG.log(System.Logger.Level.WARNING, "livemig: dropped a connection to " + address + " from " + peer
-                            + ": " + e.getMessage() + "; still listening");
+                            + ": " + MigrationException.reason(e) + "; still listening");
                 }
             }
         }
@@ -167,7 +167,7 @@ public abstract sealed class IncomingListener implements AutoCloseable {
             try {
                 return opener.open();
             } catch (IOException e) {
-                throw new MigrationException("cannot open " + address + ": " + e.getMessage(), e);
+                throw new MigrationException("cannot open " + address + ": " + MigrationException.reason(e), e);
             }
         }
 

@@ -48,7 +48,7 @@ public final class Transports {
                 }
             };
         } catch (IOException e) {
-            throw new MigrationException("cannot open " + uri + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot open " + uri + ": " + MigrationException.reason(e), e);
         }
     }
 
@@ -64,7 +64,7 @@ public final class Transports {
             return ZeroCopySocketChannel.connect(resolve(tcp));
         } catch (IOException e) {
             throw new MigrationException(ZeroCopySocketChannel.UNAVAILABLE.equals(e.getMessage()) ? e.getMessage()
-                    : "cannot open " + uri + ": " + e.getMessage(), e);
+                    : "cannot open " + uri + ": " + MigrationException.reason(e), e);
         }
     }
 
@@ -94,7 +94,7 @@ public final class Transports {
                 });
             };
         } catch (IOException e) {
-            throw new MigrationException("cannot listen on " + uri + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot listen on " + uri + ": " + MigrationException.reason(e), e);
         }
     }
 

@@ -81,7 +81,7 @@ public final class StreamReader implements AutoCloseable {
                     : file.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, size, arena);
             return new StreamReader(file, whole, window);
         } catch (IOException | RuntimeException e) {
-            throw new MigrationException("cannot map the stream: " + e.getMessage(), null, 0, e);
+            throw new MigrationException("cannot map the stream: " + MigrationException.reason(e), null, 0, e);
         }
     }
 
@@ -299,7 +299,7 @@ public final class StreamReader implements AutoCloseable {
             }
         } catch (IOException e) {
             base = start + got;
-            throw new MigrationException("read failed: " + e.getMessage(), section, base, e);
+            throw new MigrationException("read failed: " + MigrationException.reason(e), section, base, e);
         }
         base = start + want;
     }
@@ -386,7 +386,7 @@ public final class StreamReader implements AutoCloseable {
             }
         } catch (IOException e) {
             buf.flip();
-            throw new MigrationException("read failed: " + e.getMessage(), section, offset(), e);
+            throw new MigrationException("read failed: " + MigrationException.reason(e), section, offset(), e);
         }
         buf.flip();
     }
@@ -395,7 +395,7 @@ public final class StreamReader implements AutoCloseable {
         try {
             return channel.read(target);
         } catch (IOException e) {
-            throw new MigrationException("read failed: " + e.getMessage(), section, offset(), e);
+            throw new MigrationException("read failed: " + MigrationException.reason(e), section, offset(), e);
         }
     }
 
@@ -404,7 +404,7 @@ public final class StreamReader implements AutoCloseable {
         try {
             channel.close(); // a mapping stays until it and its views are unreachable
         } catch (IOException e) {
-            throw new MigrationException("close failed: " + e.getMessage(), section, offset(), e);
+            throw new MigrationException("close failed: " + MigrationException.reason(e), section, offset(), e);
         }
     }
 }
