@@ -1,10 +1,9 @@
 package dev.livemig.analyze;
 
 import dev.livemig.json.Json;
-import dev.livemig.json.JsonParseException;
-import dev.livemig.json.JsonParser;
 import dev.livemig.ram.RamFlags;
 import dev.livemig.savevm.DescribedDevices;
+import dev.livemig.savevm.RamCeiling;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamFraming;
 import dev.livemig.wire.StreamReader;
@@ -34,27 +33,18 @@ public final class StreamDump {
 
     /** The vmdescription trailer, as the stream carries it. */
     public static Json.Obj description(Path file) throws MigrationException {
-        String text = DescribedDevices.trailerJson(file);
+        byte[] json = DescribedDevices.trailerBytes(file);
         long size;
         try {
             size = java.nio.file.Files.size(file);
         } catch (java.io.IOException e) {
             throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
-        if (text == null) { // where it should have been: the end
+        if (json == null) { // where it should have been: the end
             throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer",
                     "vmdescription", size, null);
         }
-        long start = size - text.length(); // the trailer's text ends the stream, one char per byte (US-ASCII)
-        try {
-            if (JsonParser.parse(text) instanceof Json.Obj o) {
-                return o;
-            }
-            throw new MigrationException("the vmdescription of " + file + " is not a JSON object", "vmdescription", start, null);
-        } catch (JsonParseException e) {
-            throw new MigrationException("the vmdescription of " + file + " is not JSON: " + e.getMessage(), "vmdescription",
-                    start + e.offset(), e);
-        }
+        return VmDescription.parse(json, size - json.length); // the trailer's bytes end the stream
     }
 
     /** Every section's state; with {@code dumpMemory}, each RAM page record too (the script's {@code -m}). */
@@ -64,7 +54,12 @@ public final class StreamDump {
 
     /** With the captures of the migration's multifd channels: their pages join the RAM dump in sync order. */
     public static Json.Obj state(Path file, boolean dumpMemory, List<Path> multifd) throws MigrationException {
-        return read(file, dumpMemory, null, s -> { }, null, multifd);
+        return state(file, dumpMemory, multifd, RamCeiling.host());
+    }
+
+    /** {@code ceiling}: a stream declaring more RAM is refused at its block list. */
+    public static Json.Obj state(Path file, boolean dumpMemory, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
+        return read(file, dumpMemory, null, s -> { }, null, multifd, ceiling);
     }
 
     /**
@@ -76,8 +71,12 @@ public final class StreamDump {
     }
 
     public static Json.Obj stats(Path file, List<Path> multifd) throws MigrationException {
+        return stats(file, multifd, RamCeiling.host());
+    }
+
+    public static Json.Obj stats(Path file, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
         var stats = new StreamStats();
-        read(file, false, null, s -> { }, stats, multifd);
+        read(file, false, null, s -> { }, stats, multifd, ceiling);
         try {
             return stats.toJson(java.nio.file.Files.size(file));
         } catch (IOException e) {
@@ -94,17 +93,23 @@ public final class StreamDump {
     }
 
     public static void extract(Path file, Path into, Consumer<String> printed, List<Path> multifd) throws MigrationException {
+        extract(file, into, printed, multifd, RamCeiling.host());
+    }
+
+    /** {@code ceiling}: no block file is created for a stream declaring more RAM. */
+    public static void extract(Path file, Path into, Consumer<String> printed, List<Path> multifd, RamCeiling ceiling)
+            throws MigrationException {
         Json.Obj desc = description(file);
         printed.accept("desc.json");
         write(into.resolve("desc.json"), dev.livemig.json.JsonWriter.pretty(desc, 4));
-        Json.Obj state = read(file, false, into, printed, null, multifd);
+        Json.Obj state = read(file, false, into, printed, null, multifd, ceiling);
         printed.accept("state.json");
         write(into.resolve("state.json"), dev.livemig.json.JsonWriter.pretty(state, 4));
     }
 
     /** RAM blocks only, written below {@code into} (names passed to {@code blocks}); returns the state dump. */
     static Json.Obj extractRam(Path file, Path into, Consumer<String> blocks) throws MigrationException {
-        return read(file, false, into, blocks, null, List.of());
+        return read(file, false, into, blocks, null, List.of(), RamCeiling.host());
     }
 
     private static void write(Path file, String text) throws MigrationException {
@@ -119,9 +124,9 @@ public final class StreamDump {
     }
 
     private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed,
-                                 StreamStats stats, List<Path> multifd) throws MigrationException {
+                                 StreamStats stats, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
         // without a trailer RAM still decodes; device sections are skipped to their footers and said so
-        Json.Obj desc = DescribedDevices.trailerJson(file) == null ? Json.object().build() : description(file);
+        Json.Obj desc = DescribedDevices.trailerBytes(file) == null ? Json.object().build() : description(file);
         Map<Key, Json.Obj> devices = new HashMap<>();
         for (Json d : desc.has("devices") ? desc.array("devices") : List.<Json>of()) {
             if (d instanceof Json.Obj o && o.get("name").orElse(null) instanceof Json.Str(String name)
@@ -148,9 +153,14 @@ public final class StreamDump {
                 int type = in.u8();
                 switch (type) {
                     case WireFormat.EOF -> {
+                        checkTrailer(in);
                         var out = Json.object();
                         for (var e : sections.entrySet()) {
-                            Json value = e.getValue() instanceof RamDump ram ? ram.toJson() : (Json) e.getValue();
+                            Json value = switch (e.getValue()) {
+                                case RamDump ram -> ram.toJson();
+                                case UndescribedSection u -> u.toJson();
+                                default -> (Json) e.getValue();
+                            };
                             out.put(names.get(e.getKey()) + " (" + e.getKey() + ")", value);
                         }
                         closeAll(sections);
@@ -168,18 +178,18 @@ public final class StreamDump {
                             if (version != RamFlags.SECTION_VERSION) {
                                 throw in.errorAt(at, "Unknown RAM version " + version);
                             }
-                            RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats, channels);
+                            RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats, channels, ceiling);
                             sections.put(id, ram);
                             ram.read(in);
                         } else {
                             Json.Obj d = devices.get(new Key(idstr, instance));
-                            if (d == null && type == WireFormat.SECTION_FULL) {
-                                long skipped = skipToFooter(in, id);
-                                sections.put(id, Json.object().put("undecoded", "no description of " + idstr + " (instance "
-                                        + instance + ") in the stream: " + skipped + " bytes skipped up to its section footer").build());
-                            } else if (d == null) {
-                                throw in.errorAt(at, "section " + MigrationException.quote(idstr) + " (instance " + instance
-                                        + ") is not in the vmdescription: its state cannot be decoded");
+                            if (d == null) { // a live handler's section, or a device QEMU did not describe
+                                if (sections.containsKey(id)) {
+                                    throw in.errorAt(at, "section id " + id + " starts a second time");
+                                }
+                                var undescribed = new UndescribedSection(idstr, instance, type == WireFormat.SECTION_START);
+                                sections.put(id, undescribed);
+                                undescribed.skipPart(in, id, sections::containsKey);
                             } else {
                                 sections.put(id, VmsdDump.read(in, d));
                             }
@@ -191,11 +201,13 @@ public final class StreamDump {
                     case WireFormat.SECTION_PART, WireFormat.SECTION_END -> {
                         int id = in.be32();
                         lastSection = id;
-                        if (!(sections.get(id) instanceof RamDump ram)) {
-                            throw in.errorAt(at, "continuation of section " + id + ", which is not an iterative section seen before");
-                        }
                         in.section(names.get(id));
-                        ram.read(in);
+                        switch (sections.get(id)) {
+                            case RamDump ram -> ram.read(in);
+                            case UndescribedSection undescribed -> undescribed.skipPart(in, id, sections::containsKey);
+                            case null, default -> throw in.errorAt(at, "continuation of section " + id
+                                    + ", which is not an iterative section seen before");
+                        }
                         if (stats != null) {
                             stats.section(names.get(id) + " (" + id + ")", in.offset() - at);
                         }
@@ -224,30 +236,39 @@ public final class StreamDump {
     }
 
     /**
-     * Skips an undescribed section's body by finding its footer (0x7e and the section id) followed by a byte
-     * that can start the next record; consumes the footer. Returns the bytes skipped.
+     * What follows EOF: nothing, or the vmdescription trailer whose length field covers exactly the rest of the
+     * stream and whose JSON has the shape QEMU writes. The trailer the dump was read by was found from the end of
+     * the file, as the script finds it; this reads it from the front, where a wrong length shows.
      */
-    private static long skipToFooter(StreamReader in, int id) throws MigrationException {
-        long start = in.offset();
-        while (true) {
-            if (in.offset() - start > StreamReader.MAX_ARRAY) {
-                throw in.errorAt(start, "no section footer within " + StreamReader.MAX_ARRAY + " bytes: section " + id + " cannot be skipped");
-            }
-            if (in.peek(0) < 0) {
-                throw in.errorAt(start, "the stream ends inside undescribed section " + id + " (no footer found)");
-            }
-            if (in.peek(0) == WireFormat.SECTION_FOOTER && in.peek(1) == (id >>> 24 & 0xff) && in.peek(2) == (id >>> 16 & 0xff)
-                    && in.peek(3) == (id >>> 8 & 0xff) && in.peek(4) == (id & 0xff)) {
-                int next = in.peek(5);
-                if (next == WireFormat.EOF || next == WireFormat.SECTION_FULL || next == WireFormat.SECTION_START
-                        || next == WireFormat.SECTION_PART || next == WireFormat.SECTION_END || next == WireFormat.COMMAND) {
-                    long skipped = in.offset() - start;
-                    in.skip(5);
-                    return skipped;
-                }
-            }
-            in.u8();
+    private static void checkTrailer(StreamReader in) throws MigrationException {
+        in.section("vmdescription");
+        if (in.atEnd()) {
+            return; // QEMU sends none without a vmdescription-capable machine; the script then stops at EOF too
         }
+        long at = in.offset();
+        int type = in.u8();
+        if (type != WireFormat.VMDESCRIPTION) {
+            throw in.errorAt(at, String.format("unexpected byte after EOF: type=0x%02x expected=0x%02x (vmdescription)",
+                    type, WireFormat.VMDESCRIPTION));
+        }
+        long lenAt = in.offset();
+        long length = in.be32u();
+        if (length > WireFormat.MAX_VMDESCRIPTION) {
+            throw in.errorAt(lenAt, "vmdescription length out of range: length=" + length + " max=" + WireFormat.MAX_VMDESCRIPTION);
+        }
+        long start = in.offset();
+        byte[] json = in.bytesUpTo((int) length);
+        if (json.length < length) {
+            throw in.errorAt(lenAt, "vmdescription length field says " + length + " bytes, the stream has " + json.length
+                    + " after it");
+        }
+        if (!in.atEnd()) {
+            long extra = in.skipUpTo(WireFormat.MAX_VMDESCRIPTION + 1L);
+            throw in.errorAt(lenAt, "vmdescription length field says " + length + " bytes, the stream has "
+                    + (extra > WireFormat.MAX_VMDESCRIPTION ? "more than " + (length + WireFormat.MAX_VMDESCRIPTION)
+                    : String.valueOf(length + extra)) + " after it");
+        }
+        VmDescription.parse(json, start);
     }
 
     /** Closes the channel captures however the read ends. */

@@ -55,6 +55,12 @@ public record DescribedDevices(Map<Key, Json.Obj> byKey) {
 
     /** The trailer's JSON text of a stream file, or null when none is found. */
     public static String trailerJson(Path file) throws MigrationException {
+        byte[] json = trailerBytes(file);
+        return json == null ? null : new String(json, StandardCharsets.US_ASCII);
+    }
+
+    /** The trailer's JSON bytes of a stream file, as they are (the last bytes of the file), or null when none. */
+    public static byte[] trailerBytes(Path file) throws MigrationException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             int window = (int) Math.min(size, TAIL_WINDOW);
@@ -87,7 +93,7 @@ public record DescribedDevices(Map<Key, Json.Obj> byKey) {
             if (brace + len != window) {
                 return null;
             }
-            return new String(b, brace, (int) len, StandardCharsets.US_ASCII);
+            return java.util.Arrays.copyOfRange(b, brace, window);
         } catch (IOException e) {
             throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }

@@ -85,7 +85,7 @@ public final class MigrationException extends Exception {
 
     /**
      * {@code text} with every control character (C0, DEL, C1), bidi control and line or paragraph separator
-     * escaped ({@code \xNN}, {@code \u{NNNN}}); everything else, backslashes included, as it is.
+     * escaped ({@code \xNN}, a backslash, u and the hex code in braces); everything else, backslashes included, as it is.
      */
     public static String printable(String text) {
         StringBuilder sb = null;

@@ -27,6 +27,8 @@ public final class StreamReader implements AutoCloseable {
     /** Largest byte array {@link #bytes(int)} hands out; larger payloads must go to a segment. */
     public static final int MAX_ARRAY = 64 << 20;
     private static final int DEFAULT_BUFFER = 256 << 10;
+    /** What {@link #bytes(int)} allocates before the bytes it was asked for have arrived. */
+    private static final int FIRST_RUN = 64 << 10;
 
     /** Largest window of a mapped file seen through {@link #buf} at once (a ByteBuffer indexes with an int). */
     private static final int MAPPED_WINDOW = 1 << 30;
@@ -164,22 +166,70 @@ public final class StreamReader implements AutoCloseable {
         return new String(b, StandardCharsets.ISO_8859_1);
     }
 
-    /** Exactly {@code n} bytes; {@code n} must already be checked against a limit the caller owns. */
+    /**
+     * Exactly {@code n} bytes, at most {@link #MAX_ARRAY}. {@code n} is usually a length the stream declared:
+     * the array grows as the bytes arrive (a mapped reader first checks that the file holds them), so a short
+     * stream announcing a long run costs what it sent, not what it announced.
+     */
     public byte[] bytes(int n) throws MigrationException {
         if (n < 0 || n > MAX_ARRAY) {
             throw error("byte run length out of range: length=" + n + " max=" + MAX_ARRAY);
         }
-        byte[] out = new byte[n];
+        if (mapped != null && n > mapped.byteSize() - offset()) {
+            throw truncatedMapping(offset(), n);
+        }
+        byte[] out = new byte[mapped != null ? n : Math.min(n, FIRST_RUN)];
         int done = 0;
         while (done < n) {
             if (!buf.hasRemaining()) {
                 fill(1, n - done);
             }
-            int k = Math.min(buf.remaining(), n - done);
+            if (done == out.length) {
+                out = java.util.Arrays.copyOf(out, (int) Math.min(n, 2L * out.length));
+            }
+            int k = Math.min(buf.remaining(), out.length - done);
             buf.get(out, done, k);
             done += k;
         }
         return out;
+    }
+
+    /**
+     * At most {@code n} bytes: fewer only where the stream ends first. For a length read from the stream that
+     * a reader wants to check against what is really there; grows as the bytes arrive, as {@link #bytes(int)}.
+     */
+    public byte[] bytesUpTo(int n) throws MigrationException {
+        if (n < 0 || n > MAX_ARRAY) {
+            throw error("byte run length out of range: length=" + n + " max=" + MAX_ARRAY);
+        }
+        int there = n;
+        if (mapped != null) {
+            there = (int) Math.min(n, mapped.byteSize() - offset());
+        } else {
+            var out = new java.io.ByteArrayOutputStream(Math.min(n, FIRST_RUN));
+            while (out.size() < n && peek(0) >= 0) {
+                int k = Math.min(buf.remaining(), n - out.size());
+                out.write(bytes(k), 0, k);
+            }
+            return out.toByteArray();
+        }
+        return bytes(there);
+    }
+
+    /** Discards at most {@code n} bytes, fewer only where the stream ends first; returns how many. */
+    public long skipUpTo(long n) throws MigrationException {
+        if (mapped != null) {
+            long k = Math.min(n, mapped.byteSize() - offset());
+            skip(k);
+            return k;
+        }
+        long done = 0;
+        while (done < n && peek(0) >= 0) {
+            int k = (int) Math.min(buf.remaining(), n - done);
+            buf.position(buf.position() + k);
+            done += k;
+        }
+        return done;
     }
 
     /**
