@@ -52,9 +52,13 @@ final class AnalyzeCommand implements Callable<Integer> {
             + "per section, its size.")
     boolean stats;
 
+    @picocli.CommandLine.Mixin
+    MaxRamOption maxRam;
+
     @Override
     public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
+        dev.livemig.savevm.RamCeiling ceiling = maxRam.ceiling();
         if (file == null) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "the following arguments are required: -f/--file");
         }
@@ -62,7 +66,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         try {
             if (verify) {
                 try {
-                    StreamDump.state(stream, false, multifd);
+                    StreamDump.state(stream, false, multifd, ceiling);
                     out.println(JsonWriter.compact(Json.object().put("verdict", "ok").put("file", file).build()));
                     return 0;
                 } catch (MigrationException e) {
@@ -72,11 +76,11 @@ final class AnalyzeCommand implements Callable<Integer> {
                 }
             }
             if (stats) {
-                out.println(JsonWriter.pretty(StreamDump.stats(stream, multifd), 4));
+                out.println(JsonWriter.pretty(StreamDump.stats(stream, multifd, ceiling), 4));
             } else if (extract) {
-                StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println, multifd);
+                StreamDump.extract(stream, Path.of("").toAbsolutePath(), out::println, multifd, ceiling);
             } else if (dump.equals("state")) {
-                JsonWriter.pretty(StreamDump.state(stream, memory, multifd), 4, out); // -m text can exceed a String
+                JsonWriter.pretty(StreamDump.state(stream, memory, multifd, ceiling), 4, out); // -m text can exceed a String
                 out.println();
             } else if (dump.equals("desc")) {
                 out.println(JsonWriter.pretty(StreamDump.description(stream), 4));

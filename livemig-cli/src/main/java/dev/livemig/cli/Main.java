@@ -98,7 +98,8 @@ public final class Main implements Runnable {
         if (e instanceof QmpError q) {
             return q.desc();
         }
-        return e.getMessage() == null ? e.toString() : e.getMessage();
+        // a MigrationException's message is escaped already; any other may quote a path or a peer's text
+        return dev.livemig.wire.MigrationException.printable(e.getMessage() == null ? e.toString() : e.getMessage());
     }
 
     @Override

@@ -35,12 +35,18 @@ final class RecordCommand implements Callable<Integer> {
     @Mixin
     MigrationOptions migration;
 
+    @Mixin
+    MaxRamOption maxRam;
+
+    @Mixin
+    HandshakeTimeoutOption handshake;
+
     @Override
     public Integer call() throws Exception {
         MigrationConfig config = migration.config(MigrationConfig.defaults());
-        var recorder = new StreamRecorder(config);
+        var recorder = new StreamRecorder(config, maxRam.ceiling());
         var out = spec.commandLine().getOut();
-        MigrationUri address = recorder.listen(MigrationUri.parse(uri));
+        MigrationUri address = recorder.listen(MigrationUri.parse(uri), handshake.gate());
         WildcardWarning.forIncoming(address).ifPresent(spec.commandLine().getErr()::println);
         out.println(JsonWriter.compact(Json.object().put("listening", address.toString()).build()));
         out.flush();

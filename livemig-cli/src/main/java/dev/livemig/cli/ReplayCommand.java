@@ -33,6 +33,9 @@ final class ReplayCommand implements Callable<Integer> {
     @Mixin
     MigrationOptions migration;
 
+    @Mixin
+    MaxRamOption maxRam;
+
     @Option(names = "--json", description = "Print query-migrate's final reply as one JSON line.")
     boolean json;
 
@@ -40,7 +43,7 @@ final class ReplayCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         MigrationUri target = MigrationUri.parse(uri);
-        Snapshots.Shape shape = Snapshots.shape(file);
+        Snapshots.Shape shape = Snapshots.shape(file, maxRam.ceiling());
         try (Machine m = shape.machine()) {
             RunState recorded = Snapshots.load(m, file).sourceRunState();
             m.enter(recorded); // the destination resumes only if the recorded guest was running
