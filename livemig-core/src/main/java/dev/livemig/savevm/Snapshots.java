@@ -121,6 +121,7 @@ public final class Snapshots {
                         || !start.idstr().equals(dev.livemig.ram.RamFlags.IDSTR)) {
                     throw in.errorAt(at, "the stream does not start with a RAM section: " + MigrationException.quote(record.toString()));
                 }
+                in.section(dev.livemig.ram.RamFlags.IDSTR);
                 long wordAt = in.offset();
                 long word = in.be64();
                 if ((word & dev.livemig.ram.RamFlags.MEM_SIZE) == 0) {
