@@ -110,4 +110,43 @@ class StreamReaderTest {
         assertThrows(MigrationException.class, r::u8);
         r.close();
     }
+
+    /** Heap bytes this thread allocated while {@code action} ran (HotSpot counts them per thread; no timing involved). */
+    private static long allocatedBy(ThrowingRunnable action) throws Exception {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        action.run();
+        return threads.getCurrentThreadAllocatedBytes() - before;
+    }
+
+    private interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    @Test
+    void aShortStreamDeclaringALongRunCostsWhatItSentNotWhatItDeclared() throws Exception {
+        byte[] sent = new byte[1000];
+        for (StreamReader in : ChunkedChannel.deliveries(sent)) {
+            long allocated = allocatedBy(() -> {
+                var e = assertThrows(MigrationException.class, () -> in.bytes(StreamReader.MAX_ARRAY));
+                assertTrue(e.getMessage().startsWith("truncated stream"), e.getMessage());
+            });
+            assertTrue(allocated < 8 << 20, "a 64 MiB length over 1000 bytes allocated " + allocated + " bytes");
+        }
+    }
+
+    @Test
+    void bytesUpToStopsWhereTheStreamEnds() throws Exception {
+        byte[] sent = new byte[3000];
+        for (int i = 0; i < sent.length; i++) {
+            sent[i] = (byte) i;
+        }
+        for (StreamReader in : ChunkedChannel.deliveries(sent)) {
+            in.skip(10);
+            assertArrayEquals(java.util.Arrays.copyOfRange(sent, 10, 20), in.bytesUpTo(10));
+            assertArrayEquals(java.util.Arrays.copyOfRange(sent, 20, 3000), in.bytesUpTo(StreamReader.MAX_ARRAY));
+            assertTrue(in.atEnd());
+            assertEquals(0, in.skipUpTo(5));
+        }
+    }
 }
