@@ -121,4 +121,68 @@ class AnalyzeCommandTest {
         }
         return -1;
     }
+
+    @Test
+    void readsEveryStreamTheDemoGuestWritesLiveSectionsIncluded() throws Exception {
+        Path file = dir.resolve("demo.snap");
+        try (var guest = new dev.livemig.cli.guest.DemoGuest(1 << 20, 0)) {
+            guest.fillHalf(1);
+            guest.machine().pause();
+            dev.livemig.savevm.Snapshots.save(guest.machine(), file);
+        }
+        var run = CliRun.of("analyze", "-f", file.toString());
+        assertEquals(0, run.status(), run.err());
+        Json.Obj state = JsonParser.parse(run.out()).asObject();
+        Json.Obj slowdev = state.members().stream().filter(m -> m.name().startsWith("slowdev ("))
+                .map(m -> m.value().asObject()).findFirst().orElseThrow(() -> new AssertionError(run.out()));
+        assertTrue(slowdev.number("bytes") > 0 && slowdev.number("parts") >= 2, slowdev.toString());
+        assertTrue(slowdev.string("crc32c").matches("0x[0-9a-f]{8}"), slowdev.toString());
+        for (String device : java.util.List.of("console (", "counter (", "cpu (")) {
+            assertTrue(state.members().stream().anyMatch(m -> m.name().startsWith(device) && !m.value().asObject().has("undecoded")),
+                    device + " decoded by its description: " + run.out());
+        }
+        assertEquals(0, CliRun.of("analyze", "-f", file.toString(), "--verify").status());
+        assertEquals(0, CliRun.of("analyze", "-f", file.toString(), "--stats").status());
+    }
+
+    @Test
+    void verifyNoticesAVmdescriptionLengthFieldThatIsWrong() throws Exception {
+        byte[] b = dev.livemig.testing.CraftedStreams.withVmDescriptionLength(Files.readAllBytes(stream("pc")), 100);
+        Path bad = Files.write(dir.resolve("len.snap"), b);
+        var verdict = CliRun.of("analyze", "-f", bad.toString(), "--verify");
+        assertEquals(1, verdict.status(), verdict.out());
+        Json.Obj v = JsonParser.parse(verdict.out()).asObject();
+        assertTrue(v.string("error").startsWith("vmdescription length field says 100 bytes, the stream has "), v.string("error"));
+    }
+
+    @Test
+    void maxRamRefusesAStreamDeclaringMore() throws Exception {
+        Path big = Files.write(dir.resolve("big.snap"),
+                dev.livemig.testing.CraftedStreams.ramDeclaring("pc.ram", dev.livemig.testing.CraftedStreams.TIB));
+        String err = CliRun.of("analyze", "-f", big.toString(), "--max-ram", "1G").oneLineError();
+        assertTrue(err.startsWith("livemig: stream declares more RAM than the ceiling: block=pc.ram declared=1099511627776"), err);
+        assertTrue(err.contains("ceiling=1073741824"), err);
+        assertEquals(0, CliRun.of("analyze", "-f", big.toString(), "--max-ram", "2T").status(), "within a raised ceiling");
+    }
+
+    @Test
+    void noRawEscapeFromAStreamReachesTheTerminal() throws Exception {
+        byte[] stream = dev.livemig.testing.CraftedStreams.deviceSectionNamed(dev.livemig.testing.CraftedStreams.ESCAPE_IDSTR);
+        Path named = Files.write(dir.resolve("esc.snap"), stream);
+        Path cut = Files.write(dir.resolve("cut.snap"), java.util.Arrays.copyOf(stream, stream.length - 6));
+        for (CliRun run : java.util.List.of(CliRun.of("analyze", "-f", named.toString()), CliRun.of("analyze", "-f", cut.toString()),
+                CliRun.of("analyze", "-f", cut.toString(), "--verify"), CliRun.of("analyze", "-f", named.toString(), "--stats"))) {
+            String printed = run.out() + run.err();
+            assertTrue(printed.chars().allMatch(c -> c == '\n' || (c >= 0x20 && c < 0x7f)), "only printable ASCII: " + run);
+        }
+        String err = CliRun.of("analyze", "-f", cut.toString()).oneLineError();
+        assertTrue(err.contains("undescribed section \\x1b[2J\\x1b[31mdev\\x0averified: ok\\x9b0m\\xff (3)"), err);
+    }
+
+    @Test
+    void aMissingStreamIsNamedWithTheReason() {
+        Path missing = dir.resolve("missing.snap");
+        assertEquals("livemig: cannot read " + missing + ": no such file or directory",
+                CliRun.of("analyze", "-f", missing.toString()).oneLineError());
+    }
 }
