@@ -146,6 +146,25 @@ class AnalyzeCommandTest {
     }
 
     @Test
+    void readsTheStreamOfALiveMigrationOfTheRunningDemoGuest() throws Exception {
+        Path file = dir.resolve("demo-live.mig");
+        try (var guest = new dev.livemig.cli.guest.DemoGuest(1 << 20, 4 << 20)) {
+            guest.fillHalf(1);
+            guest.machine().resume();
+            var info = SourceRun.migrate(guest.machine(), dev.livemig.migration.MigrationConfig.defaults(),
+                    dev.livemig.transport.MigrationUri.parse("file:" + file), true);
+            assertEquals(dev.livemig.migration.MigrationStatus.COMPLETED, info.status(), info.errorDesc());
+        }
+        var verdict = CliRun.of("analyze", "-f", file.toString(), "--verify");
+        assertEquals(0, verdict.status(), verdict.out());
+        var run = CliRun.of("analyze", "-f", file.toString());
+        assertEquals(0, run.status(), run.err());
+        Json.Obj state = JsonParser.parse(run.out()).asObject();
+        assertTrue(state.members().stream().anyMatch(m -> m.name().startsWith("slowdev (")
+                && m.value().asObject().number("parts") >= 2), run.out());
+    }
+
+    @Test
     void verifyNoticesAVmdescriptionLengthFieldThatIsWrong() throws Exception {
         byte[] b = dev.livemig.testing.CraftedStreams.withVmDescriptionLength(Files.readAllBytes(stream("pc")), 100);
         Path bad = Files.write(dir.resolve("len.snap"), b);
