@@ -45,7 +45,7 @@ public final class ConfigurationRecord {
         long lenAt = at + 1;
         String name = readName(in);
         if (!name.equals(localName)) {
-            throw in.errorAt(lenAt, "machine type differs: received=" + name + " local=" + localName);
+            throw in.errorAt(lenAt, "machine type differs: received=" + MigrationException.quote(name) + " local=" + localName);
         }
         List<String> received = List.of();
         while (in.peek(0) == WireFormat.SUBSECTION && in.peek(1) > "configuration".length()
@@ -63,7 +63,7 @@ public final class ConfigurationRecord {
                 }
                 case "configuration/capabilities" -> received = readCapabilities(in);
                 case "configuration/uuid" -> in.skip(16); // QEMU only warns when the destination has no UUID; livemig has none
-                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + sub + " version=" + version);
+                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + MigrationException.quote(sub) + " version=" + version);
             }
         }
         for (String cap : VALIDATED_CAPABILITIES) {
@@ -91,7 +91,7 @@ public final class ConfigurationRecord {
                 case "configuration/target-page-bits" -> in.be32();
                 case "configuration/capabilities" -> readCapabilities(in);
                 case "configuration/uuid" -> in.skip(16);
-                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + sub);
+                default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + MigrationException.quote(sub));
             }
         }
         return name;
@@ -123,7 +123,7 @@ public final class ConfigurationRecord {
             long capAt = in.offset();
             String cap = in.str8();
             if (!VALIDATED_CAPABILITIES.contains(cap)) {
-                throw in.errorAt(capAt, "unknown capability in configuration: name=" + cap);
+                throw in.errorAt(capAt, "unknown capability in configuration: name=" + MigrationException.quote(cap));
             }
             caps.add(cap);
         }

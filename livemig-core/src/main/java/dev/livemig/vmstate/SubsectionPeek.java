@@ -47,7 +47,7 @@ final class SubsectionPeek {
         String idstr = cString(name);
         Subsection<T> sub = parent.subsection(idstr);
         if (sub == null) {
-            throw r.error("unknown subsection: vmsd=" + parent.name() + " subsection=" + idstr);
+            throw r.error("unknown subsection: vmsd=" + parent.name() + " subsection=" + MigrationException.quote(idstr));
         }
         r.skip(NAME_AT + len);
         return sub;
