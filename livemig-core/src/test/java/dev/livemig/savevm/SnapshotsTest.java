@@ -179,4 +179,27 @@ class SnapshotsTest {
             }
         }
     }
+
+    @Test
+    void anUnknownSectionsEscapeLadenIdstrIsEscapedInTheError() throws Exception {
+        Path file = Files.write(dir.resolve("esc.snap"),
+                dev.livemig.testing.CraftedStreams.deviceSectionNamed(dev.livemig.testing.CraftedStreams.ESCAPE_IDSTR));
+        try (var m = dev.livemig.machine.Machine.builder(dev.livemig.testing.CraftedStreams.MACHINE).ram("pc.ram", 4096).build()) {
+            m.pause();
+            var e = assertThrows(MigrationException.class, () -> Snapshots.load(m, file));
+            assertTrue(e.getMessage().startsWith("unknown section: idstr=\\x1b[2J\\x1b[31mdev\\x0averified: ok\\x9b0m\\xff instance_id=0"),
+                    e.getMessage());
+            assertTrue(e.getMessage().chars().allMatch(c -> c >= 0x20 && c < 0x7f), e.getMessage());
+        }
+    }
+
+    @Test
+    void aMissingSnapshotIsNamedWithTheReason() throws Exception {
+        Path missing = dir.resolve("missing.snap");
+        try (var guest = new TestGuest()) {
+            guest.machine.pause();
+            var e = assertThrows(MigrationException.class, () -> Snapshots.load(guest.machine, missing));
+            assertEquals("cannot read " + missing + ": no such file or directory", e.getMessage());
+        }
+    }
 }
