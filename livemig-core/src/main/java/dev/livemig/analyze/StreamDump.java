@@ -24,8 +24,10 @@ import java.util.function.Consumer;
  * vmdescription trailer ({@link #description}), the state of every section read through it ({@link #state},
  * keyed {@code "IDSTR (SECTION_ID)"} in the order sections first appear), and the extraction of RAM blocks
  * ({@link #extract}). The output is the script's JSON for QEMU 7.2 streams; where the script gives up
- * (XBZRLE, compressed pages, commands, a normal page under {@code -m}) livemig goes on. Every malformed input
- * is a {@link MigrationException} naming the section and the byte offset.
+ * (XBZRLE, compressed pages, commands, a normal page under {@code -m}, sections of live handlers that the
+ * vmdescription does not describe: {@link UndescribedSection}) livemig goes on. Every malformed input is a
+ * {@link MigrationException} naming the section and the byte offset; the trailer after EOF is checked too (its
+ * length field, strict JSON, the devices it lists), and a block list past the {@link RamCeiling} is refused.
  */
 public final class StreamDump {
     private StreamDump() {
