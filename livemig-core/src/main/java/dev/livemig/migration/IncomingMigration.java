@@ -85,8 +85,7 @@ public final class IncomingMigration {
         }
         listener = Transports.listen(uri, gate);
         address = listener.address();
-        machine.enter(RunState.INMIGRATE);
-        state.move(MigrationStatus.SETUP);
+        machine.enter(RunState.INMIGRATE); // the status stays none until the source connects (QEMU 7.2)
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();

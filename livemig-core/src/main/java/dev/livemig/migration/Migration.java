@@ -61,6 +61,7 @@ public final class Migration {
     private volatile long remainingBytes;
     private volatile long bytesAtStop = -1;
     private volatile boolean pausedByUs;
+    private long passesReported; // only the migration thread reads and writes it
     /** Set under the lock once the outcome is decided; a later cancel changes nothing. */
     private boolean ending;
     private Thread thread;
@@ -138,12 +139,19 @@ public final class Migration {
         }
     }
 
-    /** migrate-continue: leaves pre-switchover. Refused in any other state (QEMU's rule). */
+    /**
+     * migrate-continue: leaves pre-switchover. QEMU's rule: refused unless {@code from} is the current status;
+     * in any status but pre-switchover it then succeeds and does nothing (QEMU eats such a post before it
+     * pauses, so it never releases a later pre-switchover).
+     */
     public void continueFrom(MigrationStatus from) throws MigrationException {
-        if (from != MigrationStatus.PRE_SWITCHOVER || state.status() != MigrationStatus.PRE_SWITCHOVER) {
-            throw new MigrationException("Migration not in expected state: " + state.status().qemuName());
+        MigrationStatus now = state.status();
+        if (from != now) {
+            throw new MigrationException("Migration not in expected state: " + now.qemuName());
         }
-        continued.countDown();
+        if (now == MigrationStatus.PRE_SWITCHOVER) {
+            continued.countDown();
+        }
     }
 
     /** Waits until the migration has ended; returns its final status (or the current one on timeout). */
@@ -214,6 +222,7 @@ public final class Migration {
             }
             save.setup();
             out.flush();
+            emitPasses(); // QEMU's first dirty sync, and its MIGRATION_PASS 1, happen during setup
             setupMs = (System.nanoTime() - startNs) / 1_000_000;
             synchronized (lock) {
                 checkCancelled();
@@ -268,7 +277,6 @@ public final class Migration {
             w = new TransferWindow(maxBandwidth, downtimeLimitMs, System.nanoTime());
             window = w;
         }
-        long lastSync = ram.dirtySyncCount.get();
         long periodsSeen = ram.periods.get();
         AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
         long previousExact = -1;
@@ -283,11 +291,7 @@ public final class Migration {
             if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
             }
-            long syncs = ram.dirtySyncCount.get();
-            for (long pass = lastSync + 1; pass <= syncs; pass++) {
-                state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
-            }
-            lastSync = syncs;
+            emitPasses();
             long periods = ram.periods.get();
             if (autoConverge != null && periods != periodsSeen) {
                 autoConverge.periodEnded(ram.transferred.get(), ram.lastPeriodDirtyPages.get() * RamBlock.TARGET_PAGE_SIZE);
@@ -347,29 +351,38 @@ public final class Migration {
         return !config.has("switchover-ack") || rp.switchoverAcked();
     }
 
-    /** Pauses the machine (after pre-switchover if asked) and writes the final state. */
+    /**
+     * QEMU's migration_completion: stops the guest first (run state finish-migrate; STOP only when it was
+     * running), then with pause-before-switchover waits in pre-switchover and goes on through device, and
+     * writes the final state. Without that capability the status stays active until completed, as in 7.2.
+     */
     private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        long stopNs = System.nanoTime();
+        RunState before;
+        synchronized (lock) {
+            checkCancelled(); // a cancel already decided must not stop the guest
+            before = machine.pause(RunState.FINISH_MIGRATE);
+            pausedByUs = before.isRunning();
+        }
+        if (pausedByUs) {
+            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        }
+        bytesAtStop = ram.transferred.get();
         if (config.has("pause-before-switchover")) {
             synchronized (lock) {
                 checkCancelled();
                 state.move(MigrationStatus.PRE_SWITCHOVER);
             }
             continued.await();
-            checkCancelled();
-        }
-        RunState before = machine.runState();
-        long stopNs = System.nanoTime();
-        machine.pause(RunState.FINISH_MIGRATE);
-        pausedByUs = before.isRunning();
-        state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
-        bytesAtStop = ram.transferred.get();
-        synchronized (lock) {
-            checkCancelled();
-            state.move(MigrationStatus.DEVICE);
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.DEVICE);
+            }
         }
         StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
         save.complete();
         out.flush();
+        emitPasses(); // the final sync of the stopped guest is a pass too (QEMU's ram_save_complete)
         try {
             if (rp != null) {
                 channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
@@ -390,6 +403,15 @@ public final class Migration {
         downtimeMs = (System.nanoTime() - stopNs) / 1_000_000;
     }
 
+    /** One MIGRATION_PASS per dirty-bitmap sync not yet reported, numbered as QEMU's dirty-sync-count. */
+    private void emitPasses() {
+        long syncs = ram.dirtySyncCount.get();
+        for (long pass = passesReported + 1; pass <= syncs; pass++) {
+            state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
+        }
+        passesReported = Math.max(passesReported, syncs);
+    }
+
     private void finish(MigrationStatus end, String why) {
         MigrationStatus outcome;
         synchronized (lock) {
@@ -404,6 +426,9 @@ public final class Migration {
             pausedByUs = false;
             machine.resume(); // the source keeps running after a failed or cancelled switchover
             state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+        } else {
+            // a guest that was paused already stays paused, as postmigrate (QEMU's migration_iteration_finish)
+            machine.enterIf(RunState.FINISH_MIGRATE, RunState.POSTMIGRATE);
         }
         synchronized (lock) {
             error = outcome == MigrationStatus.CANCELLED ? null : why;

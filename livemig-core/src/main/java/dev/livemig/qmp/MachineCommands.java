@@ -155,34 +155,52 @@ final class MachineCommands {
     }
 
     /**
-     * QEMU emits STOP only when the machine actually stops; stopping a stopped machine is silent. While an
-     * incoming migration is awaited or loading, stop means "stay paused when it completes".
+     * QEMU's qmp_stop: STOP only when the machine actually stops; stopping a machine that does not run
+     * (paused, or held in finish-migrate by a switchover) changes nothing. While an incoming migration is
+     * awaited or loading, stop means "stay paused when it completes".
      */
     private Json stop() {
         synchronized (lock) {
             if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(false)) {
                 return empty();
             }
-            if (machine.runState().isRunning()) {
-                machine.pause();
+            // only from running: a switchover that moved the guest to finish-migrate meanwhile keeps it
+            if (machine.enterIf(RunState.RUNNING, RunState.PAUSED)) {
                 events.emit("STOP", empty(), System.currentTimeMillis());
             }
         }
         return empty();
     }
 
-    /** While an incoming migration is awaited or loading, cont means "resume when it completes" (QEMU). */
-    private Json cont() {
+    /**
+     * QEMU's qmp_cont, in its order: a guest that needs a reset cannot continue, a suspended one stays as it
+     * is, and one in finish-migrate belongs to the switchover that is sending its final state (resuming it
+     * would leave two live copies). While an incoming migration is awaited or loading, cont means "resume
+     * when it completes".
+     */
+    private Json cont() throws QmpException {
         synchronized (lock) {
-            if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(true)) {
-                return empty();
-            }
-            if (!machine.runState().isRunning()) {
-                machine.resume();
-                events.emit("RESUME", empty(), System.currentTimeMillis());
+            while (true) {
+                RunState s = machine.runState();
+                if (s == RunState.INMIGRATE && autostartAfterIncoming(true)) {
+                    return empty();
+                }
+                if (s.needsReset()) {
+                    throw QmpException.generic("Resetting the Virtual Machine is required");
+                }
+                if (s == RunState.FINISH_MIGRATE) {
+                    throw QmpException.generic("Migration is not finalized yet");
+                }
+                if (s == RunState.SUSPENDED || s.isRunning()) {
+                    return empty();
+                }
+                if (machine.enterIf(s, RunState.RUNNING)) {
+                    events.emit("RESUME", empty(), System.currentTimeMillis());
+                    return empty();
+                }
+                // a migration changed the run state between the read and the resume: decide on the new one
             }
         }
-        return empty();
     }
 
     /** False when it is too late: the load has just ended and the command applies to the machine itself. */
@@ -241,7 +259,8 @@ final class MachineCommands {
                 throw QmpException.generic("'-incoming' was not specified on the command line");
             }
             try {
-                startIncoming(MigrationUri.parse(args.string("uri")));
+                announceIncomingSetup(); // before the URI is even parsed, as QEMU
+                listenIncoming(MigrationUri.parse(args.string("uri")));
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -249,10 +268,24 @@ final class MachineCommands {
         return empty();
     }
 
+    /**
+     * QEMU's qemu_start_incoming_migration announces MIGRATION "setup" before it listens, whether or not the
+     * events capability is on and whether or not the listen then works; the status itself stays none until
+     * the source connects.
+     */
     private void startIncoming(MigrationUri uri) throws MigrationException {
+        announceIncomingSetup();
+        listenIncoming(uri);
+    }
+
+    private void announceIncomingSetup() {
+        events.emit("MIGRATION", Json.object().put("status", MigrationStatus.SETUP.qemuName()).build(), System.currentTimeMillis());
+    }
+
+    private void listenIncoming(MigrationUri uri) throws MigrationException {
         MigrationConfig started = config;
         var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(started, e));
-        in.listen(uri);
+        in.listen(uri, incomingSide.gate());
         incoming = in;
         incomingSide.started().complete(in);
     }
@@ -359,7 +392,11 @@ final class MachineCommands {
             m = migration;
         }
         if (m == null) {
-            throw QmpException.generic("Migration not in expected state: " + MigrationStatus.NONE.qemuName());
+            // QEMU compares with the outgoing status, none before any migrate: continuing "none" succeeds
+            if (from != MigrationStatus.NONE) {
+                throw QmpException.generic("Migration not in expected state: " + MigrationStatus.NONE.qemuName());
+            }
+            return empty();
         }
         try {
             m.continueFrom(from);
