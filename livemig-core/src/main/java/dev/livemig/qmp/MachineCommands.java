@@ -235,8 +235,9 @@ final class MachineCommands {
             b.put(m.name(), m.value());
         }
         Json.Obj address = switch (in.address()) {
-            case MigrationUri.Tcp(String host, int port) ->
-                    Json.object().put("type", "inet").put("host", host).put("port", Integer.toString(port)).build();
+            // QEMU's socket_sockaddr_to_address_inet also names the address family of the listening socket
+            case MigrationUri.Tcp(String host, int port) -> Json.object().put("port", Integer.toString(port))
+                    .put(host.contains(":") ? "ipv6" : "ipv4", true).put("host", host).put("type", "inet").build();
             case MigrationUri.Unix(var path) -> Json.object().put("type", "unix").put("path", path.toString()).build();
             case null, default -> null; // exec and file are no sockets
         };
