@@ -60,7 +60,8 @@ class MigrationTest {
         assertEquals(dest.cpu.writes, dest.counterSum());
         var statuses = pair.sourceEvents().stream().filter(e -> e instanceof MigrationEvent.StatusChanged)
                 .map(e -> ((MigrationEvent.StatusChanged) e).status()).toList();
-        assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.DEVICE, MigrationStatus.COMPLETED), statuses);
+        // QEMU 7.2 passes through device only after pre-switchover
+        assertEquals(List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.COMPLETED), statuses);
         var info = pair.source().info();
         assertTrue(info.ram().transferred() >= RAM / 2, "at least the non-zero pages went out");
         assertTrue(info.downtimeMs() >= 0 && info.totalTimeMs() >= info.downtimeMs());
@@ -76,14 +77,17 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         source.awaitWrites(1_000);
+        // held while active until the guest has written on (pre-switchover would stop it): pages written during
+        // the migration that no markDirty reported, which only the transparent tracker can find
+        var holdInIterate = new HoldingDevice(HoldingDevice.Phase.ITERATE);
+        source.machine.devices().registerLive("hold", 0, 1, holdInIterate);
+        dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
         var incoming = new IncomingMigration(dest.machine, FAST, false, e -> { });
-        var m = new Migration(source.machine, FAST.withCapability("pause-before-switchover"), e -> { });
+        var m = new Migration(source.machine, FAST, e -> { });
         m.start(incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")));
-        // held before the switchover until the guest has written on: pages written during the migration that no
-        // markDirty reported, which only the transparent tracker can find
-        LiveGuests.awaitStatus(m, MigrationStatus.PRE_SWITCHOVER);
+        holdInIterate.awaitEntered();
         source.awaitWrites(source.writes() + 2_000);
-        m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        holdInIterate.release();
         assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(10, TimeUnit.SECONDS));
         String tracker = dev.livemig.savevm.StandardSections.of(source.machine).ram().trackerName();
@@ -188,7 +192,7 @@ class MigrationTest {
         source.start();
         var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
         LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
-        assertEquals(RunState.RUNNING, source.machine.runState(), "pre-switchover comes before the machine stops");
+        assertEquals(RunState.FINISH_MIGRATE, source.machine.runState(), "QEMU stops the guest before pre-switchover");
         pair.source().cancel();
         assertEquals(MigrationStatus.CANCELLED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals(RunState.RUNNING, source.machine.runState());

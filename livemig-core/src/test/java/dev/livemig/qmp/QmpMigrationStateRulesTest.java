@@ -3,6 +3,7 @@ package dev.livemig.qmp;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.machine.LiveStateHandler;
+import dev.livemig.migration.HoldingDevice;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
@@ -11,8 +12,6 @@ import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.testing.Await;
 import dev.livemig.transport.MigrationUri;
-import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -26,7 +25,6 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Stream;
@@ -225,68 +223,6 @@ class QmpMigrationStateRulesTest {
         }
     }
 
-    /**
-     * A device whose migration blocks in one phase until released: its sections are empty, so a destination
-     * with the same device loads them. Waits are bounded so that a failing test cannot hang.
-     */
-    static final class Holding implements LiveStateHandler {
-        enum Phase { NONE, SETUP, ITERATE, COMPLETE }
-
-        private final Phase phase;
-        private final CountDownLatch entered = new CountDownLatch(1);
-        private final CountDownLatch released = new CountDownLatch(1);
-
-        Holding(Phase phase) {
-            this.phase = phase;
-        }
-
-        private void maybeHold(Phase now) {
-            if (now == phase) {
-                entered.countDown();
-                try {
-                    released.await(2, TimeUnit.MINUTES);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }
-
-        void awaitEntered() throws InterruptedException {
-            assertTrue(entered.await(WAIT.toMillis(), TimeUnit.MILLISECONDS), "the migration reached " + phase);
-        }
-
-        void release() {
-            released.countDown();
-        }
-
-        @Override
-        public void saveSetup(StreamWriter out) {
-            maybeHold(Phase.SETUP);
-        }
-
-        @Override
-        public boolean saveIterate(StreamWriter out, long budgetBytes) {
-            maybeHold(Phase.ITERATE);
-            return true;
-        }
-
-        @Override
-        public void saveCompletePrecopy(StreamWriter out) {
-            maybeHold(Phase.COMPLETE);
-        }
-
-        /** Holding in iterate needs something left to send, or the migration would switch over at once. */
-        @Override
-        public Pending pendingEstimate() {
-            return phase == Phase.ITERATE && released.getCount() > 0 ? new Pending(1L << 40, 0) : Pending.NONE;
-        }
-
-        @Override
-        public void loadState(StreamReader in, int versionId) {
-            // the sections are empty
-        }
-    }
-
     private static Machine machine(RunState initial, LiveStateHandler device) {
         Machine m = Machine.builder("t").ram("ram", 1 << 20).initialState(initial).build();
         m.devices().registerLive("holding", 0, 1, device);
@@ -296,10 +232,10 @@ class QmpMigrationStateRulesTest {
     /** A source machine served over QMP; an in-JVM destination for it; the device that holds a phase. */
     private static final class SourceRig implements AutoCloseable {
         final Machine source;
-        final Machine dest = machine(RunState.PAUSED, new Holding(Holding.Phase.NONE));
+        final Machine dest = machine(RunState.PAUSED, new HoldingDevice(HoldingDevice.Phase.NONE));
         final QmpServer server;
         final QmpClient qmp;
-        private Holding holding = new Holding(Holding.Phase.NONE);
+        private HoldingDevice holding = new HoldingDevice(HoldingDevice.Phase.NONE);
         private IncomingMigration incoming;
 
         SourceRig(Path dir) throws Exception {
@@ -310,11 +246,11 @@ class QmpMigrationStateRulesTest {
         }
 
         void hold(Source status) throws Exception {
-            holding = new Holding(switch (status) {
-                case SETUP -> Holding.Phase.SETUP;
-                case ACTIVE, CANCELLING, CANCELLED -> Holding.Phase.ITERATE;
-                case DEVICE -> Holding.Phase.COMPLETE;
-                default -> Holding.Phase.NONE;
+            holding = new HoldingDevice(switch (status) {
+                case SETUP -> HoldingDevice.Phase.SETUP;
+                case ACTIVE, CANCELLING, CANCELLED -> HoldingDevice.Phase.ITERATE;
+                case DEVICE -> HoldingDevice.Phase.COMPLETE;
+                default -> HoldingDevice.Phase.NONE;
             });
             source.devices().registerLive("holding", 0, 1, holding);
             if (status == Source.PRE_SWITCHOVER || status == Source.DEVICE) {
@@ -379,9 +315,9 @@ class QmpMigrationStateRulesTest {
 
     /** A deferred destination served over QMP; an in-JVM source whose device holds it mid-stream. */
     private static final class DestinationRig implements AutoCloseable {
-        final Holding holding = new Holding(Holding.Phase.ITERATE);
+        final HoldingDevice holding = new HoldingDevice(HoldingDevice.Phase.ITERATE);
         final Machine source = machine(RunState.RUNNING, holding);
-        final Machine dest = machine(RunState.PAUSED, new Holding(Holding.Phase.NONE));
+        final Machine dest = machine(RunState.PAUSED, new HoldingDevice(HoldingDevice.Phase.NONE));
         final QmpServer server;
         final QmpClient qmp;
         private Migration migration;
