@@ -192,6 +192,24 @@ class QmpIncomingTest {
     }
 
     @Test
+    void migrateIncomingListensBehindTheHandshakeGateTheServerWasGiven() throws Exception {
+        var gate = new dev.livemig.transport.HandshakeGate(Duration.ofMillis(200));
+        destServer = QmpServer.builder(dest).unix(dir.resolve("dst.sock")).incoming(null, true, gate).start();
+        dst = QmpClient.connect(dir.resolve("dst.sock"), WAIT);
+        var address = (MigrationUri.Tcp) MigrationUri.parse(listen("tcp:127.0.0.1:0"));
+        try (var squatter = java.nio.channels.SocketChannel.open(new java.net.InetSocketAddress(address.host(), address.port()))) {
+            // the default gate would hold a silent peer for 10 s; this one lets go after 200 ms, so long before
+            // that the squatter sees its connection closed, however loaded the machine
+            squatter.socket().setSoTimeout((int) dev.livemig.transport.HandshakeGate.DEFAULT_TIMEOUT.toMillis() / 2);
+            var in = squatter.socket().getInputStream();
+            assertEquals(-1, in.read(), "the silent peer was dropped by the server's gate");
+        }
+        src.execute("migrate", Json.object().put("uri", address.toString()).build());
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
+    }
+
+    @Test
     void quitBeforeMigrateIncomingTellsTheOwnerNoMigrationWillCome() throws Exception {
         deferredDestination(true);
         dst.execute("quit");
