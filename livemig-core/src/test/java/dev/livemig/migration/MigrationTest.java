@@ -199,6 +199,25 @@ class MigrationTest {
     }
 
     @Test
+    void aPausedGuestWhoseSwitchoverFailsIsLeftInPostmigrateAsQemuLeavesIt() throws Exception {
+        var source = guest(0); // never started: paused
+        var dest = guest(0);
+        var hold = new HoldingDevice(HoldingDevice.Phase.COMPLETE);
+        source.machine.devices().registerLive("hold", 0, 1, hold);
+        dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
+        // with the return path the source waits for the destination's SHUT, which a cancelled one never sends
+        var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
+        hold.awaitEntered();
+        assertEquals(RunState.FINISH_MIGRATE, source.machine.runState());
+        pair.destination().cancel();
+        hold.release();
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toString());
+        assertEquals(RunState.POSTMIGRATE, source.machine.runState(), "QEMU's migration_iteration_finish");
+        assertTrue(pair.sourceEvents().stream().noneMatch(e -> e instanceof MigrationEvent.Stop || e instanceof MigrationEvent.Resume),
+                "the guest was paused before: neither stopped nor resumed by the migration: " + pair.sourceEvents());
+    }
+
+    @Test
     void continueFromPreSwitchoverCompletes() throws Exception {
         var source = guest(5_000);
         var dest = guest(0);
