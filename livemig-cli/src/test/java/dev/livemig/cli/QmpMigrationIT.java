@@ -70,7 +70,8 @@ class QmpMigrationIT {
 
                 src.execute("migrate", Json.object().put("uri", uri).build());
                 assertEquals(List.of("setup", "active", "pre-switchover"), statusesUntil(src, "pre-switchover"));
-                assertEquals("running", obj(src.execute("query-status")).string("status"), "held before the pause");
+                assertEquals("finish-migrate", obj(src.execute("query-status")).string("status"),
+                        "QEMU stops the guest before it holds the migration");
                 src.execute("migrate-continue", Json.object().put("state", "pre-switchover").build());
                 assertEquals(List.of("device", "completed"), statusesUntil(src, "completed"));
                 src.awaitEvent("STOP", WAIT);
