@@ -96,4 +96,25 @@ class QmpMigrationIT {
             assertEquals(0, dest.awaitExit());
         }
     }
+
+    @Test
+    void theHandshakeTimeoutHoldsForAListenerThatMigrateIncomingOpens() throws Exception {
+        Path dstSock = dir.resolve("dst.sock");
+        try (var dest = LivemigProcess.command(List.of("incoming", "defer", "--ram", "1M", "--qmp", "unix:" + dstSock,
+                "--handshake-timeout", "200"))) {
+            assertEquals("unix:" + dstSock, dest.nextLine().string("qmp"));
+            try (QmpClient dst = QmpClient.connect(dstSock, WAIT)) {
+                dst.execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:0").build());
+                Json.Obj at = obj(dst.execute("query-migrate")).get("socket-address").orElseThrow().asArray().getFirst().asObject();
+                try (var squatter = java.nio.channels.SocketChannel.open(
+                        new java.net.InetSocketAddress(at.string("host"), Integer.parseInt(at.string("port"))))) {
+                    // the default gate holds a silent peer 10 s; 200 ms let it go long before half of that
+                    squatter.socket().setSoTimeout((int) dev.livemig.transport.HandshakeGate.DEFAULT_TIMEOUT.toMillis() / 2);
+                    assertEquals(-1, squatter.socket().getInputStream().read(), "dropped by the 200 ms gate");
+                }
+                dst.execute("quit");
+            }
+            dest.awaitExit();
+        }
+    }
 }
