@@ -116,6 +116,25 @@ public final class Migration {
         }
     }
 
+    /**
+     * QEMU's qmp_migrate for a URI it cannot use: the migration is set up and fails at once, never touching the
+     * machine. {@code why} becomes its error-desc (null for none, as for QEMU's unknown protocol).
+     */
+    public void failBeforeStart(String why) {
+        synchronized (lock) {
+            if (thread != null || state.status() != MigrationStatus.NONE) {
+                throw new IllegalStateException("this migration was already started: status=" + state.status().qemuName());
+            }
+            startNs = System.nanoTime();
+            state.move(MigrationStatus.SETUP);
+            error = why;
+            totalMs = 0;
+            ending = true;
+            state.move(MigrationStatus.FAILED);
+        }
+        finished.countDown();
+    }
+
     public MigrationStatus status() {
         return state.status();
     }

@@ -42,6 +42,9 @@ final class MachineCommands {
     /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
     private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover");
 
+    /** The URI schemes QEMU 7.2's qmp_migrate knows (file: is livemig's own); any other is "not a valid protocol". */
+    private static final java.util.regex.Pattern KNOWN_PROTOCOL = java.util.regex.Pattern.compile("(tcp|unix|vsock|rdma|exec|fd|file):");
+
     private final Machine machine;
     private final Events events;
     private final Runnable onQuit;
@@ -318,9 +321,18 @@ final class MachineCommands {
                 throw QmpException.generic("the dirty rate is being measured in dirty-bitmap mode; migrate once query-dirty-rate says measured");
             }
             MigrationConfig started = config;
+            var m = new Migration(machine, started, e -> forward(started, e));
+            MigrationUri uri;
             try {
-                MigrationUri uri = MigrationUri.parse(args.string("uri"));
-                var m = new Migration(machine, started, e -> forward(started, e));
+                uri = MigrationUri.parse(args.string("uri"));
+            } catch (MigrationException e) {
+                // QEMU sets the migration up before it looks at the URI, so a bad one leaves it failed
+                boolean unknownProtocol = !KNOWN_PROTOCOL.matcher(args.string("uri")).lookingAt();
+                m.failBeforeStart(unknownProtocol ? null : e.getMessage());
+                migration = m;
+                throw QmpException.generic(unknownProtocol ? "Parameter 'uri' expects a valid migration protocol" : e.getMessage());
+            }
+            try {
                 m.start(uri);
                 migration = m;
             } catch (MigrationException e) {

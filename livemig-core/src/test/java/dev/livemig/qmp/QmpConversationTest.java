@@ -213,6 +213,10 @@ class QmpConversationTest {
             c.awaitStatus(src, "failed");
             c.ask("src", src, "query-migrate");
             c.ask("src", src, "query-status");
+            // an unknown protocol is refused, yet leaves a migration that was set up and failed
+            c.ask("src", src, "migrate", Json.object().put("uri", "carrier-pigeon:coop").build());
+            c.ask("src", src, "query-migrate");
+            c.ask("src", src, "migrate-continue", Json.object().put("state", "bogus").build());
             c.events("src", src);
         });
     }
