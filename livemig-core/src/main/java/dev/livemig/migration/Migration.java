@@ -439,15 +439,18 @@ public final class Migration {
             outcome = end == MigrationStatus.COMPLETED && cancelRequested ? MigrationStatus.CANCELLED : end;
             ending = true;
         }
+        // the source keeps running after a failed or cancelled switchover; QEMU announces a failure first (in
+        // migration_completion) and then restarts the guest, while cancelled follows the restart (cleanup bh)
+        boolean restart = outcome != MigrationStatus.COMPLETED && pausedByUs;
+        pausedByUs = false;
         if (outcome == MigrationStatus.COMPLETED) {
             machine.pause(RunState.POSTMIGRATE);
-        } else if (pausedByUs) {
-            pausedByUs = false;
-            machine.resume(); // the source keeps running after a failed or cancelled switchover
-            state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
-        } else {
+        } else if (!restart) {
             // a guest that was paused already stays paused, as postmigrate (QEMU's migration_iteration_finish)
             machine.enterIf(RunState.FINISH_MIGRATE, RunState.POSTMIGRATE);
+        }
+        if (restart && outcome == MigrationStatus.CANCELLED) {
+            restartGuest();
         }
         synchronized (lock) {
             error = outcome == MigrationStatus.CANCELLED ? null : why;
@@ -457,6 +460,14 @@ public final class Migration {
             }
             state.move(outcome);
         }
+        if (restart && outcome == MigrationStatus.FAILED) {
+            restartGuest();
+        }
+    }
+
+    private void restartGuest() {
+        machine.resume();
+        state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
     }
 
     private void checkCancelled() {

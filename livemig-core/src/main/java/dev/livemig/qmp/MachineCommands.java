@@ -30,7 +30,9 @@ import static dev.livemig.qmp.QmpCommand.Param.required;
  * outgoing {@link Migration} and, on a destination, the {@link IncomingMigration}; all change only under
  * one lock, so commands from several clients see one order. Migration events of either direction become
  * QMP events: MIGRATION and MIGRATION_PASS only when that migration was started with the {@code events}
- * capability (QEMU's rule), STOP and RESUME always.
+ * capability (QEMU's rule; the one exception, also QEMU's, is the destination's MIGRATION "setup" sent as it
+ * starts listening), STOP and RESUME always. Which command is allowed in which migration status and run state
+ * follows QEMU 7.2 (QmpMigrationStateRulesTest holds the table).
  */
 final class MachineCommands {
     /** Where QMP events go (the server's broadcast). */

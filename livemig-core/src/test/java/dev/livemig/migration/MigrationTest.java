@@ -218,6 +218,27 @@ class MigrationTest {
     }
 
     @Test
+    void aRunningGuestWhoseSwitchoverFailsIsRestartedAfterTheFailureIsAnnouncedAsInQemu() throws Exception {
+        var source = guest(2_000);
+        var dest = guest(0);
+        source.start();
+        var hold = new HoldingDevice(HoldingDevice.Phase.COMPLETE);
+        source.machine.devices().registerLive("hold", 0, 1, hold);
+        dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
+        var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
+        hold.awaitEntered();
+        pair.destination().cancel();
+        hold.release();
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toString());
+        assertEquals(RunState.RUNNING, source.machine.runState());
+        var order = pair.sourceEvents().stream()
+                .filter(e -> e instanceof MigrationEvent.Stop || e instanceof MigrationEvent.Resume
+                        || e instanceof MigrationEvent.StatusChanged s && s.status() == MigrationStatus.FAILED)
+                .map(e -> e.getClass().getSimpleName()).toList();
+        assertEquals(List.of("Stop", "StatusChanged", "Resume"), order, pair.sourceEvents().toString());
+    }
+
+    @Test
     void continueFromPreSwitchoverCompletes() throws Exception {
         var source = guest(5_000);
         var dest = guest(0);
