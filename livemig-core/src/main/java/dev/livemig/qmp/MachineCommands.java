@@ -54,7 +54,7 @@ final class MachineCommands {
     private final List<QmpCommand> table;
     private final IncomingSide incomingSide;                        // null: not a destination
     private final DirtyRateCalculation dirtyRate;
-    private MigrationConfig config;                                // guarded by lock
+    private volatile MigrationConfig config;                       // changed under lock; read by event forwarding
     private Migration migration;                                   // guarded by lock
     private IncomingMigration incoming;                            // guarded by lock
 
@@ -290,7 +290,9 @@ final class MachineCommands {
 
     private void listenIncoming(MigrationUri uri) throws MigrationException {
         MigrationConfig started = config;
-        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(started, e));
+        // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
+        // (migrate-set-capabilities looks only at the outgoing status)
+        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(config, e));
         in.listen(uri, incomingSide.gate());
         incoming = in;
         incomingSide.started().complete(in);

@@ -130,6 +130,21 @@ class QmpIncomingTest {
     }
 
     @Test
+    void theEventsCapabilitySetOnADestinationAfterMigrateIncomingStillApplies() throws Exception {
+        deferredDestination(true);
+        String uri = listen("tcp:127.0.0.1:0");
+        dst.execute("migrate-set-capabilities", caps("events", true)); // allowed: no outgoing migration runs
+        src.execute("migrate", Json.object().put("uri", uri).build());
+        IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(MigrationStatus.COMPLETED, in.awaitFinished(30, TimeUnit.SECONDS), in.error());
+        List<String> seen = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            seen.add(dst.awaitEvent("MIGRATION", WAIT).get("data").orElseThrow().asObject().string("status"));
+        }
+        assertEquals(List.of("setup", "active", "completed"), seen, "QEMU reads the capability as each status changes");
+    }
+
+    @Test
     void stopDuringInmigrateKeepsTheMachinePausedAfterTheLoadAndContResumesIt() throws Exception {
         deferredDestination(true);
         dst.execute("stop"); // QEMU: clears autostart, no STOP event, still inmigrate
