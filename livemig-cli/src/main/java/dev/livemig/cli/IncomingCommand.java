@@ -85,7 +85,7 @@ final class IncomingCommand implements Callable<Integer> {
         }
         try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate);
              QmpServer server = qmp.given() ? qmp.listenOn(QmpServer.builder(g.machine()).config(config)
-                     .incoming(defer ? null : MigrationUri.parse(uri), false)).start() : null) {
+                     .incoming(defer ? null : MigrationUri.parse(uri), false, gate)).start() : null) {
             IncomingMigration incoming;
             if (server != null) {
                 line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));

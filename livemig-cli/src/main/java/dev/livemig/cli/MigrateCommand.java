@@ -119,7 +119,7 @@ final class MigrateCommand implements Callable<Integer> {
             }
             if (info.status() == MigrationStatus.PRE_SWITCHOVER && !continued) {
                 if (!json) {
-                    out.printf("%npre-switchover: the guest still runs; continuing (migrate-continue)%n");
+                    out.printf("%npre-switchover: the guest is stopped, its final state not yet sent; continuing (migrate-continue)%n");
                 }
                 client.execute("migrate-continue", Json.object().put("state", "pre-switchover").build());
                 continued = true;

@@ -32,7 +32,7 @@ final class SourceRun {
             }
             if (m.status() == MigrationStatus.PRE_SWITCHOVER) {
                 if (!quiet) {
-                    System.out.printf("%npre-switchover: the guest still runs; continuing (as migrate-continue would)%n");
+                    System.out.printf("%npre-switchover: the guest is stopped, its final state not yet sent; continuing (as migrate-continue would)%n");
                 }
                 m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
             }

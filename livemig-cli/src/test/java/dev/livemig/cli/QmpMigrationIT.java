@@ -70,7 +70,8 @@ class QmpMigrationIT {
 
                 src.execute("migrate", Json.object().put("uri", uri).build());
                 assertEquals(List.of("setup", "active", "pre-switchover"), statusesUntil(src, "pre-switchover"));
-                assertEquals("running", obj(src.execute("query-status")).string("status"), "held before the pause");
+                assertEquals("finish-migrate", obj(src.execute("query-status")).string("status"),
+                        "QEMU stops the guest before it holds the migration");
                 src.execute("migrate-continue", Json.object().put("state", "pre-switchover").build());
                 assertEquals(List.of("device", "completed"), statusesUntil(src, "completed"));
                 src.awaitEvent("STOP", WAIT);
@@ -93,6 +94,27 @@ class QmpMigrationIT {
             }
             assertEquals(0, guest.awaitExit());
             assertEquals(0, dest.awaitExit());
+        }
+    }
+
+    @Test
+    void theHandshakeTimeoutHoldsForAListenerThatMigrateIncomingOpens() throws Exception {
+        Path dstSock = dir.resolve("dst.sock");
+        try (var dest = LivemigProcess.command(List.of("incoming", "defer", "--ram", "1M", "--qmp", "unix:" + dstSock,
+                "--handshake-timeout", "200"))) {
+            assertEquals("unix:" + dstSock, dest.nextLine().string("qmp"));
+            try (QmpClient dst = QmpClient.connect(dstSock, WAIT)) {
+                dst.execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:0").build());
+                Json.Obj at = obj(dst.execute("query-migrate")).get("socket-address").orElseThrow().asArray().getFirst().asObject();
+                try (var squatter = java.nio.channels.SocketChannel.open(
+                        new java.net.InetSocketAddress(at.string("host"), Integer.parseInt(at.string("port"))))) {
+                    // the default gate holds a silent peer 10 s; 200 ms let it go long before half of that
+                    squatter.socket().setSoTimeout((int) dev.livemig.transport.HandshakeGate.DEFAULT_TIMEOUT.toMillis() / 2);
+                    assertEquals(-1, squatter.socket().getInputStream().read(), "dropped by the 200 ms gate");
+                }
+                dst.execute("quit");
+            }
+            dest.awaitExit();
         }
     }
 }

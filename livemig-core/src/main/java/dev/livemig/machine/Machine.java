@@ -101,15 +101,20 @@ public final class Machine implements AutoCloseable {
         return runState;
     }
 
-    /** Stops the mutators (through the hooks) and enters {@code target}, a non-running state. */
-    public synchronized void pause(RunState target) {
+    /**
+     * Stops the mutators (through the hooks) and enters {@code target}, a non-running state; returns the state
+     * it left, so that a caller learns atomically whether it was the one that stopped the guest.
+     */
+    public synchronized RunState pause(RunState target) {
         if (target.isRunning()) {
             throw new IllegalArgumentException("not a paused state: " + target);
         }
+        RunState before = runState;
         if (runState.isRunning()) {
             hooks.pause();
         }
         runState = target;
+        return before;
     }
 
     public void pause() {
@@ -122,6 +127,19 @@ public final class Machine implements AutoCloseable {
             hooks.resume();
             runState = RunState.RUNNING;
         }
+    }
+
+    /**
+     * Enters {@code next} only if the machine is still in {@code expected}; false (and no change) otherwise.
+     * A command that decided on a state it read (QMP stop, cont) applies only to that state, not to one a
+     * migration moved the machine into meanwhile (finish-migrate).
+     */
+    public synchronized boolean enterIf(RunState expected, RunState next) {
+        if (runState != expected) {
+            return false;
+        }
+        enter(next);
+        return true;
     }
 
     /** Sets a non-running state without calling hooks (e.g. the state received from a source). */

@@ -39,6 +39,11 @@ public enum RunState {
         return null;
     }
 
+    /** QEMU's runstate_needs_reset: the guest cannot simply be continued (cont is refused). */
+    public boolean needsReset() {
+        return this == INTERNAL_ERROR || this == SHUTDOWN || this == GUEST_PANICKED;
+    }
+
     /** True when guest code may run and change memory. */
     public boolean isRunning() {
         return this == RUNNING;

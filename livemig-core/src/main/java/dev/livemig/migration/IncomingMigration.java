@@ -34,7 +34,7 @@ import java.util.function.Consumer;
  * machine on a thread named livemig-mig-dst, answers on the return path when the source opened one (PONG,
  * SWITCHOVER_ACK, SHUT), and at the end enters the source's run state (resuming a machine that was running,
  * unless told to stay paused). From listen until the load ends the machine is in run state inmigrate, as
- * QEMU's is. A failed or cancelled load zeroes the machine's RAM (nothing half-received stays behind) and
+ * QEMU's is; the status is none until the source connects, then active (QEMU 7.2 has no destination setup). A failed or cancelled load zeroes the machine's RAM (nothing half-received stays behind) and
  * leaves it paused; device state may be partly loaded and must not be trusted.
  */
 public final class IncomingMigration {
@@ -85,8 +85,7 @@ public final class IncomingMigration {
         }
         listener = Transports.listen(uri, gate);
         address = listener.address();
-        machine.enter(RunState.INMIGRATE);
-        state.move(MigrationStatus.SETUP);
+        machine.enter(RunState.INMIGRATE); // the status stays none until the source connects (QEMU 7.2)
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();

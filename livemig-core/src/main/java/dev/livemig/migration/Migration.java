@@ -61,6 +61,7 @@ public final class Migration {
     private volatile long remainingBytes;
     private volatile long bytesAtStop = -1;
     private volatile boolean pausedByUs;
+    private long passesReported; // only the migration thread reads and writes it
     /** Set under the lock once the outcome is decided; a later cancel changes nothing. */
     private boolean ending;
     private Thread thread;
@@ -115,6 +116,25 @@ public final class Migration {
         }
     }
 
+    /**
+     * QEMU's qmp_migrate for a URI it cannot use: the migration is set up and fails at once, never touching the
+     * machine. {@code why} becomes its error-desc (null for none, as for QEMU's unknown protocol).
+     */
+    public void failBeforeStart(String why) {
+        synchronized (lock) {
+            if (thread != null || state.status() != MigrationStatus.NONE) {
+                throw new IllegalStateException("this migration was already started: status=" + state.status().qemuName());
+            }
+            startNs = System.nanoTime();
+            state.move(MigrationStatus.SETUP);
+            error = why;
+            totalMs = 0;
+            ending = true;
+            state.move(MigrationStatus.FAILED);
+        }
+        finished.countDown();
+    }
+
     public MigrationStatus status() {
         return state.status();
     }
@@ -138,12 +158,19 @@ public final class Migration {
         }
     }
 
-    /** migrate-continue: leaves pre-switchover. Refused in any other state (QEMU's rule). */
+    /**
+     * migrate-continue: leaves pre-switchover. QEMU's rule: refused unless {@code from} is the current status;
+     * in any status but pre-switchover it then succeeds and does nothing (QEMU eats such a post before it
+     * pauses, so it never releases a later pre-switchover).
+     */
     public void continueFrom(MigrationStatus from) throws MigrationException {
-        if (from != MigrationStatus.PRE_SWITCHOVER || state.status() != MigrationStatus.PRE_SWITCHOVER) {
-            throw new MigrationException("Migration not in expected state: " + state.status().qemuName());
+        MigrationStatus now = state.status();
+        if (from != now) {
+            throw new MigrationException("Migration not in expected state: " + now.qemuName());
         }
-        continued.countDown();
+        if (now == MigrationStatus.PRE_SWITCHOVER) {
+            continued.countDown();
+        }
     }
 
     /** Waits until the migration has ended; returns its final status (or the current one on timeout). */
@@ -214,6 +241,7 @@ public final class Migration {
             }
             save.setup();
             out.flush();
+            emitPasses(); // QEMU's first dirty sync, and its MIGRATION_PASS 1, happen during setup
             setupMs = (System.nanoTime() - startNs) / 1_000_000;
             synchronized (lock) {
                 checkCancelled();
@@ -268,7 +296,6 @@ public final class Migration {
             w = new TransferWindow(maxBandwidth, downtimeLimitMs, System.nanoTime());
             window = w;
         }
-        long lastSync = ram.dirtySyncCount.get();
         long periodsSeen = ram.periods.get();
         AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
         long previousExact = -1;
@@ -283,11 +310,7 @@ public final class Migration {
             if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
             }
-            long syncs = ram.dirtySyncCount.get();
-            for (long pass = lastSync + 1; pass <= syncs; pass++) {
-                state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
-            }
-            lastSync = syncs;
+            emitPasses();
             long periods = ram.periods.get();
             if (autoConverge != null && periods != periodsSeen) {
                 autoConverge.periodEnded(ram.transferred.get(), ram.lastPeriodDirtyPages.get() * RamBlock.TARGET_PAGE_SIZE);
@@ -347,29 +370,38 @@ public final class Migration {
         return !config.has("switchover-ack") || rp.switchoverAcked();
     }
 
-    /** Pauses the machine (after pre-switchover if asked) and writes the final state. */
+    /**
+     * QEMU's migration_completion: stops the guest first (run state finish-migrate; STOP only when it was
+     * running), then with pause-before-switchover waits in pre-switchover and goes on through device, and
+     * writes the final state. Without that capability the status stays active until completed, as in 7.2.
+     */
     private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        long stopNs = System.nanoTime();
+        RunState before;
+        synchronized (lock) {
+            checkCancelled(); // a cancel already decided must not stop the guest
+            before = machine.pause(RunState.FINISH_MIGRATE);
+            pausedByUs = before.isRunning();
+        }
+        if (pausedByUs) {
+            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        }
+        bytesAtStop = ram.transferred.get();
         if (config.has("pause-before-switchover")) {
             synchronized (lock) {
                 checkCancelled();
                 state.move(MigrationStatus.PRE_SWITCHOVER);
             }
             continued.await();
-            checkCancelled();
-        }
-        RunState before = machine.runState();
-        long stopNs = System.nanoTime();
-        machine.pause(RunState.FINISH_MIGRATE);
-        pausedByUs = before.isRunning();
-        state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
-        bytesAtStop = ram.transferred.get();
-        synchronized (lock) {
-            checkCancelled();
-            state.move(MigrationStatus.DEVICE);
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.DEVICE);
+            }
         }
         StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
         save.complete();
         out.flush();
+        emitPasses(); // the final sync of the stopped guest is a pass too (QEMU's ram_save_complete)
         try {
             if (rp != null) {
                 channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
@@ -390,6 +422,15 @@ public final class Migration {
         downtimeMs = (System.nanoTime() - stopNs) / 1_000_000;
     }
 
+    /** One MIGRATION_PASS per dirty-bitmap sync not yet reported, numbered as QEMU's dirty-sync-count. */
+    private void emitPasses() {
+        long syncs = ram.dirtySyncCount.get();
+        for (long pass = passesReported + 1; pass <= syncs; pass++) {
+            state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
+        }
+        passesReported = Math.max(passesReported, syncs);
+    }
+
     private void finish(MigrationStatus end, String why) {
         MigrationStatus outcome;
         synchronized (lock) {
@@ -398,12 +439,18 @@ public final class Migration {
             outcome = end == MigrationStatus.COMPLETED && cancelRequested ? MigrationStatus.CANCELLED : end;
             ending = true;
         }
+        // the source keeps running after a failed or cancelled switchover; QEMU announces a failure first (in
+        // migration_completion) and then restarts the guest, while cancelled follows the restart (cleanup bh)
+        boolean restart = outcome != MigrationStatus.COMPLETED && pausedByUs;
+        pausedByUs = false;
         if (outcome == MigrationStatus.COMPLETED) {
             machine.pause(RunState.POSTMIGRATE);
-        } else if (pausedByUs) {
-            pausedByUs = false;
-            machine.resume(); // the source keeps running after a failed or cancelled switchover
-            state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+        } else if (!restart) {
+            // a guest that was paused already stays paused, as postmigrate (QEMU's migration_iteration_finish)
+            machine.enterIf(RunState.FINISH_MIGRATE, RunState.POSTMIGRATE);
+        }
+        if (restart && outcome == MigrationStatus.CANCELLED) {
+            restartGuest();
         }
         synchronized (lock) {
             error = outcome == MigrationStatus.CANCELLED ? null : why;
@@ -413,6 +460,14 @@ public final class Migration {
             }
             state.move(outcome);
         }
+        if (restart && outcome == MigrationStatus.FAILED) {
+            restartGuest();
+        }
+    }
+
+    private void restartGuest() {
+        machine.resume();
+        state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
     }
 
     private void checkCancelled() {

@@ -113,6 +113,11 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
             return o.build();
         }
         o.put("status", status.qemuName());
+        if (status == MigrationStatus.FAILED || status == MigrationStatus.CANCELLED) {
+            // QEMU 7.2's fill_source_migration_info: an ended, unsuccessful migration shows its status and,
+            // when failed, why; its figures are gone
+            return errorDesc != null && status == MigrationStatus.FAILED ? o.put("error-desc", errorDesc).build() : o.build();
+        }
         if (ram != null) {
             o.put("total-time", totalTimeMs).put("setup-time", setupTimeMs);
             if (status != MigrationStatus.COMPLETED) {

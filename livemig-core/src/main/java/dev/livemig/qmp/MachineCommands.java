@@ -30,7 +30,9 @@ import static dev.livemig.qmp.QmpCommand.Param.required;
  * outgoing {@link Migration} and, on a destination, the {@link IncomingMigration}; all change only under
  * one lock, so commands from several clients see one order. Migration events of either direction become
  * QMP events: MIGRATION and MIGRATION_PASS only when that migration was started with the {@code events}
- * capability (QEMU's rule), STOP and RESUME always.
+ * capability (QEMU's rule; the one exception, also QEMU's, is the destination's MIGRATION "setup" sent as it
+ * starts listening), STOP and RESUME always. Which command is allowed in which migration status and run state
+ * follows QEMU 7.2 (QmpMigrationStateRulesTest holds the table).
  */
 final class MachineCommands {
     /** Where QMP events go (the server's broadcast). */
@@ -42,6 +44,9 @@ final class MachineCommands {
     /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
     private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover");
 
+    /** The URI schemes QEMU 7.2's qmp_migrate knows (file: is livemig's own); any other is "not a valid protocol". */
+    private static final java.util.regex.Pattern KNOWN_PROTOCOL = java.util.regex.Pattern.compile("(tcp|unix|vsock|rdma|exec|fd|file):");
+
     private final Machine machine;
     private final Events events;
     private final Runnable onQuit;
@@ -49,7 +54,7 @@ final class MachineCommands {
     private final List<QmpCommand> table;
     private final IncomingSide incomingSide;                        // null: not a destination
     private final DirtyRateCalculation dirtyRate;
-    private MigrationConfig config;                                // guarded by lock
+    private volatile MigrationConfig config;                       // changed under lock; read by event forwarding
     private Migration migration;                                   // guarded by lock
     private IncomingMigration incoming;                            // guarded by lock
 
@@ -155,34 +160,52 @@ final class MachineCommands {
     }
 
     /**
-     * QEMU emits STOP only when the machine actually stops; stopping a stopped machine is silent. While an
-     * incoming migration is awaited or loading, stop means "stay paused when it completes".
+     * QEMU's qmp_stop: STOP only when the machine actually stops; stopping a machine that does not run
+     * (paused, or held in finish-migrate by a switchover) changes nothing. While an incoming migration is
+     * awaited or loading, stop means "stay paused when it completes".
      */
     private Json stop() {
         synchronized (lock) {
             if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(false)) {
                 return empty();
             }
-            if (machine.runState().isRunning()) {
-                machine.pause();
+            // only from running: a switchover that moved the guest to finish-migrate meanwhile keeps it
+            if (machine.enterIf(RunState.RUNNING, RunState.PAUSED)) {
                 events.emit("STOP", empty(), System.currentTimeMillis());
             }
         }
         return empty();
     }
 
-    /** While an incoming migration is awaited or loading, cont means "resume when it completes" (QEMU). */
-    private Json cont() {
+    /**
+     * QEMU's qmp_cont, in its order: a guest that needs a reset cannot continue, a suspended one stays as it
+     * is, and one in finish-migrate belongs to the switchover that is sending its final state (resuming it
+     * would leave two live copies). While an incoming migration is awaited or loading, cont means "resume
+     * when it completes".
+     */
+    private Json cont() throws QmpException {
         synchronized (lock) {
-            if (machine.runState() == RunState.INMIGRATE && autostartAfterIncoming(true)) {
-                return empty();
-            }
-            if (!machine.runState().isRunning()) {
-                machine.resume();
-                events.emit("RESUME", empty(), System.currentTimeMillis());
+            while (true) {
+                RunState s = machine.runState();
+                if (s == RunState.INMIGRATE && autostartAfterIncoming(true)) {
+                    return empty();
+                }
+                if (s.needsReset()) {
+                    throw QmpException.generic("Resetting the Virtual Machine is required");
+                }
+                if (s == RunState.FINISH_MIGRATE) {
+                    throw QmpException.generic("Migration is not finalized yet");
+                }
+                if (s == RunState.SUSPENDED || s.isRunning()) {
+                    return empty();
+                }
+                if (machine.enterIf(s, RunState.RUNNING)) {
+                    events.emit("RESUME", empty(), System.currentTimeMillis());
+                    return empty();
+                }
+                // a migration changed the run state between the read and the resume: decide on the new one
             }
         }
-        return empty();
     }
 
     /** False when it is too late: the load has just ended and the command applies to the machine itself. */
@@ -217,8 +240,9 @@ final class MachineCommands {
             b.put(m.name(), m.value());
         }
         Json.Obj address = switch (in.address()) {
-            case MigrationUri.Tcp(String host, int port) ->
-                    Json.object().put("type", "inet").put("host", host).put("port", Integer.toString(port)).build();
+            // QEMU's socket_sockaddr_to_address_inet also names the address family of the listening socket
+            case MigrationUri.Tcp(String host, int port) -> Json.object().put("port", Integer.toString(port))
+                    .put(host.contains(":") ? "ipv6" : "ipv4", true).put("host", host).put("type", "inet").build();
             case MigrationUri.Unix(var path) -> Json.object().put("type", "unix").put("path", path.toString()).build();
             case null, default -> null; // exec and file are no sockets
         };
@@ -241,7 +265,8 @@ final class MachineCommands {
                 throw QmpException.generic("'-incoming' was not specified on the command line");
             }
             try {
-                startIncoming(MigrationUri.parse(args.string("uri")));
+                announceIncomingSetup(); // before the URI is even parsed, as QEMU
+                listenIncoming(MigrationUri.parse(args.string("uri")));
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -249,10 +274,26 @@ final class MachineCommands {
         return empty();
     }
 
+    /**
+     * QEMU's qemu_start_incoming_migration announces MIGRATION "setup" before it listens, whether or not the
+     * events capability is on and whether or not the listen then works; the status itself stays none until
+     * the source connects.
+     */
     private void startIncoming(MigrationUri uri) throws MigrationException {
+        announceIncomingSetup();
+        listenIncoming(uri);
+    }
+
+    private void announceIncomingSetup() {
+        events.emit("MIGRATION", Json.object().put("status", MigrationStatus.SETUP.qemuName()).build(), System.currentTimeMillis());
+    }
+
+    private void listenIncoming(MigrationUri uri) throws MigrationException {
         MigrationConfig started = config;
-        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(started, e));
-        in.listen(uri);
+        // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
+        // (migrate-set-capabilities looks only at the outgoing status)
+        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(config, e));
+        in.listen(uri, incomingSide.gate());
         incoming = in;
         incomingSide.started().complete(in);
     }
@@ -284,9 +325,18 @@ final class MachineCommands {
                 throw QmpException.generic("the dirty rate is being measured in dirty-bitmap mode; migrate once query-dirty-rate says measured");
             }
             MigrationConfig started = config;
+            var m = new Migration(machine, started, e -> forward(started, e));
+            MigrationUri uri;
             try {
-                MigrationUri uri = MigrationUri.parse(args.string("uri"));
-                var m = new Migration(machine, started, e -> forward(started, e));
+                uri = MigrationUri.parse(args.string("uri"));
+            } catch (MigrationException e) {
+                // QEMU sets the migration up before it looks at the URI, so a bad one leaves it failed
+                boolean unknownProtocol = !KNOWN_PROTOCOL.matcher(args.string("uri")).lookingAt();
+                m.failBeforeStart(unknownProtocol ? null : e.getMessage());
+                migration = m;
+                throw QmpException.generic(unknownProtocol ? "Parameter 'uri' expects a valid migration protocol" : e.getMessage());
+            }
+            try {
                 m.start(uri);
                 migration = m;
             } catch (MigrationException e) {
@@ -359,7 +409,11 @@ final class MachineCommands {
             m = migration;
         }
         if (m == null) {
-            throw QmpException.generic("Migration not in expected state: " + MigrationStatus.NONE.qemuName());
+            // QEMU compares with the outgoing status, none before any migrate: continuing "none" succeeds
+            if (from != MigrationStatus.NONE) {
+                throw QmpException.generic("Migration not in expected state: " + MigrationStatus.NONE.qemuName());
+            }
+            return empty();
         }
         try {
             m.continueFrom(from);

@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
 
@@ -140,7 +141,12 @@ public final class QmpServer implements AutoCloseable {
          * it paused after the load (QEMU's -S); cont and stop change that until the load ends.
          */
         public Builder incoming(MigrationUri uri, boolean autostart) {
-            this.incoming = new IncomingSide(uri, autostart);
+            return incoming(uri, autostart, HandshakeGate.DEFAULT);
+        }
+
+        /** {@link #incoming(MigrationUri, boolean)} taking only connections that pass {@code gate}, for either start. */
+        public Builder incoming(MigrationUri uri, boolean autostart, HandshakeGate gate) {
+            this.incoming = new IncomingSide(uri, autostart, gate);
             return this;
         }
 

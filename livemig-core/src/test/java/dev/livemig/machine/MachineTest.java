@@ -34,6 +34,28 @@ class MachineTest {
     }
 
     @Test
+    void enterIfAppliesOnlyToTheStateTheCallerSawSoASwitchoverIsNotUndone() {
+        try (Machine m = Machine.builder("m").ram("ram", 4096).initialState(RunState.PAUSED).build()) {
+            assertEquals(RunState.PAUSED, m.pause(RunState.FINISH_MIGRATE), "pause tells which state it left");
+            // a cont that read "paused" before the switchover stopped the guest must not resume it now
+            assertFalse(m.enterIf(RunState.PAUSED, RunState.RUNNING));
+            assertEquals(RunState.FINISH_MIGRATE, m.runState());
+            assertTrue(m.enterIf(RunState.FINISH_MIGRATE, RunState.POSTMIGRATE));
+            assertEquals(RunState.POSTMIGRATE, m.runState());
+            assertTrue(m.enterIf(RunState.POSTMIGRATE, RunState.RUNNING));
+            assertTrue(m.runState().isRunning());
+        }
+    }
+
+    @Test
+    void qemuRefusesToContinueOnlyAGuestThatNeedsAReset() {
+        for (RunState s : RunState.values()) {
+            boolean reset = s == RunState.INTERNAL_ERROR || s == RunState.SHUTDOWN || s == RunState.GUEST_PANICKED;
+            assertEquals(reset, s.needsReset(), s.qemuName());
+        }
+    }
+
+    @Test
     void ramBlocksKeepTheirOrderAndNamesAreUnique() {
         var b = Machine.builder("m").ram("b", 4096).ram("a", 8192);
         assertThrows(IllegalArgumentException.class, () -> b.ram("a", 4096));

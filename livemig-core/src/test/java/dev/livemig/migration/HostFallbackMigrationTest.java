@@ -33,12 +33,16 @@ class HostFallbackMigrationTest {
         var dest = guests.guest(0, features);
         source.start();
         source.awaitWrites(1_000);
-        var config = new MigrationConfig(Set.of("pause-before-switchover"), 300, 1L << 30);
-        var pair = guests.migrate(source, dest, config, new MigrationConfig(Set.of(), 300, 1L << 30), "tcp:127.0.0.1:0");
-        // held before the switchover until the guest has written on: writes only the fallback can report
-        LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
+        // held while active until the guest has written on (pre-switchover would stop it): writes only the
+        // fallback can report
+        var hold = new HoldingDevice(HoldingDevice.Phase.ITERATE);
+        source.machine.devices().registerLive("hold", 0, 1, hold);
+        dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
+        var config = new MigrationConfig(Set.of(), 300, 1L << 30);
+        var pair = guests.migrate(source, dest, config, config, "tcp:127.0.0.1:0");
+        hold.awaitEntered();
         source.awaitWrites(source.writes() + 2_000);
-        pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        hold.release();
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(30, TimeUnit.SECONDS));
         LiveGuests.assertSameGuest(source, dest);

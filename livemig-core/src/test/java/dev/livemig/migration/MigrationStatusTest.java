@@ -28,6 +28,19 @@ class MigrationStatusTest {
     }
 
     @Test
+    void deviceFollowsOnlyPreSwitchoverAsInQemu72() {
+        assertDoesNotThrow(() -> checkMove(Side.SOURCE, ACTIVE, COMPLETED));
+        assertThrows(IllegalStateException.class, () -> checkMove(Side.SOURCE, ACTIVE, DEVICE));
+    }
+
+    @Test
+    void aDestinationGoesFromNoneToActiveWhenTheSourceConnects() {
+        assertDoesNotThrow(() -> checkMove(Side.DESTINATION, NONE, ACTIVE));
+        assertDoesNotThrow(() -> checkMove(Side.DESTINATION, ACTIVE, COMPLETED));
+        assertThrows(IllegalStateException.class, () -> checkMove(Side.DESTINATION, NONE, SETUP));
+    }
+
+    @Test
     void namesAreQemus() {
         assertEquals("pre-switchover", PRE_SWITCHOVER.qemuName());
         assertEquals("postcopy-active", POSTCOPY_ACTIVE.qemuName());

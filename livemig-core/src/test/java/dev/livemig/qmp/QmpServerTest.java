@@ -288,14 +288,15 @@ class QmpServerTest {
             assertGeneric("Parameter 'state' does not accept value 'nowhere'", refused(c, "migrate-continue", "{\"state\": \"nowhere\"}"));
             assertGeneric("postcopy recovery is not built yet in livemig",
                     refused(c, "migrate", "{\"uri\": \"tcp:127.0.0.1:1\", \"resume\": true}"));
-            assertEquals("GenericError", refused(c, "migrate", "{\"uri\": \"carrier-pigeon:coop\"}").errorClass());
+            assertGeneric("Parameter 'uri' expects a valid migration protocol", refused(c, "migrate", "{\"uri\": \"carrier-pigeon:coop\"}"));
             assertGeneric("'-incoming' was not specified on the command line",
                     refused(c, "migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:0\"}"));
             assertEquals("GenericError", refused(c, "migrate-incoming", "{}").errorClass(), "uri is required");
             for (String name : List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover")) {
                 assertGeneric(name + " is not built yet in livemig", refused(c, name, null));
             }
-            assertJson("{}", (c.execute("query-migrate")), "a refused migrate leaves no migration");
+            // QEMU 7.2 sets the migration up before it rejects the protocol: the status is failed, with no reason
+            assertJson("{\"status\": \"failed\"}", (c.execute("query-migrate")), "as QEMU 7.2 answers");
         }
     }
 

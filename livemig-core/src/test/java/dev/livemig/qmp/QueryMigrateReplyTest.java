@@ -33,10 +33,19 @@ class QueryMigrateReplyTest {
                 new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 0, null,
                         new MigrationInfo.XbzrleStats(64L << 20, 4096, 300, 12, 2)),
                 new MigrationInfo(MigrationStatus.COMPLETED, 2100, 12, 35, -1, RAM, null, 0),
-                new MigrationInfo(MigrationStatus.FAILED, 900, 12, -1, 40, RAM, "Connection reset by peer", 0),
-                new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Failed to connect", 0))) {
+                new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Failed to connect", 0),
+                new MigrationInfo(MigrationStatus.CANCELLED, -1, -1, -1, -1, null, null, 0))) {
             assertEquals(info, QueryMigrateReply.parse(info.toJson()), info.toString());
         }
+    }
+
+    @Test
+    void anEndedUnsuccessfulMigrationReportsOnlyItsStatusAndReasonAsQemuDoes() throws Exception {
+        var failed = new MigrationInfo(MigrationStatus.FAILED, 900, 12, -1, 40, RAM, "Connection reset by peer", 45);
+        assertEquals("{\"status\": \"failed\", \"error-desc\": \"Connection reset by peer\"}",
+                dev.livemig.json.JsonWriter.compact(failed.toJson()));
+        var cancelled = new MigrationInfo(MigrationStatus.CANCELLED, 900, 12, -1, 40, RAM, null, 0);
+        assertEquals("{\"status\": \"cancelled\"}", dev.livemig.json.JsonWriter.compact(cancelled.toJson()));
     }
 
     @Test
