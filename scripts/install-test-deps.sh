@@ -106,6 +106,13 @@ deb_src_entries() {
 }
 
 # (read whole: grep -q would end the pipe early, and pipefail would take apt-cache's SIGPIPE for a failure)
+other_deb_src() { # a deb-src entry that is not ours
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && [ "$f" != "$ours" ] && grep -qE '^[[:space:]]*Types:.*[[:space:]]deb-src([[:space:]]|$)' "$f" && return 0
+  done
+  grep -qsE '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+}
 has_qemu_source() { apt-cache showsrc --only-source qemu 2>/dev/null | grep -c '^Package: qemu$' >/dev/null; }
 
 if ! has_qemu_source; then
@@ -115,7 +122,10 @@ if ! has_qemu_source; then
     say "QEMU's source package and caches python/qemu/qmp there for every user (or set LIVEMIG_TEST_DEPS_CACHE)"
     exit 1
   fi
-  if [ ! -f "$ours" ]; then
+  if [ ! -f "$ours" ] && other_deb_src; then
+    apt_update # deb-src entries of the machine's own, perhaps with indexes not fetched yet
+  fi
+  if [ ! -f "$ours" ] && ! has_qemu_source; then
     entries=$(deb_src_entries)
     if [ -z "$entries" ]; then
       say "no Debian deb entry for suite '${codename:-unknown}' in /etc/apt/sources.list{,.d/*.sources,.d/*.list}"
@@ -125,8 +135,10 @@ if ! has_qemu_source; then
     printf '# Added by livemig scripts/install-test-deps.sh: QEMU source package (for its python QMP client).\n%s\n' \
       "$entries" >"$ours"
   fi
-  apt_updated= # the new entry's indexes
-  apt_update
+  if ! has_qemu_source; then
+    apt_updated= # the new entry's indexes
+    apt_update
+  fi
   if ! has_qemu_source; then
     say "apt knows no source package qemu even with $ours; check that file and 'apt-get update'"
     exit 1
