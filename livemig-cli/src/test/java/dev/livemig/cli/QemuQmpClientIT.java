@@ -2,6 +2,7 @@ package dev.livemig.cli;
 
 import dev.livemig.json.Json;
 import dev.livemig.qemu.QemuProcess;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +25,11 @@ class QemuQmpClientIT {
 
     @TempDir
     Path dir;
+
+    @BeforeEach
+    void qemuQmpIsInstalled() throws Exception {
+        QemuQmpScript.requireClient(); // before any process is started: fails at once, saying what to run
+    }
 
     private static Json at(Json.Obj o, String... path) {
         Json j = o;

@@ -57,6 +57,28 @@ final class QemuQmpScript {
         return dir;
     }
 
+    /** Fails, saying what to run, unless python3 runs and imports qemu.qmp from the cache. */
+    static void requireClient() throws IOException, InterruptedException {
+        var pb = new ProcessBuilder("python3", "-c", "import qemu.qmp, qemu.qmp.legacy").redirectErrorStream(true);
+        pb.environment().put("PYTHONPATH", qemuQmpDir().toString());
+        pb.environment().put("PYTHONDONTWRITEBYTECODE", "1");
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException e) {
+            throw new AssertionError("python3 cannot be run (" + e.getMessage() + "); " + HOW, e);
+        }
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("python3 did not import qemu.qmp within 60 s; killed");
+        }
+        if (p.exitValue() != 0) {
+            throw new AssertionError("python3 cannot import qemu.qmp from " + qemuQmpDir() + ": " + out.strip() + "; " + HOW);
+        }
+    }
+
     /** Runs the script against a source and a destination (started with incoming defer) serving QMP. */
     static Outcome migrate(String sourceQmp, String destinationQmp) throws IOException, InterruptedException {
         Path pythonPath = qemuQmpDir();
