@@ -34,12 +34,16 @@ fi
 
 # --- qemu.qmp from QEMU's source package ---------------------------------------------------------------------
 cache_root=${LIVEMIG_TEST_DEPS_CACHE:-/var/cache/livemig-test-deps}
+case "$cache_root" in
+  /*) ;;
+  *) say "LIVEMIG_TEST_DEPS_CACHE must be an absolute path (the tests run in another directory): $cache_root"; exit 1 ;;
+esac
 # The orig tarball is the same for every Debian revision of one upstream version, so the cache is keyed by it.
 upstream=$(dpkg-query -W -f='${source:Upstream-Version}' qemu-system-x86 2>/dev/null || true)
 if [ -z "$upstream" ]; then
-  say "qemu-system-x86 is not a Debian package here (dpkg-query knows no source version for it);"
-  say "put QEMU's python/qemu/qmp at $cache_root/qemu-qmp/qemu/qmp by hand"
   [ -f "$cache_root/qemu-qmp/qemu/qmp/__init__.py" ] && exit 0
+  say "qemu-system-x86 is not a Debian package here (dpkg-query knows no source version for it);"
+  say "put QEMU's python/qemu/qmp (from QEMU's source of the installed version) at $cache_root/qemu-qmp/qemu/qmp"
   exit 1
 fi
 cache="$cache_root/qemu-qmp-$upstream"

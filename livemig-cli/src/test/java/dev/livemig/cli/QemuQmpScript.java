@@ -49,7 +49,11 @@ final class QemuQmpScript {
     /** The directory to put on PYTHONPATH: the one holding qemu/qmp/__init__.py. */
     static Path qemuQmpDir() {
         String root = System.getenv("LIVEMIG_TEST_DEPS_CACHE");
-        Path dir = Path.of(root == null || root.isBlank() ? DEFAULT_CACHE : root, "qemu-qmp");
+        Path base = Path.of(root == null || root.isBlank() ? DEFAULT_CACHE : root);
+        if (!base.isAbsolute()) {
+            throw new AssertionError("LIVEMIG_TEST_DEPS_CACHE must be an absolute path, as install-test-deps.sh requires: " + root);
+        }
+        Path dir = base.resolve("qemu-qmp");
         Path init = dir.resolve("qemu/qmp/__init__.py");
         if (!Files.isReadable(init)) {
             throw new AssertionError("QEMU's python QMP client is missing: no readable " + init + "; " + HOW);
