@@ -2,11 +2,14 @@ package dev.livemig.cli;
 
 import dev.livemig.json.Json;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.testing.Await;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -74,9 +77,9 @@ class QemuQmpClientIT {
         try {
             Path src = dir.resolve("qemu-src.sock");
             Path dst = dir.resolve("qemu-dst.sock");
-            qemus.add(qemu(src, List.of()));
-            qemus.add(qemu(dst, List.of("-S", "-incoming", "defer")));
-            QemuQmpScript.Outcome run = QemuQmpScript.migrate("unix:" + src, "unix:" + dst); // it waits for the sockets
+            startQemu(src, List.of(), qemus);
+            startQemu(dst, List.of("-S", "-incoming", "defer"), qemus);
+            QemuQmpScript.Outcome run = QemuQmpScript.migrate("unix:" + src, "unix:" + dst);
             assertTrue(run.ok(), "QEMU itself fails the script: " + run);
             for (Process q : qemus) {
                 assertTrue(q.waitFor(30, TimeUnit.SECONDS), "QEMU did not exit after quit");
@@ -88,13 +91,20 @@ class QemuQmpClientIT {
         }
     }
 
-    private Process qemu(Path socket, List<String> extra) throws Exception {
+    /** Starts one QEMU serving QMP on {@code socket} and adds it to {@code started} (for the caller to end). */
+    private void startQemu(Path socket, List<String> extra, List<Process> started) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(QemuProcess.BINARY, "-machine", "none"));
         cmd.addAll(QemuProcess.FIXED_ARGS);
         cmd.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
         cmd.addAll(extra);
         Path log = dir.resolve(socket.getFileName() + ".log");
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        started.add(p);
+        // one that dies at start-up fails here with its log, not after the script's whole budget
+        Await.until("QEMU to create " + socket, () -> Files.exists(socket) || !p.isAlive(), null, Duration.ofSeconds(60));
+        if (!p.isAlive()) {
+            fail("QEMU exited at start-up with status " + p.exitValue() + ": " + cmd + "\n" + Files.readString(log));
+        }
     }
 
     @Test
