@@ -58,26 +58,17 @@ final class IncomingCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print JSON lines instead of text.")
     boolean json;
 
-    @Option(names = "--handshake-timeout", paramLabel = "MS", defaultValue = "10000",
-            description = "Drop a connection that has not sent its first 8 bytes within this time, and keep listening "
-                    + "(default ${DEFAULT-VALUE}).")
-    long handshakeTimeoutMs;
+    @Mixin
+    HandshakeTimeoutOption handshake;
 
     @Option(names = "--run-after", defaultValue = "0", paramLabel = "MS",
             description = "After verification, let the guest run this long and verify again.")
     long runAfterMs;
 
-    private HandshakeGate handshakeGate() throws MigrationException {
-        if (handshakeTimeoutMs <= 0) {
-            throw new MigrationException("--handshake-timeout must be a positive number of milliseconds: " + handshakeTimeoutMs);
-        }
-        return new HandshakeGate(java.time.Duration.ofMillis(handshakeTimeoutMs));
-    }
-
     @Override
     public Integer call() throws Exception {
         guest.check();
-        HandshakeGate gate = handshakeGate();
+        HandshakeGate gate = handshake.gate();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         boolean defer = uri.equals("defer");
         if (defer && !qmp.given()) {
