@@ -185,6 +185,7 @@ final class MachineCommands {
      */
     private Json cont() throws QmpException {
         synchronized (lock) {
+            refuseAfterFailedLoad();
             while (true) {
                 RunState s = machine.runState();
                 if (s == RunState.INMIGRATE && autostartAfterIncoming(true)) {
@@ -205,6 +206,17 @@ final class MachineCommands {
                 }
                 // a migration changed the run state between the read and the resume: decide on the new one
             }
+        }
+    }
+
+    /**
+     * A destination whose load failed or was cancelled holds no complete guest (its RAM was discarded), so it
+     * must neither run nor migrate out. livemig's own rule: QEMU's destination exits instead.
+     */
+    private void refuseAfterFailedLoad() throws QmpException {
+        if (incoming != null && (incoming.status() == MigrationStatus.FAILED || incoming.status() == MigrationStatus.CANCELLED)) {
+            throw QmpException.generic("the incoming migration " + incoming.status().qemuName()
+                    + ": this destination holds no complete guest; start a new destination");
         }
     }
 
@@ -317,6 +329,7 @@ final class MachineCommands {
             if (machine.runState() == RunState.INMIGRATE) {
                 throw QmpException.generic("Guest is waiting for an incoming migration");
             }
+            refuseAfterFailedLoad();
             if (machine.runState() == RunState.POSTMIGRATE) {
                 throw QmpException.generic("Can't migrate the vm that was paused due to previous migration");
             }

@@ -63,8 +63,12 @@ class QmpMigrationStateRulesTest {
         }
     }
 
-    /** Where a destination is held: before migrate-incoming, listening, loading, done. */
-    enum Destination { DEFERRED, LISTENING, ACTIVE, COMPLETED }
+    /** Where a destination is held: before migrate-incoming, listening, loading, done, failed on a bad stream. */
+    enum Destination { DEFERRED, LISTENING, ACTIVE, COMPLETED, FAILED }
+
+    /** livemig's own rule where QEMU's destination exits: a failed load leaves nothing to run or migrate. */
+    private static final String NO_COMPLETE_GUEST = "the incoming migration failed: this destination holds no complete guest; "
+            + "start a new destination";
 
     /** One command and QEMU's answer to it in each status: "" for success, else the error text. */
     private record Rule<S>(String command, Function<S, Json.Obj> args, Function<S, String> answer) {
@@ -95,8 +99,12 @@ class QmpMigrationStateRulesTest {
     private static List<Rule<Destination>> destinationRules() {
         return List.of(
                 Rule.of("stop", NO_ARGS, d -> OK),
-                Rule.of("cont", NO_ARGS, d -> OK),
-                Rule.of("migrate", uri(deadPort()), d -> d == Destination.COMPLETED ? OK : "Guest is waiting for an incoming migration"),
+                Rule.of("cont", NO_ARGS, d -> d == Destination.FAILED ? NO_COMPLETE_GUEST : OK),
+                Rule.of("migrate", uri(deadPort()), d -> switch (d) {
+                    case COMPLETED -> OK;
+                    case FAILED -> NO_COMPLETE_GUEST;
+                    default -> "Guest is waiting for an incoming migration";
+                }),
                 Rule.of("migrate-incoming", uri("tcp:127.0.0.1:0"),
                         d -> d == Destination.DEFERRED ? OK : "The incoming migration has already been started"),
                 Rule.of("migrate-set-capabilities", caps("events", true), d -> OK),
@@ -157,8 +165,11 @@ class QmpMigrationStateRulesTest {
             Json reply = answer(rig.qmp, command, args, expected);
             switch (command) {
                 case "query-migrate" -> assertDestinationInfo(status, (Json.Obj) reply);
-                case "query-status" -> assertEquals(status == Destination.COMPLETED ? "running" : "inmigrate",
-                        ((Json.Obj) reply).string("status"));
+                case "query-status" -> assertEquals(switch (status) {
+                    case COMPLETED -> "running";
+                    case FAILED -> "paused";
+                    default -> "inmigrate";
+                }, ((Json.Obj) reply).string("status"));
                 default -> { }
             }
         }
@@ -200,8 +211,9 @@ class QmpMigrationStateRulesTest {
             case LISTENING -> assertEquals(Set.of("socket-address"), keys);
             case ACTIVE -> assertEquals(Set.of("socket-address", "status"), keys);
             case COMPLETED -> assertEquals(Set.of("status"), keys);
+            case FAILED -> assertEquals(Set.of("status", "error-desc"), keys);
         }
-        if (d == Destination.ACTIVE || d == Destination.COMPLETED) {
+        if (d != Destination.DEFERRED && d != Destination.LISTENING) {
             assertEquals(d.name().toLowerCase(), info.string("status"));
         }
     }
@@ -336,12 +348,19 @@ class QmpMigrationStateRulesTest {
                 return;
             }
             Json.Obj address = ((Json.Obj) qmp.execute("query-migrate")).array("socket-address").getFirst().asObject();
-            migration = new Migration(source, new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
-            migration.start(MigrationUri.parse("tcp:" + address.string("host") + ":" + address.string("port")));
-            holding.awaitEntered();
-            if (status == Destination.COMPLETED) {
-                holding.release();
-                assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(WAIT.toMillis(), TimeUnit.MILLISECONDS));
+            if (status == Destination.FAILED) {
+                try (var peer = java.nio.channels.SocketChannel.open(new java.net.InetSocketAddress(address.string("host"),
+                        Integer.parseInt(address.string("port"))))) {
+                    peer.write(java.nio.ByteBuffer.wrap("not a migration stream".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+                }
+            } else {
+                migration = new Migration(source, new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
+                migration.start(MigrationUri.parse("tcp:" + address.string("host") + ":" + address.string("port")));
+                holding.awaitEntered();
+                if (status == Destination.COMPLETED) {
+                    holding.release();
+                    assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(WAIT.toMillis(), TimeUnit.MILLISECONDS));
+                }
             }
             String wanted = status.name().toLowerCase();
             Await.value("the destination to say " + wanted, () -> JsonWriter.compact(qmp.execute("query-migrate")),
