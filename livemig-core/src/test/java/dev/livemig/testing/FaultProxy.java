@@ -1,5 +1,6 @@
 package dev.livemig.testing;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -7,7 +8,7 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -23,7 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link Direction#TO_SOURCE} direction. Each direction of each connection is copied by its own thread
  * (named fault-proxy-C-up / -down: they are no livemig threads) that counts the bytes it forwarded.
  *
- * <p>At most one {@link Fault} per proxy, applied when its direction reaches its byte offset:
+ * <p>At most one {@link Fault} per proxy, given at the start or {@linkplain #arm armed} later (at a point the
+ * test chose, such as the source waiting in pre-switchover), applied when its byte arrives:
  * <ul>
  * <li>{@link Kind#CUT}: exactly {@code offset} bytes pass, then both sockets of the connection are closed;
  * <li>{@link Kind#CORRUPT}: byte {@code offset} (0-based) passes with every bit flipped, the rest unchanged;
@@ -58,16 +60,19 @@ public final class FaultProxy implements AutoCloseable {
 
     private final ServerSocketChannel server;
     private final InetSocketAddress destination;
-    private final Optional<Fault> fault;
+    private volatile Fault fault; // null: none (yet)
     private final Thread acceptor;
     private final List<SocketChannel> sockets = new CopyOnWriteArrayList<>();
     private final List<Thread> pumps = new CopyOnWriteArrayList<>();
     private final ConcurrentHashMap<String, AtomicLong> forwarded = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, ByteArrayOutputStream> copies = new ConcurrentHashMap<>();
     private final CountDownLatch applied = new CountDownLatch(1);
     private final CountDownLatch closing = new CountDownLatch(1);
     private final AtomicLong accepted = new AtomicLong();
 
-    private FaultProxy(ServerSocketChannel server, InetSocketAddress destination, Optional<Fault> fault) {
+    private final ConcurrentHashMap<String, Boolean> reading = new ConcurrentHashMap<>();
+
+    private FaultProxy(ServerSocketChannel server, InetSocketAddress destination, Fault fault) {
         this.server = server;
         this.destination = destination;
         this.fault = fault;
@@ -76,15 +81,18 @@ public final class FaultProxy implements AutoCloseable {
 
     /** A proxy to {@code destination} that applies {@code fault}. */
     public static FaultProxy start(InetSocketAddress destination, Fault fault) throws IOException {
-        return start(destination, Optional.of(fault));
+        return open(destination, Objects.requireNonNull(fault, "fault"));
     }
 
-    /** A proxy to {@code destination} that only forwards and counts (to measure a clean run's channels). */
+    /**
+     * A proxy to {@code destination} that forwards and counts, and keeps a copy of every byte (to measure a
+     * clean run's channels and find where its parts lie), until a fault is {@linkplain #arm armed}.
+     */
     public static FaultProxy clean(InetSocketAddress destination) throws IOException {
-        return start(destination, Optional.empty());
+        return open(destination, null);
     }
 
-    private static FaultProxy start(InetSocketAddress destination, Optional<Fault> fault) throws IOException {
+    private static FaultProxy open(InetSocketAddress destination, Fault fault) throws IOException {
         ServerSocketChannel server = ServerSocketChannel.open();
         try {
             server.bind(new InetSocketAddress("127.0.0.1", 0));
@@ -109,7 +117,7 @@ public final class FaultProxy implements AutoCloseable {
         return "tcp:127.0.0.1:" + address().getPort();
     }
 
-    /** Whether the fault has happened: its byte was reached. */
+    /** Whether the fault has happened: its byte arrived (a cut or stall at an offset acts when the next byte comes). */
     public boolean applied() {
         return applied.getCount() == 0;
     }
@@ -123,6 +131,41 @@ public final class FaultProxy implements AutoCloseable {
     public long forwarded(int connection, Direction direction) {
         AtomicLong n = forwarded.get(key(connection, direction));
         return n == null ? 0 : n.get();
+    }
+
+    /**
+     * Arms the one fault of a proxy started {@link #clean}. Its offset counts from the start of the direction;
+     * one the direction has already passed is refused.
+     */
+    public synchronized void arm(Fault f) {
+        if (fault != null) {
+            throw new IllegalStateException("a proxy applies one fault; it has " + fault);
+        }
+        long passed = forwarded(f.connection(), f.direction());
+        if (passed > f.offset()) {
+            throw new IllegalStateException("too late for " + f + ": " + passed + " bytes have passed");
+        }
+        fault = f;
+    }
+
+    /**
+     * Whether {@code direction} of connection {@code connection} is waiting for bytes to forward, having
+     * forwarded {@code count}: on loopback a sender's write has reached this side when it returns, so once
+     * this holds everything the sender had written is through.
+     */
+    public boolean quiet(int connection, Direction direction, long count) {
+        return Boolean.TRUE.equals(reading.get(key(connection, direction))) && forwarded(connection, direction) == count;
+    }
+
+    /** The copy of what {@code direction} of connection {@code connection} forwarded so far. */
+    public byte[] copy(int connection, Direction direction) {
+        ByteArrayOutputStream c = copies.get(key(connection, direction));
+        if (c == null) {
+            return new byte[0];
+        }
+        synchronized (c) {
+            return c.toByteArray();
+        }
     }
 
     private static String key(int connection, Direction direction) {
@@ -174,47 +217,56 @@ public final class FaultProxy implements AutoCloseable {
         }
 
         void pump(Direction direction, SocketChannel in, SocketChannel out) {
-            AtomicLong count = forwarded.computeIfAbsent(key(id, direction), k -> new AtomicLong());
-            Fault f = fault.filter(x -> x.connection() == id && x.direction() == direction).orElse(null);
+            String key = key(id, direction);
+            AtomicLong count = forwarded.computeIfAbsent(key, k -> new AtomicLong());
+            ByteArrayOutputStream copy = copies.computeIfAbsent(key, k -> new ByteArrayOutputStream());
             ByteBuffer buf = ByteBuffer.allocate(CHUNK);
             try {
                 while (true) {
-                    long done = count.get();
-                    buf.clear();
-                    if (f != null && f.kind() != Kind.CORRUPT) {
-                        if (done == f.offset()) {
-                            applied.countDown();
-                            if (f.kind() == Kind.CUT) {
-                                closeBoth();
-                            } else {
-                                closing.await(); // stalled: nothing more is read until the proxy closes
-                            }
-                            return;
-                        }
-                        if (done < f.offset()) {
-                            buf.limit((int) Math.min(CHUNK, f.offset() - done)); // stop exactly at the offset
-                        }
-                    }
-                    int n = in.read(buf);
+                    reading.put(key, true);
+                    int n = in.read(buf.clear());
+                    reading.put(key, false);
                     if (n < 0) {
                         out.shutdownOutput();
                         return;
                     }
-                    buf.flip();
-                    if (f != null && f.kind() == Kind.CORRUPT && f.offset() >= done && f.offset() < done + n) {
+                    long done = count.get();
+                    Fault f = fault; // read after the bytes came: a fault armed meanwhile applies to them
+                    boolean hit = f != null && f.connection() == id && f.direction() == direction
+                            && f.offset() >= done && f.offset() < done + n;
+                    int pass = n;
+                    if (hit && f.kind() == Kind.CORRUPT) {
                         int at = (int) (f.offset() - done);
                         buf.put(at, (byte) ~buf.get(at));
-                        applied.countDown();
+                    } else if (hit) {
+                        pass = (int) (f.offset() - done); // the bytes before the offset, not one more
                     }
+                    synchronized (copy) {
+                        copy.write(buf.array(), 0, pass);
+                    }
+                    buf.flip().limit(pass);
                     while (buf.hasRemaining()) {
                         out.write(buf);
                     }
-                    count.addAndGet(n);
+                    count.addAndGet(pass);
+                    if (hit) {
+                        applied.countDown();
+                        if (f.kind() == Kind.CUT) {
+                            closeBoth();
+                            return;
+                        }
+                        if (f.kind() == Kind.STALL) {
+                            closing.await(); // stalled: nothing more is read until the proxy closes
+                            return;
+                        }
+                    }
                 }
             } catch (IOException e) {
                 closeBoth(); // a reset or a closed peer: the connection is broken both ways
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } finally {
+                reading.put(key, false);
             }
         }
 

@@ -145,6 +145,7 @@ class FaultProxyTest {
         Await.until("the reply counted", () -> proxy.forwarded(0, Direction.TO_SOURCE) == reply.length);
         assertEquals(1, proxy.connections());
         assertFalse(proxy.applied());
+        assertArrayEquals(DATA, proxy.copy(0, Direction.TO_DESTINATION), "a clean proxy keeps a copy");
     }
 
     @Test
@@ -215,5 +216,22 @@ class FaultProxyTest {
         assertArrayEquals(DATA, sink.awaitReceived(1));
         assertArrayEquals(reply, readUpTo(first, 3), "connection 0 is untouched");
         assertArrayEquals(new byte[] {1, ~2, 3}, readUpTo(second, 3), "connection 1's answer has its byte 1 flipped");
+    }
+
+    @Test
+    void aFaultArmedLaterCountsFromTheStartOfTheDirectionAndATooLateOneIsRefused() throws Exception {
+        var sink = new Sink(new byte[0]);
+        var proxy = proxy(sink, null);
+        var c = connect(proxy);
+        sendAsync(c, Arrays.copyOf(DATA, 1000), false).get(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+        Await.until("the first 1000 bytes through", () -> proxy.quiet(0, Direction.TO_DESTINATION, 1000),
+                () -> proxy.forwarded(0, Direction.TO_DESTINATION));
+        assertThrows(IllegalStateException.class, () -> proxy.arm(new Fault(Kind.CUT, 0, Direction.TO_DESTINATION, 999)));
+        proxy.arm(new Fault(Kind.CUT, 0, Direction.TO_DESTINATION, 1500));
+        assertThrows(IllegalStateException.class, () -> proxy.arm(new Fault(Kind.CUT, 0, Direction.TO_DESTINATION, 2000)),
+                "one fault per proxy");
+        sendAsync(c, Arrays.copyOfRange(DATA, 1000, 3000), false);
+        assertArrayEquals(Arrays.copyOf(DATA, 1500), sink.awaitReceived(0));
+        assertArrayEquals(Arrays.copyOf(DATA, 1500), proxy.copy(0, Direction.TO_DESTINATION), "the copy holds what passed");
     }
 }
