@@ -377,6 +377,47 @@ class FaultInjectionTest {
     }
 
     @Test
+    void withoutAReturnPathACutInTheDeviceStateCompletesTheSourceWhileTheDestinationFails() throws Exception {
+        // Without return-path nothing confirms the load: the source completes once its last byte is written
+        // (QEMU's precopy the same). A cut in the device state then leaves nobody running: the source paused in
+        // postmigrate with its state, for the operator to cont, the destination failed with nothing kept.
+        Layout l = layout();
+        var config = new MigrationConfig(Set.of("multifd", "pause-before-switchover"), 300, 1L << 30)
+                .withParameter("multifd-channels", "2");
+        var source = guests.guest(0);
+        var dest = guests.guest(0);
+        source.start();
+        byte[] ramBefore = source.ram.memory().toArray(ValueLayout.JAVA_BYTE);
+        var incoming = new IncomingMigration(dest.machine, config, true, e -> { });
+        incomings.add(incoming);
+        var at = (MigrationUri.Tcp) incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        var m = new Migration(source.machine, config, e -> { });
+        try (var proxy = FaultProxy.clean(new InetSocketAddress(at.host(), at.port()))) {
+            m.start(MigrationUri.parse(proxy.uri()));
+            LiveGuests.awaitStatus(m, MigrationStatus.PRE_SWITCHOVER);
+            proxy.arm(new Fault(Kind.CUT, 0, Direction.TO_DESTINATION,
+                    switchoverStart(proxy, Channel.MAIN) + l.eofAfterSwitchover() - 12));
+            m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+            m.awaitFinished(60, TimeUnit.SECONDS);
+            assertEquals(MigrationStatus.FAILED, incoming.awaitFinished(60, TimeUnit.SECONDS), incoming.error());
+            assertTrue(proxy.applied());
+        }
+        String outcome = "source " + m.info().toJson() + ", destination " + incoming.error();
+        System.out.println("fault-injection without return-path, cut in the device state: source " + m.status().qemuName()
+                + ", destination failed (" + incoming.error() + ")");
+        if (m.status() == MigrationStatus.COMPLETED) {
+            assertEquals(RunState.POSTMIGRATE, source.machine.runState(), outcome);
+        } else { // the cut came back to the source before it closed its channel
+            assertEquals(MigrationStatus.FAILED, m.status(), outcome);
+            assertEquals(RunState.RUNNING, source.machine.runState(), outcome);
+        }
+        assertFalse(dest.machine.runState().isRunning(), outcome);
+        assertEquals(-1, dest.ram.memory().mismatch(MemorySegment.ofArray(new byte[(int) RAM])), "nothing kept: " + outcome);
+        source.machine.pause();
+        assertEquals(-1, MemorySegment.ofArray(ramBefore).mismatch(source.ram.memory()), outcome);
+    }
+
+    @Test
     void theCleanRunsLayoutHasEveryPart() throws Exception {
         Layout l = layout();
         System.out.println("fault-injection layout " + l);
