@@ -87,7 +87,14 @@ class FaultInjectionTest {
         }
     }
 
-    private static Layout layout;
+    /** The layout, measured once, when first asked for (the class's initialisation is its lock). */
+    private static final class Measured {
+        static final Layout LAYOUT = measureLayout();
+    }
+
+    private static Layout layout() {
+        return Measured.LAYOUT;
+    }
 
     private final LiveGuests guests = new LiveGuests(RAM);
 
@@ -116,36 +123,35 @@ class FaultInjectionTest {
         }
     }
 
-    private static synchronized Layout layout() throws Exception {
-        if (layout == null) {
-            try (var g = new LiveGuests(RAM)) {
-                var source = g.guest(0);
-                var dest = g.guest(0);
-                source.start();
-                var incoming = new IncomingMigration(dest.machine, CONFIG, true, e -> { });
-                var at = (MigrationUri.Tcp) incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-                var proxy = FaultProxy.clean(new InetSocketAddress(at.host(), at.port()));
-                long[] before = new long[Channel.values().length];
-                try (proxy) {
-                    var m = new Migration(source.machine, CONFIG, e -> { });
-                    m.start(MigrationUri.parse(proxy.uri()));
-                    LiveGuests.awaitStatus(m, MigrationStatus.PRE_SWITCHOVER);
-                    for (Channel c : Channel.values()) {
-                        before[c.ordinal()] = switchoverStart(proxy, c);
-                    }
-                    m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
-                    assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
-                    assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
-                } // closed: every copying thread is done, the counts are final
-                long[] after = new long[before.length];
+    private static Layout measureLayout() {
+        try (var g = new LiveGuests(RAM)) {
+            var source = g.guest(0);
+            var dest = g.guest(0);
+            source.start();
+            var incoming = new IncomingMigration(dest.machine, CONFIG, true, e -> { });
+            var at = (MigrationUri.Tcp) incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var proxy = FaultProxy.clean(new InetSocketAddress(at.host(), at.port()));
+            long[] before = new long[Channel.values().length];
+            try (proxy) {
+                var m = new Migration(source.machine, CONFIG, e -> { });
+                m.start(MigrationUri.parse(proxy.uri()));
+                LiveGuests.awaitStatus(m, MigrationStatus.PRE_SWITCHOVER);
                 for (Channel c : Channel.values()) {
-                    after[c.ordinal()] = proxy.forwarded(c.connection, c.direction) - before[c.ordinal()];
+                    before[c.ordinal()] = switchoverStart(proxy, c);
                 }
-                byte[] main = proxy.copy(0, Direction.TO_DESTINATION);
-                layout = new Layout(before, after, eofOffset(main) - before[Channel.MAIN.ordinal()]);
+                m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+                assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toJson().toString());
+                assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
+            } // closed: every copying thread is done, the counts are final
+            long[] after = new long[before.length];
+            for (Channel c : Channel.values()) {
+                after[c.ordinal()] = proxy.forwarded(c.connection, c.direction) - before[c.ordinal()];
             }
+            byte[] main = proxy.copy(0, Direction.TO_DESTINATION);
+            return new Layout(before, after, eofOffset(main) - before[Channel.MAIN.ordinal()]);
+        } catch (Exception e) {
+            throw new IllegalStateException("measuring a clean run failed", e);
         }
-        return layout;
     }
 
     /** The return path's first message, PONG (a header and a 4-byte value), answers the one PING of the setup. */
