@@ -173,8 +173,11 @@ class SoakIT {
                     String uri = dest.nextLine().string("listening");
                     qmp.execute("migrate", Json.object().put("uri", uri).build());
                     int n = i;
-                    Await.value("migration " + n + " completed", () -> QueryMigrate.status(obj(qmp.execute("query-migrate"))),
-                            "completed"::equals, s -> s.equals("failed") || s.equals("cancelled"), QueryMigrate.WAIT);
+                    Json.Obj done = Await.value("migration " + n + " completed", () -> obj(qmp.execute("query-migrate")),
+                            q -> QueryMigrate.status(q).equals("completed"), q -> QueryMigrate.ended(q), QueryMigrate.WAIT);
+                    // statistics start from zero at each migrate: one migration moves the guest about once
+                    long moved = QueryMigrate.transferred(done);
+                    assertTrue(moved > 0 && moved < 8 * RAM, "migration " + i + " transferred " + moved + ": " + done);
                     Json.Obj verdict = dest.nextLine();
                     assertEquals("completed", verdict.string("status"), "migration " + i + ": " + verdict);
                     assertTrue(verdict.get("verified").orElseThrow() instanceof Json.Bool(boolean b) && b, "migration " + i + ": " + verdict);
