@@ -27,7 +27,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>At most one {@link Fault} per proxy, given at the start or {@linkplain #arm armed} later (at a point the
  * test chose, such as the source waiting in pre-switchover), applied when its byte arrives:
  * <ul>
- * <li>{@link Kind#CUT}: exactly {@code offset} bytes pass, then both sockets of the connection are closed;
+ * <li>{@link Kind#CUT}: exactly {@code offset} bytes pass; when byte {@code offset} arrives, both sockets of
+ * the connection are closed instead;
  * <li>{@link Kind#CORRUPT}: byte {@code offset} (0-based) passes with every bit flipped, the rest unchanged;
  * <li>{@link Kind#STALL}: exactly {@code offset} bytes pass, then that direction is no longer read, while the
  * sockets stay open, as a link that stops delivering: the sender fills its buffers and blocks. The other
@@ -85,8 +86,9 @@ public final class FaultProxy implements AutoCloseable {
     }
 
     /**
-     * A proxy to {@code destination} that forwards and counts, and keeps a copy of every byte (to measure a
-     * clean run's channels and find where its parts lie), until a fault is {@linkplain #arm armed}.
+     * A proxy to {@code destination} that only forwards and counts until a fault is {@linkplain #arm armed};
+     * like every proxy it keeps a {@linkplain #copy copy} of what it forwarded (to find where the parts of a
+     * clean run's channels lie).
      */
     public static FaultProxy clean(InetSocketAddress destination) throws IOException {
         return open(destination, null);
