@@ -412,7 +412,7 @@ public final class Migration {
             throw new MigrationException("closing " + channel.describe() + " failed: " + e.getMessage(), e);
         }
         if (rp != null) {
-            int shut = rp.awaitShut(SHUT_TIMEOUT_MS);
+            long shut = rp.awaitShut(SHUT_TIMEOUT_MS);
             if (shut != 0) {
                 throw new MigrationException(shut < 0 ? "destination did not confirm the load"
                         + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())

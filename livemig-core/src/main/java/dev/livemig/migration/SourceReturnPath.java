@@ -19,7 +19,7 @@ final class SourceReturnPath {
     private final Thread thread;
     private final CountDownLatch shut = new CountDownLatch(1);
     private final CountDownLatch switchoverAck = new CountDownLatch(1);
-    private volatile int shutStatus = -1;
+    private volatile long shutStatus = -1; // QEMU's status is a be32 taken as unsigned: -1 is none yet
     private volatile long lastPong = -1;
     private volatile String failure;
 
@@ -38,7 +38,7 @@ final class SourceReturnPath {
             while (true) {
                 switch (ReturnPathCodec.read(in)) {
                     case ReturnPathMessage.Shut s -> {
-                        shutStatus = s.status();
+                        shutStatus = Integer.toUnsignedLong(s.status());
                         return;
                     }
                     case ReturnPathMessage.Pong p -> lastPong = p.value() & 0xffff_ffffL;
@@ -57,8 +57,8 @@ final class SourceReturnPath {
         }
     }
 
-    /** Waits up to {@code timeoutMs} for the destination's SHUT; returns its status, or -1 if none came. */
-    int awaitShut(long timeoutMs) throws InterruptedException {
+    /** Waits up to {@code timeoutMs} for the destination's SHUT; returns its status (unsigned), or -1 if none came. */
+    long awaitShut(long timeoutMs) throws InterruptedException {
         shut.await(timeoutMs, TimeUnit.MILLISECONDS);
         return shutStatus;
     }

@@ -123,6 +123,9 @@ public final class MultifdReceiver implements AutoCloseable {
                     park();
                 }
             }
+            // The last SYNC parks a channel until the load is past its last sync point, so a stream that ends
+            // between packets before then lacks a SYNC the load would wait for in vain.
+            fail(in.error("multifd: the channel ended before the SYNC the load waits for").getMessage());
         } catch (MigrationException | RuntimeException e) {
             fail(e.getMessage() == null ? e.toString() : e.getMessage());
         }

@@ -119,4 +119,21 @@ class MultifdReceiverTest {
                     + "multifd-channels must be the same on both sides"), e.getMessage());
         }
     }
+
+    @Test
+    void aChannelThatEndsBetweenPacketsFailsTheSyncInsteadOfWaitingForever() throws Exception {
+        // a link cut exactly where the SYNC packet would start: the stream ends cleanly, but without the SYNC
+        try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
+            Pair ends = pair(new MultifdPacket.Initial(new byte[16], 0));
+            receiver.add(ends.in());
+            Pair syncs = pair(new MultifdPacket.Initial(new byte[16], 1));
+            receiver.add(syncs.in());
+            new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 0, 0, 0, "", new long[0]).write(syncs.out());
+            syncs.out().flush();
+            ends.out().close();
+            var e = assertThrows(MigrationException.class, receiver::sync);
+            assertTrue(e.getMessage().contains("multifd: the channel ended before the SYNC the load waits for")
+                    && e.getMessage().contains("section=multifd channel 0 offset=0x"), e.getMessage());
+        }
+    }
 }
