@@ -287,7 +287,7 @@ class FaultInjectionTest {
         long cpuNext = source.cpu.next;
         long cpuWrites = source.cpu.writes;
         assertTrue(LiveGuests.liveMigrationThreads().isEmpty(), "no migration thread before: " + LiveGuests.liveMigrationThreads());
-        long fdsBefore = LiveGuests.openFileDescriptors();
+        var fdsBefore = LiveGuests.openFileDescriptors();
 
         var incoming = new IncomingMigration(dest.machine, CONFIG, true, e -> { });
         incomings.add(incoming);
@@ -438,7 +438,8 @@ class FaultInjectionTest {
         long mainSwitchover = l.after()[Channel.MAIN.ordinal()];
         assertTrue(l.eofAfterSwitchover() > 0 && l.eofAfterSwitchover() < mainSwitchover, l.toString());
         assertEquals(PONG_BYTES, l.after()[Channel.RETURN_PATH.ordinal()], "SHUT, as long as PONG: " + l);
-        assertTrue(l.before()[Channel.MULTIFD_1.ordinal()] > 4096 && l.before()[Channel.MULTIFD_2.ordinal()] > 4096,
-                "pages went over both multifd channels: " + l);
+        // pages go to whichever channel is idle: on a loaded host one channel may carry them all
+        assertTrue(l.before()[Channel.MULTIFD_1.ordinal()] + l.before()[Channel.MULTIFD_2.ordinal()] > 4096,
+                "pages went over the multifd channels: " + l);
     }
 }

@@ -385,7 +385,7 @@ class MigrationTest {
     void migrationThreadsEndWithTheMigration() throws Exception {
         var source = guest(0);
         var dest = guest(0);
-        long fdsBefore = LiveGuests.openFileDescriptors();
+        var fdsBefore = LiveGuests.openFileDescriptors();
         var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS));
         pair.destination().awaitFinished(10, TimeUnit.SECONDS);
@@ -397,7 +397,7 @@ class MigrationTest {
         var source = guest(20_000);
         var dest = guest(0);
         source.start();
-        long fdsBefore = LiveGuests.openFileDescriptors();
+        var fdsBefore = LiveGuests.openFileDescriptors();
         var pair = migrate(source, dest, new MigrationConfig(Set.of(), 1, 2L << 20), "tcp:127.0.0.1:0");
         LiveGuests.awaitTransferred(pair.source(), 256L << 10); // cancelled in mid-stream
         pair.source().cancel();

@@ -178,7 +178,7 @@ class MultifdMigrationTest {
         var source = guests.guest(20_000);
         var dest = guests.guest(0);
         source.start();
-        long fdsBefore = LiveGuests.openFileDescriptors();
+        var fdsBefore = LiveGuests.openFileDescriptors();
         var config = new MigrationConfig(Set.of("multifd"), 1, 2L << 20).withParameter("multifd-channels", "4");
         var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         awaitPagesOnTheChannels(pair.source()); // every channel connected and carrying pages
