@@ -1,0 +1,45 @@
+package dev.livemig.analyze;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.livemig.fuzz.DestinationGuest;
+import dev.livemig.fuzz.SeedCorpus;
+import dev.livemig.fuzz.UntrustedInput;
+import dev.livemig.wire.MigrationException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import org.junit.jupiter.api.Test;
+
+/**
+ * analyze on a stream file it did not write: the trailer found from the end of the file, every section
+ * walked through its description or skipped to its footer, RAM records dumped page by page (the script's
+ * {@code -m}) and counted (stats). Seeds: livemig streams with trailers, the head of QEMU 7.2 pc and q35
+ * streams.
+ */
+class AnalyzeFuzzTest {
+    @FuzzTest(maxDuration = "5s")
+    void dumpsAStreamFile(byte[] stream) throws IOException {
+        Path file = Files.createTempFile("livemig-fuzz-", ".stream");
+        try {
+            Files.write(file, stream);
+            UntrustedInput.parse(MigrationException.class, () -> StreamDump.state(file, true));
+            UntrustedInput.parse(MigrationException.class, () -> StreamDump.stats(file));
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    @Test
+    void corpusHoldsTheSeeds() throws Exception {
+        var seeds = new LinkedHashMap<String, byte[]>();
+        try (var empty = new DestinationGuest(); var full = new DestinationGuest().fill()) {
+            seeds.put("livemig-empty", empty.save());
+            seeds.put("livemig-full", full.save());
+        }
+        seeds.put("qemu-7.2-pc-head", SeedCorpus.gzippedResourceHead("/analyze/pc.snap.gz", 16 << 10));
+        seeds.put("qemu-7.2-q35-head", SeedCorpus.gzippedResourceHead("/analyze/q35.snap.gz", 16 << 10));
+        SeedCorpus.check(AnalyzeFuzzTest.class, "dumpsAStreamFile", seeds);
+    }
+}
