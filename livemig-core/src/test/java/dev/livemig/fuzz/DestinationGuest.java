@@ -1,5 +1,7 @@
 package dev.livemig.fuzz;
 
+import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
 import dev.livemig.machine.DeviceRegistry;
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.Machine;
@@ -111,8 +113,9 @@ public final class DestinationGuest implements AutoCloseable {
     private StreamWriter returnPath; // null until OPEN_RETURN_PATH
 
     public DestinationGuest() {
+        // without pagemap-scan: the kernel's help reads /proc per load, which is not what is fuzzed and costs most of a run
         machine = Machine.builder(NAME).ram("pc.ram", 16 * RamBlock.TARGET_PAGE_SIZE).ram("rom", 2 * RamBlock.TARGET_PAGE_SIZE)
-                .build();
+                .hostFeatures(HostFeatures.ALL.without(KernelFeature.PAGEMAP_SCAN)).build();
         machine.devices().registerLive("journal", DeviceRegistry.AUTO_INSTANCE, 1, journal);
         machine.devices().register("timer", DeviceRegistry.AUTO_INSTANCE, Timer.VMSD, timer);
     }

@@ -29,9 +29,11 @@ class IncomingStreamFuzzTest {
     /** As a live migration's destination reads it: from a channel, without a trailer read ahead. */
     @FuzzTest(maxDuration = "5s")
     void loadsAnIncomingStream(byte[] stream) {
-        try (var guest = new DestinationGuest()) {
-            UntrustedInput.parse(MigrationException.class, () -> guest.load(stream));
-        }
+        UntrustedInput.parse(MigrationException.class, () -> {
+            try (var guest = new DestinationGuest()) {
+                guest.load(stream);
+            }
+        });
     }
 
     /**
@@ -41,9 +43,13 @@ class IncomingStreamFuzzTest {
     @FuzzTest(maxDuration = "5s")
     void loadsASnapshotFile(byte[] stream) throws IOException {
         Path file = Files.createTempFile("livemig-fuzz-", ".snap");
-        try (var guest = new DestinationGuest()) {
+        try {
             Files.write(file, stream);
-            UntrustedInput.parse(MigrationException.class, () -> Snapshots.load(guest.machine, file));
+            UntrustedInput.parse(MigrationException.class, () -> {
+                try (var guest = new DestinationGuest()) {
+                    Snapshots.load(guest.machine, file);
+                }
+            });
         } finally {
             Files.delete(file);
         }
