@@ -27,8 +27,9 @@ declare -A targets=(
     [json]=dev.livemig.fuzz.VmDescriptionFuzzTest#parsesStrictJson
     [vmdescription]=dev.livemig.fuzz.VmDescriptionFuzzTest#walksSectionsByTheirDescription
     [analyze]=dev.livemig.analyze.AnalyzeFuzzTest#dumpsAStreamFile
+    [analyze-vmsd]=dev.livemig.analyze.AnalyzeFuzzTest#dumpsSectionsByTheirDescription
 )
-order=(incoming snapshot vmstate multifd return-path qmp json vmdescription analyze)
+order=(incoming snapshot vmstate multifd return-path qmp json vmdescription analyze analyze-vmsd)
 
 what=${1:-}
 budget=${2:-60}

@@ -4,11 +4,16 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.livemig.fuzz.DestinationGuest;
 import dev.livemig.fuzz.SeedCorpus;
 import dev.livemig.fuzz.UntrustedInput;
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParseException;
+import dev.livemig.json.JsonParser;
 import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import org.junit.jupiter.api.Test;
 
@@ -31,8 +36,33 @@ class AnalyzeFuzzTest {
         }
     }
 
+    /**
+     * analyze's own walker of described sections ({@link VmsdDump}), without the file around it. Input as
+     * VmDescriptionFuzzTest's: a be16 length, that many bytes of vmdescription JSON, then the section body.
+     */
+    @FuzzTest(maxDuration = "5s")
+    void dumpsSectionsByTheirDescription(byte[] input) {
+        int n = input.length < 2 ? 0 : Math.min(input.length - 2, (input[0] & 0xff) << 8 | input[1] & 0xff);
+        byte[] json = Arrays.copyOfRange(input, Math.min(2, input.length), Math.min(2, input.length) + n);
+        byte[] body = Arrays.copyOfRange(input, Math.min(input.length, 2 + n), input.length);
+        Json description;
+        try {
+            description = JsonParser.parse(json, JsonParser.Syntax.STRICT);
+        } catch (JsonParseException e) {
+            return; // the JSON parser is a target of its own
+        }
+        if (description instanceof Json.Obj trailer && trailer.get("devices").orElse(null) instanceof Json.Arr(var devices)) {
+            for (Json device : devices) {
+                if (device instanceof Json.Obj d) {
+                    UntrustedInput.parse(MigrationException.class, () -> VmsdDump.read(StreamReader.of(body), d));
+                }
+            }
+        }
+    }
+
     @Test
     void corpusHoldsTheSeeds() throws Exception {
+        SeedCorpus.check(AnalyzeFuzzTest.class, "dumpsSectionsByTheirDescription", DestinationGuest.describedSections());
         var seeds = new LinkedHashMap<String, byte[]>();
         try (var empty = new DestinationGuest(); var full = new DestinationGuest().fill()) {
             seeds.put("livemig-empty", empty.save());

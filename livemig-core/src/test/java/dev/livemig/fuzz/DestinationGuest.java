@@ -1,5 +1,8 @@
 package dev.livemig.fuzz;
 
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonParser;
+import dev.livemig.json.JsonWriter;
 import dev.livemig.linux.HostFeatures;
 import dev.livemig.linux.KernelFeature;
 import dev.livemig.machine.DeviceRegistry;
@@ -9,6 +12,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.savevm.LoadVm;
 import dev.livemig.savevm.Snapshots;
+import dev.livemig.vmstate.VmStateCodec;
 import dev.livemig.vmstate.VmStateDescription;
 import dev.livemig.vmstate.VmStateType;
 import dev.livemig.wire.MigrationCommand;
@@ -21,7 +25,10 @@ import dev.livemig.wire.StreamRecord;
 import dev.livemig.wire.StreamWriter;
 
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The machine a fuzzed incoming stream is loaded into: two RAM blocks and, besides the standard sections
@@ -147,6 +154,23 @@ public final class DestinationGuest implements AutoCloseable {
         var out = StreamWriter.inMemory();
         Snapshots.save(machine, out);
         return out.toByteArray();
+    }
+
+    /**
+     * Seeds of the targets that walk a section by its description: a be16 length, a vmdescription holding the
+     * timer device's description (from the livemig trailer), then the timer's state as a stream holds it.
+     */
+    public static Map<String, byte[]> describedSections() throws Exception {
+        try (var guest = new DestinationGuest().fill()) {
+            var body = StreamWriter.inMemory();
+            VmStateCodec.save(body, DestinationGuest.Timer.VMSD, guest.timer);
+            Json timer = JsonParser.parse(VmDescriptionFuzzTest.livemigTrailer()).asObject().array("devices").stream()
+                    .filter(d -> d.asObject().string("name").equals("timer")).findFirst().orElseThrow();
+            byte[] json = JsonWriter.compact(Json.object().put("page_size", 4096)
+                    .put("devices", new Json.Arr(List.of(timer))).build()).getBytes(StandardCharsets.UTF_8);
+            byte[] framed = ByteBuffer.allocate(2 + json.length).putShort((short) json.length).put(json).array();
+            return Map.of("timer", SeedCorpus.concat(framed, body.toByteArray()));
+        }
     }
 
     private void onCommand(StreamRecord.Command raw, StreamReader in) throws MigrationException {

@@ -54,12 +54,12 @@ class VmDescriptionFuzzTest {
         trailers.put("livemig-trailer", livemigTrailer().getBytes(StandardCharsets.UTF_8));
         trailers.put("qemu-7.2-pc-trailer", qemuTrailer().getBytes(StandardCharsets.UTF_8));
         SeedCorpus.check(VmDescriptionFuzzTest.class, "parsesStrictJson", trailers);
-        SeedCorpus.check(VmDescriptionFuzzTest.class, "walksSectionsByTheirDescription", describedSections());
+        SeedCorpus.check(VmDescriptionFuzzTest.class, "walksSectionsByTheirDescription", DestinationGuest.describedSections());
     }
 
     @Test
     void theTimerSeedWalksToItsEnd() throws Exception {
-        byte[] seed = describedSections().get("timer");
+        byte[] seed = DestinationGuest.describedSections().get("timer");
         int n = (seed[0] & 0xff) << 8 | seed[1] & 0xff;
         var devices = DescribedDevices.fromJson(new String(seed, 2, n, StandardCharsets.UTF_8));
         byte[] body = Arrays.copyOfRange(seed, 2 + n, seed.length);
@@ -83,19 +83,5 @@ class VmDescriptionFuzzTest {
         List<Json> devices = desc.array("devices");
         return JsonWriter.compact(Json.object().put("page_size", desc.number("page_size"))
                 .put("devices", new Json.Arr(devices.subList(0, Math.min(6, devices.size())))).build());
-    }
-
-    /** The timer device's description (from the livemig trailer) and its state as a stream holds it. */
-    static Map<String, byte[]> describedSections() throws Exception {
-        try (var guest = new DestinationGuest().fill()) {
-            var body = StreamWriter.inMemory();
-            VmStateCodec.save(body, DestinationGuest.Timer.VMSD, guest.timer);
-            Json timer = JsonParser.parse(livemigTrailer()).asObject().array("devices").stream()
-                    .filter(d -> d.asObject().string("name").equals("timer")).findFirst().orElseThrow();
-            byte[] json = JsonWriter.compact(Json.object().put("page_size", 4096)
-                    .put("devices", new Json.Arr(List.of(timer))).build()).getBytes(StandardCharsets.UTF_8);
-            byte[] framed = ByteBuffer.allocate(2 + json.length).putShort((short) json.length).put(json).array();
-            return Map.of("timer", SeedCorpus.concat(framed, body.toByteArray()));
-        }
     }
 }
