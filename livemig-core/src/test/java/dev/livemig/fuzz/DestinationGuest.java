@@ -120,9 +120,10 @@ public final class DestinationGuest implements AutoCloseable {
     private StreamWriter returnPath; // null until OPEN_RETURN_PATH
 
     public DestinationGuest() {
-        // without pagemap-scan: the kernel's help reads /proc per load, which is not what is fuzzed and costs most of a run
+        // without pagemap-scan and populate-write: the kernel's help (a /proc read, a prefault thread per load) is
+        // not what is fuzzed, and cost most of each run
         machine = Machine.builder(NAME).ram("pc.ram", 16 * RamBlock.TARGET_PAGE_SIZE).ram("rom", 2 * RamBlock.TARGET_PAGE_SIZE)
-                .hostFeatures(HostFeatures.ALL.without(KernelFeature.PAGEMAP_SCAN)).build();
+                .hostFeatures(HostFeatures.ALL.without(KernelFeature.PAGEMAP_SCAN, KernelFeature.POPULATE_WRITE)).build();
         machine.devices().registerLive("journal", DeviceRegistry.AUTO_INSTANCE, 1, journal);
         machine.devices().register("timer", DeviceRegistry.AUTO_INSTANCE, Timer.VMSD, timer);
     }
