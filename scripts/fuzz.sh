@@ -7,7 +7,7 @@
 # Where inputs land:
 #   new corpus entries (coverage the fuzzer found): livemig-core/.cifuzz-corpus/CLASS/METHOD/ (not committed;
 #     copy a few small ones into the committed corpus when they reach code the seeds do not)
-#   findings: livemig-core/src/test/resources/PACKAGE/CLASSInputs/METHOD/crash-* (replayed by every mvn verify
+#   findings: livemig-core/src/test/resources/PACKAGE/CLASSInputs/METHOD/crash-* or timeout-* (replayed by every mvn verify
 #     once committed: minimise first, fix the product code, keep the input as a regression test)
 # A finding is any Throwable but the parser's documented exception, an input allocating more than
 # UntrustedInput.ALLOCATION_BUDGET on the parsing thread, or an input running longer than TIMEOUT seconds
@@ -84,7 +84,7 @@ for t in "${selected[@]}"; do
     rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 || true)
     echo "   $result: ${runs:-no libFuzzer summary} (${rate:-exec/s unknown}); log: $log"
     if [[ $result == FAILED ]]; then
-        grep -E '^== Java Exception|^java\.|^Caused by|crash-[0-9a-f]+' "$log" | head -8 | sed 's/^/   /' || true
+        grep -E '^== Java Exception|^java\.|^Caused by|ERROR: libFuzzer|(crash|timeout)-[0-9a-f]+' "$log" | head -8 | sed 's/^/   /' || true
     fi
 done
 exit $status
