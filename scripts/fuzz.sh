@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes livemig's parsers of untrusted bytes with Jazzer (docs/robustness.md, "Fuzzing"), one target at a time.
-# Usage: scripts/fuzz.sh TARGET|all|list|seeds [SECONDS|-runs=N]   (default: 60 seconds per target)
+# Usage: scripts/fuzz.sh TARGET|all|list|seeds [SECONDS|-runs=N]   (default: 60 seconds per target;
+#        with -runs=N, MAX_SECONDS=S stops a target at S seconds if N executions take longer)
 #   list   prints the targets; seeds rewrites the committed seed files after a format change.
 # Each target is one @FuzzTest method, run by JUnit with JAZZER_FUZZ=1 in a JVM of its own (Jazzer fuzzes one
 # test per JVM). Prints executions and exec/s per target; the full log is target/fuzz/TARGET.log.
@@ -63,8 +64,9 @@ case "$what" in
 esac
 
 if [[ $budget == -runs=* ]]; then
-    limit=(-Djazzer.max_executions="${budget#-runs=}" -Djazzer.max_duration=30d)
-    wall=$((24 * 3600))
+    # MAX_SECONDS (environment) bounds a run by executions in time as well
+    limit=(-Djazzer.max_executions="${budget#-runs=}" -Djazzer.max_duration="${MAX_SECONDS:-2592000}s")
+    wall=$(( ${MAX_SECONDS:-86400} + 600 ))
 else
     limit=(-Djazzer.max_duration="${budget}s")
     wall=$((budget + 600))
