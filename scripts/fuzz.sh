@@ -43,10 +43,11 @@ timeout=${TIMEOUT:-30}
 offline=${MVN_OFFLINE:--o}
 if [[ ${SANITIZERS:-on} == off ]]; then
     s=com.code_intelligence.jazzer.sanitizers
-    hooks=(-Djazzer.disabled_hooks=$(printf "$s.%s:" BigDecimal ClojureLangHooks Deserialization \
+    list=$(printf "$s.%s:" BigDecimal ClojureLangHooks Deserialization \
         ExpressionLanguageInjection FilePathTraversal LdapInjection NamingContextLookup OsCommandInjection \
         ReflectiveCall RegexInjection RegexRoadblocks ScriptEngineInjection ServerSideRequestForgery SqlInjection \
-        TemplateInjection UnsafeSanitizer XPathInjection XmlParserSsrfGuidance))
+        TemplateInjection UnsafeSanitizer XPathInjection XmlParserSsrfGuidance)
+    hooks=(-Djazzer.disabled_hooks="${list%:}")
 else
     hooks=(-Djazzer.disabled_hooks=com.code_intelligence.jazzer.sanitizers.UnsafeSanitizer)
 fi
