@@ -5,6 +5,7 @@
 #   list   prints the targets; seeds rewrites the committed seed files after a format change.
 # Each target is one @FuzzTest method, run by JUnit with JAZZER_FUZZ=1 in a JVM of its own (Jazzer fuzzes one
 # test per JVM). Prints executions and exec/s per target; the full log is target/fuzz/TARGET.log.
+# One run per checkout at a time: two Mavens in one target/ delete each other's surefire booter.
 # Where inputs land:
 #   new corpus entries (coverage the fuzzer found): livemig-core/.cifuzz-corpus/CLASS/METHOD/ (not committed;
 #     copy a few small ones into the committed corpus when they reach code the seeds do not)
