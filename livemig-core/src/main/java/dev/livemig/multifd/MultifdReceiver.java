@@ -5,7 +5,6 @@ import dev.livemig.transport.MigrationChannel;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -78,8 +77,7 @@ public final class MultifdReceiver implements AutoCloseable {
     private void run(MigrationChannel channel) {
         // a small buffer: headers go through it, page data mostly straight into guest memory (scattering reads)
         var in = new StreamReader(channel, compression == 0 ? 4096 : 256 << 10);
-        try (var zlib = compression == MultifdPacket.COMPRESSION_ZLIB ? new ZlibChannelCodec.Decoder() : null;
-             var zstd = compression == MultifdPacket.COMPRESSION_ZSTD ? new ZstdChannelCodec.Decoder() : null) {
+        try (var pages = new MultifdPageReader(compression, blocks, lengths)) {
             int id = MultifdPacket.Initial.read(in, new byte[16], channels).channelId(); // livemig has no -uuid
             in.section("multifd channel " + id);
             lock.lock();
@@ -91,38 +89,7 @@ public final class MultifdReceiver implements AutoCloseable {
             } finally {
                 lock.unlock();
             }
-            while (!in.atEnd()) {
-                long at = in.offset();
-                var p = MultifdPacket.Ram.read(in, lengths, compression);
-                List<MemorySegment> pages = new ArrayList<>(p.normalPages());
-                for (long off : p.offsets()) {
-                    pages.add(blocks.get(p.ramBlock()).page(off));
-                }
-                if (p.normalPages() > 0) {
-                    if (compression == 0) {
-                        in.readFully(pages);
-                    } else {
-                        int n = p.nextPacketSize();
-                        if (n < 0 || n > ZlibChannelCodec.MAX_PAYLOAD) {
-                            throw in.errorAt(at, "multifd: compressed payload of " + Integer.toUnsignedString(n) + " bytes");
-                        }
-                        try {
-                            if (zlib != null) {
-                                in.readFully(MemorySegment.ofArray(zlib.input()).asSlice(0, n));
-                                zlib.decode(n, pages);
-                            } else {
-                                in.readFully(zstd.input().asSlice(0, n));
-                                zstd.decode(n, pages);
-                            }
-                        } catch (MalformedPayload e) {
-                            throw in.errorAt(at, "multifd: " + e.getMessage());
-                        }
-                    }
-                }
-                if (p.isSync()) {
-                    park();
-                }
-            }
+            pages.readUntilEnd(in, this::park);
             // The last SYNC parks a channel until the load is past its last sync point, so a stream that ends
             // between packets before then lacks a SYNC the load would wait for in vain.
             fail(in.error("multifd: the channel ended before the SYNC the load waits for").getMessage());

@@ -11,18 +11,16 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * One multifd channel as {@link MultifdReceiver}'s channel thread reads it: the initial packet, then page
- * packets whose headers are checked against the local RAM blocks and whose pages are placed into them, raw or
- * through the channel's zlib or zstd decoder. The loop is the receiver's, run on the calling thread: the
- * receiver turns every exception of its threads into a failure text, which would hide a RuntimeException
- * from the fuzzer. Seeds: a channel of each compression with a page packet (a zero page, a patterned one)
+ * One multifd channel as {@link MultifdReceiver}'s channel thread reads it: the initial packet, then the
+ * page packets through the receiver's own {@link MultifdPageReader}, raw or through the channel's zlib or zstd
+ * decoder. Run on the calling thread, without the receiver's threads: the receiver turns every exception of
+ * its threads into a failure text, which would hide a RuntimeException from the fuzzer. Seeds: a channel of each compression with a page packet (a zero page, a patterned one)
  * and a SYNC.
  */
 class MultifdFuzzTest {
@@ -42,39 +40,9 @@ class MultifdFuzzTest {
     }
 
     private static void read(StreamReader in, int compression, RamBlock block) throws MigrationException {
-        try (var zlib = compression == MultifdPacket.COMPRESSION_ZLIB ? new ZlibChannelCodec.Decoder() : null;
-             var zstd = compression == MultifdPacket.COMPRESSION_ZSTD ? new ZstdChannelCodec.Decoder() : null) {
-            MultifdPacket.Initial.read(in, new byte[16], 2);
-            while (!in.atEnd()) {
-                long at = in.offset();
-                var p = MultifdPacket.Ram.read(in, Map.of(block.name(), block.usedLength()), compression);
-                List<MemorySegment> pages = new ArrayList<>(p.normalPages());
-                for (long off : p.offsets()) {
-                    pages.add(block.page(off));
-                }
-                if (p.normalPages() == 0) {
-                    continue;
-                }
-                if (compression == 0) {
-                    in.readFully(pages);
-                    continue;
-                }
-                int n = p.nextPacketSize();
-                if (n < 0 || n > ZlibChannelCodec.MAX_PAYLOAD) {
-                    throw in.errorAt(at, "multifd: compressed payload of " + Integer.toUnsignedString(n) + " bytes");
-                }
-                try {
-                    if (zlib != null) {
-                        in.readFully(MemorySegment.ofArray(zlib.input()).asSlice(0, n));
-                        zlib.decode(n, pages);
-                    } else {
-                        in.readFully(zstd.input().asSlice(0, n));
-                        zstd.decode(n, pages);
-                    }
-                } catch (MalformedPayload e) {
-                    throw in.errorAt(at, "multifd: " + e.getMessage());
-                }
-            }
+        MultifdPacket.Initial.read(in, new byte[16], 2);
+        try (var pages = new MultifdPageReader(compression, Map.of(block.name(), block), Map.of(block.name(), block.usedLength()))) {
+            pages.readUntilEnd(in, () -> { });
         }
     }
 

@@ -1,0 +1,87 @@
+package dev.livemig.multifd;
+
+import dev.livemig.machine.RamBlock;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The page packets of one multifd channel, after its initial packet: each header is checked against the
+ * local RAM blocks and its pages are placed straight into guest memory, raw or through the channel's own
+ * zlib or zstd stream. One per channel (a decoder's state belongs to its channel's stream).
+ */
+final class MultifdPageReader implements AutoCloseable {
+    /** What a channel does at a SYNC packet (the receiver parks it there until the load's sync point). */
+    interface SyncPoint {
+        void reached() throws MigrationException;
+    }
+
+    private final int compression;
+    private final Map<String, RamBlock> blocks;
+    private final Map<String, Long> lengths;
+    private final ZlibChannelCodec.Decoder zlib;
+    private final ZstdChannelCodec.Decoder zstd;
+
+    /** {@code compression}: MultifdPacket.COMPRESSION_* or 0; {@code lengths}: each block's used length. */
+    MultifdPageReader(int compression, Map<String, RamBlock> blocks, Map<String, Long> lengths) {
+        this.compression = compression;
+        this.blocks = blocks;
+        this.lengths = lengths;
+        this.zlib = compression == MultifdPacket.COMPRESSION_ZLIB ? new ZlibChannelCodec.Decoder() : null;
+        this.zstd = compression == MultifdPacket.COMPRESSION_ZSTD ? new ZstdChannelCodec.Decoder() : null;
+    }
+
+    /** Reads packets until the channel ends, calling {@code atSync} after each SYNC packet's pages are placed. */
+    void readUntilEnd(StreamReader in, SyncPoint atSync) throws MigrationException {
+        while (!in.atEnd()) {
+            long at = in.offset();
+            var p = MultifdPacket.Ram.read(in, lengths, compression);
+            List<MemorySegment> pages = new ArrayList<>(p.normalPages());
+            for (long off : p.offsets()) {
+                pages.add(blocks.get(p.ramBlock()).page(off));
+            }
+            if (p.normalPages() > 0) {
+                place(in, at, p, pages);
+            }
+            if (p.isSync()) {
+                atSync.reached();
+            }
+        }
+    }
+
+    private void place(StreamReader in, long at, MultifdPacket.Ram p, List<MemorySegment> pages) throws MigrationException {
+        if (compression == 0) {
+            in.readFully(pages);
+            return;
+        }
+        int n = p.nextPacketSize();
+        if (n < 0 || n > ZlibChannelCodec.MAX_PAYLOAD) {
+            throw in.errorAt(at, "multifd: compressed payload of " + Integer.toUnsignedString(n) + " bytes");
+        }
+        try {
+            if (zlib != null) {
+                in.readFully(MemorySegment.ofArray(zlib.input()).asSlice(0, n));
+                zlib.decode(n, pages);
+            } else {
+                in.readFully(zstd.input().asSlice(0, n));
+                zstd.decode(n, pages);
+            }
+        } catch (MalformedPayload e) {
+            throw in.errorAt(at, "multifd: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        if (zlib != null) {
+            zlib.close();
+        }
+        if (zstd != null) {
+            zstd.close();
+        }
+    }
+}
