@@ -1,7 +1,9 @@
 package dev.livemig.cli;
 
+import dev.livemig.host.HostFacts;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
+import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.migration.IncomingMigration;
@@ -85,6 +87,8 @@ final class BenchCommand implements Runnable {
                 case "unix" -> "unix:" + Path.of(System.getProperty("java.io.tmpdir"), "livemig-bench-" + ProcessHandle.current().pid() + ".sock");
                 default -> throw new IllegalArgumentException("--transport must be tcp or unix: " + transport);
             };
+            // measured first, before either end maps its RAM: what fresh memory costs on this host
+            HostFacts host = HostFacts.measure(HostFeatures.fromSystemProperties());
             try (Machine m = machine(ram)) {
                 List<String> args = new ArrayList<>(List.of("--ram", Long.toString(ram)));
                 migration.capabilities.forEach(c -> args.addAll(List.of("--capability", c)));
@@ -97,6 +101,7 @@ final class BenchCommand implements Runnable {
                 try (LivemigProcess dest = LivemigProcess.start("bench", destArgs)) {
                     MigrationUri at = MigrationUri.parse(dest.nextLine().string("listening"));
                     fill(m.ramBlocks().getFirst(), content);
+                    long hugeBytes = m.ramBlocks().getFirst().hugePageBytes();
                     var mig = new Migration(m, config, e -> { });
                     mig.start(at);
                     MigrationStatus end = mig.awaitFinished(1, TimeUnit.HOURS);
@@ -119,7 +124,9 @@ final class BenchCommand implements Runnable {
                             .put("transferred_bytes", info.ram().transferred())
                             // peak RSS beyond guest RAM: JVM, bitmaps, buffers (random RAM is all resident)
                             .put("source_peak_rss_bytes", PeakMemory.peakResidentBytes())
+                            .put("source_huge_page_bytes", hugeBytes) // of guest RAM, before the migration
                             .put("destination", loaded)
+                            .put("host", host.toJson())
                             .build()));
                     return end == MigrationStatus.COMPLETED ? 0 : 1;
                 }
@@ -152,7 +159,8 @@ final class BenchCommand implements Runnable {
                 MigrationStatus end = in.awaitFinished(1, TimeUnit.HOURS);
                 System.out.println(JsonWriter.compact(Json.object().put("status", end.qemuName())
                         .put("error", in.error() == null ? "" : in.error())
-                        .put("peak_rss_bytes", PeakMemory.peakResidentBytes()).build()));
+                        .put("peak_rss_bytes", PeakMemory.peakResidentBytes())
+                        .put("huge_page_bytes", m.ramBlocks().getFirst().hugePageBytes()).build()));
                 return end == MigrationStatus.COMPLETED ? 0 : 1;
             }
         }

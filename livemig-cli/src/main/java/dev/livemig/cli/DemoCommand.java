@@ -1,6 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.cli.guest.DemoGuest;
+import dev.livemig.host.HostFacts;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.migration.MigrationConfig;
@@ -43,7 +44,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--run-time", defaultValue = "1000", paramLabel = "MS", description = "How long the guest runs before migrating.")
     long runMs;
 
-    @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ...}.")
+    @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ..., \"host\": ...}.")
     boolean json;
 
     @Override
@@ -58,6 +59,8 @@ final class DemoCommand implements Callable<Integer> {
         List<String> common = new ArrayList<>(List.of("--ram", Long.toString(guest.ram), "--run-after", "300", "--expect-stdin"));
         migration.capabilities.forEach(c -> common.addAll(List.of("--capability", c)));
         migration.parameters.forEach(p -> common.addAll(List.of("--parameter", p))); // multifd-channels must agree
+        HostFacts host = HostFacts.measure(dev.livemig.linux.HostFeatures.fromSystemProperties());
+        say("host: %s", host.summary());
         try (DemoGuest g = new DemoGuest(guest.ram, dirtyRate)) {
             say("guest: %s of RAM (half random, half zero), dirtying %s/s; running for %d ms",
                     Sizes.human(guest.ram), Sizes.human(dirtyRate), runMs);
@@ -100,7 +103,7 @@ final class DemoCommand implements Callable<Integer> {
             String verification = verdict.string("verification");
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson())
-                        .put("verified", verified).put("verification", verification).build()));
+                        .put("verified", verified).put("verification", verification).put("host", host.toJson()).build()));
             } else {
                 System.out.print(ProgressLine.summary(info));
                 System.out.println("dirty tracking: " + dev.livemig.savevm.StandardSections.of(g.machine()).ram().trackerName());

@@ -52,7 +52,7 @@ public final class HostChecks {
         out.add(guarded("zero-page-on-read", () -> zeroPageOnRead(features)));
         out.add(guarded("populate-write", () -> populateWrite(features)));
         out.add(guarded("msg-zerocopy", () -> msgZerocopy(features)));
-        out.add(guarded("thp", HostChecks::transparentHugePages));
+        out.add(guarded("thp", () -> transparentHugePages(features)));
         out.add(guarded("memfd", HostChecks::memfd));
         out.add(guarded("swap", HostChecks::swap));
         out.add(guarded("cores", HostChecks::cores));
@@ -249,16 +249,50 @@ public final class HostChecks {
                 ? " (loopback copies anyway: dirty-sync-missed-zero-copy counts it)" : ""), facts);
     }
 
-    public static HostCheck transparentHugePages() {
+    /** The host's THP settings, and whether memory advised as livemig advises guest RAM gets huge pages. */
+    public static HostCheck transparentHugePages(HostFeatures features) {
         Optional<String> enabled = read("/sys/kernel/mm/transparent_hugepage/enabled");
         if (enabled.isEmpty()) {
-            return HostCheck.missing("thp", "no transparent huge pages in this kernel",
-                    Json.object().put("mode", "absent").build());
+            return HostCheck.missing("thp", "no transparent huge pages in this kernel; "
+                    + KernelFeature.TRANSPARENT_HUGEPAGES.fallback(), Json.object().put("mode", "absent").build());
         }
         String mode = selected(enabled.get());
         String defrag = read("/sys/kernel/mm/transparent_hugepage/defrag").map(HostChecks::selected).orElse("absent");
-        return HostCheck.ok("thp", "mode " + mode + ", defrag " + defrag + "; guest RAM is mapped with 4 KiB pages "
-                + "(huge pages are not used yet)", Json.object().put("mode", mode).put("defrag", defrag).build());
+        String shmem = read("/sys/kernel/mm/transparent_hugepage/shmem_enabled").map(HostChecks::selected).orElse("absent");
+        Optional<Boolean> gets = advisedMemoryGetsHugePages();
+        var facts = Json.object().put("mode", mode).put("defrag", defrag).put("shmem_enabled", shmem)
+                .put("advised_memory_gets_huge_pages", gets.map(String::valueOf).orElse("unknown")).build();
+        String settings = "mode " + mode + ", defrag " + defrag + ", shmem_enabled " + shmem;
+        if (!features.allows(KernelFeature.TRANSPARENT_HUGEPAGES)) {
+            return switchedOff("thp", KernelFeature.TRANSPARENT_HUGEPAGES, facts);
+        }
+        if (mode.equals("never") || gets.equals(Optional.of(false))) {
+            return HostCheck.degraded("thp", settings + ": advised memory gets no huge pages here; "
+                    + KernelFeature.TRANSPARENT_HUGEPAGES.fallback(), facts);
+        }
+        return HostCheck.ok("thp", settings + "; " + KernelFeature.TRANSPARENT_HUGEPAGES.withIt()
+                + (gets.isEmpty() ? " (whether it gets them cannot be told without PAGEMAP_SCAN)" : ""), facts);
+    }
+
+    /**
+     * Whether 4 MiB of anonymous memory, aligned and advised as livemig maps guest RAM, is mapped by huge pages
+     * once written; empty when that cannot be told (no PAGEMAP_SCAN).
+     */
+    public static Optional<Boolean> advisedMemoryGetsHugePages() {
+        try (Arena arena = Arena.ofConfined(); PagemapScan scan = PagemapScan.open()) {
+            MemorySegment m = Mmap.anonymous(arena, 2 * Mmap.HUGE_PAGE_SIZE, Mmap.HUGE_PAGE_SIZE);
+            if (!Mmap.adviseHugePages(m)) {
+                return Optional.of(false);
+            }
+            for (long off = 0; off < m.byteSize(); off += PAGE) {
+                m.set(ValueLayout.JAVA_BYTE, off, (byte) 1);
+            }
+            long[] huge = new long[1];
+            scan.scan(m, 0, PagemapScan.PAGE_IS_HUGE, PagemapScan.PAGE_IS_HUGE, 16, (from, to, c) -> huge[0] += to - from);
+            return Optional.of(huge[0] > 0);
+        } catch (RuntimeException | LinkageError e) {
+            return Optional.empty();
+        }
     }
 
     public static HostCheck memfd() {
@@ -286,20 +320,15 @@ public final class HostChecks {
                 + "ends of a local migration share them too", Json.object().put("available", n).build());
     }
 
-    /** Writes one byte into each page of fresh anonymous memory: the destination's cost for every new page. */
+    /**
+     * Writes one byte into each 4 KiB page of fresh anonymous memory, once in 4 KiB pages and once advised for
+     * huge pages: the cost of every new page for a destination (and for a source filling its RAM).
+     */
     public static HostCheck firstTouch() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment m = Mmap.anonymous(arena, FIRST_TOUCH_BYTES);
-            long t0 = System.nanoTime();
-            for (long off = 0; off < FIRST_TOUCH_BYTES; off += PAGE) {
-                m.set(ValueLayout.JAVA_BYTE, off, (byte) 1);
-            }
-            long ns = Math.max(1, System.nanoTime() - t0);
-            long mibPerSecond = (long) (FIRST_TOUCH_BYTES / 1048576.0 / (ns / 1e9));
-            return HostCheck.ok("first-touch", mibPerSecond + " MiB/s for the first write to fresh 4 KiB pages ("
-                    + (FIRST_TOUCH_BYTES >> 20) + " MiB): a destination's ceiling for pages it has not faulted in",
-                    Json.object().put("mib_per_s", mibPerSecond).put("bytes", FIRST_TOUCH_BYTES).build());
-        }
+        FirstTouch t = FirstTouch.measure(FIRST_TOUCH_BYTES);
+        return HostCheck.ok("first-touch", t.smallMibPerSecond() + " MiB/s for the first write to fresh 4 KiB pages, "
+                + t.hugeMibPerSecond() + " MiB/s to memory advised for huge pages (" + (FIRST_TOUCH_BYTES >> 20)
+                + " MiB each): a destination's ceiling for pages it has not faulted in", t.toJson());
     }
 
     private static HostCheck switchedOff(String name, KernelFeature feature, Json.Obj facts) {

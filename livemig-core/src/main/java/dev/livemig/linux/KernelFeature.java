@@ -14,6 +14,11 @@ public enum KernelFeature {
     /** madvise(MADV_POPULATE_WRITE) (Linux 5.14+): a waiting destination faults its RAM in ahead of the stream. */
     POPULATE_WRITE("populate-write", "a waiting destination faults its RAM in before the stream arrives",
             "the destination faults each page in when it arrives"),
+    /** Transparent huge pages for guest RAM (madvise(MADV_HUGEPAGE)), as QEMU asks for them. */
+    TRANSPARENT_HUGEPAGES("thp", "guest RAM asks for transparent huge pages (MADV_HUGEPAGE): first touch, "
+            + "write protection and page scans work 2 MiB at a time; a write into a protected huge page splits it, "
+            + "so dirty tracking stays per 4 KiB page",
+            "guest RAM is mapped in 4 KiB pages"),
     /** SO_ZEROCOPY / MSG_ZEROCOPY sends (Linux 4.14+ for TCP): capability zero-copy-send. */
     MSG_ZEROCOPY("msg-zerocopy", "capability zero-copy-send is available",
             "capability zero-copy-send fails the migration (\"Zero copy send feature not detected in host kernel\")");

@@ -1,6 +1,7 @@
 package dev.livemig.machine;
 
 import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -9,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * The migrated "guest": named RAM blocks held off-heap, registered device state, and a run state.
@@ -50,10 +52,17 @@ public final class Machine implements AutoCloseable {
     private Machine(Builder b) {
         this.name = b.name;
         this.arena = b.arena;
-        this.ram = Collections.unmodifiableMap(new LinkedHashMap<>(b.ram));
+        this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
+        var blocks = new LinkedHashMap<String, RamBlock>();
+        try {
+            b.ram.forEach((blockName, block) -> blocks.put(blockName, block.apply(hostFeatures)));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close(); // the blocks mapped so far
+            throw e;
+        }
+        this.ram = Collections.unmodifiableMap(blocks);
         this.hooks = b.hooks;
         this.runState = b.initialState;
-        this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
     }
 
     public static Builder builder(String name) {
@@ -159,7 +168,8 @@ public final class Machine implements AutoCloseable {
     public static final class Builder {
         private final String name;
         private final Arena arena = Arena.ofShared();
-        private final Map<String, RamBlock> ram = new LinkedHashMap<>();
+        /** Anonymous blocks are mapped by build(), once the host features (huge pages or not) are known. */
+        private final Map<String, Function<HostFeatures, RamBlock>> ram = new LinkedHashMap<>();
         private RunStateHooks hooks = RunStateHooks.NONE;
         private RunState initialState = RunState.PAUSED;
         private HostFeatures hostFeatures;
@@ -171,15 +181,27 @@ public final class Machine implements AutoCloseable {
             this.name = name;
         }
 
-        /** Adds an anonymous, zero-filled RAM block. */
+        /**
+         * Adds an anonymous, zero-filled RAM block, advised for transparent huge pages unless the host features
+         * switch {@code thp} off.
+         */
         public Builder ram(String blockName, long size) {
-            return ram(RamBlock.anonymous(arena, blockName, size));
+            if (size <= 0 || size % RamBlock.TARGET_PAGE_SIZE != 0) {
+                throw new IllegalArgumentException("RAM block " + blockName + " length must be a positive multiple of "
+                        + RamBlock.TARGET_PAGE_SIZE + ": " + size);
+            }
+            return add(blockName, features -> RamBlock.anonymous(arena, blockName, size,
+                    features.allows(KernelFeature.TRANSPARENT_HUGEPAGES)));
         }
 
         /** Adds a RAM block whose memory lives in {@link #arena()} (or outlives the machine). */
         public Builder ram(RamBlock block) {
-            if (ram.putIfAbsent(block.name(), block) != null) {
-                throw new IllegalArgumentException("duplicate RAM block: " + block.name());
+            return add(block.name(), features -> block);
+        }
+
+        private Builder add(String blockName, Function<HostFeatures, RamBlock> block) {
+            if (ram.putIfAbsent(blockName, block) != null) {
+                throw new IllegalArgumentException("duplicate RAM block: " + blockName);
             }
             return this;
         }
@@ -210,7 +232,9 @@ public final class Machine implements AutoCloseable {
         }
 
         public Machine build() {
-            return new Machine(this);
+            Machine m = new Machine(this);
+            MigrationWarmUp.start(m.hostFeatures);
+            return m;
         }
     }
 }

@@ -27,12 +27,13 @@ public final class RamBlock {
     private final int pageSize;
     private final DirtyBitmap dirtyLog;
     private final boolean anonymous;
+    private final boolean hugePagesAdvised;
 
     public RamBlock(String name, MemorySegment memory, int pageSize) {
-        this(name, memory, pageSize, false);
+        this(name, memory, pageSize, false, false);
     }
 
-    private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous) {
+    private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous, boolean hugePagesAdvised) {
         if (name.isEmpty() || name.length() > 255) {
             throw new IllegalArgumentException("RAM block name must have 1..255 characters: \"" + name + "\"");
         }
@@ -48,21 +49,64 @@ public final class RamBlock {
         this.pageSize = pageSize;
         this.dirtyLog = new DirtyBitmap(memory.byteSize() / TARGET_PAGE_SIZE);
         this.anonymous = anonymous;
+        this.hugePagesAdvised = hugePagesAdvised;
     }
 
-    /** Zero-filled anonymous memory, mapped lazily (untouched pages cost nothing). */
+    /** Zero-filled anonymous memory in 4 KiB pages, mapped lazily (untouched pages cost nothing). */
     public static RamBlock anonymous(Arena arena, String name, long size) {
-        return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true);
+        return anonymous(arena, name, size, false);
+    }
+
+    /**
+     * Zero-filled anonymous memory, mapped lazily; with {@code hugePages} it is aligned to and advised for
+     * transparent huge pages (whether the kernel gives them is its choice: THP mode, free memory). The target
+     * and host page size stay 4 KiB either way: a huge page is split wherever 4 KiB granularity is needed.
+     */
+    public static RamBlock anonymous(Arena arena, String name, long size, boolean hugePages) {
+        if (!hugePages || size < Mmap.HUGE_PAGE_SIZE) {
+            return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true, false);
+        }
+        MemorySegment memory = Mmap.anonymous(arena, size, Mmap.HUGE_PAGE_SIZE);
+        return new RamBlock(name, memory, TARGET_PAGE_SIZE, true, Mmap.adviseHugePages(memory));
     }
 
     /** Memory mapped from a file (created or extended to {@code size}); survives the process when shared. */
     public static RamBlock mappedFile(Arena arena, String name, Path file, long size) throws IOException {
+        return mappedFile(arena, name, file, size, false);
+    }
+
+    /**
+     * As {@link #mappedFile(Arena, String, Path, long)}; with {@code hugePages} the mapping is advised for
+     * transparent huge pages, which a tmpfs file (/dev/shm) gets where the host's {@code shmem_enabled} allows.
+     */
+    public static RamBlock mappedFile(Arena arena, String name, Path file, long size, boolean hugePages) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
             if (ch.size() < size) {
                 ch.write(java.nio.ByteBuffer.allocate(1), size - 1);
             }
-            return new RamBlock(name, ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena), TARGET_PAGE_SIZE);
+            MemorySegment memory = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, hugePages && Mmap.adviseHugePages(memory));
         }
+    }
+
+    /**
+     * Bytes of the block mapped by huge pages right now, asked of the kernel (PAGEMAP_SCAN); -1 when that cannot
+     * be told. A figure for reports: huge pages come and go (split by write protection, collapsed by khugepaged).
+     */
+    public long hugePageBytes() {
+        long[] bytes = new long[1];
+        try (dev.livemig.linux.PagemapScan scan = dev.livemig.linux.PagemapScan.open()) {
+            scan.scan(memory, 0, dev.livemig.linux.PagemapScan.PAGE_IS_HUGE, dev.livemig.linux.PagemapScan.PAGE_IS_HUGE,
+                    dev.livemig.linux.PagemapScan.DEFAULT_VECTOR_LENGTH, (from, to, categories) -> bytes[0] += to - from);
+            return bytes[0];
+        } catch (RuntimeException | LinkageError e) {
+            return -1;
+        }
+    }
+
+    /** True when the block's memory was advised for transparent huge pages and the kernel took the advice. */
+    public boolean hugePagesAdvised() {
+        return hugePagesAdvised;
     }
 
     /** True for private anonymous memory, where a page never populated is known to read as zero. */

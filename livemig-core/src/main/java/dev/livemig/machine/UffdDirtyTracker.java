@@ -17,8 +17,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * table walk, so the application needs no {@code markDirty} calls (they remain harmless).
  *
  * <p>Works for anonymous blocks ({@link RamBlock#anonymous}) and file mappings ({@link RamBlock#mappedFile}):
- * a write-protect-only registration on a WP_ASYNC userfaultfd is accepted for any memory type. Blocks with
- * host pages larger than 4 KiB are refused. The block's memory must stay mapped while it is tracked:
+ * a write-protect-only registration on a WP_ASYNC userfaultfd is accepted for any memory type. Transparent huge
+ * pages keep 4 KiB granularity: a huge page is protected as one PMD entry, and the first write into it has the
+ * kernel split it and clear only the written 4 KiB page's bit (HugePageDirtyTrackingTest). Blocks whose host
+ * pages are larger than 4 KiB (hugetlbfs) are refused. The block's memory must stay mapped while it is tracked:
  * {@link #stop} it before closing its arena. Discarding pages (madvise DONTNEED/REMOVE) changes their
  * contents without a write and is not reported: whoever discards must mark the pages dirty, as in QEMU.
  *

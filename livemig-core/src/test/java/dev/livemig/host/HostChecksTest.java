@@ -71,12 +71,14 @@ class HostChecksTest {
     void aSwitchedOffFeatureIsNeverOkAndNamesItsFallback() {
         Map<String, HostCheck> off = byName(HostChecks.all(HostFeatures.parse("all")));
         for (String name : List.of("userfaultfd", "pagemap-scan", "dirty-tracking", "populate-write", "msg-zerocopy",
-                "zero-page-on-read")) {
+                "zero-page-on-read", "thp")) {
             assertNotEquals(HostCheck.Status.OK, off.get(name).status(), off.get(name).toString());
         }
         assertEquals("explicit", off.get("dirty-tracking").facts().string("tracker"));
         HostCheck populate = off.get("populate-write");
         assertTrue(populate.detail().contains(KernelFeature.POPULATE_WRITE.fallback()), populate.detail());
+        HostCheck thp = off.get("thp");
+        assertTrue(thp.detail().contains(KernelFeature.TRANSPARENT_HUGEPAGES.fallback()), thp.detail());
         HostCheck zeroCopy = off.get("msg-zerocopy");
         assertTrue(zeroCopy.detail().contains("zero-copy-send"), zeroCopy.detail());
         assertTrue(off.values().stream().allMatch(HostCheck::permitsRunning), "livemig runs without any of them");
@@ -96,10 +98,26 @@ class HostChecksTest {
     }
 
     @Test
-    void firstTouchIsMeasured() {
+    void firstTouchIsMeasuredInSmallAndInHugePages() {
         HostCheck touch = HostChecks.firstTouch();
         assertTrue(touch.facts().number("mib_per_s") > 0, touch.toString());
+        assertTrue(touch.facts().number("huge_mib_per_s") > 0, touch.toString());
         assertTrue(touch.detail().contains(touch.facts().number("mib_per_s") + " MiB/s"), touch.detail());
+        assertTrue(touch.detail().contains(touch.facts().number("huge_mib_per_s") + " MiB/s"), touch.detail());
+    }
+
+    @Test
+    void hugePagesAreOkExactlyWhenTheHostGivesThemToAdvisedMemory() {
+        HostCheck thp = HostChecks.transparentHugePages(HostFeatures.ALL);
+        var gets = HostChecks.advisedMemoryGetsHugePages();
+        assertEquals(gets.map(String::valueOf).orElse("unknown"), thp.facts().string("advised_memory_gets_huge_pages"));
+        boolean never = thp.facts().string("mode").equals("never") || thp.facts().string("mode").equals("absent");
+        if (gets.isPresent()) {
+            assertEquals(gets.get(), thp.status() == HostCheck.Status.OK, thp.toString());
+            if (never) {
+                assertFalse(gets.get(), "THP mode never, yet huge pages: " + thp);
+            }
+        }
     }
 
     @Test

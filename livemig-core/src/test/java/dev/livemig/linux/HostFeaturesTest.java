@@ -45,7 +45,7 @@ class HostFeaturesTest {
     void anUnknownNameIsRefusedWithTheKnownOnes() {
         var e = assertThrows(IllegalArgumentException.class, () -> HostFeatures.parse("userfaultfd,uffd"));
         assertEquals("unknown kernel feature \"userfaultfd\" in livemig.disable; known: all, userfaultfd-wp, "
-                + "pagemap-scan, populate-write, msg-zerocopy", e.getMessage());
+                + "pagemap-scan, populate-write, thp, msg-zerocopy", e.getMessage());
     }
 
     @Test

@@ -1,7 +1,5 @@
 package dev.livemig.machine;
 
-import org.junit.jupiter.api.RepeatedTest;
-import org.junit.jupiter.api.RepetitionInfo;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -20,21 +18,27 @@ import static org.junit.jupiter.api.Assertions.*;
  * pacing on every side. Collect number k runs while {@code epoch == k}; a writer reads the epoch before each
  * store, so a store tagged e began after collect e-1 had finished and must be reported by a collect numbered
  * e or later. Checked per page for the last store: a lost write (re-protected but not reported) fails it.
- * Also checked: nothing is reported that was never written.
+ * Also checked: nothing is reported that was never written. Run over 4 KiB pages and over huge pages, where
+ * the first store into each protected huge page splits it while the other writer and the scan run.
  */
 class DirtyTrackerConcurrencyTest {
     private static final int PAGES = 1024;
     private static final long PAGE = RamBlock.TARGET_PAGE_SIZE;
     private static final int MIN_STORES = 1000;
 
-    @RepeatedTest(20)
-    void writesRacingWithCollectAreNeverLost(RepetitionInfo rep) throws Exception {
-        long seed = 0x5eed0000L + rep.getCurrentRepetition();
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> seeds() {
+        return java.util.Arrays.stream(PageBacking.values()).flatMap(backing -> java.util.stream.IntStream.rangeClosed(1, 20)
+                .mapToObj(i -> org.junit.jupiter.params.provider.Arguments.of(backing, 0x5eed0000L + i)));
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} pages, seed {1}")
+    @org.junit.jupiter.params.provider.MethodSource("seeds")
+    void writesRacingWithCollectAreNeverLost(PageBacking backing, long seed) throws Exception {
         dev.livemig.host.HostAssumptions.assumeUserfaultfdWriteProtect(); // plain stores, no markDirty
         dev.livemig.host.HostAssumptions.assumePagemapScan();
         try (Arena arena = Arena.ofShared(); DirtyTracker tracker = DirtyTracker.automatic()) {
             assertInstanceOf(UffdDirtyTracker.class, tracker, tracker.name());
-            RamBlock block = RamBlock.anonymous(arena, "ram", PAGES * PAGE);
+            RamBlock block = backing.block(arena, "ram", PAGES * PAGE); // 4 MiB: two huge pages when HUGE
             tracker.start(block);
 
             AtomicInteger epoch = new AtomicInteger();

@@ -10,6 +10,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -102,10 +104,11 @@ class DirtyTrackerTest {
         }
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void exactlyTheWrittenPagesOfA64MiBBlockAppear() {
-        RamBlock block = RamBlock.anonymous(arena, "pc.ram", 64L << 20);
+    void exactlyTheWrittenPagesOfA64MiBBlockAppear(PageBacking backing) {
+        RamBlock block = backing.block(arena, "pc.ram", 64L << 20);
         int pages = (int) block.targetPages();
         SplittableRandom rnd = new SplittableRandom(42);
         for (int i = 0; i < 2000; i++) { // populate some pages before arming: they count only when rewritten
@@ -131,10 +134,11 @@ class DirtyTrackerTest {
         }
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void aStoreStraddlingTwoPagesMarksBoth() {
-        RamBlock block = RamBlock.anonymous(arena, "ram", 16 * PAGE);
+    void aStoreStraddlingTwoPagesMarksBoth(PageBacking backing) {
+        RamBlock block = backing.block(arena, "ram", 16 * PAGE);
         tracker.start(block);
         block.memory().set(ValueLayout.JAVA_LONG_UNALIGNED, 5 * PAGE - 4, -1L);
         MemorySegment.copy(new byte[3 * (int) PAGE], 0, block.memory(), ValueLayout.JAVA_BYTE, 9 * PAGE + 1, 3 * (int) PAGE);
@@ -145,10 +149,11 @@ class DirtyTrackerTest {
         assertEquals(expected, logged(block));
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void writesMadeByTheKernelOnOurBehalfAreCaughtToo(@TempDir Path dir) throws IOException {
-        RamBlock block = RamBlock.anonymous(arena, "ram", 16 * PAGE);
+    void writesMadeByTheKernelOnOurBehalfAreCaughtToo(PageBacking backing, @TempDir Path dir) throws IOException {
+        RamBlock block = backing.block(arena, "ram", 16 * PAGE);
         Path f = dir.resolve("data");
         Files.write(f, new byte[(int) (2 * PAGE)]);
         tracker.start(block);
@@ -164,10 +169,11 @@ class DirtyTrackerTest {
         assertEquals(expected, logged(block));
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void aGibibyteOfUntouchedMemoryArmsAndReportsOnlyWhatIsWritten() {
-        RamBlock block = RamBlock.anonymous(arena, "big", 1L << 30);
+    void aGibibyteOfUntouchedMemoryArmsAndReportsOnlyWhatIsWritten(PageBacking backing) {
+        RamBlock block = backing.untouched(arena, "big", 1L << 30);
         long t0 = System.nanoTime();
         tracker.start(block);
         long t1 = System.nanoTime();
@@ -186,10 +192,11 @@ class DirtyTrackerTest {
                 (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t4 - t3) / 1e6);
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void stopCollectsWhatIsPendingThenDisarms() {
-        RamBlock block = RamBlock.anonymous(arena, "ram", 32 * PAGE);
+    void stopCollectsWhatIsPendingThenDisarms(PageBacking backing) {
+        RamBlock block = backing.block(arena, "ram", 32 * PAGE);
         tracker.start(block);
         block.memory().set(ValueLayout.JAVA_INT, 7 * PAGE, 1);
         tracker.stop(block);
@@ -217,11 +224,12 @@ class DirtyTrackerTest {
         assertTrue(block.dirtyLog().get(31));
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void markDirtyStillWorksAlongsideAndBlocksAreIndependent() {
-        RamBlock a = RamBlock.anonymous(arena, "a", 8 * PAGE);
-        RamBlock b = RamBlock.anonymous(arena, "b", 8 * PAGE);
+    void markDirtyStillWorksAlongsideAndBlocksAreIndependent(PageBacking backing) {
+        RamBlock a = backing.block(arena, "a", 8 * PAGE);
+        RamBlock b = backing.block(arena, "b", 8 * PAGE);
         tracker.start(a);
         tracker.start(b);
         a.markDirty(PAGE, 1);
@@ -247,11 +255,12 @@ class DirtyTrackerTest {
         assertThrows(UnsupportedOperationException.class, () -> tracker.start(misaligned), "huge host pages");
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void fileBackedBlocksAreTrackedToo(@TempDir Path dir) throws IOException {
+    void fileBackedBlocksAreTrackedToo(PageBacking backing, @TempDir Path dir) throws IOException {
         // WP_ASYNC lifts the anonymous/shmem/hugetlbfs restriction of write-protect-only registrations.
-        RamBlock file = RamBlock.mappedFile(arena, "file", dir.resolve("ram.img"), 8 * PAGE);
+        RamBlock file = RamBlock.mappedFile(arena, "file", dir.resolve("ram.img"), 8 * PAGE, backing.huge());
         file.memory().set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
         tracker.start(file);
         file.memory().set(ValueLayout.JAVA_BYTE, 0, (byte) 2);
@@ -264,11 +273,12 @@ class DirtyTrackerTest {
         tracker.stop(file);
     }
 
-    @Test
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
     @org.junit.jupiter.api.Tag("uffd")
-    void closeStopsEveryBlock() {
+    void closeStopsEveryBlock(PageBacking backing) {
         UffdDirtyTracker own = UffdDirtyTracker.open();
-        RamBlock block = RamBlock.anonymous(arena, "ram", 8 * PAGE);
+        RamBlock block = backing.block(arena, "ram", 8 * PAGE);
         own.start(block);
         block.memory().set(ValueLayout.JAVA_BYTE, 3 * PAGE, (byte) 1);
         own.close();

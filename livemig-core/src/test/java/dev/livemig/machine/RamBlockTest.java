@@ -1,6 +1,11 @@
 package dev.livemig.machine;
 
+import dev.livemig.linux.HostFeatures;
+import dev.livemig.linux.KernelFeature;
+import dev.livemig.linux.Mmap;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
@@ -23,12 +28,41 @@ class RamBlockTest {
         }
     }
 
-    @Test
-    void sixtyFourGibibytesMapWithoutTouchingMemory() {
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
+    void sixtyFourGibibytesMapWithoutTouchingMemory(PageBacking backing) {
         try (Arena arena = Arena.ofShared()) {
-            var block = RamBlock.anonymous(arena, "big", 64L << 30);
+            var block = backing.untouched(arena, "big", 64L << 30);
             block.memory().set(ValueLayout.JAVA_BYTE, (64L << 30) - 1, (byte) 1);
             assertEquals(1, block.memory().get(ValueLayout.JAVA_BYTE, (64L << 30) - 1));
+        }
+    }
+
+    @Test
+    void blocksForHugePagesAreAlignedToThemAndAdvisedWhereTheKernelHasThem() {
+        boolean kernelHasThp = Files.exists(Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
+        try (Arena arena = Arena.ofShared()) {
+            for (int i = 0; i < 8; i++) { // whatever address the kernel picks
+                var block = RamBlock.anonymous(arena, "ram" + i, 6L << 20, true);
+                assertEquals(0, block.memory().address() % Mmap.HUGE_PAGE_SIZE);
+                assertEquals(kernelHasThp, block.hugePagesAdvised());
+                block.memory().set(ValueLayout.JAVA_LONG, (6L << 20) - 8, 7);
+                assertEquals(7, block.memory().get(ValueLayout.JAVA_LONG, (6L << 20) - 8));
+            }
+            var tiny = RamBlock.anonymous(arena, "rom", 64 * 4096, true);
+            assertFalse(tiny.hugePagesAdvised(), "smaller than one huge page: not worth a 2 MiB alignment");
+            assertFalse(RamBlock.anonymous(arena, "small", 6L << 20).hugePagesAdvised());
+        }
+    }
+
+    @Test
+    void aMachineAsksForHugePagesUnlessSwitchedOff() {
+        boolean kernelHasThp = Files.exists(Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
+        try (Machine on = Machine.builder("m").ram("ram", 4L << 20).hostFeatures(HostFeatures.ALL).build();
+             Machine off = Machine.builder("m").ram("ram", 4L << 20)
+                     .hostFeatures(HostFeatures.ALL.without(KernelFeature.TRANSPARENT_HUGEPAGES)).build()) {
+            assertEquals(kernelHasThp, on.ramBlocks().getFirst().hugePagesAdvised());
+            assertFalse(off.ramBlocks().getFirst().hugePagesAdvised());
         }
     }
 

@@ -41,10 +41,15 @@ final class LiveGuest implements AutoCloseable {
         this(ramBytes, pagesPerSecond, dev.livemig.linux.HostFeatures.ALL);
     }
 
-    /** A guest whose migrations may use only {@code features} of the kernel's. */
+    /**
+     * A guest whose migrations may use only {@code features} of the kernel's, less any the test run switches off
+     * ({@code -Dlivemig.disable}: the build runs these tests again with huge pages off).
+     */
     LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.linux.HostFeatures features) {
         this.pagesPerSecond = pagesPerSecond;
-        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(features).hooks(new Machine.RunStateHooks() {
+        var off = new java.util.HashSet<>(features.disabled());
+        off.addAll(dev.livemig.linux.HostFeatures.fromSystemProperties().disabled());
+        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(new dev.livemig.linux.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 run = false;

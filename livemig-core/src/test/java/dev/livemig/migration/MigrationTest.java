@@ -68,6 +68,32 @@ class MigrationTest {
         assertTrue(info.ram().dirtySyncCount() >= 2);
     }
 
+    /** The build runs this class twice: machines asking for huge pages (the default) and not (-Dlivemig.disable=thp). */
+    @Test
+    void guestRamIsInHugePagesExactlyWhenTheRunAsksForThemAndMovesEitherWay() throws Exception {
+        boolean asked = dev.livemig.linux.HostFeatures.fromSystemProperties()
+                .allows(dev.livemig.linux.KernelFeature.TRANSPARENT_HUGEPAGES);
+        boolean given = asked && dev.livemig.host.HostChecks.advisedMemoryGetsHugePages().orElse(false);
+        var source = guest(20_000);
+        var dest = guest(20_000);
+        var ram = source.machine.ramBlocks().getFirst();
+        assertEquals(asked && java.nio.file.Files.exists(Path.of("/sys/kernel/mm/transparent_hugepage/enabled")),
+                ram.hugePagesAdvised());
+        source.start();
+        source.awaitWrites(1_000);
+        if (given) {
+            assertTrue(ram.hugePageBytes() > 0, "a running guest's RAM in huge pages");
+        }
+        var pair = migrate(source, dest, FAST, "tcp:127.0.0.1:0");
+        assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toString());
+        assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
+        dest.machine.pause();
+        assertEquals(dest.cpu.writes, dest.counterSum(), "every write the source made arrived");
+        if (given) {
+            assertTrue(dest.machine.ramBlocks().getFirst().hugePageBytes() > 0, "the destination's RAM in huge pages");
+        }
+    }
+
     @Test
     void writesTheApplicationNeverReportsAreCaughtByTheTransparentTracker() throws Exception {
         dev.livemig.host.HostAssumptions.assumeUserfaultfdWriteProtect(); // without it only markDirty reports writes

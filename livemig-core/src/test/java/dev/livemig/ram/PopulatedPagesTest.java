@@ -6,10 +6,14 @@ import dev.livemig.linux.HostFeatures;
 import dev.livemig.linux.KernelFeature;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.ExplicitDirtyTracker;
+import dev.livemig.linux.Mmap;
+import dev.livemig.machine.PageBacking;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -29,10 +33,15 @@ class PopulatedPagesTest {
         return HostChecks.pagemapScan(HostFeatures.ALL).status() == HostCheck.Status.OK;
     }
 
-    @Test
-    void untouchedPagesAreKnownEmptyWrittenOnesMayHoldDataOrEverythingIsReadWithoutTheKernelsHelp() {
+    /**
+     * A store populates one 4 KiB page, or the whole 2 MiB huge page around it: then the other 511 pages may
+     * hold data as far as the kernel can tell, and are read (and found zero).
+     */
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
+    void untouchedPagesAreKnownEmptyWrittenOnesMayHoldDataOrEverythingIsReadWithoutTheKernelsHelp(PageBacking backing) {
         try (Arena arena = Arena.ofShared()) {
-            var block = RamBlock.anonymous(arena, "ram", 64 * 4096);
+            var block = backing.untouched(arena, "ram", 2 * Mmap.HUGE_PAGE_SIZE);
             block.memory().set(ValueLayout.JAVA_LONG, 5 * 4096, 1);
             var maybeData = PopulatedPages.of(block, HostFeatures.ALL);
             if (!hostHasPagemapScan()) {
@@ -40,8 +49,10 @@ class PopulatedPagesTest {
                 return;
             }
             assertNotNull(maybeData);
-            assertEquals(1, maybeData.count());
             assertTrue(maybeData.get(5));
+            long huge = PageBacking.hugeBytes(block);
+            assertEquals(huge == 0 ? 1 : huge / 4096, maybeData.count(), "huge-page bytes: " + huge);
+            assertFalse(maybeData.get(block.targetPages() - 1), "the second 2 MiB was never touched");
         }
     }
 
@@ -51,7 +62,7 @@ class PopulatedPagesTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(sharedZeroPage.isPresent(),
                 "telling what a read fault maps needs PAGEMAP_SCAN");
         try (Arena arena = Arena.ofShared()) {
-            var block = RamBlock.anonymous(arena, "ram", 64 * 4096);
+            var block = PageBacking.SMALL.untouched(arena, "ram", 64 * 4096);
             block.memory().get(ValueLayout.JAVA_LONG, 9 * 4096);
             var maybeData = PopulatedPages.of(block, HostFeatures.ALL);
             assertNotNull(maybeData);
@@ -76,8 +87,34 @@ class PopulatedPagesTest {
         }
     }
 
+    /**
+     * Memory advised for huge pages and only read: the kernel may map the huge zero page. Whatever it maps,
+     * a page known empty reads as zero, and a page that may hold data is read and sent as what it holds.
+     */
     @Test
-    void aPageWrittenAfterSetupIsSentAgainWithItsContent() throws Exception {
+    void aHugePageThatWasOnlyReadIsSentAsZeroPagesWhateverTheKernelMapped() throws Exception {
+        try (Arena arena = Arena.ofShared(); DirtyTracker tracker = DirtyTracker.automatic()) {
+            var src = PageBacking.HUGE.untouched(arena, "ram", 2 * Mmap.HUGE_PAGE_SIZE);
+            long sum = 0;
+            for (long off = 0; off < Mmap.HUGE_PAGE_SIZE; off += 4096) {
+                sum += src.memory().get(ValueLayout.JAVA_LONG, off);
+            }
+            assertEquals(0, sum);
+            var counters = new RamCounters();
+            var saver = new RamSaver(List.of(src), counters, tracker, RamOptions.PLAIN, null, HostFeatures.ALL);
+            var w = StreamWriter.inMemory();
+            saver.setup(w);
+            saver.iterate(w, 0);
+            saver.complete(w);
+            saver.cleanup();
+            assertEquals(0, counters.normal.get(), "no page of data");
+            assertEquals(src.targetPages(), counters.duplicate.get(), "every page a ZERO record");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(PageBacking.class)
+    void aPageWrittenAfterSetupIsSentAgainWithItsContent(PageBacking backing) throws Exception {
         record Case(DirtyTracker tracker, HostFeatures features) {
         }
         for (Case c : List.of(new Case(new ExplicitDirtyTracker(), HostFeatures.ALL),
@@ -86,8 +123,8 @@ class PopulatedPagesTest {
                 new Case(DirtyTracker.automatic(HostFeatures.ALL.without(KernelFeature.USERFAULTFD_WP)), HostFeatures.ALL))) {
             DirtyTracker tracker = c.tracker();
             try (Arena arena = Arena.ofShared(); tracker) {
-                var src = RamBlock.anonymous(arena, "ram", 16 * 4096);
-                var dst = RamBlock.anonymous(arena, "ram", 16 * 4096);
+                var src = backing.block(arena, "ram", 16 * 4096);
+                var dst = backing.untouched(arena, "ram", 16 * 4096);
                 var saver = new RamSaver(List.of(src), new RamCounters(), tracker, RamOptions.PLAIN, null, c.features());
                 var w = StreamWriter.inMemory();
                 saver.setup(w);
