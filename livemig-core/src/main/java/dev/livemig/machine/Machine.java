@@ -47,12 +47,14 @@ public final class Machine implements AutoCloseable {
     private final RunStateHooks hooks;
     private final CpuThrottle cpuThrottle = new CpuThrottle();
     private final HostFeatures hostFeatures;
+    private final DirtyTrackerChoice dirtyTracking;
     private volatile RunState runState;
 
     private Machine(Builder b) {
         this.name = b.name;
         this.arena = b.arena;
         this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
+        this.dirtyTracking = new DirtyTrackerChoice(hostFeatures);
         var blocks = new LinkedHashMap<String, RamBlock>();
         try {
             b.ram.forEach((blockName, block) -> blocks.put(blockName, block.apply(hostFeatures)));
@@ -77,6 +79,11 @@ public final class Machine implements AutoCloseable {
     /** The kernel features this machine's migrations may use (those the host offers, less those switched off). */
     public HostFeatures hostFeatures() {
         return hostFeatures;
+    }
+
+    /** Opens the dirty tracker for this machine's migrations (probed once per machine, see {@link DirtyTrackerChoice}). */
+    public DirtyTrackerChoice dirtyTracking() {
+        return dirtyTracking;
     }
 
     /** The machine type name (configuration record). */
@@ -233,7 +240,7 @@ public final class Machine implements AutoCloseable {
 
         public Machine build() {
             Machine m = new Machine(this);
-            MigrationWarmUp.start(m.hostFeatures);
+            MigrationWarmUp.start(m.dirtyTracking);
             return m;
         }
     }

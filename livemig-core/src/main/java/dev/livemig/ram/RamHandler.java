@@ -2,6 +2,7 @@ package dev.livemig.ram;
 
 import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyTracker;
+import dev.livemig.machine.DirtyTrackerChoice;
 import dev.livemig.machine.LiveStateHandler;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
@@ -17,6 +18,7 @@ import java.util.List;
 public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
     private final HostFeatures features;
+    private final DirtyTrackerChoice tracking;
     private volatile RamCounters counters = new RamCounters();
     private volatile RamSaver saver;
     private DirtyTracker tracker;
@@ -29,8 +31,14 @@ public final class RamHandler implements LiveStateHandler {
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
+        this(blocks, features, new DirtyTrackerChoice(features));
+    }
+
+    /** {@code tracking} opens each outgoing migration's dirty tracker (a machine's own choice, probed once). */
+    public RamHandler(List<RamBlock> blocks, HostFeatures features, DirtyTrackerChoice tracking) {
         this.blocks = List.copyOf(blocks);
         this.features = features;
+        this.tracking = tracking;
     }
 
     /** The counters of the current (or last) outgoing migration. */
@@ -80,7 +88,7 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public void saveSetup(StreamWriter out) throws MigrationException {
-        tracker = DirtyTracker.automatic(features);
+        tracker = tracking.open();
         trackerName = tracker.name();
         saver = new RamSaver(blocks, counters, tracker, options, channels, features);
         saver.setup(out);
