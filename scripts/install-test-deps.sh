@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a Debian machine: QEMU 7.2 (qemu-system-x86) and socat with apt-get, and
+# Installs what the tests need on a Debian machine: QEMU 7.2 (qemu-system-x86) and socat with apt-get, QEMU 10.0
+# from bookworm-backports unpacked beside it (scripts/install-qemu10.sh), and
 # QEMU's own python QMP client (qemu.qmp), which only QEMU's source package ships: it is taken from the
 # installed QEMU's Debian source package (the orig tarball, python/qemu/qmp only) into a cache,
 #   ${LIVEMIG_TEST_DEPS_CACHE:-/var/cache/livemig-test-deps}/qemu-qmp-UPSTREAM_VERSION/qemu/qmp
@@ -31,6 +32,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt_update
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# --- QEMU 10.0 beside 7.2 (the second dialect the interop tests speak) ----------------------------------------
+"$(dirname "$0")/install-qemu10.sh"
 
 # --- qemu.qmp from QEMU's source package ---------------------------------------------------------------------
 cache_root=${LIVEMIG_TEST_DEPS_CACHE:-/var/cache/livemig-test-deps}

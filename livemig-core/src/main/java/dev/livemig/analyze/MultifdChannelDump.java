@@ -103,8 +103,12 @@ final class MultifdChannelDump implements AutoCloseable {
                 }
             }
             long wire = in.offset() - at;
+            long[] offsets = p.offsets();
             for (int i = 0; i < n; i++) {
-                sink.page(p.ramBlock(), p.offsets()[i], pages.get(i), i == 0 ? wire : 0);
+                sink.page(p.ramBlock(), offsets[i], pages.get(i), i == 0 ? wire : 0);
+            }
+            for (int i = n; i < offsets.length; i++) { // current QEMU's zero pages: no data on the wire
+                sink.page(p.ramBlock(), offsets[i], new byte[RamBlock.TARGET_PAGE_SIZE], i == 0 ? wire : 0);
             }
             if (p.isSync()) {
                 return;

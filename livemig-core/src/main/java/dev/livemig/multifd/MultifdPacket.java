@@ -10,10 +10,12 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * The two kinds of packet on a multifd channel in QEMU 7.2's layout (§9.1, §9.2 of the format reference):
- * the 64-byte {@link Initial} packet that opens a channel, and the {@link Ram} packet header (1344 bytes for
- * 4 KiB pages) that precedes each batch of pages. Decoding checks what QEMU's receiver checks, in its order,
- * and never sizes anything by a received number: the offset array is always {@link #PAGES_PER_PACKET} long.
+ * The two kinds of packet on a multifd channel (§9.1–§9.3 of the format reference): the 64-byte {@link Initial}
+ * packet that opens a channel, and the {@link Ram} packet header (1344 bytes for 4 KiB pages) that precedes each
+ * batch of pages, in QEMU 7.2's layout and in current QEMU's, which is the same with a zero-page count in the
+ * first reserved word (9.0+) and SYNC packets that leave pages_alloc 0 but keep the full size. Decoding checks
+ * what QEMU's receiver checks, in its order, and never sizes anything by a received number: the offset array
+ * is always {@link #PAGES_PER_PACKET} long.
  */
 public sealed interface MultifdPacket {
     int MAGIC = 0x11223344;
@@ -83,17 +85,24 @@ public sealed interface MultifdPacket {
     }
 
     /**
-     * A page batch header: {@code offsets} holds the first {@code normalPages} page offsets within
-     * {@code ramBlock}; {@code nextPacketSize} is the byte count of compressed data that follows (page data
-     * follows uncompressed otherwise).
+     * A page batch header: {@code offsets} holds the page offsets within {@code ramBlock}, first the
+     * {@code normalPages} whose data follows, then the {@code zeroPages} that are all zero and have no data
+     * (current QEMU with zero-page-detection=multifd; always 0 from 7.2); {@code nextPacketSize} is the byte
+     * count of compressed data that follows (page data follows uncompressed otherwise).
      */
-    record Ram(int flags, int normalPages, int nextPacketSize, long packetNum, String ramBlock, long[] offsets)
-            implements MultifdPacket {
+    record Ram(int flags, int normalPages, int zeroPages, int nextPacketSize, long packetNum, String ramBlock,
+               long[] offsets) implements MultifdPacket {
         public Ram {
-            if (normalPages < 0 || normalPages > PAGES_PER_PACKET || offsets.length < normalPages) {
+            if (normalPages < 0 || zeroPages < 0 || normalPages + zeroPages > PAGES_PER_PACKET
+                    || offsets.length < normalPages + zeroPages) {
                 throw new IllegalArgumentException("0.." + PAGES_PER_PACKET + " pages with their offsets");
             }
-            offsets = Arrays.copyOf(offsets, normalPages);
+            offsets = Arrays.copyOf(offsets, normalPages + zeroPages);
+        }
+
+        /** A packet without zero pages (QEMU 7.2's kind). */
+        public Ram(int flags, int normalPages, int nextPacketSize, long packetNum, String ramBlock, long[] offsets) {
+            this(flags, normalPages, 0, nextPacketSize, packetNum, ramBlock, offsets);
         }
 
         @Override
@@ -107,19 +116,20 @@ public sealed interface MultifdPacket {
 
         public void write(StreamWriter out) throws MigrationException {
             out.be32(MAGIC).be32(VERSION).be32(flags).be32(PAGES_PER_PACKET).be32(normalPages).be32(nextPacketSize)
-                    .be64(packetNum).bytes(new byte[32]);
+                    .be64(packetNum).be32(zeroPages).bytes(new byte[28]);
             byte[] name = new byte[BLOCK_NAME_BYTES];
             byte[] given = ramBlock.getBytes(StandardCharsets.UTF_8);
             System.arraycopy(given, 0, name, 0, Math.min(given.length, BLOCK_NAME_BYTES)); // strncpy
             out.bytes(name);
             for (int i = 0; i < PAGES_PER_PACKET; i++) {
-                out.be64(i < normalPages ? offsets[i] : 0);
+                out.be64(i < offsets.length ? offsets[i] : 0);
             }
         }
 
         /**
          * Reads a header with QEMU's receiver checks: magic, version, pages_alloc not above this end's, page
-         * count within it, and (when pages follow) a known block whose every offset leaves room for a page.
+         * counts within it, and (when there are pages) a known block whose every offset leaves room for a page.
+         * The header is always read whole: current QEMU's SYNC packets say pages_alloc 0 yet carry every slot.
          * {@code compression} is the configured method's flag bits; a packet saying otherwise is refused
          * ({@link #ANY_COMPRESSION}: whatever the packet says, for captures read without their configuration).
          */
@@ -145,7 +155,12 @@ public sealed interface MultifdPacket {
             }
             int nextPacketSize = in.be32();
             long packetNum = in.be64();
-            in.skip(32);
+            long zero = in.be32u(); // 9.0+; a reserved zero from older senders
+            if (zero > pagesAlloc - normal) {
+                throw in.errorAt(at, "multifd: received packet with " + zero + " zero pages and expected maximum zero pages are "
+                        + (pagesAlloc - normal));
+            }
+            in.skip(28);
             byte[] name = in.bytes(BLOCK_NAME_BYTES);
             name[BLOCK_NAME_BYTES - 1] = 0; // QEMU terminates it there whatever was sent
             int len = 0;
@@ -153,10 +168,10 @@ public sealed interface MultifdPacket {
                 len++;
             }
             String block = new String(name, 0, len, StandardCharsets.UTF_8);
-            long[] offsets = new long[(int) normal];
-            for (int i = 0; i < pagesAlloc; i++) {
+            long[] offsets = new long[(int) (normal + zero)];
+            for (int i = 0; i < PAGES_PER_PACKET; i++) {
                 long off = in.be64();
-                if (i < normal) {
+                if (i < offsets.length) {
                     offsets[i] = off;
                 }
             }
@@ -164,7 +179,7 @@ public sealed interface MultifdPacket {
                 throw in.errorAt(at, String.format("multifd: packet compression flags 0x%x, expected 0x%x",
                         flags & COMPRESSION_MASK, compression));
             }
-            if (normal > 0) {
+            if (offsets.length > 0) {
                 Long length = blockLengths.get(block);
                 if (length == null) {
                     throw in.errorAt(at, "multifd: unknown ram block " + block);
@@ -178,7 +193,7 @@ public sealed interface MultifdPacket {
                     }
                 }
             }
-            return new Ram(flags, (int) normal, nextPacketSize, packetNum, block, offsets);
+            return new Ram(flags, (int) normal, (int) zero, nextPacketSize, packetNum, block, offsets);
         }
     }
 }

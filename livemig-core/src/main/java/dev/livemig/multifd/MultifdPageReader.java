@@ -1,6 +1,7 @@
 package dev.livemig.multifd;
 
 import dev.livemig.machine.RamBlock;
+import dev.livemig.ram.ZeroPageDetector;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
@@ -25,6 +26,7 @@ final class MultifdPageReader implements AutoCloseable {
     private final Map<String, Long> lengths;
     private final ZlibChannelCodec.Decoder zlib;
     private final ZstdChannelCodec.Decoder zstd;
+    private long pagesPlaced;
 
     /** {@code compression}: MultifdPacket.COMPRESSION_* or 0; {@code lengths}: each block's used length. */
     MultifdPageReader(int compression, Map<String, RamBlock> blocks, Map<String, Long> lengths) {
@@ -40,17 +42,31 @@ final class MultifdPageReader implements AutoCloseable {
         while (!in.atEnd()) {
             long at = in.offset();
             var p = MultifdPacket.Ram.read(in, lengths, compression);
+            long[] offsets = p.offsets();
             List<MemorySegment> pages = new ArrayList<>(p.normalPages());
-            for (long off : p.offsets()) {
-                pages.add(blocks.get(p.ramBlock()).page(off));
+            for (int i = 0; i < p.normalPages(); i++) {
+                pages.add(blocks.get(p.ramBlock()).page(offsets[i]));
             }
             if (p.normalPages() > 0) {
                 place(in, at, p, pages);
             }
+            for (int i = p.normalPages(); i < offsets.length; i++) {
+                // zero pages carry no data; fresh memory is zero already, a page that held data is cleared
+                MemorySegment page = blocks.get(p.ramBlock()).page(offsets[i]);
+                if (!ZeroPageDetector.isZero(page)) {
+                    page.fill((byte) 0);
+                }
+            }
+            pagesPlaced += offsets.length;
             if (p.isSync()) {
                 atSync.reached();
             }
         }
+    }
+
+    /** Pages placed so far, normal and zero. */
+    long pagesPlaced() {
+        return pagesPlaced;
     }
 
     private void place(StreamReader in, long at, MultifdPacket.Ram p, List<MemorySegment> pages) throws MigrationException {

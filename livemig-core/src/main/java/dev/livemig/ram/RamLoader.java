@@ -26,8 +26,13 @@ public final class RamLoader {
     private long pagesLoaded;
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
     private SectionEnd sectionEnd = () -> { };
+    private boolean flushRecords;
 
-    /** What must happen at each RAM section's EOS before the stream goes on (multifd's sync point in 7.2). */
+    /**
+     * What must happen at each multifd sync point before the stream goes on: every RAM section's EOS in 7.2's
+     * per-section dialect, every MULTIFD_FLUSH record in current QEMU's per-round dialect. Which one a stream
+     * speaks shows in its first RAM section: the per-round dialect flushes before the setup section's EOS.
+     */
     @FunctionalInterface
     public interface SectionEnd {
         void reached() throws MigrationException;
@@ -91,12 +96,17 @@ public final class RamLoader {
             switch (kind) {
                 case RamFlags.EOS -> {
                     drainDecompression(in);
-                    try {
-                        sectionEnd.reached();
-                    } catch (MigrationException e) {
-                        throw in.errorAt(at, e.getMessage());
+                    if (!flushRecords) { // per-section dialect (7.2): every EOS is a multifd sync point
+                        syncPoint(in, at);
                     }
                     return;
+                }
+                case RamFlags.MULTIFD_FLUSH -> {
+                    // per-round dialect (current QEMU, machine types 8.1+): the sync points are these records,
+                    // and from the first one on, EOS is none
+                    flushRecords = true;
+                    drainDecompression(in);
+                    syncPoint(in, at);
                 }
                 case RamFlags.MEM_SIZE -> readBlockList(in, at, addr);
                 case RamFlags.ZERO -> {
@@ -160,12 +170,25 @@ public final class RamLoader {
                     markData(addr);
                     pagesLoaded++;
                 }
-                case RamFlags.MULTIFD_FLUSH, RamFlags.HOOK ->
+                case RamFlags.HOOK ->
                         throw in.errorAt(at, "unsupported ram record: kind=" + RamFlags.name(kind)
                                 + " (that encoding is not built in livemig yet)");
                 default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));
             }
         }
+    }
+
+    private void syncPoint(StreamReader in, long at) throws MigrationException {
+        try {
+            sectionEnd.reached();
+        } catch (MigrationException e) {
+            throw in.errorAt(at, e.getMessage());
+        }
+    }
+
+    /** True once the stream has used MULTIFD_FLUSH records as its multifd sync points (per-round dialect). */
+    public boolean usesFlushRecords() {
+        return flushRecords;
     }
 
     private void awaitDecompression(MemorySegment page) {

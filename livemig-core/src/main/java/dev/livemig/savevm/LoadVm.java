@@ -37,11 +37,19 @@ public final class LoadVm {
     /** Upper bound for one carried-through section (QEMU device sections are kilobytes). */
     public static final int MAX_OPAQUE_SECTION = 16 << 20;
 
-    /** Receives the stream's commands (§11.2); the default refuses them, as a snapshot has none. */
+    /** Receives the stream's commands (§11.2). */
     public interface CommandHandler {
         void onCommand(StreamRecord.Command command, StreamReader in) throws MigrationException;
 
-        CommandHandler REFUSE = (cmd, in) -> {
+        /**
+         * A snapshot's: SWITCHOVER_START (which current QEMU writes into snapshot files too) is checked and has
+         * nothing to start here; any other command is refused, as a snapshot has none.
+         */
+        CommandHandler SNAPSHOT = (cmd, in) -> {
+            if (cmd.command() == dev.livemig.wire.MigrationCommands.SWITCHOVER_START) {
+                dev.livemig.wire.MigrationCommands.decode(cmd, in, true); // its length checked
+                return;
+            }
             throw in.error("unsupported command in this stream: cmd=" + cmd.command() + " length=" + cmd.data().length);
         };
     }
@@ -53,7 +61,7 @@ public final class LoadVm {
     private final Map<Integer, Registration> started = new HashMap<>();
 
     public LoadVm(Machine machine, StreamReader in, DescribedDevices described) {
-        this(machine, in, described, CommandHandler.REFUSE);
+        this(machine, in, described, CommandHandler.SNAPSHOT);
     }
 
     public LoadVm(Machine machine, StreamReader in, DescribedDevices described, CommandHandler commands) {

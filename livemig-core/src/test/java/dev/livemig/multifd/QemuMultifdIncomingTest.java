@@ -8,12 +8,12 @@ import dev.livemig.migration.MigrationStatus;
 import dev.livemig.qemu.QemuMachines;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.savevm.Snapshots;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * A live migration from QEMU 7.2 with multifd (two channels; compression none, zlib, zstd) into a livemig
+ * A live migration from QEMU 7.2 and 10.0 with multifd (two channels; compression none, zlib, zstd) into a livemig
  * destination. QEMU's devices are known to the livemig machine from an earlier snapshot of the same guest
  * configuration (their vmdescription lets the live sections be read); the RAM arrives over the multifd
  * channels and must equal the migrating guest's memory.
@@ -45,21 +45,35 @@ class QemuMultifdIncomingTest {
         return b;
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"none", "zlib", "zstd"})
-    void aQemuGuestArrivesOverMultifdChannels(String compression) throws Exception {
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cases() {
+        return java.util.Arrays.stream(QemuVersion.values()).flatMap(v -> java.util.stream.Stream.of("none", "zlib", "zstd")
+                .map(c -> org.junit.jupiter.params.provider.Arguments.of(v, c)));
+    }
+
+    /**
+     * 7.2 syncs its channels at every RAM section's EOS; 10.0 (machine type pc-i440fx-10.0) at MULTIFD_FLUSH
+     * records, with SYNC packets that say pages_alloc 0, and sends zero pages inside its packets.
+     */
+    @ParameterizedTest(name = "{0}, {1}")
+    @org.junit.jupiter.params.provider.MethodSource("cases")
+    void aQemuGuestArrivesOverMultifdChannels(QemuVersion version, String compression) throws Exception {
         Path known = dir.resolve("devices.snap");
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withImage(REGION, random(1)))) {
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(version).withImage(REGION, random(1)))) {
             qemu.saveSnapshot(known);
         }
         byte[] image = random(2);
-        try (Machine m = QemuMachines.shaped("pc")) {
+        for (int i = 0; i < image.length; i += 3 * 4096) { // zero pages among them: inside 10.0's packets
+            java.util.Arrays.fill(image, i, i + 4096, (byte) 0);
+        }
+        try (Machine m = QemuMachines.shaped(version, "pc")) {
             Snapshots.load(m, known); // QEMU's device sections, with their descriptions
             var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30)
                     .withParameter("multifd-channels", "2").withParameter("multifd-compression", compression);
             var incoming = new IncomingMigration(m, config, false, e -> { });
             MigrationUri at = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-            try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withImage(REGION, image))) {
+            // what the destination held before must not survive where the source's pages are zero
+            m.ramBlock("pc.ram").orElseThrow().memory().asSlice(REGION, REGION_BYTES).fill((byte) 0x5a);
+            try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(version).withImage(REGION, image))) {
                 qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
                         Json.object().put("capability", "multifd").put("state", true).build()))).build());
                 qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", 2)

@@ -9,12 +9,17 @@ public final class QemuMachines {
 
     /** The machine type QEMU 7.2 writes in the configuration record for "pc" and "q35". */
     public static String machineType(String machine) {
-        return machine.equals("q35") ? "pc-q35-7.2" : "pc-i440fx-7.2";
+        return QemuVersion.V7_2.machineType(machine);
     }
 
-    /** QEMU's RAM block list for -m 32M pc or q35. */
+    /** QEMU 7.2's RAM block list for -m 32M pc or q35. */
     public static Machine shaped(String machine) {
-        return Machine.builder(machineType(machine))
+        return shaped(QemuVersion.V7_2, machine);
+    }
+
+    /** The RAM block list of {@code qemu}'s -m 32M pc or q35 (the same in 7.2 and 10.0), under its machine type. */
+    public static Machine shaped(QemuVersion qemu, String machine) {
+        return Machine.builder(qemu.machineType(machine))
                 .ram("pc.ram", 0x2000000)
                 .ram("/rom@etc/acpi/tables", 0x20000)
                 .ram("pc.bios", 0x40000)

@@ -17,9 +17,10 @@ import java.util.List;
  * @param images       guest memory written at machine reset, before any instruction runs
  * @param extraArgs    appended verbatim after the harness's own arguments
  * @param startTimeout bound for QEMU to create its QMP socket and answer the greeting
+ * @param version      which QEMU build runs (default 7.2, the system's)
  */
 public record QemuOptions(String machine, String memory, boolean paused, String incoming, List<MemoryImage> images,
-                          List<String> extraArgs, Duration startTimeout) {
+                          List<String> extraArgs, Duration startTimeout, QemuVersion version) {
 
     /**
      * Bytes placed at guest-physical address {@code gpa} by a {@code -device loader,force-raw=on} device. The
@@ -47,35 +48,40 @@ public record QemuOptions(String machine, String memory, boolean paused, String 
 
     /** A paused guest of the given machine with 32 MiB of RAM. */
     public static QemuOptions paused(String machine) {
-        return new QemuOptions(machine, "32M", true, null, List.of(), List.of(), Duration.ofSeconds(15));
+        return new QemuOptions(machine, "32M", true, null, List.of(), List.of(), Duration.ofSeconds(15), QemuVersion.V7_2);
     }
 
     /** A guest of the given machine with 32 MiB of RAM that loads its state from {@code uri}. */
     public static QemuOptions incoming(String machine, String uri) {
-        return new QemuOptions(machine, "32M", false, uri, List.of(), List.of(), Duration.ofSeconds(15));
+        return new QemuOptions(machine, "32M", false, uri, List.of(), List.of(), Duration.ofSeconds(15), QemuVersion.V7_2);
     }
 
     public QemuOptions withPaused(boolean value) {
-        return new QemuOptions(machine, memory, value, incoming, images, extraArgs, startTimeout);
+        return new QemuOptions(machine, memory, value, incoming, images, extraArgs, startTimeout, version);
     }
 
     public QemuOptions withMemory(String size) {
-        return new QemuOptions(machine, size, paused, incoming, images, extraArgs, startTimeout);
+        return new QemuOptions(machine, size, paused, incoming, images, extraArgs, startTimeout, version);
     }
 
     public QemuOptions withImage(long gpa, byte[] bytes) {
         List<MemoryImage> more = new ArrayList<>(images);
         more.add(new MemoryImage(gpa, bytes));
-        return new QemuOptions(machine, memory, paused, incoming, more, extraArgs, startTimeout);
+        return new QemuOptions(machine, memory, paused, incoming, more, extraArgs, startTimeout, version);
     }
 
     public QemuOptions withArgs(String... args) {
         List<String> more = new ArrayList<>(extraArgs);
         more.addAll(List.of(args));
-        return new QemuOptions(machine, memory, paused, incoming, images, more, startTimeout);
+        return new QemuOptions(machine, memory, paused, incoming, images, more, startTimeout, version);
+    }
+
+    /** The same guest on another QEMU build. */
+    public QemuOptions on(QemuVersion qemu) {
+        return new QemuOptions(machine, memory, paused, incoming, images, extraArgs, startTimeout, qemu);
     }
 
     public QemuOptions withStartTimeout(Duration timeout) {
-        return new QemuOptions(machine, memory, paused, incoming, images, extraArgs, timeout);
+        return new QemuOptions(machine, memory, paused, incoming, images, extraArgs, timeout, version);
     }
 }

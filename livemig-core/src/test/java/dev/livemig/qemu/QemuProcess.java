@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * One headless {@code qemu-system-x86_64} (TCG) driven over QMP, for interop tests against QEMU 7.2.
+ * One headless {@code qemu-system-x86_64} (TCG) driven over QMP, for interop tests against QEMU 7.2 or 10.0
+ * ({@link QemuOptions#version()}).
  *
  * <p>Command line (see docs/qemu-7.2-notes.md for why each flag is there):
  * {@code qemu-system-x86_64 -machine M -m SIZE -accel tcg -nodefaults -no-user-config -display none
@@ -89,8 +90,11 @@ public final class QemuProcess implements AutoCloseable {
 
     /** Launches QEMU and connects QMP; on any failure the process is killed before the exception leaves. */
     public static QemuProcess start(QemuOptions options) throws IOException {
+        String binary = options.version().binary(); // fails first when that build is not installed
         Path dir = Files.createTempDirectory("livemig-qemu-");
-        List<String> cmd = new ArrayList<>(List.of(BINARY, "-machine", options.machine(), "-m", options.memory()));
+        List<String> cmd = new ArrayList<>(List.of(binary));
+        cmd.addAll(options.version().firmwareArgs());
+        cmd.addAll(List.of("-machine", options.machine(), "-m", options.memory()));
         cmd.addAll(FIXED_ARGS);
         cmd.addAll(List.of("-qmp", "unix:" + dir.resolve("qmp.sock") + ",server=on,wait=off"));
         if (options.paused()) {
@@ -108,7 +112,9 @@ public final class QemuProcess implements AutoCloseable {
         cmd.addAll(options.extraArgs());
         Process p;
         try {
-            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("qemu.log").toFile()).start();
+            var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("qemu.log").toFile());
+            pb.environment().putAll(options.version().environment());
+            p = pb.start();
         } catch (IOException e) {
             deleteTree(dir);
             throw new QemuException("cannot run " + BINARY + " (./test installs it): " + e.getMessage(), e);
