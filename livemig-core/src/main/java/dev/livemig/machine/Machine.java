@@ -48,6 +48,7 @@ public final class Machine implements AutoCloseable {
     private final CpuThrottle cpuThrottle = new CpuThrottle();
     private final HostFeatures hostFeatures;
     private final DirtyTrackerChoice dirtyTracking;
+    private final MachineCompat compat;
     private volatile RunState runState;
 
     private Machine(Builder b) {
@@ -55,6 +56,7 @@ public final class Machine implements AutoCloseable {
         this.arena = b.arena;
         this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
         this.dirtyTracking = new DirtyTrackerChoice(hostFeatures);
+        this.compat = b.compat != null ? b.compat : MachineCompat.forMachineType(b.name);
         var blocks = new LinkedHashMap<String, RamBlock>();
         try {
             b.ram.forEach((blockName, block) -> blocks.put(blockName, block.apply(hostFeatures)));
@@ -84,6 +86,11 @@ public final class Machine implements AutoCloseable {
     /** Opens the dirty tracker for this machine's migrations (probed once per machine, see {@link DirtyTrackerChoice}). */
     public DirtyTrackerChoice dirtyTracking() {
         return dirtyTracking;
+    }
+
+    /** The wire dialect this machine's outgoing streams speak (from its machine type unless the builder set one). */
+    public MachineCompat compat() {
+        return compat;
     }
 
     /** The machine type name (configuration record). */
@@ -180,6 +187,7 @@ public final class Machine implements AutoCloseable {
         private RunStateHooks hooks = RunStateHooks.NONE;
         private RunState initialState = RunState.PAUSED;
         private HostFeatures hostFeatures;
+        private MachineCompat compat;
 
         private Builder(String name) {
             if (name.isEmpty() || name.length() > 255) {
@@ -235,6 +243,15 @@ public final class Machine implements AutoCloseable {
          */
         public Builder hostFeatures(HostFeatures features) {
             this.hostFeatures = features;
+            return this;
+        }
+
+        /**
+         * The wire dialect of this machine's outgoing streams; default: {@link MachineCompat#forMachineType} of
+         * its name (QEMU's choices for a QEMU machine type, current QEMU's otherwise).
+         */
+        public Builder compat(MachineCompat dialect) {
+            this.compat = dialect;
             return this;
         }
 

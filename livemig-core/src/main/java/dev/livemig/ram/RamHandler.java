@@ -4,6 +4,7 @@ import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.DirtyTrackerChoice;
 import dev.livemig.machine.LiveStateHandler;
+import dev.livemig.machine.MachineCompat;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
@@ -19,6 +20,7 @@ public final class RamHandler implements LiveStateHandler {
     private final List<RamBlock> blocks;
     private final HostFeatures features;
     private final DirtyTrackerChoice tracking;
+    private final MachineCompat dialect;
     private volatile RamCounters counters = new RamCounters();
     private volatile RamSaver saver;
     private DirtyTracker tracker;
@@ -31,14 +33,18 @@ public final class RamHandler implements LiveStateHandler {
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
-        this(blocks, features, new DirtyTrackerChoice(features));
+        this(blocks, features, new DirtyTrackerChoice(features), MachineCompat.QEMU_7_2);
     }
 
-    /** {@code tracking} opens each outgoing migration's dirty tracker (a machine's own choice, probed once). */
-    public RamHandler(List<RamBlock> blocks, HostFeatures features, DirtyTrackerChoice tracking) {
+    /**
+     * {@code tracking} opens each outgoing migration's dirty tracker (a machine's own choice, probed once);
+     * {@code dialect} says where outgoing streams put their multifd sync points.
+     */
+    public RamHandler(List<RamBlock> blocks, HostFeatures features, DirtyTrackerChoice tracking, MachineCompat dialect) {
         this.blocks = List.copyOf(blocks);
         this.features = features;
         this.tracking = tracking;
+        this.dialect = dialect;
     }
 
     /** The counters of the current (or last) outgoing migration. */
@@ -90,7 +96,7 @@ public final class RamHandler implements LiveStateHandler {
     public void saveSetup(StreamWriter out) throws MigrationException {
         tracker = tracking.open();
         trackerName = tracker.name();
-        saver = new RamSaver(blocks, counters, tracker, options, channels, features);
+        saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect.multifdFlushAfterEachSection());
         saver.setup(out);
     }
 

@@ -30,6 +30,7 @@ public final class RamSaver {
     private final DirtyTracker tracker;
     private final RamOptions options;
     private final PageChannels channels; // multifd: non-zero pages go there; null: all on the main stream
+    private final boolean syncPerSection; // multifd sync at every EOS (7.2) or per pass with MULTIFD_FLUSH
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -70,6 +71,17 @@ public final class RamSaver {
      */
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
                     PageChannels channels, HostFeatures features) {
+        this(blocks, counters, tracker, options, channels, features, true);
+    }
+
+    /**
+     * {@code syncPerSection}: the multifd sync point of 7.2's dialect, at every section's EOS; false for current
+     * QEMU's, at the end of setup and of every pass over RAM, each marked by a MULTIFD_FLUSH record (and once
+     * more before the last section's EOS, so the destination has every page before the device state).
+     */
+    public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
+                    PageChannels channels, HostFeatures features, boolean syncPerSection) {
+        this.syncPerSection = syncPerSection;
         this.channels = channels;
         this.features = features;
         this.blocks = List.copyOf(blocks);
@@ -117,14 +129,19 @@ public final class RamSaver {
         for (RamBlock b : blocks) {
             out.str8(b.name()).be64(b.usedLength());
         }
-        endSection(out, start, multifdStart);
+        endSection(out, start, multifdStart, true);
     }
 
     /** Every RAM section ends alike: pending compressed pages out, the multifd sync (7.2), EOS, accounting. */
     private void endSection(StreamWriter out, long start, long multifdStart) throws MigrationException {
+        endSection(out, start, multifdStart, false);
+    }
+
+    /** {@code syncPoint}: a per-round stream's setup and last section end with a sync point of their own. */
+    private void endSection(StreamWriter out, long start, long multifdStart, boolean syncPoint) throws MigrationException {
         flushCompressed(out);
-        if (channels != null) {
-            channels.sync();
+        if (channels != null && (syncPerSection || syncPoint)) {
+            multifdSync(out);
         }
         out.be64(RamFlags.EOS);
         long viaChannels = multifdBytes() - multifdStart;
@@ -133,6 +150,17 @@ public final class RamSaver {
             counters.dirtySyncMissedZeroCopy.set(channels.zeroCopyMisses());
         }
         counters.transferred.addAndGet(out.offset() - start + viaChannels);
+    }
+
+    /** Queued pages out and a SYNC on every channel; in the per-round dialect, the MULTIFD_FLUSH that marks it. */
+    private void multifdSync(StreamWriter out) throws MigrationException {
+        channels.sync();
+        if (!syncPerSection) {
+            // out at once, as QEMU does: the destination's channels wait at their SYNC until it has read this, and
+            // the pages queued next can fill their sockets while it sits in this buffer (a deadlock)
+            out.be64(RamFlags.MULTIFD_FLUSH);
+            out.flush();
+        }
     }
 
     private long multifdBytes() {
@@ -243,7 +271,7 @@ public final class RamSaver {
         while (sendNextPage(out)) {
             // keep going: the machine is paused, nothing can dirty pages behind us
         }
-        endSection(out, start, multifdStart);
+        endSection(out, start, multifdStart, true);
     }
 
     private void flushCompressed(StreamWriter out) throws MigrationException {
@@ -271,6 +299,9 @@ public final class RamSaver {
                 cursorBlock = 0;
                 rounds++;
                 flushCompressed(out); // a page of the last round must be out before it is sent again
+                if (channels != null && !syncPerSection) {
+                    multifdSync(out); // nor may a page's older copy on one channel overtake its newer one on another
+                }
                 xbzrleActive = cache != null; // QEMU starts XBZRLE once the first round is over
             }
         }

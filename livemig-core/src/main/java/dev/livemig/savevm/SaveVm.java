@@ -98,8 +98,14 @@ public final class SaveVm {
         return new LiveStateHandler.Pending(must, can);
     }
 
-    /** END sections, FULL device sections, EOF and the trailer; the machine must be paused. */
+    /**
+     * SWITCHOVER_START where the machine's dialect sends it (10.0), then END sections, FULL device sections, EOF
+     * and the trailer; the machine must be paused.
+     */
     public void complete() throws MigrationException {
+        if (machine.compat().sendSwitchoverStart()) {
+            dev.livemig.wire.MigrationCommands.write(out, new dev.livemig.wire.MigrationCommand.SwitchoverStart());
+        }
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {
                 StreamFraming.writeSectionContinue(out, true, live.sectionId());

@@ -15,7 +15,7 @@ public record StandardSections(RamHandler ram, GlobalState globalState) {
         var devices = machine.devices();
         RamHandler ram = switch (devices.find(RamFlags.IDSTR, 0).orElse(null)) {
             case null -> {
-                var handler = new RamHandler(machine.ramBlocks(), machine.hostFeatures(), machine.dirtyTracking());
+                var handler = new RamHandler(machine.ramBlocks(), machine.hostFeatures(), machine.dirtyTracking(), machine.compat());
                 devices.registerLive(RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION, handler);
                 yield handler;
             }

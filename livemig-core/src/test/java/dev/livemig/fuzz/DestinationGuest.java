@@ -175,7 +175,7 @@ public final class DestinationGuest implements AutoCloseable {
     }
 
     private void onCommand(StreamRecord.Command raw, StreamReader in) throws MigrationException {
-        switch (MigrationCommands.decode(raw, in)) {
+        switch (MigrationCommands.decode(raw, in, true)) { // both dialects, as IncomingMigration
             case MigrationCommand.OpenReturnPath open -> {
                 if (returnPath == null) {
                     returnPath = StreamWriter.inMemory();
@@ -186,6 +186,9 @@ public final class DestinationGuest implements AutoCloseable {
                     throw in.error("PING without a return path: value=" + ping.value());
                 }
                 ReturnPathCodec.write(returnPath, new ReturnPathMessage.Pong(ping.value()));
+            }
+            case MigrationCommand.SwitchoverStart start -> {
+                // nothing to start, as in IncomingMigration
             }
             case MigrationCommand other -> throw in.error("command not supported in precopy by livemig yet: " + other);
         }

@@ -10,6 +10,7 @@ import dev.livemig.migration.MigrationStatus;
 import dev.livemig.qemu.QemuMachines;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.savevm.Snapshots;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.Tag;
@@ -32,7 +33,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * A live migration from livemig with multifd into QEMU 7.2 started with {@code -incoming defer} and the same
+ * A live migration from livemig with multifd into QEMU 7.2 and 10.0 started with {@code -incoming defer} and the same
  * multifd settings: QEMU takes livemig's main connection and channels, its initial and page packets, the
  * SYNC at every RAM section end and the zlib/zstd streams. A writer keeps changing guest memory (plain
  * stores, caught by the userfaultfd tracker) through the first passes, and the test once more while the
@@ -47,16 +48,25 @@ class QemuMultifdOutgoingTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "{0} channels, {1}, zero-copy-send {2}")
-    @CsvSource({"1, none, false", "2, none, false", "4, none, false", "2, zlib, false", "4, zlib, false",
-            "2, zstd, false", "4, zstd, false", "2, none, true", "4, none, true"})
-    void qemuTakesALivemigGuestOverMultifdChannels(int channels, String compression, boolean zeroCopy) throws Exception {
+    /**
+     * Into 10.0 the livemig machine has 10.0's machine type, so it speaks 10.0's dialect: multifd sync points
+     * once per pass over RAM, each marked by a MULTIFD_FLUSH record (10.0 parks its channels at a SYNC packet
+     * until that record comes: a stream in 7.2's dialect leaves every page sent over the channels unplaced
+     * while both ends report completed), and SWITCHOVER_START before the final sections.
+     */
+    @ParameterizedTest(name = "{0}, {1} channels, {2}, zero-copy-send {3}")
+    @CsvSource({"V7_2, 1, none, false", "V7_2, 2, none, false", "V7_2, 4, none, false", "V7_2, 2, zlib, false",
+            "V7_2, 4, zlib, false", "V7_2, 2, zstd, false", "V7_2, 4, zstd, false", "V7_2, 2, none, true",
+            "V7_2, 4, none, true",
+            "V10_0, 2, none, false", "V10_0, 2, zlib, false", "V10_0, 2, zstd, false", "V10_0, 4, none, true"})
+    void qemuTakesALivemigGuestOverMultifdChannels(QemuVersion version, int channels, String compression, boolean zeroCopy)
+            throws Exception {
         Path known = dir.resolve("devices.snap");
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc"))) {
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(version))) {
             qemu.saveSnapshot(known); // the devices the livemig machine sends, as QEMU describes them
         }
-        try (Machine m = QemuMachines.shaped("pc");
-             QemuProcess qemu = QemuProcess.start(QemuOptions.incoming("pc", "defer").withPaused(true))) { // -S: the BIOS must not run after
+        try (Machine m = QemuMachines.shaped(version, "pc");
+             QemuProcess qemu = QemuProcess.start(QemuOptions.incoming("pc", "defer").on(version).withPaused(true))) { // -S: the BIOS must not run after
             Snapshots.load(m, known);
             RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
             byte[] image = new byte[REGION_BYTES];

@@ -243,6 +243,11 @@ public final class FaultProxy implements AutoCloseable {
                     } else if (hit) {
                         pass = (int) (f.offset() - done); // the bytes before the offset, not one more
                     }
+                    if (hit) {
+                        // before the bytes go on: the peer may fail on the corrupted byte and the test look at
+                        // this before the write below returns
+                        applied.countDown();
+                    }
                     synchronized (copy) {
                         copy.write(buf.array(), 0, pass);
                     }
@@ -252,7 +257,6 @@ public final class FaultProxy implements AutoCloseable {
                     }
                     count.addAndGet(pass);
                     if (hit) {
-                        applied.countDown();
                         if (f.kind() == Kind.CUT) {
                             closeBoth();
                             return;

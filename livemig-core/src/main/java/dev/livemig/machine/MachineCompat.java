@@ -1,0 +1,36 @@
+package dev.livemig.machine;
+
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The wire choices QEMU does not negotiate but derives from the machine type (the compat properties of its
+ * {@code migration} object, format reference §0.2): both ends of a migration must make the same ones. A QEMU
+ * machine type ({@code pc-i440fx-7.2}, {@code pc-q35-10.0}) gets exactly QEMU's choices for that version, so a
+ * 7.2 machine type speaks 7.2's dialect; any other name (livemig's own machines) speaks current QEMU's. A
+ * destination needs none of this: it reads either dialect from what arrives.
+ *
+ * @param multifdFlushAfterEachSection 7.2's multifd sync at every RAM section's EOS (machine types up to 8.0);
+ *                                     otherwise once per pass over RAM, marked by MULTIFD_FLUSH records
+ * @param sendSwitchoverStart          the SWITCHOVER_START command as switchover begins (10.0 and later)
+ */
+public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart) {
+    /** QEMU 7.2's behaviour (and what current QEMU does for a 7.2 machine type). */
+    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false);
+    /** Current QEMU's (10.0) for its own machine types. */
+    public static final MachineCompat CURRENT = new MachineCompat(false, true);
+
+    private static final Pattern QEMU_PC = Pattern.compile("pc-(?:i440fx|q35)-(\\d+)\\.(\\d+)(?:\\.\\d+)?");
+
+    /** QEMU's choices for {@code machineType}; {@link #CURRENT} for a name that is not a versioned QEMU PC type. */
+    public static MachineCompat forMachineType(String machineType) {
+        Matcher m = QEMU_PC.matcher(machineType);
+        if (!m.matches()) {
+            return CURRENT;
+        }
+        int major = Integer.parseInt(m.group(1));
+        int minor = Integer.parseInt(m.group(2));
+        int version = major * 100 + minor;
+        return new MachineCompat(version <= 800, version >= 1000);
+    }
+}

@@ -1,0 +1,37 @@
+package dev.livemig.machine;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The dialect follows QEMU's compat properties for its machine types (format reference §0.2). */
+class MachineCompatTest {
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+            "pc-i440fx-7.2, true, false",
+            "pc-q35-7.2, true, false",
+            "pc-i440fx-8.0, true, false",   // the last with a multifd sync per section
+            "pc-i440fx-8.1, false, false",  // MULTIFD_FLUSH per round from here
+            "pc-q35-9.2, false, false",     // the last without SWITCHOVER_START
+            "pc-i440fx-10.0, false, true",
+            "pc-q35-10.1, false, true",
+            "pc-q35-4.0.1, true, false",
+            "livemig-bench, false, true",   // not a QEMU machine type: current QEMU's dialect
+            "pc, false, true"})             // an alias is not what a configuration record carries
+    void qemusChoicesForEachMachineType(String machineType, boolean flushPerSection, boolean switchoverStart) {
+        MachineCompat c = MachineCompat.forMachineType(machineType);
+        assertEquals(flushPerSection, c.multifdFlushAfterEachSection(), "multifd-flush-after-each-section");
+        assertEquals(switchoverStart, c.sendSwitchoverStart(), "send-switchover-start");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"pc-i440fx-7.2", "livemig-test"})
+    void aMachineTakesItsDialectFromItsTypeUnlessTheBuilderSetsOne(String machineType) {
+        try (Machine m = Machine.builder(machineType).ram("ram", 1 << 20).build();
+             Machine set = Machine.builder(machineType).ram("ram", 1 << 20).compat(MachineCompat.QEMU_7_2).build()) {
+            assertEquals(MachineCompat.forMachineType(machineType), m.compat());
+            assertEquals(MachineCompat.QEMU_7_2, set.compat());
+        }
+    }
+}
