@@ -176,6 +176,9 @@ public final class IncomingMigration {
             StandardSections.of(machine).ram().options(config.ramOptions());
             var in = new StreamReader(channel);
             LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
+            if (multifd != null) {
+                multifd.checkNothingAfterLastSync();
+            }
             sendOnReturnPath(new ReturnPathMessage.Shut(0));
             sourceRunState = result.sourceRunState();
             boolean start;

@@ -26,7 +26,7 @@ final class MultifdPageReader implements AutoCloseable {
     private final Map<String, Long> lengths;
     private final ZlibChannelCodec.Decoder zlib;
     private final ZstdChannelCodec.Decoder zstd;
-    private long pagesPlaced;
+    private volatile long pagesPlaced; // written by the channel's thread only
 
     /** {@code compression}: MultifdPacket.COMPRESSION_* or 0; {@code lengths}: each block's used length. */
     MultifdPageReader(int compression, Map<String, RamBlock> blocks, Map<String, Long> lengths) {
@@ -57,14 +57,14 @@ final class MultifdPageReader implements AutoCloseable {
                     page.fill((byte) 0);
                 }
             }
-            pagesPlaced += offsets.length;
+            pagesPlaced = pagesPlaced + offsets.length;
             if (p.isSync()) {
                 atSync.reached();
             }
         }
     }
 
-    /** Pages placed so far, normal and zero. */
+    /** Pages placed so far, normal and zero (any thread may ask). */
     long pagesPlaced() {
         return pagesPlaced;
     }

@@ -31,6 +31,8 @@ public final class MultifdReceiver implements AutoCloseable {
     private final List<MigrationChannel> open = new ArrayList<>();   // guarded by lock
     private final List<Thread> threads = new ArrayList<>();          // guarded by lock
     private final boolean[] idsSeen;                                  // guarded by lock
+    private final Map<MultifdPageReader, Integer> readers = new HashMap<>(); // guarded by lock: channel id of each
+    private final Map<MultifdPageReader, Long> placedAtSync = new HashMap<>(); // guarded by lock
     private int parked;      // guarded by lock: channels waiting in a SYNC
     private long generation; // guarded by lock: syncs released so far
     private String failure;  // guarded by lock: the first channel error
@@ -86,10 +88,11 @@ public final class MultifdReceiver implements AutoCloseable {
                     throw new MigrationException("multifd: channel id " + id + " connected twice");
                 }
                 idsSeen[id] = true;
+                readers.put(pages, id);
             } finally {
                 lock.unlock();
             }
-            pages.readUntilEnd(in, this::park);
+            pages.readUntilEnd(in, () -> park(pages));
             // The last SYNC parks a channel until the load is past its last sync point, so a stream that ends
             // between packets before then lacks a SYNC the load would wait for in vain.
             fail(in.error("multifd: the channel ended before the SYNC the load waits for").getMessage());
@@ -99,9 +102,10 @@ public final class MultifdReceiver implements AutoCloseable {
     }
 
     /** A channel at a SYNC waits here until the load thread releases every channel. */
-    private void park() throws MigrationException {
+    private void park(MultifdPageReader channel) throws MigrationException {
         lock.lock();
         try {
+            placedAtSync.put(channel, channel.pagesPlaced());
             long mine = generation;
             parked++;
             changed.signalAll();
@@ -161,6 +165,26 @@ public final class MultifdReceiver implements AutoCloseable {
             parked = 0;
             generation++;
             changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * At the end of the load: fails if a channel placed pages after its last SYNC. Such pages were not ordered
+     * before the device state, and a stream that sends them lacks its final sync point (a 7.2-dialect source
+     * into a per-round destination would leave QEMU's channels parked instead): never a completed migration.
+     */
+    public void checkNothingAfterLastSync() throws MigrationException {
+        lock.lock();
+        try {
+            for (var e : readers.entrySet()) {
+                long after = e.getKey().pagesPlaced() - placedAtSync.getOrDefault(e.getKey(), 0L);
+                if (after > 0) {
+                    throw new MigrationException("multifd: channel " + e.getValue() + " placed " + after
+                            + " pages after the stream's last sync point: the source's final RAM section has no multifd sync");
+                }
+            }
         } finally {
             lock.unlock();
         }

@@ -88,6 +88,64 @@ class MultifdReceiverTest {
     }
 
     @Test
+    void zeroPagesInsideAPacketClearWhatThePagesHeldAndSyncPacketsMayLeavePagesAllocZero() throws Exception {
+        ram.page(7 << 12).fill((byte) 0x5a); // held data before the migration
+        try (var receiver = new MultifdReceiver(1, "none", List.of(ram))) {
+            Pair p = pair(new MultifdPacket.Initial(new byte[16], 0));
+            receiver.add(p.in());
+            var w = p.out();
+            // current QEMU: one normal page, then two zero pages (offsets after the normal ones)
+            new MultifdPacket.Ram(0, 1, 2, 0, 1, "pc.ram", new long[]{5L << 12, 7L << 12, 8L << 12}).write(w);
+            w.copy(filled(0x33));
+            // and its SYNC packet: the header cleared, pages_alloc 0 too, yet the full 1344 bytes long
+            byte[] sync = new byte[MultifdPacket.RAM_HEADER_SIZE];
+            java.nio.ByteBuffer.wrap(sync).putInt(MultifdPacket.MAGIC).putInt(MultifdPacket.VERSION).putInt(MultifdPacket.FLAG_SYNC);
+            w.bytes(sync);
+            new MultifdPacket.Ram(0, 1, 0, 2, "pc.ram", new long[]{9L << 12}).write(w); // after it: still in step
+            w.copy(filled(0x44));
+            w.bytes(sync);
+            w.flush();
+            receiver.sync();
+            assertEquals(-1, ram.page(5 << 12).mismatch(filled(0x33)));
+            assertEquals(-1, ram.page(7 << 12).mismatch(filled(0)), "a zero page clears what the page held");
+            assertEquals(-1, ram.page(8 << 12).mismatch(filled(0)));
+            receiver.sync();
+            assertEquals(-1, ram.page(9 << 12).mismatch(filled(0x44)), "the packet after a short-alloc SYNC is read whole");
+            receiver.checkNothingAfterLastSync();
+        }
+    }
+
+    @Test
+    void pagesPlacedAfterTheLastSyncPointFailTheLoadInsteadOfCompletingIt() throws Exception {
+        try (var receiver = new MultifdReceiver(1, "none", List.of(ram))) {
+            Pair p = pair(new MultifdPacket.Initial(new byte[16], 0));
+            receiver.add(p.in());
+            var w = p.out();
+            new MultifdPacket.Ram(MultifdPacket.FLAG_SYNC, 0, 0, 1, "", new long[0]).write(w);
+            w.flush();
+            receiver.sync();
+            receiver.checkNothingAfterLastSync();
+            // a page with no sync point after it, as from a source that speaks the other dialect
+            new MultifdPacket.Ram(0, 1, 0, 2, "pc.ram", new long[]{3L << 12}).write(w);
+            w.copy(filled(0x21));
+            w.flush();
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            MigrationException e = null;
+            while (e == null) { // the channel's thread places it whenever it runs
+                try {
+                    receiver.checkNothingAfterLastSync();
+                    assertTrue(System.nanoTime() < deadline, "the page never counted as placed");
+                    Thread.sleep(1);
+                } catch (MigrationException thrown) {
+                    e = thrown;
+                }
+            }
+            assertTrue(e.getMessage().contains("channel 0 placed 1 pages after the stream's last sync point"), e.getMessage());
+            assertEquals(-1, ram.page(3 << 12).mismatch(filled(0x21)));
+        }
+    }
+
+    @Test
     void aBadChannelFailsTheSyncWithItsReason() throws Exception {
         try (var receiver = new MultifdReceiver(2, "none", List.of(ram))) {
             receiver.add(pair(new MultifdPacket.Initial(new byte[16], 0)).in());
