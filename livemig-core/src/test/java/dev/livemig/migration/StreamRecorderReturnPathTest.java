@@ -1,19 +1,14 @@
 package dev.livemig.migration;
 
-import dev.livemig.ram.RamFlags;
-import dev.livemig.savevm.ConfigurationRecord;
 import dev.livemig.savevm.Snapshots;
 import dev.livemig.testing.Await;
 import dev.livemig.testing.CraftedStreams;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.ReturnPathCodec;
 import dev.livemig.wire.ReturnPathMessage;
-import dev.livemig.wire.StreamFraming;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -22,7 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -38,14 +32,12 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * {@code livemig record} facing a source with a return path, played by hand over loopback TCP as QEMU plays
- * it: the source sends its whole stream, keeps the connection open and reads the return path until SHUT.
+ * it: the source sends its whole stream ({@link CraftedStreams#withReturnPath}), keeps the connection open and
+ * reads the return path until SHUT. The device section holds a fake trailer the recorder must read past.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class StreamRecorderReturnPathTest {
     private static final int PING_VALUE = 0x2a;
-    /** A device body that holds NULs, and a fake trailer ("{x}" is no JSON) the recorder must read past. */
-    private static final byte[] DEVICE_BODY = {0, 0, 0x7d, 0, 0x06, 0, 0, 0, 3, '{', 'x', '}', 0, 1};
-    private static final String VMDESC = "{\"page_size\": 4096, \"devices\": [{\"name\": \"timer\", \"instance_id\": 0}]}";
 
     private final ExecutorService peers = Executors.newVirtualThreadPerTaskExecutor();
 
@@ -94,39 +86,10 @@ class StreamRecorderReturnPathTest {
         return new Outcome(source.get(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS), recording);
     }
 
-    /** Header, configuration, {@code commands}, two RAM pages (one with data), a device section, EOF, trailer. */
-    private static byte[] stream(MigrationCommand... commands) throws MigrationException {
-        StreamWriter w = StreamWriter.inMemory();
-        StreamFraming.writeHeader(w);
-        ConfigurationRecord.write(w, CraftedStreams.MACHINE, List.of());
-        for (MigrationCommand c : commands) {
-            MigrationCommands.write(w, c);
-        }
-        StreamFraming.writeSectionStart(w, false, 2, RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION);
-        w.be64(2 * 4096 | RamFlags.MEM_SIZE);
-        w.str8("pc.ram").be64(2 * 4096);
-        w.be64(RamFlags.EOS);
-        StreamFraming.writeFooter(w, 2);
-        StreamFraming.writeSectionContinue(w, true, 2);
-        w.be64(RamFlags.PAGE).str8("pc.ram");
-        byte[] page = new byte[4096];
-        java.util.Arrays.fill(page, (byte) 0x5a);
-        w.bytes(page);
-        w.be64(4096 | RamFlags.ZERO | RamFlags.CONTINUE).u8(0);
-        w.be64(RamFlags.EOS);
-        StreamFraming.writeFooter(w, 2);
-        StreamFraming.writeSectionStart(w, true, 3, "timer", 0, 2);
-        w.bytes(DEVICE_BODY);
-        StreamFraming.writeFooter(w, 3);
-        StreamFraming.writeEof(w);
-        StreamFraming.writeVmDescription(w, VMDESC.getBytes(StandardCharsets.US_ASCII));
-        return w.toByteArray();
-    }
-
     @Test
     void aPingIsAnsweredWithItsValueAndShutZeroFollowsOnceTheFileIsWrittenWhileTheSourceStillHoldsItsConnection()
             throws Exception {
-        byte[] stream = stream(new MigrationCommand.OpenReturnPath(), new MigrationCommand.Ping(PING_VALUE));
+        byte[] stream = CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.Ping(PING_VALUE));
         var outcome = record(Set.of("return-path"), stream);
 
         assertEquals(List.of(new ReturnPathMessage.Pong(PING_VALUE), new ReturnPathMessage.Shut(0)), outcome.returnPath());
@@ -146,7 +109,7 @@ class StreamRecorderReturnPathTest {
     @Test
     void withSwitchoverAckTheAckGoesOutAsTheReturnPathOpensBeforeThePong() throws Exception {
         var outcome = record(Set.of("return-path", "switchover-ack"),
-                stream(new MigrationCommand.OpenReturnPath(), new MigrationCommand.Ping(PING_VALUE)));
+                CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.Ping(PING_VALUE)));
 
         assertEquals(List.of(new ReturnPathMessage.SwitchoverAck(), new ReturnPathMessage.Pong(PING_VALUE),
                 new ReturnPathMessage.Shut(0)), outcome.returnPath());
@@ -155,7 +118,7 @@ class StreamRecorderReturnPathTest {
 
     @Test
     void qemu10sSwitchoverStartIsAcceptedAndAnswersNothing() throws Exception {
-        var outcome = record(Set.of("return-path"), stream(new MigrationCommand.OpenReturnPath(),
+        var outcome = record(Set.of("return-path"), CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(),
                 new MigrationCommand.Ping(PING_VALUE), new MigrationCommand.SwitchoverStart()));
 
         assertEquals(List.of(new ReturnPathMessage.Pong(PING_VALUE), new ReturnPathMessage.Shut(0)), outcome.returnPath());
@@ -164,7 +127,7 @@ class StreamRecorderReturnPathTest {
 
     @Test
     void aCommandARecordingCannotServeFailsItByNameAndTheSourceGetsShutOne() throws Exception {
-        var outcome = record(Set.of("return-path"), stream(new MigrationCommand.OpenReturnPath(), new MigrationCommand.PostcopyListen()));
+        var outcome = record(Set.of("return-path"), CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.PostcopyListen()));
 
         assertEquals(List.of(new ReturnPathMessage.Shut(1)), outcome.returnPath());
         var e = refusal(outcome.recording());
@@ -174,7 +137,7 @@ class StreamRecorderReturnPathTest {
 
     @Test
     void aPingWithoutAReturnPathFailsTheRecordingNamingItsValue() throws Exception {
-        var outcome = record(Set.of(), stream(new MigrationCommand.Ping(PING_VALUE)));
+        var outcome = record(Set.of(), CraftedStreams.withReturnPath(new MigrationCommand.Ping(PING_VALUE)));
 
         assertEquals(List.of(), outcome.returnPath(), "no return path to answer on: the connection just closes");
         var e = refusal(outcome.recording());
