@@ -18,7 +18,8 @@ import java.util.concurrent.Callable;
  * Records a live migration: livemig listens as the destination of a QEMU-format source (for instance
  * {@code migrate tcp:HOST:PORT} on a real QEMU, with multifd when both sides enable it) and stores what
  * arrives as a snapshot FILE that QEMU loads with {@code -incoming "exec:cat FILE"} and
- * {@code livemig replay} migrates again.
+ * {@code livemig replay} migrates again. A source with return-path (and switchover-ack) is answered as a
+ * destination answers when the same {@code --capability} options are given.
  */
 @Command(name = "record", mixinStandardHelpOptions = true,
         description = "Be the destination of a live migration and store it as a snapshot file.")

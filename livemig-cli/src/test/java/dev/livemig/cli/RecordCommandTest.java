@@ -4,7 +4,11 @@ import dev.livemig.json.JsonParser;
 import dev.livemig.testing.Await;
 import dev.livemig.testing.CraftedStreams;
 import dev.livemig.transport.MigrationUri;
+import dev.livemig.wire.MigrationCommand;
+import dev.livemig.wire.ReturnPathCodec;
+import dev.livemig.wire.ReturnPathMessage;
 import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -18,6 +22,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -121,5 +127,33 @@ class RecordCommandTest {
                 CliRun.of("record", "tcp:127.0.0.1:0", dir.resolve("r.snap").toString(), "--handshake-timeout", "0").oneLineError());
         assertEquals("livemig: --max-ram must be a positive size: 0",
                 CliRun.of("record", "tcp:127.0.0.1:0", dir.resolve("r.snap").toString(), "--max-ram", "0").oneLineError());
+    }
+
+    @Test
+    void withReturnPathAndSwitchoverAckTheSourceIsAckedPongedAndShutOnceTheFileIsWritten() throws Exception {
+        var run = start("--capability", "return-path", "--capability", "switchover-ack");
+        byte[] stream = CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.Ping(7));
+        var seen = new ArrayList<ReturnPathMessage>();
+        try (SocketChannel s = SocketChannel.open(run.listening())) {
+            ByteBuffer b = ByteBuffer.wrap(stream);
+            while (b.hasRemaining()) {
+                s.write(b);
+            }
+            var in = new StreamReader(s); // the sending side stays open, as QEMU's does until SHUT
+            while (seen.isEmpty() || !(seen.getLast() instanceof ReturnPathMessage.Shut)) {
+                seen.add(ReturnPathCodec.read(in));
+            }
+            assertTrue(Files.exists(dir.resolve("rec.snap")), "SHUT only once the recording exists");
+        }
+        assertEquals(List.of(new ReturnPathMessage.SwitchoverAck(), new ReturnPathMessage.Pong(7), new ReturnPathMessage.Shut(0)), seen);
+        CliRun done = run.finished();
+        assertEquals(0, done.status(), done.err());
+        assertTrue(done.out().contains("\"ram-pages\": 2"), done.out());
+    }
+
+    @Test
+    void switchoverAckWithoutReturnPathIsRefusedAsQemuRefusesIt() {
+        assertEquals("livemig: Capability 'switchover-ack' requires capability 'return-path'",
+                CliRun.of("record", "tcp:127.0.0.1:0", dir.resolve("r.snap").toString(), "--capability", "switchover-ack").oneLineError());
     }
 }

@@ -14,19 +14,11 @@ import dev.livemig.transport.IncomingListener;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.transport.Transports;
-import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.ReturnPathCodec;
-import dev.livemig.wire.ReturnPathMessage;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
-import dev.livemig.wire.StreamWriter;
 
-import java.io.IOException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
 /**
@@ -44,16 +36,13 @@ public final class IncomingMigration {
     private boolean autostart;          // guarded by autostartLock
     private boolean autostartDecided;   // guarded by autostartLock: the load has ended
     private final CountDownLatch finished = new CountDownLatch(1);
-    private final AtomicInteger approvalsPending = new AtomicInteger();
-    private final Object rpLock = new Object();
 
     private final StatusMachine state;
     private volatile String error;
     private volatile IncomingListener listener;
     private volatile MigrationChannel channel;
     private volatile boolean cancelled;
-    private StreamWriter returnPath; // guarded by rpLock; null until OPEN_RETURN_PATH
-    private boolean ackSent;         // guarded by rpLock
+    private volatile DestinationReturnPath returnPath; // from the source's connection on
     private volatile RunState sourceRunState;
     private Thread thread;
     private volatile MigrationUri address;
@@ -172,14 +161,15 @@ public final class IncomingMigration {
                 throw new MigrationException("cancelled");
             }
             state.move(MigrationStatus.ACTIVE);
+            returnPath = new DestinationReturnPath(channel, config.has("switchover-ack"));
             prepareSwitchoverAcks();
             StandardSections.of(machine).ram().options(config.ramOptions());
             var in = new StreamReader(channel);
-            LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, this::onCommand).load();
+            LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, returnPath::onCommand).load();
             if (multifd != null) {
                 multifd.checkNothingAfterLastSync();
             }
-            sendOnReturnPath(new ReturnPathMessage.Shut(0));
+            returnPath.succeeded();
             sourceRunState = result.sourceRunState();
             boolean start;
             synchronized (autostartLock) {
@@ -196,10 +186,9 @@ public final class IncomingMigration {
             state.move(MigrationStatus.COMPLETED);
         } catch (MigrationException | RuntimeException e) {
             error = e.getMessage() == null ? e.toString() : e.getMessage();
-            try {
-                sendOnReturnPath(new ReturnPathMessage.Shut(1));
-            } catch (MigrationException ignored) {
-                // the source learns of the failure from the closed connection instead
+            DestinationReturnPath rp = returnPath;
+            if (rp != null) {
+                rp.failed(); // best effort: the source learns of the failure from the closed connection otherwise
             }
             MigrationChannel.closeQuietly(channel);
             if (multifd != null) {
@@ -242,73 +231,17 @@ public final class IncomingMigration {
                 .filter(r -> r instanceof Registration.Live live && live.handler().switchoverAckNeeded())
                 .map(r -> ((Registration.Live) r).handler())
                 .toList();
-        approvalsPending.set(waiting.size());
+        returnPath.expectApprovals(waiting.size());
         for (LiveStateHandler h : waiting) {
             h.awaitSwitchoverApproval(this::approveOnce);
         }
     }
 
     private void approveOnce() {
-        if (approvalsPending.decrementAndGet() == 0) {
-            try {
-                maybeSendAck();
-            } catch (MigrationException e) {
-                error = e.getMessage(); // the load thread will fail on the broken channel
-            }
+        try {
+            returnPath.approve();
+        } catch (MigrationException e) {
+            error = e.getMessage(); // the load thread will fail on the broken channel
         }
     }
-
-    private void onCommand(StreamRecord.Command raw, StreamReader in) throws MigrationException {
-        switch (MigrationCommands.decode(raw, in, true)) { // both dialects: 10.0's SWITCHOVER_START too
-            case MigrationCommand.OpenReturnPath open -> {
-                if (!channel.isBidirectional()) {
-                    throw in.error("OPEN_RETURN_PATH on a transport without a return path: " + channel.describe());
-                }
-                synchronized (rpLock) {
-                    if (returnPath == null) {
-                        returnPath = new StreamWriter(channel, 4096);
-                    }
-                }
-                maybeSendAck();
-            }
-            case MigrationCommand.Ping ping -> {
-                synchronized (rpLock) {
-                    if (returnPath == null) {
-                        throw in.error("PING without a return path: value=" + ping.value());
-                    }
-                }
-                sendOnReturnPath(new ReturnPathMessage.Pong(ping.value()));
-            }
-            case MigrationCommand.SwitchoverStart start -> {
-                // QEMU 10.0 sends it as switchover begins, for handlers with a switchover_start hook (VFIO's
-                // multifd device state); no livemig handler has one
-            }
-            case MigrationCommand other -> throw in.error("command not supported in precopy by livemig yet: " + other);
-        }
-    }
-
-    private void maybeSendAck() throws MigrationException {
-        if (!config.has("switchover-ack")) {
-            return;
-        }
-        synchronized (rpLock) {
-            if (returnPath != null && approvalsPending.get() <= 0 && !ackSent) {
-                ackSent = true;
-                ReturnPathCodec.write(returnPath, new ReturnPathMessage.SwitchoverAck());
-                returnPath.flush();
-            }
-        }
-    }
-
-    private void sendOnReturnPath(ReturnPathMessage message) throws MigrationException {
-        synchronized (rpLock) {
-            if (returnPath != null) {
-                ReturnPathCodec.write(returnPath, message);
-                returnPath.flush();
-            }
-        }
-    }
-
-
-
 }

@@ -19,7 +19,6 @@ import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamRecord;
 import dev.livemig.wire.StreamWriter;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -34,6 +33,12 @@ import java.util.List;
  * iterative part, and from there every byte up to the end (device sections, EOF, vmdescription) is kept
  * verbatim. The file then holds the header, the configuration, one RAM section with the final content of
  * every page, and those bytes: a stream any QEMU 7.2 loads with {@code -incoming "exec:cat FILE"}.
+ *
+ * <p>A source with capability return-path is served as the real destination serves it
+ * ({@link DestinationReturnPath}: PONG, SWITCHOVER_ACK when this configuration has switchover-ack, SHUT), and
+ * SHUT(0) goes out only once the file is written, so the source completes only when the recording exists.
+ * Such a source waits for SHUT with its connection open, so the recording ends at the vmdescription trailer
+ * instead of at the end of the connection ({@link DeviceStateTail}).
  */
 public final class StreamRecorder {
     private static final int MAX_TAIL = 256 << 20;
@@ -80,12 +85,14 @@ public final class StreamRecorder {
             throw new IllegalStateException("listen first");
         }
         MigrationChannel main = null;
+        DestinationReturnPath returnPath = null;
         Channels channels = new Channels();
         Machine machine = null;
         MultifdReceiver multifd = null;
         Thread acceptor = null;
         try {
             main = listener.accept();
+            returnPath = new DestinationReturnPath(main, config.has("switchover-ack"));
             if (config.has("multifd")) {
                 IncomingListener l = listener;
                 acceptor = Thread.ofPlatform().name("livemig-record-accept").daemon().start(() -> {
@@ -105,7 +112,7 @@ public final class StreamRecorder {
             String machineType = ConfigurationRecord.readAny(in);
             RamLoader loader = null;
             int ramSection = -1;
-            ByteArrayOutputStream tail = new ByteArrayOutputStream();
+            DeviceStateTail tail = new DeviceStateTail();
             while (true) {
                 long at = in.offset();
                 StreamRecord record = StreamFraming.readRecord(in);
@@ -131,8 +138,8 @@ public final class StreamRecorder {
                     throw in.errorAt(at, "continuation of section " + c.sectionId() + ", which is not RAM: livemig records RAM as the only iterative section");
                 } else if (record instanceof StreamRecord.SectionStart s && !s.full()) {
                     throw in.errorAt(at, "iterative section " + MigrationException.quote(s.idstr()) + " is not RAM: livemig records RAM as the only iterative section");
-                } else if (record instanceof StreamRecord.Command) {
-                    // open-return-path, ping, ...: nothing to answer on a recording, nothing to keep
+                } else if (record instanceof StreamRecord.Command c) {
+                    returnPath.onCommand(c, in); // answered as a destination answers, nothing kept
                 } else { // EOF or a device section
                     // the non-iterative part: kept as it came, re-framed from here
                     var w = new StreamWriter(java.nio.channels.Channels.newChannel(tail), 4096);
@@ -143,7 +150,8 @@ public final class StreamRecorder {
                     }
                     w.flush();
                     in.section("device state");
-                    while (!in.atEnd()) {
+                    boolean sourceAwaitsShut = returnPath.isOpen();
+                    while (!(sourceAwaitsShut && tail.endsWithTrailer()) && !in.atEnd()) {
                         if (tail.size() >= MAX_TAIL) {
                             throw in.error("more than " + MAX_TAIL + " bytes after the RAM sections");
                         }
@@ -159,7 +167,17 @@ public final class StreamRecorder {
             if (loader == null) {
                 throw new MigrationException("the stream ended without a RAM section: nothing to record");
             }
-            return write(file, machineType, ramSection, machine, tail.toByteArray());
+            if (multifd != null) {
+                multifd.checkNothingAfterLastSync(); // a page that came after the last sync would be missing
+            }
+            Result result = write(file, machineType, ramSection, machine, tail.toByteArray());
+            returnPath.succeeded();
+            return result;
+        } catch (MigrationException | RuntimeException e) {
+            if (returnPath != null) {
+                returnPath.failed();
+            }
+            throw e;
         } finally {
             MigrationChannel.closeQuietly(main);
             listener.close();

@@ -89,4 +89,40 @@ public final class CraftedStreams {
         }
         throw new IllegalArgumentException("no vmdescription trailer at the end of the stream");
     }
+
+    /** The body of the "timer" section of {@link #withReturnPath}: NULs, and a fake trailer ("{x}" is no JSON). */
+    public static final byte[] TIMER_BODY = {0, 0, 0x7d, 0, 0x06, 0, 0, 0, 3, '{', 'x', '}', 0, 1};
+
+    /**
+     * What a source with a return path sends: header, configuration, {@code commands}, a RAM section of two
+     * pages of "pc.ram" (the first filled with 0x5a, the second zero), a FULL section "timer" with
+     * {@link #TIMER_BODY}, EOF and a vmdescription trailer describing it.
+     */
+    public static byte[] withReturnPath(dev.livemig.wire.MigrationCommand... commands) throws MigrationException {
+        StreamWriter w = StreamWriter.inMemory();
+        StreamFraming.writeHeader(w);
+        ConfigurationRecord.write(w, MACHINE, List.of());
+        for (var c : commands) {
+            dev.livemig.wire.MigrationCommands.write(w, c);
+        }
+        StreamFraming.writeSectionStart(w, false, 2, RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION);
+        w.be64(2 * 4096 | RamFlags.MEM_SIZE);
+        w.str8("pc.ram").be64(2 * 4096);
+        w.be64(RamFlags.EOS);
+        StreamFraming.writeFooter(w, 2);
+        StreamFraming.writeSectionContinue(w, true, 2);
+        byte[] page = new byte[4096];
+        java.util.Arrays.fill(page, (byte) 0x5a);
+        w.be64(RamFlags.PAGE).str8("pc.ram").bytes(page);
+        w.be64(4096 | RamFlags.ZERO | RamFlags.CONTINUE).u8(0);
+        w.be64(RamFlags.EOS);
+        StreamFraming.writeFooter(w, 2);
+        StreamFraming.writeSectionStart(w, true, 3, "timer", 0, 2);
+        w.bytes(TIMER_BODY);
+        StreamFraming.writeFooter(w, 3);
+        StreamFraming.writeEof(w);
+        StreamFraming.writeVmDescription(w, "{\"page_size\": 4096, \"devices\": [{\"name\": \"timer\", \"instance_id\": 0}]}"
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        return w.toByteArray();
+    }
 }
