@@ -46,6 +46,7 @@ final class RamDump implements AutoCloseable {
     private final Run run = new Run();
     private final byte[] page = new byte[PAGE];
     private String name = "";
+    private boolean flushRecords; // current QEMU's per-round dialect: multifd syncs at MULTIFD_FLUSH, not at EOS
 
     private final StreamStats stats; // null: not counted
 
@@ -179,11 +180,20 @@ final class RamDump implements AutoCloseable {
             } else if ((flags & RamFlags.HOOK) != 0) {
                 throw in.errorAt(at, "RAM hooks don't make sense with files");
             }
+            if ((flags & RamFlags.MULTIFD_FLUSH) != 0) {
+                flushRecords = true;
+                run.write();
+                for (MultifdChannelDump channel : channels) { // current QEMU: the channels' pages up to their SYNC
+                    channel.untilSync(lengths, this::channelPage);
+                }
+            }
             flags &= ~RamFlags.MULTIFD_FLUSH;
             if ((flags & RamFlags.EOS) != 0) {
                 run.write();
-                for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
-                    channel.untilSync(lengths, this::channelPage);
+                if (!flushRecords) {
+                    for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
+                        channel.untilSync(lengths, this::channelPage);
+                    }
                 }
                 return;
             }

@@ -93,6 +93,10 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
                     StreamFraming.readFooter(r, s.sectionId());
                     sections.add(new DeviceSection(s.sectionId(), s.idstr(), s.instanceId(), s.versionId(), size));
                 }
+                case StreamRecord.Command c when c.command() == dev.livemig.wire.MigrationCommands.SWITCHOVER_START
+                        && c.data().length == 0 -> {
+                    // 10.0 writes it into snapshot files too, before the final sections
+                }
                 default -> throw r.error("record not expected in a plain precopy snapshot: " + rec);
             }
         }

@@ -5,6 +5,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
 import dev.livemig.qemu.QemuMachines;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
 import dev.livemig.qemu.QemuSnapshot;
@@ -40,6 +41,12 @@ class QemuSnapshotInteropTest {
         return QemuMachines.shaped(machine);
     }
 
+    /** Both QEMU builds, both machine types. */
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> versionsAndMachines() {
+        return java.util.Arrays.stream(QemuVersion.values()).flatMap(v -> java.util.stream.Stream.of("pc", "q35")
+                .map(m -> org.junit.jupiter.params.provider.Arguments.of(v, m)));
+    }
+
     private static byte[] randomBytes(int n, long seed) {
         byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
@@ -51,21 +58,26 @@ class QemuSnapshotInteropTest {
     }
 
     private Path qemuSnapshot(String machine, byte[] image) throws Exception {
-        Path file = dir.resolve("qemu-" + machine + ".snap");
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused(machine).withImage(IMAGE_GPA, image))) {
+        return qemuSnapshot(QemuVersion.V7_2, machine, image);
+    }
+
+    private Path qemuSnapshot(QemuVersion version, String machine, byte[] image) throws Exception {
+        Path file = dir.resolve("qemu-" + version.label() + "-" + machine + ".snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused(machine).on(version).withImage(IMAGE_GPA, image))) {
             qemu.saveSnapshot(file);
         }
         return file;
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"pc", "q35"})
-    void qemuSnapshotLoadsIntoALivemigMachineExactly(String machine) throws Exception {
+    /** 10.0's snapshot files carry SWITCHOVER_START before the final sections. */
+    @ParameterizedTest(name = "{0} {1}")
+    @org.junit.jupiter.params.provider.MethodSource("versionsAndMachines")
+    void qemuSnapshotLoadsIntoALivemigMachineExactly(QemuVersion version, String machine) throws Exception {
         byte[] image = randomBytes(256 << 10, 1);
-        Path file = qemuSnapshot(machine, image);
+        Path file = qemuSnapshot(version, machine, image);
         QemuSnapshot reference = QemuSnapshot.parse(Files.readAllBytes(file));
 
-        try (Machine m = qemuShaped(machine)) {
+        try (Machine m = QemuMachines.shaped(version, machine)) {
             LoadVm.Result result = Snapshots.load(m, file);
             assertEquals(RunState.PRELAUNCH, result.sourceRunState(), "a -S guest is in prelaunch");
             for (RamBlock block : m.ramBlocks()) {
@@ -156,14 +168,15 @@ class QemuSnapshotInteropTest {
         }
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"pc", "q35"})
-    void qemuLoadsALivemigSnapshotAndHoldsWhatLivemigWrote(String machine) throws Exception {
-        Path fromQemu = qemuSnapshot(machine, randomBytes(4096, 2));
+    /** Into 10.0 livemig writes 10.0's dialect for a 10.0 machine type (SWITCHOVER_START included). */
+    @ParameterizedTest(name = "{0} {1}")
+    @org.junit.jupiter.params.provider.MethodSource("versionsAndMachines")
+    void qemuLoadsALivemigSnapshotAndHoldsWhatLivemigWrote(QemuVersion version, String machine) throws Exception {
+        Path fromQemu = qemuSnapshot(version, machine, randomBytes(4096, 2));
         Path fromLivemig = dir.resolve("livemig-" + machine + ".snap");
         byte[] low = randomBytes(0xa0000, 3);          // GPA 0..0x9ffff is pc.ram
         byte[] high = randomBytes(3 << 20, 4);         // GPA 0x100000.. is pc.ram
-        try (Machine m = qemuShaped(machine)) {
+        try (Machine m = QemuMachines.shaped(version, machine)) {
             Snapshots.load(m, fromQemu);               // device sections carried over from QEMU's guest
             RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
             MemorySegment.copy(MemorySegment.ofArray(low), 0, ram.memory(), 0, low.length);
@@ -172,7 +185,7 @@ class QemuSnapshotInteropTest {
             m.enter(RunState.PRELAUNCH);
             Snapshots.save(m, fromLivemig);
         }
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + fromLivemig + "'"))) {
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + fromLivemig + "'").on(version))) {
             var info = qemu.waitForMigration(LOAD_TIMEOUT);
             assertEquals("completed", info.string("status"), info.toString());
             assertEquals("prelaunch", qemu.queryStatus());
@@ -186,12 +199,12 @@ class QemuSnapshotInteropTest {
         }
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"pc"})
-    void aLivemigSnapshotOfAQemuGuestRoundTripsByteForByte(String machine) throws Exception {
-        Path fromQemu = qemuSnapshot(machine, randomBytes(64 << 10, 5));
+    @ParameterizedTest(name = "{0} {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"V7_2, pc", "V10_0, pc"})
+    void aLivemigSnapshotOfAQemuGuestRoundTripsByteForByte(QemuVersion version, String machine) throws Exception {
+        Path fromQemu = qemuSnapshot(version, machine, randomBytes(64 << 10, 5));
         Path again = dir.resolve("again.snap");
-        try (Machine m = qemuShaped(machine)) {
+        try (Machine m = QemuMachines.shaped(version, machine)) {
             Snapshots.load(m, fromQemu);
             m.enter(RunState.PRELAUNCH);
             Snapshots.save(m, again);
