@@ -6,6 +6,7 @@
 # Usage: scripts/bench-multifd.sh [RUNS] [SIZE_MIB] [CHANNELS] [COMPRESSIONS]   (JSON lines on stdout)
 # COMPRESSIONS: none, zlib, zstd or none+zc (zero-copy-send). Each case starts with an untimed pair
 # (WARMUP=0 to skip it), for the reason given in bench-precopy.sh.
+# QEMU=10.0 compares with QEMU 10.0 (scripts/install-qemu10.sh) instead of the system QEMU 7.2.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/find-jdk.sh"
@@ -29,11 +30,11 @@ for channels in $channel_counts; do
     fi
     if [ "${WARMUP:-1}" != 0 ]; then
       "$root/livemig" bench precopy "${livemig_args[@]}" | sed 's/^/warmup: /' >&2
-      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "${qemu_args[@]}" | sed 's/^/warmup: /' >&2
+      "$JAVA_HOME/bin/java" -Xmx512m -Dlivemig.qemu="${QEMU:-7.2}" -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "${qemu_args[@]}" | sed 's/^/warmup: /' >&2
     fi
     for run in $(seq "$runs"); do
       "$root/livemig" bench precopy "${livemig_args[@]}"
-      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "${qemu_args[@]}"
+      "$JAVA_HOME/bin/java" -Xmx512m -Dlivemig.qemu="${QEMU:-7.2}" -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "${qemu_args[@]}"
     done
   done
 done

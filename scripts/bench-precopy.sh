@@ -4,6 +4,7 @@
 # Usage: scripts/bench-precopy.sh [RUNS] [SIZES_MIB] [CONTENTS]   (one JSON line per migration on stdout)
 # Each size/content starts with one untimed pair (WARMUP=0 to skip it): whichever process first touches
 # memory that others just freed pays the host's cost of backing it again, which is not the tool's speed.
+# QEMU=10.0 compares with QEMU 10.0 (scripts/install-qemu10.sh) instead of the system QEMU 7.2.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/find-jdk.sh"
@@ -18,11 +19,11 @@ for size in $sizes; do
   for content in $contents; do
     if [ "${WARMUP:-1}" != 0 ]; then
       "$root/livemig" bench precopy --ram "${size}M" --content "$content" | sed 's/^/warmup: /' >&2
-      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content" | sed 's/^/warmup: /' >&2
+      "$JAVA_HOME/bin/java" -Xmx512m -Dlivemig.qemu="${QEMU:-7.2}" -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content" | sed 's/^/warmup: /' >&2
     fi
     for run in $(seq "$runs"); do
       "$root/livemig" bench precopy --ram "${size}M" --content "$content"
-      "$JAVA_HOME/bin/java" -Xmx512m -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content"
+      "$JAVA_HOME/bin/java" -Xmx512m -Dlivemig.qemu="${QEMU:-7.2}" -cp "$cp" dev.livemig.qemu.QemuPrecopyBench "$size" "$content"
     done
   done
 done

@@ -2,9 +2,9 @@ package dev.livemig.migration;
 
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
-import dev.livemig.qemu.QemuMachines;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.savevm.Snapshots;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.Tag;
@@ -39,15 +39,20 @@ class QemuRecordReplayTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "{0}: record {1}, replay {2}")
-    @CsvSource({"pc, single, single", "q35, single, single", "pc, none, zstd", "q35, zlib, single", "pc, zstd, none"})
-    void aQemuGuestRecordedAndReplayedArrivesIdentical(String machine, String recordWith, String replayWith) throws Exception {
+    /** From and into 10.0 the recording keeps 10.0's machine type, so the replay speaks 10.0's dialect. */
+    @ParameterizedTest(name = "{0} {1}: record {2}, replay {3}")
+    @CsvSource({"V7_2, pc, single, single", "V7_2, q35, single, single", "V7_2, pc, none, zstd", "V7_2, q35, zlib, single",
+            "V7_2, pc, zstd, none",
+            "V10_0, pc, single, single", "V10_0, q35, single, single", "V10_0, pc, none, zstd", "V10_0, q35, zlib, single",
+            "V10_0, pc, zstd, none"})
+    void aQemuGuestRecordedAndReplayedArrivesIdentical(QemuVersion version, String machine, String recordWith, String replayWith)
+            throws Exception {
         byte[] image = new byte[1 << 20];
         new Random(machine.hashCode() + recordWith.hashCode()).nextBytes(image);
         Path file = dir.resolve("recorded.snap");
         byte[] low;
         byte[] high;
-        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
             low = source.readGuestMemory(0, 0xa0000);
             high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
             var recorder = new StreamRecorder(config(recordWith));
@@ -64,7 +69,7 @@ class QemuRecordReplayTest {
             source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
             source.waitForMigration(Duration.ofSeconds(60));
             var result = recorded.get(60, TimeUnit.SECONDS);
-            assertEquals(QemuMachines.machineType(machine), result.machineType());
+            assertEquals(version.machineType(machine), result.machineType());
             assertTrue(result.nonZeroPages() >= image.length / 4096, "the image's pages hold data: " + result);
         }
         assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
@@ -77,13 +82,13 @@ class QemuRecordReplayTest {
         }
 
         // the recording is a stream QEMU itself loads
-        try (QemuProcess loaded = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + file + "'")
+        try (QemuProcess loaded = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + file + "'").on(version)
                 .withPaused(true).withMemory(MEMORY))) {
             loaded.waitForMigration(Duration.ofSeconds(30));
             assertArrayEquals(high, loaded.readGuestMemory(IMAGE_AT, high.length), "the recording loaded by QEMU");
         }
 
-        try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").withPaused(true).withMemory(MEMORY));
+        try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
              Machine m = Snapshots.shape(file).machine()) {
             m.enter(Snapshots.load(m, file).sourceRunState());
             setMultifd(destination, replayWith);

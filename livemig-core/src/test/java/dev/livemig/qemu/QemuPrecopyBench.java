@@ -22,6 +22,7 @@ import java.util.SplittableRandom;
  * {@code -incoming defer} and gets the same capabilities and parameters before migrate-incoming.
  *
  * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.QemuPrecopyBench 1024 random [CHANNELS [none|zlib|zstd [zero-copy]]]</pre>
+ * {@code -Dlivemig.qemu=10.0} runs QEMU 10.0 (scripts/install-qemu10.sh) instead of the system's 7.2.
  */
 public final class QemuPrecopyBench {
     private QemuPrecopyBench() {
@@ -33,9 +34,12 @@ public final class QemuPrecopyBench {
         int channels = args.length > 2 ? Integer.parseInt(args[2]) : 0;
         String compression = args.length > 3 ? args[3] : "none";
         boolean zeroCopy = args.length > 4 && args[4].equals("zero-copy");
+        String wanted = System.getProperty("livemig.qemu", QemuVersion.V7_2.label());
+        QemuVersion version = java.util.Arrays.stream(QemuVersion.values()).filter(v -> v.label().equals(wanted)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("livemig.qemu must be 7.2 or 10.0: " + wanted));
         var images = new java.util.LinkedHashMap<Long, Path>(); // one image file per piece size
         try {
-            var source = QemuOptions.paused("pc").withMemory(mib + "M");
+            var source = QemuOptions.paused("pc").on(version).withMemory(mib + "M");
             if (!content.equals("zero")) {
                 for (long[] piece : pieces(mib << 20)) {
                     Path image = images.get(piece[1]);
@@ -51,7 +55,7 @@ public final class QemuPrecopyBench {
             try (ServerSocket s = new ServerSocket(0)) {
                 port = s.getLocalPort();
             }
-            var destOptions = QemuOptions.incoming("pc", channels > 0 ? "defer" : "tcp:127.0.0.1:" + port).withMemory(mib + "M")
+            var destOptions = QemuOptions.incoming("pc", channels > 0 ? "defer" : "tcp:127.0.0.1:" + port).on(version).withMemory(mib + "M")
                     .withStartTimeout(Duration.ofSeconds(60));
             try (QemuProcess dst = QemuProcess.start(destOptions);
                  QemuProcess src = QemuProcess.start(source.withStartTimeout(Duration.ofSeconds(60)))) {
@@ -75,7 +79,7 @@ public final class QemuPrecopyBench {
                 long total = info.number("total-time");
                 Json.Obj ram = info.get("ram").orElseThrow().asObject();
                 System.out.println(JsonWriter.compact(Json.object()
-                        .put("tool", "qemu-" + QemuProcess.version())
+                        .put("tool", "qemu-" + QemuProcess.version(version))
                         .put("status", info.string("status"))
                         .put("ram_bytes", mib << 20)
                         .put("content", content)

@@ -72,7 +72,14 @@ public final class QemuProcess implements AutoCloseable {
 
     /** The first line of {@code qemu-system-x86_64 --version}, e.g. "QEMU emulator version 7.2.22 (Debian ...)". */
     public static String version() throws IOException {
-        Process p = new ProcessBuilder(BINARY, "--version").redirectErrorStream(true).start();
+        return version(QemuVersion.V7_2);
+    }
+
+    /** The first line of that build's {@code --version}. */
+    public static String version(QemuVersion qemu) throws IOException {
+        var pb = new ProcessBuilder(qemu.binary(), "--version").redirectErrorStream(true);
+        pb.environment().putAll(qemu.environment());
+        Process p = pb.start();
         try {
             p.getOutputStream().close();
             if (!p.waitFor(10, TimeUnit.SECONDS)) {
