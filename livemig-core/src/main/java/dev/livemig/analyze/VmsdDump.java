@@ -44,6 +44,11 @@ final class VmsdDump {
             throw in.error("vmdescription nested deeper than " + MAX_DEPTH);
         }
         Map<String, Json> out = new LinkedHashMap<>();
+        // names whose list was built from "index" entries and may still take a last element without one: 10.0
+        // describes an array's last element without "index" (its count of elements left is 1), and its script
+        // gathers every entry of one name; 7.2 indexes every element, and a repeated name without index
+        // (VMSTATE_UNUSED's "unused") replaces the value, as 7.2's script does (10.0 makes names unique)
+        Set<String> openArrays = new java.util.HashSet<>();
         for (Json f : arrayOf(desc, "fields")) {
             if (!(f instanceof Json.Obj field)) {
                 throw in.error("vmdescription field is not an object: " + f);
@@ -58,8 +63,16 @@ final class VmsdDump {
                 }
                 list.add(value(field, depth));
                 out.put(name, new Json.Arr(list));
+                openArrays.add(name);
                 continue;
             }
+            if (count < 0 && openArrays.remove(name) && out.get(name) instanceof Json.Arr a) {
+                List<Json> list = new ArrayList<>(a.elements()); // 10.0: the array's last element
+                list.add(value(field, depth));
+                out.put(name, new Json.Arr(list));
+                continue;
+            }
+            openArrays.remove(name);
             if (count < 0) {
                 out.put(name, value(field, depth));
                 continue;

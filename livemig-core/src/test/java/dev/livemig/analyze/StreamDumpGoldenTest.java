@@ -22,9 +22,10 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * livemig's analyze against QEMU 7.2's scripts/analyze-migration.py on the same QEMU 7.2.22 streams (pc and
- * q35, 16 MiB, paused, 64 KiB of random bytes loaded at 1 MiB). The expected outputs were produced once by the
- * script from Debian's qemu 7.2+dfsg-7+deb12u18 source (see src/test/resources/analyze/README.md); the JSON must
- * be equal as parsed JSON, key order included.
+ * q35, 16 MiB, paused, 64 KiB of random bytes loaded at 1 MiB), and against 10.0's script on 10.0.2's streams
+ * ("10.0/pc", "10.0/q35": 10.0's array descriptions, SWITCHOVER_START). The expected outputs were produced once
+ * by each script from Debian's source of that version (see src/test/resources/analyze/README.md and
+ * analyze/10.0/README.md); the JSON must be equal as parsed JSON, key order included.
  */
 class StreamDumpGoldenTest {
     @TempDir
@@ -38,7 +39,7 @@ class StreamDumpGoldenTest {
     }
 
     private Path stream(String machine) throws IOException {
-        Path p = dir.resolve(machine + ".snap");
+        Path p = dir.resolve(machine.replace('/', '-') + ".snap");
         Files.write(p, resource(machine + ".snap.gz"));
         return p;
     }
@@ -48,13 +49,13 @@ class StreamDumpGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"pc", "q35"})
+    @ValueSource(strings = {"pc", "q35", "10.0/pc", "10.0/q35"})
     void theStateDumpIsTheScripts(String machine) throws Exception {
         assertEquals(golden(machine + ".state.json.gz"), StreamDump.state(stream(machine), false));
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"pc", "q35"})
+    @ValueSource(strings = {"pc", "q35", "10.0/pc", "10.0/q35"})
     void theDescriptionDumpIsTheScripts(String machine) throws Exception {
         assertEquals(golden(machine + ".desc.json.gz"), StreamDump.description(stream(machine)));
     }
@@ -69,7 +70,7 @@ class StreamDumpGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"pc", "q35"})
+    @ValueSource(strings = {"pc", "q35", "10.0/pc", "10.0/q35"})
     void extractionWritesTheScriptsFilesAndPrintsTheirNamesInItsOrder(String machine) throws Exception {
         Path stream = stream(machine);
         Path into = Files.createDirectories(dir.resolve("x"));
