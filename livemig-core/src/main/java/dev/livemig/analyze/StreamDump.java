@@ -1,6 +1,7 @@
 package dev.livemig.analyze;
 
 import dev.livemig.json.Json;
+import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.RamFlags;
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.savevm.RamCeiling;
@@ -33,7 +34,11 @@ public final class StreamDump {
     private StreamDump() {
     }
 
-    /** The vmdescription trailer, as the stream carries it. */
+    /**
+     * The vmdescription trailer, as the stream carries it. A stream without one (QEMU's suppress-vmdesc; QEMU's
+     * script then finds "No Debug Migration device found") gets livemig's listing of its device sections
+     * instead, in stream order, each marked undecoded: what the stream says about them without a description.
+     */
     public static Json.Obj description(Path file) throws MigrationException {
         byte[] json = DescribedDevices.trailerBytes(file);
         long size;
@@ -43,10 +48,17 @@ public final class StreamDump {
             throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
         }
         if (json == null) { // where it should have been: the end
-            throw new MigrationException("No Debug Migration device found: " + file + " has no vmdescription trailer",
-                    "vmdescription", size, null);
+            return withoutTrailer(file);
         }
         return VmDescription.parse(json, size - json.length); // the trailer's bytes end the stream
+    }
+
+    private static Json.Obj withoutTrailer(Path file) throws MigrationException {
+        List<Json> devices = new java.util.ArrayList<>();
+        read(file, false, null, s -> { }, null, List.of(), RamCeiling.host(), (idstr, instance) -> devices.add(Json.object()
+                .put("name", idstr).put("instance_id", instance)
+                .put("undecoded", "the stream has no vmdescription trailer: the section's fields are not known").build()));
+        return Json.object().put("page_size", RamBlock.TARGET_PAGE_SIZE).put("devices", new Json.Arr(devices)).build();
     }
 
     /** Every section's state; with {@code dumpMemory}, each RAM page record too (the script's {@code -m}). */
@@ -61,7 +73,7 @@ public final class StreamDump {
 
     /** {@code ceiling}: a stream declaring more RAM is refused at its block list. */
     public static Json.Obj state(Path file, boolean dumpMemory, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
-        return read(file, dumpMemory, null, s -> { }, null, multifd, ceiling);
+        return read(file, dumpMemory, null, s -> { }, null, multifd, ceiling, null);
     }
 
     /**
@@ -78,7 +90,7 @@ public final class StreamDump {
 
     public static Json.Obj stats(Path file, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
         var stats = new StreamStats();
-        read(file, false, null, s -> { }, stats, multifd, ceiling);
+        read(file, false, null, s -> { }, stats, multifd, ceiling, null);
         try {
             return stats.toJson(java.nio.file.Files.size(file));
         } catch (IOException e) {
@@ -104,14 +116,14 @@ public final class StreamDump {
         Json.Obj desc = description(file);
         printed.accept("desc.json");
         write(into.resolve("desc.json"), dev.livemig.json.JsonWriter.pretty(desc, 4));
-        Json.Obj state = read(file, false, into, printed, null, multifd, ceiling);
+        Json.Obj state = read(file, false, into, printed, null, multifd, ceiling, null);
         printed.accept("state.json");
         write(into.resolve("state.json"), dev.livemig.json.JsonWriter.pretty(state, 4));
     }
 
     /** RAM blocks only, written below {@code into} (names passed to {@code blocks}); returns the state dump. */
     static Json.Obj extractRam(Path file, Path into, Consumer<String> blocks) throws MigrationException {
-        return read(file, false, into, blocks, null, List.of(), RamCeiling.host());
+        return read(file, false, into, blocks, null, List.of(), RamCeiling.host(), null);
     }
 
     private static void write(Path file, String text) throws MigrationException {
@@ -125,8 +137,15 @@ public final class StreamDump {
     private record Key(String idstr, long instanceId) {
     }
 
+    /** Receives each device (FULL) section's idstr and instance id as the stream starts it. */
+    private interface DeviceSeen {
+        void accept(String idstr, long instance);
+    }
+
+    /** {@code seen}: told of every device section, or null. */
     private static Json.Obj read(Path file, boolean dumpMemory, Path extractInto, Consumer<String> printed,
-                                 StreamStats stats, List<Path> multifd, RamCeiling ceiling) throws MigrationException {
+                                 StreamStats stats, List<Path> multifd, RamCeiling ceiling, DeviceSeen seen)
+            throws MigrationException {
         // without a trailer RAM still decodes; device sections are skipped to their footers and said so
         Json.Obj desc = DescribedDevices.trailerBytes(file) == null ? Json.object().build() : description(file);
         Map<Key, Json.Obj> devices = new HashMap<>();
@@ -176,6 +195,9 @@ public final class StreamDump {
                         in.section(idstr);
                         names.put(id, idstr);
                         lastSection = id;
+                        if (seen != null && type == WireFormat.SECTION_FULL) {
+                            seen.accept(idstr, instance);
+                        }
                         if (idstr.equals(RamFlags.IDSTR) && instance == 0) {
                             if (version != RamFlags.SECTION_VERSION) {
                                 throw in.errorAt(at, "Unknown RAM version " + version);
