@@ -4,11 +4,11 @@ import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.qemu.QemuProcess;
 import dev.livemig.qemu.QemuSnapshot;
 import dev.livemig.savevm.Snapshots;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -103,15 +103,16 @@ class QemuXbzrleInteropTest {
                 .map(n -> (Json) Json.object().put("capability", n).put("state", true).build()).toList())).build();
     }
 
-    @Test
-    void qemusXbzrleStreamDecodesReEncodesAndLoadsExactly() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(QemuVersion.class)
+    void qemusXbzrleStreamDecodesReEncodesAndLoadsExactly(QemuVersion version) throws Exception {
         byte[] image = new byte[REGION_BYTES];
         new Random(11).nextBytes(image);
         Path snap = dir.resolve("xbzrle.snap");
         Path qtestSock = dir.resolve("qtest.sock");
         byte[] finalRegion;
         Json.Obj info;
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withImage(REGION, image)
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(version).withImage(REGION, image)
                 .withArgs("-qtest", "unix:" + qtestSock + ",server=on,wait=off"));
              Qtest qtest = new Qtest(qtestSock)) {
             qemu.qmp().execute("migrate-set-capabilities", caps("xbzrle", "events", "pause-before-switchover"));
@@ -150,7 +151,7 @@ class QemuXbzrleInteropTest {
         assertTrue(parsed.xbzrleRecords() > 0, "livemig re-encoded every one of QEMU's deltas identically");
         assertArrayEquals(finalRegion, parsed.ramBytes("pc.ram", REGION, REGION_BYTES), "the test reader agrees with QEMU");
 
-        try (Machine m = dev.livemig.qemu.QemuMachines.shaped("pc")) {
+        try (Machine m = dev.livemig.qemu.QemuMachines.shaped(version, "pc")) {
             Snapshots.load(m, snap); // livemig's loader applies the deltas itself
             RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
             assertEquals(-1, ram.memory().asSlice(REGION, REGION_BYTES).mismatch(MemorySegment.ofArray(finalRegion)));
