@@ -49,6 +49,7 @@ public final class Machine implements AutoCloseable {
     private final HostFeatures hostFeatures;
     private final DirtyTrackerChoice dirtyTracking;
     private final MachineCompat compat;
+    private final java.util.UUID uuid;
     private volatile RunState runState;
 
     private Machine(Builder b) {
@@ -57,6 +58,7 @@ public final class Machine implements AutoCloseable {
         this.hostFeatures = b.hostFeatures != null ? b.hostFeatures : HostFeatures.fromSystemProperties();
         this.dirtyTracking = new DirtyTrackerChoice(hostFeatures);
         this.compat = b.compat != null ? b.compat : MachineCompat.forMachineType(b.name);
+        this.uuid = b.uuid;
         var blocks = new LinkedHashMap<String, RamBlock>();
         try {
             b.ram.forEach((blockName, block) -> blocks.put(blockName, block.apply(hostFeatures)));
@@ -91,6 +93,15 @@ public final class Machine implements AutoCloseable {
     /** The wire dialect this machine's outgoing streams speak (from its machine type unless the builder set one). */
     public MachineCompat compat() {
         return compat;
+    }
+
+    /**
+     * The VM's UUID (QEMU's {@code -uuid}), if one was set: multifd channels announce it (all zero without one) and
+     * expect the source's to be the same; with capability validate-uuid a source sends it for the destination
+     * to check.
+     */
+    public java.util.Optional<java.util.UUID> uuid() {
+        return java.util.Optional.ofNullable(uuid);
     }
 
     /** The machine type name (configuration record). */
@@ -188,6 +199,7 @@ public final class Machine implements AutoCloseable {
         private RunState initialState = RunState.PAUSED;
         private HostFeatures hostFeatures;
         private MachineCompat compat;
+        private java.util.UUID uuid;
 
         private Builder(String name) {
             if (name.isEmpty() || name.length() > 255) {
@@ -252,6 +264,12 @@ public final class Machine implements AutoCloseable {
          */
         public Builder compat(MachineCompat dialect) {
             this.compat = dialect;
+            return this;
+        }
+
+        /** The VM's UUID, as QEMU's {@code -uuid} (default: none). */
+        public Builder uuid(java.util.UUID vmUuid) {
+            this.uuid = vmUuid;
             return this;
         }
 

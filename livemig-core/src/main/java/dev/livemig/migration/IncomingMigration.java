@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.machine.RunState;
+import dev.livemig.savevm.ConfigurationRecord;
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.multifd.MultifdReceiver;
 import dev.livemig.savevm.LoadVm;
@@ -17,6 +18,7 @@ import dev.livemig.transport.Transports;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -139,7 +141,8 @@ public final class IncomingMigration {
             if (config.has("multifd")) {
                 // QEMU 7.2: the first connection is the main channel, every later one a multifd channel
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
-                        config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks());
+                        config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks(), Duration.ofSeconds(10),
+                        machine.uuid().map(ConfigurationRecord::bytes).orElse(new byte[16]));
                 multifd = receiver;
                 IncomingListener l = listener;
                 acceptor = Thread.ofPlatform().name("livemig-multifd-accept").daemon().start(() -> {

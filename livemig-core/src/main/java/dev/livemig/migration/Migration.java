@@ -229,7 +229,7 @@ public final class Migration {
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().pagesThrough(multifd);
             save = new SaveVm(machine, out);
-            save.header();
+            save.header(config.has("validate-uuid"));
             if (config.has("return-path")) {
                 if (!channel.isBidirectional()) {
                     throw new MigrationException("return-path needs a transport that carries data back; " + uri + " does not");
@@ -363,7 +363,8 @@ public final class Migration {
             connections.forEach(MigrationChannel::closeQuietly);
             throw e;
         }
-        return new MultifdSender(connections, new MultifdSender.Compression(method, level), zeroCopy);
+        return new MultifdSender(connections, new MultifdSender.Compression(method, level), zeroCopy,
+                machine.uuid().map(dev.livemig.savevm.ConfigurationRecord::bytes).orElse(new byte[16]));
     }
 
     private boolean switchoverAllowed(SourceReturnPath rp) {

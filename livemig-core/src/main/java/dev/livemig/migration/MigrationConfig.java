@@ -24,7 +24,7 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send");
+            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send", "validate-uuid");
 
     /**
      * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the

@@ -125,7 +125,8 @@ public final class StreamRecorder {
                     loader = new RamLoader(machine.ramBlocks());
                     if (config.has("multifd")) {
                         multifd = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
-                                config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks());
+                                config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks(),
+                                java.time.Duration.ofSeconds(10), null); // whatever UUID the source has, on every channel
                         channels.deliverTo(multifd);
                         loader.atSectionEnd(multifd::sync);
                     }

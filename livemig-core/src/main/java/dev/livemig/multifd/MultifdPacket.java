@@ -51,8 +51,8 @@ public sealed interface MultifdPacket {
         }
 
         /**
-         * Reads and checks an initial packet as QEMU's receiver does: magic, version, the UUID this end expects,
-         * and a channel id below {@code channels}.
+         * Reads and checks an initial packet as QEMU's receiver does: magic, version, the UUID this end expects
+         * (null: any), and a channel id below {@code channels}.
          */
         public static Initial read(StreamReader in, byte[] expectedUuid, int channels) throws MigrationException {
             long at = in.offset();
@@ -68,7 +68,7 @@ public sealed interface MultifdPacket {
             byte[] uuid = in.bytes(16);
             int id = in.u8();
             in.skip(7 + 32);
-            if (!Arrays.equals(uuid, expectedUuid)) {
+            if (expectedUuid != null && !Arrays.equals(uuid, expectedUuid)) {
                 throw in.errorAt(at, "multifd: received uuid " + hex(uuid) + " and expected uuid " + hex(expectedUuid)
                         + " for channel " + id);
             }

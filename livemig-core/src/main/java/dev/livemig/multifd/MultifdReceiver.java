@@ -38,6 +38,7 @@ public final class MultifdReceiver implements AutoCloseable {
     private String failure;  // guarded by lock: the first channel error
     private boolean closed;  // guarded by lock
     private final long missingChannelTimeoutNs;
+    private byte[] expectedUuid; // guarded by lock once channels run: null until the first channel names one (recording)
 
     /** {@code compression}: none, zlib or zstd, as multifd-compression says on this side. */
     public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks) {
@@ -46,6 +47,17 @@ public final class MultifdReceiver implements AutoCloseable {
 
     /** {@code missingChannelTimeout}: how long a sync waits for channels that never connected. */
     public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks, Duration missingChannelTimeout) {
+        this(channels, compression, ramBlocks, missingChannelTimeout, new byte[16]);
+    }
+
+    /**
+     * {@code expectedUuid}: the UUID every channel's initial packet must carry, as QEMU checks it (this end's VM
+     * UUID; all zero without one); null accepts any one UUID, the same on every channel (a recording, which
+     * has no VM of its own).
+     */
+    public MultifdReceiver(int channels, String compression, List<RamBlock> ramBlocks, Duration missingChannelTimeout,
+                           byte[] expectedUuid) {
+        this.expectedUuid = expectedUuid == null ? null : expectedUuid.clone();
         this.missingChannelTimeoutNs = missingChannelTimeout.toNanos();
         this.channels = channels;
         this.compression = switch (compression) {
@@ -80,7 +92,15 @@ public final class MultifdReceiver implements AutoCloseable {
         // a small buffer: headers go through it, page data mostly straight into guest memory (scattering reads)
         var in = new StreamReader(channel, compression == 0 ? 4096 : 256 << 10);
         try (var pages = new MultifdPageReader(compression, blocks, lengths)) {
-            int id = MultifdPacket.Initial.read(in, new byte[16], channels).channelId(); // livemig has no -uuid
+            byte[] expected;
+            lock.lock();
+            try {
+                expected = expectedUuid;
+            } finally {
+                lock.unlock();
+            }
+            var initial = MultifdPacket.Initial.read(in, expected, channels);
+            int id = initial.channelId();
             in.section("multifd channel " + id);
             lock.lock();
             try {
@@ -89,6 +109,11 @@ public final class MultifdReceiver implements AutoCloseable {
                 }
                 idsSeen[id] = true;
                 readers.put(pages, id);
+                if (expectedUuid == null) {
+                    expectedUuid = initial.uuid(); // the first channel's, for the others to match
+                } else if (!java.util.Arrays.equals(expectedUuid, initial.uuid())) {
+                    throw new MigrationException("multifd: channel " + id + " carries another uuid than the first channel");
+                }
             } finally {
                 lock.unlock();
             }

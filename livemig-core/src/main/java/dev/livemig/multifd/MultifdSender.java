@@ -58,6 +58,7 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     // the migration thread's batch
     private RamBlock batchBlock;
     private final long[] batch = new long[MultifdPacket.PAGES_PER_PACKET];
+    private final byte[] uuid;
     private int batchCount;
     private long packetNum;
     private long queued;
@@ -72,6 +73,15 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
      * {@link ZeroCopySocketChannel}: pages go with MSG_ZEROCOPY and each SYNC waits for the kernel's reports.
      */
     public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy) {
+        this(connections, compression, zeroCopy, new byte[16]);
+    }
+
+    /** {@code uuid}: the source VM's UUID the initial packets announce (16 bytes; all zero without one). */
+    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy, byte[] uuid) {
+        if (uuid.length != 16) {
+            throw new IllegalArgumentException("a UUID is 16 bytes: " + uuid.length);
+        }
+        this.uuid = uuid.clone();
         if (zeroCopy && (!compression.method().equals("none")
                 || !connections.stream().allMatch(c -> c instanceof ZeroCopySocketChannel))) {
             throw new IllegalArgumentException("zero-copy-send needs compression none and zero-copy sockets");
@@ -215,7 +225,7 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
             var out = new StreamWriter(connection, 64 << 10);
             try (var zlib = compression.method().equals("zlib") ? new ZlibChannelCodec.Encoder(compression.level()) : null;
                  var zstd = compression.method().equals("zstd") ? new ZstdChannelCodec.Encoder(compression.level()) : null) {
-                new MultifdPacket.Initial(new byte[16], id).write(out); // livemig has no -uuid: all zero, as QEMU without it
+                new MultifdPacket.Initial(uuid, id).write(out); // all zero without a UUID, as QEMU without -uuid
                 out.flush();
                 idle.add(this);
                 while (true) {

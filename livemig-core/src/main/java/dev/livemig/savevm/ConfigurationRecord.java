@@ -8,6 +8,7 @@ import dev.livemig.wire.WireFormat;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.UUID;
 
 /**
  * The configuration record that follows the header (§2.2): the machine type name and optional subsections.
@@ -25,6 +26,15 @@ public final class ConfigurationRecord {
     }
 
     public static void write(StreamWriter out, String machineName, List<String> enabledValidatedCapabilities) throws MigrationException {
+        write(out, machineName, enabledValidatedCapabilities, null);
+    }
+
+    /**
+     * {@code uuid}: the source VM's UUID, sent in the configuration/uuid subsection (capability validate-uuid with
+     * a UUID set, as QEMU's {@code -uuid}), or null for none.
+     */
+    public static void write(StreamWriter out, String machineName, List<String> enabledValidatedCapabilities, UUID uuid)
+            throws MigrationException {
         byte[] name = machineName.getBytes(StandardCharsets.ISO_8859_1);
         out.u8(WireFormat.CONFIGURATION).be32(name.length).bytes(name);
         if (!enabledValidatedCapabilities.isEmpty()) {
@@ -33,6 +43,14 @@ public final class ConfigurationRecord {
                 out.str8(cap);
             }
         }
+        if (uuid != null) {
+            out.u8(WireFormat.SUBSECTION).str8("configuration/uuid").be32(1).bytes(bytes(uuid));
+        }
+    }
+
+    /** The UUID's 16 bytes in QEMU's order (big-endian, as printed). */
+    public static byte[] bytes(UUID uuid) {
+        return java.nio.ByteBuffer.allocate(16).putLong(uuid.getMostSignificantBits()).putLong(uuid.getLeastSignificantBits()).array();
     }
 
     /**
@@ -40,6 +58,16 @@ public final class ConfigurationRecord {
      * Returns the received machine type name.
      */
     public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities) throws MigrationException {
+        return read(in, localName, localValidatedCapabilities, null);
+    }
+
+    /**
+     * As {@link #read(StreamReader, String, List)}; {@code localUuid} (null: none set) is what a received
+     * configuration/uuid must equal, with QEMU's text otherwise; without a local UUID QEMU only warns, and livemig
+     * accepts it too.
+     */
+    public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities, UUID localUuid)
+            throws MigrationException {
         in.section("configuration");
         long at = in.offset();
         long lenAt = at + 1;
@@ -62,7 +90,14 @@ public final class ConfigurationRecord {
                     }
                 }
                 case "configuration/capabilities" -> received = readCapabilities(in);
-                case "configuration/uuid" -> in.skip(16); // QEMU only warns when the destination has no UUID; livemig has none
+                case "configuration/uuid" -> {
+                    byte[] b = in.bytes(16);
+                    var bb = java.nio.ByteBuffer.wrap(b);
+                    UUID sent = new UUID(bb.getLong(), bb.getLong());
+                    if (localUuid != null && !sent.equals(localUuid)) {
+                        throw in.errorAt(subAt, "UUID received is " + sent + " and local is " + localUuid);
+                    }
+                }
                 default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + MigrationException.quote(sub) + " version=" + version);
             }
         }

@@ -43,8 +43,13 @@ public final class SaveVm {
 
     /** Header and configuration record. */
     public void header() throws MigrationException {
+        header(false);
+    }
+
+    /** {@code validateUuid}: capability validate-uuid, which sends the machine's UUID when it has one. */
+    public void header(boolean validateUuid) throws MigrationException {
         StreamFraming.writeHeader(out);
-        ConfigurationRecord.write(out, machine.name(), List.of());
+        ConfigurationRecord.write(out, machine.name(), List.of(), validateUuid ? machine.uuid().orElse(null) : null);
     }
 
     /** A START section for every active live handler. */

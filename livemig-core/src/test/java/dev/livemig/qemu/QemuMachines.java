@@ -19,7 +19,12 @@ public final class QemuMachines {
 
     /** The RAM block list of {@code qemu}'s -m 32M pc or q35 (the same in 7.2 and 10.0), under its machine type. */
     public static Machine shaped(QemuVersion qemu, String machine) {
-        return Machine.builder(qemu.machineType(machine))
+        return shaped(qemu, machine, null);
+    }
+
+    /** As {@link #shaped(QemuVersion, String)}, with QEMU's {@code -uuid} (null: none). */
+    public static Machine shaped(QemuVersion qemu, String machine, java.util.UUID uuid) {
+        return Machine.builder(qemu.machineType(machine)).uuid(uuid)
                 .ram("pc.ram", 0x2000000)
                 .ram("/rom@etc/acpi/tables", 0x20000)
                 .ram("pc.bios", 0x40000)
