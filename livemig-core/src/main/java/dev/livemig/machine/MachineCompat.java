@@ -13,12 +13,15 @@ import java.util.regex.Pattern;
  * @param multifdFlushAfterEachSection 7.2's multifd sync at every RAM section's EOS (machine types up to 8.0);
  *                                     otherwise once per pass over RAM, marked by MULTIFD_FLUSH records
  * @param sendSwitchoverStart          the SWITCHOVER_START command as switchover begins (10.0 and later)
+ * @param multifdZeroPages             zero-page-detection's default: zero pages travel inside multifd packets
+ *                                     (9.0 and later: "multifd") rather than as ZERO records on the main
+ *                                     channel (up to 8.2: "legacy")
  */
-public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart) {
+public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart, boolean multifdZeroPages) {
     /** QEMU 7.2's behaviour (and what current QEMU does for a 7.2 machine type). */
-    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false);
+    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false, false);
     /** Current QEMU's (10.0) for its own machine types. */
-    public static final MachineCompat CURRENT = new MachineCompat(false, true);
+    public static final MachineCompat CURRENT = new MachineCompat(false, true, true);
 
     private static final Pattern QEMU_PC = Pattern.compile("pc-(?:i440fx|q35)-(\\d+)\\.(\\d+)(?:\\.\\d+)?");
 
@@ -31,6 +34,6 @@ public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSw
         int major = Integer.parseInt(m.group(1));
         int minor = Integer.parseInt(m.group(2));
         int version = major * 100 + minor;
-        return new MachineCompat(version <= 800, version >= 1000);
+        return new MachineCompat(version <= 800, version >= 1000, version >= 900);
     }
 }

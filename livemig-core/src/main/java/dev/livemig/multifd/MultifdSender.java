@@ -58,6 +58,8 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     // the migration thread's batch
     private RamBlock batchBlock;
     private final long[] batch = new long[MultifdPacket.PAGES_PER_PACKET];
+    private final long[] zeroBatch = new long[MultifdPacket.PAGES_PER_PACKET];
+    private int zeroCount;
     private final byte[] uuid;
     private int batchCount;
     private long packetNum;
@@ -97,20 +99,32 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
 
     @Override
     public void queue(RamBlock block, long offset) throws MigrationException {
-        if (batchCount > 0 && block != batchBlock) {
+        if (batchCount + zeroCount > 0 && block != batchBlock) {
             dispatch(); // a packet names one block
         }
         batchBlock = block;
         batch[batchCount++] = offset;
         queued += RamBlock.TARGET_PAGE_SIZE;
-        if (batchCount == batch.length) {
+        if (batchCount + zeroCount == batch.length) {
+            dispatch();
+        }
+    }
+
+    @Override
+    public void queueZero(RamBlock block, long offset) throws MigrationException {
+        if (batchCount + zeroCount > 0 && block != batchBlock) {
+            dispatch();
+        }
+        batchBlock = block;
+        zeroBatch[zeroCount++] = offset;
+        if (batchCount + zeroCount == batch.length) {
             dispatch();
         }
     }
 
     @Override
     public void sync() throws MigrationException {
-        if (batchCount > 0) {
+        if (batchCount + zeroCount > 0) {
             dispatch();
         }
         List<Sender> all = new ArrayList<>(senders.size());
@@ -118,7 +132,7 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
             all.add(takeIdle()); // each channel once, as it finishes what it was given
         }
         for (Sender s : all) {
-            s.give(new Job(MultifdPacket.FLAG_SYNC, null, new long[0], packetNum++));
+            s.give(new Job(MultifdPacket.FLAG_SYNC, null, new long[0], 0, packetNum++));
             queued += MultifdPacket.RAM_HEADER_SIZE;
         }
         all.clear();
@@ -140,9 +154,12 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
 
     private void dispatch() throws MigrationException {
         Sender s = takeIdle();
-        s.give(new Job(0, batchBlock, Arrays.copyOf(batch, batchCount), packetNum++));
+        long[] offsets = Arrays.copyOf(batch, batchCount + zeroCount); // the normal pages first, then the zero ones
+        System.arraycopy(zeroBatch, 0, offsets, batchCount, zeroCount);
+        s.give(new Job(0, batchBlock, offsets, zeroCount, packetNum++));
         queued += MultifdPacket.RAM_HEADER_SIZE;
         batchCount = 0;
+        zeroCount = 0;
     }
 
     private Sender takeIdle() throws MigrationException {
@@ -196,9 +213,13 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
         senders.forEach(s -> MigrationChannel.closeQuietly(s.connection));
     }
 
-    /** One packet to write; {@code block} is null for a SYNC without pages. */
-    private record Job(int flags, RamBlock block, long[] offsets, long packetNum) {
-        static final Job STOP = new Job(0, null, new long[0], -1);
+    /** One packet to write: the last {@code zeroPages} offsets are zero pages; {@code block} is null for a SYNC. */
+    private record Job(int flags, RamBlock block, long[] offsets, int zeroPages, long packetNum) {
+        static final Job STOP = new Job(0, null, new long[0], 0, -1);
+
+        int normalPages() {
+            return offsets.length - zeroPages;
+        }
     }
 
     /** One channel's thread and its encoder. */
@@ -245,15 +266,17 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
 
         private void write(StreamWriter out, Job job, ZlibChannelCodec.Encoder zlib, ZstdChannelCodec.Encoder zstd)
                 throws MigrationException {
-            int n = job.offsets().length;
+            int n = job.normalPages();
+            int z = job.zeroPages();
             List<MemorySegment> pages = new ArrayList<>(n);
-            for (long off : job.offsets()) {
-                pages.add(job.block().page(off));
+            for (int i = 0; i < n; i++) {
+                pages.add(job.block().page(job.offsets()[i]));
             }
-            int flags = job.flags() | (n > 0 ? compression.flag() : 0); // 7.2 marks compression on page packets only
+            // compression is marked on packets with pages (7.2: normal ones only; current QEMU: zero ones too)
+            int flags = job.flags() | (n + z > 0 ? compression.flag() : 0);
             String name = job.block() == null ? "" : job.block().name();
             if (zeroCopy) {
-                new MultifdPacket.Ram(flags, n, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
+                new MultifdPacket.Ram(flags, n, z, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
                 out.flush(); // the header the ordinary way, as QEMU sends it
                 try {
                     var socket = (ZeroCopySocketChannel) connection;
@@ -269,17 +292,17 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
                 return;
             }
             if (n == 0 || zlib == null && zstd == null) {
-                new MultifdPacket.Ram(flags, n, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
+                new MultifdPacket.Ram(flags, n, z, n * RamBlock.TARGET_PAGE_SIZE, job.packetNum(), name, job.offsets()).write(out);
                 for (MemorySegment page : pages) {
                     out.page(page); // by reference: straight from guest memory to the socket
                 }
             } else if (zlib != null) {
                 int size = zlib.encode(pages);
-                new MultifdPacket.Ram(flags, n, size, job.packetNum(), name, job.offsets()).write(out);
+                new MultifdPacket.Ram(flags, n, z, size, job.packetNum(), name, job.offsets()).write(out);
                 out.bytes(zlib.payload(), 0, size);
             } else {
                 int size = zstd.encode(pages);
-                new MultifdPacket.Ram(flags, n, size, job.packetNum(), name, job.offsets()).write(out);
+                new MultifdPacket.Ram(flags, n, z, size, job.packetNum(), name, job.offsets()).write(out);
                 out.page(MemorySegment.ofBuffer(zstd.payload())); // the buffer is reused only after this flush
             }
             out.flush();

@@ -96,7 +96,7 @@ public final class RamHandler implements LiveStateHandler {
     public void saveSetup(StreamWriter out) throws MigrationException {
         tracker = tracking.open();
         trackerName = tracker.name();
-        saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect.multifdFlushAfterEachSection());
+        saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
         saver.setup(out);
     }
 

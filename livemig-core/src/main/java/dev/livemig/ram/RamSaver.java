@@ -3,6 +3,7 @@ package dev.livemig.ram;
 import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.DirtyTracker;
+import dev.livemig.machine.MachineCompat;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
@@ -31,6 +32,7 @@ public final class RamSaver {
     private final RamOptions options;
     private final PageChannels channels; // multifd: non-zero pages go there; null: all on the main stream
     private final boolean syncPerSection; // multifd sync at every EOS (7.2) or per pass with MULTIFD_FLUSH
+    private final boolean zeroPagesInPackets; // multifd: zero pages listed in packets (current) or ZERO records (7.2)
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -71,17 +73,19 @@ public final class RamSaver {
      */
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
                     PageChannels channels, HostFeatures features) {
-        this(blocks, counters, tracker, options, channels, features, true);
+        this(blocks, counters, tracker, options, channels, features, MachineCompat.QEMU_7_2);
     }
 
     /**
-     * {@code syncPerSection}: the multifd sync point of 7.2's dialect, at every section's EOS; false for current
-     * QEMU's, at the end of setup and of every pass over RAM, each marked by a MULTIFD_FLUSH record (and once
-     * more before the last section's EOS, so the destination has every page before the device state).
+     * {@code dialect} says how multifd is spoken: 7.2's syncs at every section's EOS and keeps zero pages on the
+     * main stream; current QEMU's syncs at the end of setup and of every pass over RAM, each marked by a
+     * MULTIFD_FLUSH record (and once more before the last section's EOS, so the destination has every page before
+     * the device state), and lists zero pages inside the packets.
      */
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
-                    PageChannels channels, HostFeatures features, boolean syncPerSection) {
-        this.syncPerSection = syncPerSection;
+                    PageChannels channels, HostFeatures features, MachineCompat dialect) {
+        this.syncPerSection = dialect.multifdFlushAfterEachSection();
+        this.zeroPagesInPackets = dialect.multifdZeroPages();
         this.channels = channels;
         this.features = features;
         this.blocks = List.copyOf(blocks);
@@ -317,6 +321,11 @@ public final class RamSaver {
         if (channels != null && !zero) {
             channels.queue(block, offset); // read from guest memory when its channel writes it
             counters.normal.incrementAndGet();
+            return;
+        }
+        if (channels != null && zeroPagesInPackets) {
+            channels.queueZero(block, offset);
+            counters.duplicate.incrementAndGet();
             return;
         }
         if (xbzrleActive) {

@@ -9,20 +9,24 @@ import static org.junit.jupiter.api.Assertions.*;
 class MachineCompatTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource({
-            "pc-i440fx-7.2, true, false",
-            "pc-q35-7.2, true, false",
-            "pc-i440fx-8.0, true, false",   // the last with a multifd sync per section
-            "pc-i440fx-8.1, false, false",  // MULTIFD_FLUSH per round from here
-            "pc-q35-9.2, false, false",     // the last without SWITCHOVER_START
-            "pc-i440fx-10.0, false, true",
-            "pc-q35-10.1, false, true",
-            "pc-q35-4.0.1, true, false",
-            "livemig-bench, false, true",   // not a QEMU machine type: current QEMU's dialect
-            "pc, false, true"})             // an alias is not what a configuration record carries
-    void qemusChoicesForEachMachineType(String machineType, boolean flushPerSection, boolean switchoverStart) {
+            "pc-i440fx-7.2, true, false, false",
+            "pc-q35-7.2, true, false, false",
+            "pc-i440fx-8.0, true, false, false",   // the last with a multifd sync per section
+            "pc-i440fx-8.1, false, false, false",  // MULTIFD_FLUSH per round from here
+            "pc-q35-8.2, false, false, false",     // the last with zero-page-detection=legacy
+            "pc-i440fx-9.0, false, false, true",
+            "pc-q35-9.2, false, false, true",      // the last without SWITCHOVER_START
+            "pc-i440fx-10.0, false, true, true",
+            "pc-q35-10.1, false, true, true",
+            "pc-q35-4.0.1, true, false, false",
+            "livemig-bench, false, true, true",    // not a QEMU machine type: current QEMU's dialect
+            "pc, false, true, true"})              // an alias is not what a configuration record carries
+    void qemusChoicesForEachMachineType(String machineType, boolean flushPerSection, boolean switchoverStart,
+                                        boolean zeroPagesInPackets) {
         MachineCompat c = MachineCompat.forMachineType(machineType);
         assertEquals(flushPerSection, c.multifdFlushAfterEachSection(), "multifd-flush-after-each-section");
         assertEquals(switchoverStart, c.sendSwitchoverStart(), "send-switchover-start");
+        assertEquals(zeroPagesInPackets, c.multifdZeroPages(), "zero-page-detection=multifd");
     }
 
     @ParameterizedTest

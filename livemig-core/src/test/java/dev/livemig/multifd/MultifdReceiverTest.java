@@ -115,6 +115,40 @@ class MultifdReceiverTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"none", "zlib", "zstd"})
+    void aSendersZeroPagesTravelInsideItsPacketsAndClearWhatTheDestinationHeld(String compression) throws Exception {
+        try (Arena sourceArena = Arena.ofShared()) { // the channel threads read it
+            RamBlock source = RamBlock.anonymous(sourceArena, "pc.ram", 64 << 12);
+            for (int p = 0; p < 10; p++) {
+                source.page((long) p << 12).fill((byte) (p + 1));
+            }
+            for (int p = 10; p < 20; p++) {
+                ram.page((long) p << 12).fill((byte) 0x5a); // the destination's old data where the source's pages are zero
+            }
+            IncomingListener l = Transports.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            open.add(l);
+            List<MigrationChannel> connections = List.of(Transports.connect(l.address()), Transports.connect(l.address()));
+            try (var sender = new MultifdSender(connections, new MultifdSender.Compression(compression, 1));
+                 var receiver = new MultifdReceiver(2, compression, List.of(ram))) {
+                receiver.add(l.accept());
+                receiver.add(l.accept());
+                for (int p = 0; p < 20; p++) { // normal and zero pages mixed, as the saver finds them
+                    if (p < 10) {
+                        sender.queue(source, (long) p << 12);
+                    } else {
+                        sender.queueZero(source, (long) p << 12);
+                    }
+                }
+                sender.sync();
+                receiver.sync();
+                assertEquals(-1, ram.memory().asSlice(0, 20 << 12).mismatch(source.memory().asSlice(0, 20 << 12)));
+                assertEquals((10 << 12) + 3 * MultifdPacket.RAM_HEADER_SIZE, sender.bytesQueued(),
+                        "the zero pages cost no data: one packet of 20 pages, then a SYNC on each of the two channels");
+            }
+        }
+    }
+
     @Test
     void pagesPlacedAfterTheLastSyncPointFailTheLoadInsteadOfCompletingIt() throws Exception {
         try (var receiver = new MultifdReceiver(1, "none", List.of(ram))) {
