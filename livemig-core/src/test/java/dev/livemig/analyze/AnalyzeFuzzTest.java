@@ -11,7 +11,6 @@ import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -26,15 +25,12 @@ import org.junit.jupiter.api.Test;
 class AnalyzeFuzzTest {
     @FuzzTest(maxDuration = "5s")
     void dumpsAStreamFile(byte[] stream) throws IOException {
-        Path file = Files.createTempFile("livemig-fuzz-", ".stream");
-        try {
-            Files.write(file, stream);
-            UntrustedInput.parse(MigrationException.class, () -> StreamDump.state(file, true));
-            UntrustedInput.parse(MigrationException.class, () -> StreamDump.stats(file));
-        } finally {
-            Files.delete(file);
-        }
+        Path file = STREAM.holding(stream);
+        UntrustedInput.parse(MigrationException.class, () -> StreamDump.state(file, true));
+        UntrustedInput.parse(MigrationException.class, () -> StreamDump.stats(file));
     }
+
+    private static final dev.livemig.testing.ScratchFile STREAM = new dev.livemig.testing.ScratchFile(".stream");
 
     /**
      * analyze's own walker of described sections ({@link VmsdDump}), without the file around it. Input as

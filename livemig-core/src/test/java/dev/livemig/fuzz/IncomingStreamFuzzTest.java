@@ -42,18 +42,15 @@ class IncomingStreamFuzzTest {
      */
     @FuzzTest(maxDuration = "5s")
     void loadsASnapshotFile(byte[] stream) throws IOException {
-        Path file = Files.createTempFile("livemig-fuzz-", ".snap");
-        try {
-            Files.write(file, stream);
-            UntrustedInput.parse(MigrationException.class, () -> {
-                try (var guest = new DestinationGuest()) {
-                    Snapshots.load(guest.machine, file);
-                }
-            });
-        } finally {
-            Files.delete(file);
-        }
+        Path file = SNAPSHOT.holding(stream);
+        UntrustedInput.parse(MigrationException.class, () -> {
+            try (var guest = new DestinationGuest()) {
+                Snapshots.load(guest.machine, file);
+            }
+        });
     }
+
+    private static final dev.livemig.testing.ScratchFile SNAPSHOT = new dev.livemig.testing.ScratchFile(".snap");
 
     @Test
     void corpusHoldsTheSeeds() throws Exception {
