@@ -16,12 +16,16 @@ import java.util.regex.Pattern;
  * @param multifdZeroPages             zero-page-detection's default: zero pages travel inside multifd packets
  *                                     (9.0 and later: "multifd") rather than as ZERO records on the main
  *                                     channel (up to 8.2: "legacy")
+ * @param compressReadable             whether a destination of this machine type can read the compress
+ *                                     capability's COMPRESS_PAGE records: QEMU 9.1 removed that capability, so no
+ *                                     QEMU that has a 9.1 or later machine type does; livemig's own machines do
  */
-public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart, boolean multifdZeroPages) {
+public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart, boolean multifdZeroPages,
+                            boolean compressReadable) {
     /** QEMU 7.2's behaviour (and what current QEMU does for a 7.2 machine type). */
-    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false, false);
-    /** Current QEMU's (10.0) for its own machine types. */
-    public static final MachineCompat CURRENT = new MachineCompat(false, true, true);
+    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false, false, true);
+    /** Current QEMU's (10.0) wire choices, for livemig's own machines (whose destinations still read compress). */
+    public static final MachineCompat CURRENT = new MachineCompat(false, true, true, true);
 
     private static final Pattern QEMU_PC = Pattern.compile("pc-(?:i440fx|q35)-(\\d+)\\.(\\d+)(?:\\.\\d+)?");
 
@@ -34,6 +38,6 @@ public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSw
         int major = Integer.parseInt(m.group(1));
         int minor = Integer.parseInt(m.group(2));
         int version = major * 100 + minor;
-        return new MachineCompat(version <= 800, version >= 1000, version >= 900);
+        return new MachineCompat(version <= 800, version >= 1000, version >= 900, version < 901);
     }
 }

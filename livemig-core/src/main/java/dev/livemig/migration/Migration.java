@@ -218,6 +218,10 @@ public final class Migration {
                     || !machine.hostFeatures().allows(dev.livemig.linux.KernelFeature.MSG_ZEROCOPY))) {
                 throw new MigrationException(dev.livemig.transport.ZeroCopySocketChannel.UNAVAILABLE); // as QEMU, once started
             }
+            if (config.has("compress") && !machine.compat().compressReadable()) {
+                throw new MigrationException("capability compress cannot be used with machine type " + machine.name()
+                        + ": QEMU removed it in 9.1, and no destination of that machine type reads compressed pages");
+            }
             channel = Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
