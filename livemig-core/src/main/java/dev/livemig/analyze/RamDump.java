@@ -47,6 +47,7 @@ final class RamDump implements AutoCloseable {
     private final byte[] page = new byte[PAGE];
     private String name = "";
     private boolean flushRecords; // current QEMU's per-round dialect: multifd syncs at MULTIFD_FLUSH, not at EOS
+    private boolean mappedRam;
 
     private final StreamStats stats; // null: not counted
 
@@ -99,6 +100,9 @@ final class RamDump implements AutoCloseable {
                     if (extractInto != null) {
                         openBlockFile(in, at, len);
                     }
+                    if (mappedRam) {
+                        mappedBlock(in, len);
+                    }
                 }
                 flags &= ~RamFlags.MEM_SIZE;
             }
@@ -130,16 +134,7 @@ final class RamDump implements AutoCloseable {
                 flags &= ~RamFlags.ZERO;
                 count(StreamStats.Kind.ZERO, in.offset() - at);
             } else if ((flags & RamFlags.PAGE) != 0) {
-                if (dumpMemory && extractInto == null) {
-                    keep(addr, in.view(PAGE)); // a view of a mapped stream: 1 GiB of pages costs no heap
-                } else if (extractInto != null && !dumpMemory) {
-                    run.add(files.get(name), addr, in.view(PAGE));
-                } else if (extractInto != null) {
-                    in.readFully(MemorySegment.ofArray(page));
-                    store(addr, true);
-                } else {
-                    in.skip(PAGE);
-                }
+                pageData(in, addr);
                 flags &= ~RamFlags.PAGE;
                 count(StreamStats.Kind.NORMAL, in.offset() - at);
             } else if ((flags & RamFlags.COMPRESS_PAGE) != 0) {
@@ -201,6 +196,43 @@ final class RamDump implements AutoCloseable {
                 throw in.errorAt(at, String.format("Unknown RAM flags: %x", flags));
             }
         }
+    }
+
+    /** One page's data at the reader, of the current block at {@code addr}: kept, extracted or skipped. */
+    private void pageData(StreamReader in, long addr) throws MigrationException {
+        if (dumpMemory && extractInto == null) {
+            keep(addr, in.view(PAGE)); // a view of a mapped stream: 1 GiB of pages costs no heap
+        } else if (extractInto != null && !dumpMemory) {
+            run.add(files.get(name), addr, in.view(PAGE));
+        } else if (extractInto != null) {
+            in.readFully(MemorySegment.ofArray(page));
+            store(addr, true);
+        } else {
+            in.skip(PAGE);
+        }
+    }
+
+    /**
+     * mapped-ram (10.0; QEMU's script cannot read these files): the block's header, bitmap and page area follow
+     * its MEM_SIZE entry; a page whose bit is set is dumped like a PAGE record, the others are zero and absent.
+     */
+    private void mappedBlock(StreamReader in, long len) throws MigrationException {
+        var mapped = dev.livemig.ram.MappedRamBlock.read(in, name, len);
+        for (long p = 0; p < len / PAGE; p++) {
+            long at = in.offset();
+            if (mapped.pages().get(p)) {
+                pageData(in, p * PAGE);
+                count(StreamStats.Kind.NORMAL, in.offset() - at);
+            } else {
+                in.skip(PAGE);
+            }
+        }
+        run.write();
+    }
+
+    /** The stream is a mapped-ram file: its configuration lists capability mapped-ram. */
+    void mappedRam(boolean on) {
+        this.mappedRam = on;
     }
 
     private void count(StreamStats.Kind kind, long bytes) {

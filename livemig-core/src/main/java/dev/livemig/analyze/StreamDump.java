@@ -165,8 +165,9 @@ public final class StreamDump {
                 channels.add(new MultifdChannelDump(capture));
             }
             StreamFraming.readHeader(in);
-            if (in.peek(0) == WireFormat.CONFIGURATION) {
-                dev.livemig.savevm.ConfigurationRecord.readAny(in); // subsections too, where the script would stop
+            boolean mappedRam = false;
+            if (in.peek(0) == WireFormat.CONFIGURATION) { // subsections too, where the script would stop
+                mappedRam = dev.livemig.savevm.ConfigurationRecord.readAnyReceived(in).capabilities().contains("mapped-ram");
             }
             int lastSection = -1;
             while (true) {
@@ -203,6 +204,7 @@ public final class StreamDump {
                                 throw in.errorAt(at, "Unknown RAM version " + version);
                             }
                             RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats, channels, ceiling);
+                            ram.mappedRam(mappedRam);
                             sections.put(id, ram);
                             ram.read(in);
                         } else {

@@ -30,6 +30,7 @@ public final class RamHandler implements LiveStateHandler {
     private volatile PageChannels channels;
     private DecompressThreads decompressor;
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
+    private volatile boolean mappedRamIncoming;
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -70,6 +71,11 @@ public final class RamHandler implements LiveStateHandler {
         if (s != null) {
             s.resizeXbzrleCache(bytes);
         }
+    }
+
+    /** For the next load: whether the stream is a mapped-ram file (its configuration says so). */
+    public void mappedRamIncoming(boolean on) {
+        this.mappedRamIncoming = on;
     }
 
     /** For the next load: what each RAM section's EOS waits for (the multifd channels' sync). */
@@ -159,6 +165,7 @@ public final class RamHandler implements LiveStateHandler {
                 : new RamLoader(blocks, decompressor, features);
         populatedBeforePrefault = null;
         loader.atSectionEnd(sectionEnd);
+        loader.mappedRam(mappedRamIncoming);
         if (prefault == null) {
             prefault = RamPrefault.start(blocks, features);
         }

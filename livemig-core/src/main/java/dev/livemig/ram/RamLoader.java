@@ -27,6 +27,7 @@ public final class RamLoader {
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
     private SectionEnd sectionEnd = () -> { };
     private boolean flushRecords;
+    private boolean mappedRam;
 
     /**
      * What must happen at each multifd sync point before the stream goes on: every RAM section's EOS in 7.2's
@@ -93,6 +94,9 @@ public final class RamLoader {
             int flags = (int) (word & (RamBlock.TARGET_PAGE_SIZE - 1));
             long addr = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
             int kind = flags & ~RamFlags.CONTINUE;
+            if (mappedRam && kind != RamFlags.EOS && kind != RamFlags.MEM_SIZE) {
+                throw in.errorAt(at, "a mapped-ram stream carries no page records: kind=" + RamFlags.name(kind));
+            }
             switch (kind) {
                 case RamFlags.EOS -> {
                     drainDecompression(in);
@@ -233,10 +237,43 @@ public final class RamLoader {
                         MigrationException.quote(name), length, remaining));
             }
             remaining -= length;
+            if (mappedRam) {
+                loadMappedBlock(in, local);
+            }
         }
         if (remaining != 0) {
             throw in.errorAt(at, "RAM block list total mismatch");
         }
+    }
+
+    /** mapped-ram: the block's pages from its page area, where its bitmap says they are; the rest zero. */
+    private void loadMappedBlock(StreamReader in, RamBlock local) throws MigrationException {
+        MappedRamBlock mapped = MappedRamBlock.read(in, local.name(), local.usedLength());
+        DirtyBitmap known = maybeData.get(local);
+        for (long page = 0; page < local.targetPages(); page++) {
+            MemorySegment target = local.page(page * RamBlock.TARGET_PAGE_SIZE);
+            if (mapped.pages().get(page)) {
+                in.readFully(target);
+                if (known != null) {
+                    known.set(page);
+                }
+            } else {
+                in.skip(RamBlock.TARGET_PAGE_SIZE);
+                boolean knownZero = known != null && !known.get(page);
+                if (!knownZero && !ZeroPageDetector.isZero(target)) {
+                    target.fill((byte) 0);
+                }
+            }
+            pagesLoaded++;
+        }
+    }
+
+    /**
+     * The stream is a mapped-ram file (its configuration lists capability mapped-ram): each MEM_SIZE entry is
+     * followed by the block's header, bitmap and page area, and no later record may carry a page.
+     */
+    public void mappedRam(boolean on) {
+        this.mappedRam = on;
     }
 
     private MemorySegment page(StreamReader in, long at, int flags, long offset) throws MigrationException {

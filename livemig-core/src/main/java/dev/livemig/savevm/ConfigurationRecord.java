@@ -21,6 +21,18 @@ public final class ConfigurationRecord {
     private static final int MAX_CAPABILITIES = 64;
     /** Capabilities whose settings must match on both sides (7.2: only this one). */
     public static final List<String> VALIDATED_CAPABILITIES = List.of("x-ignore-shared");
+    /**
+     * Capabilities the configuration may list: 10.0 adds mapped-ram, which changes the RAM section's layout; a
+     * livemig destination takes that layout from the stream instead of requiring the capability set locally.
+     */
+    public static final List<String> LISTED_CAPABILITIES = List.of("x-ignore-shared", "mapped-ram");
+
+    /** What the record said: the machine type and the capabilities it listed. */
+    public record Received(String machineType, List<String> capabilities) {
+        public Received {
+            capabilities = List.copyOf(capabilities);
+        }
+    }
 
     private ConfigurationRecord() {
     }
@@ -58,7 +70,7 @@ public final class ConfigurationRecord {
      * Returns the received machine type name.
      */
     public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities) throws MigrationException {
-        return read(in, localName, localValidatedCapabilities, null);
+        return read(in, localName, localValidatedCapabilities, null).machineType();
     }
 
     /**
@@ -66,7 +78,7 @@ public final class ConfigurationRecord {
      * configuration/uuid must equal, with QEMU's text otherwise; without a local UUID QEMU only warns, and livemig
      * accepts it too.
      */
-    public static String read(StreamReader in, String localName, List<String> localValidatedCapabilities, UUID localUuid)
+    public static Received read(StreamReader in, String localName, List<String> localValidatedCapabilities, UUID localUuid)
             throws MigrationException {
         in.section("configuration");
         long at = in.offset();
@@ -108,7 +120,7 @@ public final class ConfigurationRecord {
             }
         }
         in.section(null);
-        return name;
+        return new Received(name, received);
     }
 
     /**
@@ -116,7 +128,13 @@ public final class ConfigurationRecord {
      * machine type name, skipping the subsections QEMU may add.
      */
     public static String readAny(StreamReader in) throws MigrationException {
+        return readAnyReceived(in).machineType();
+    }
+
+    /** As {@link #readAny}, with the capabilities the record listed. */
+    public static Received readAnyReceived(StreamReader in) throws MigrationException {
         String name = readName(in);
+        List<String> caps = List.of();
         while (in.peek(0) == WireFormat.SUBSECTION) {
             long subAt = in.offset();
             in.u8();
@@ -124,12 +142,12 @@ public final class ConfigurationRecord {
             in.be32();
             switch (sub) {
                 case "configuration/target-page-bits" -> in.be32();
-                case "configuration/capabilities" -> readCapabilities(in);
+                case "configuration/capabilities" -> caps = readCapabilities(in);
                 case "configuration/uuid" -> in.skip(16);
                 default -> throw in.errorAt(subAt, "unknown configuration subsection: name=" + MigrationException.quote(sub));
             }
         }
-        return name;
+        return new Received(name, caps);
     }
 
     /** The record's type byte and machine type name. */
@@ -157,7 +175,7 @@ public final class ConfigurationRecord {
         for (int i = 0; i < count; i++) {
             long capAt = in.offset();
             String cap = in.str8();
-            if (!VALIDATED_CAPABILITIES.contains(cap)) {
+            if (!LISTED_CAPABILITIES.contains(cap)) {
                 throw in.errorAt(capAt, "unknown capability in configuration: name=" + MigrationException.quote(cap));
             }
             caps.add(cap);

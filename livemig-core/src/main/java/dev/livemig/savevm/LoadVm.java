@@ -75,7 +75,8 @@ public final class LoadVm {
         StandardSections standard = StandardSections.of(machine);
         List<Registration> entries = machine.devices().snapshot();
         StreamFraming.readHeader(in);
-        ConfigurationRecord.read(in, machine.name(), List.of(), machine.uuid().orElse(null));
+        var configuration = ConfigurationRecord.read(in, machine.name(), List.of(), machine.uuid().orElse(null));
+        standard.ram().mappedRamIncoming(configuration.capabilities().contains("mapped-ram"));
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {
                 SaveVm.guarded(live, live.handler()::loadSetup);

@@ -33,13 +33,26 @@ class ConfigurationRecordTest {
 
     @Test
     void aDestinationWithTheSameUuidOrNoneTakesItAndOneWithAnotherRefusesWithQemusText() throws Exception {
-        assertEquals("pc-i440fx-10.0", ConfigurationRecord.read(StreamReader.of(written(A)), "pc-i440fx-10.0", List.of(), A));
-        assertEquals("pc-i440fx-10.0", ConfigurationRecord.read(StreamReader.of(written(A)), "pc-i440fx-10.0", List.of(), null),
+        assertEquals("pc-i440fx-10.0", ConfigurationRecord.read(StreamReader.of(written(A)), "pc-i440fx-10.0", List.of(), A).machineType());
+        assertEquals("pc-i440fx-10.0", ConfigurationRecord.read(StreamReader.of(written(A)), "pc-i440fx-10.0", List.of(), null).machineType(),
                 "QEMU only warns when it has no UUID of its own");
         var e = assertThrows(MigrationException.class,
                 () -> ConfigurationRecord.read(StreamReader.of(written(A)), "pc-i440fx-10.0", List.of(), B));
         assertTrue(e.getMessage().startsWith("UUID received is " + A + " and local is " + B), e.getMessage());
         assertEquals(19, e.offset(), "at the subsection");
         assertEquals("pc-i440fx-10.0", ConfigurationRecord.readAny(StreamReader.of(written(A))));
+    }
+
+    @Test
+    void mappedRamIsTakenFromTheStreamAndAnUnknownCapabilityIsRefusedByName() throws Exception {
+        var w = StreamWriter.inMemory();
+        ConfigurationRecord.write(w, "pc-i440fx-10.0", List.of("mapped-ram"));
+        var received = ConfigurationRecord.read(StreamReader.of(w.toByteArray()), "pc-i440fx-10.0", List.of(), null);
+        assertEquals(List.of("mapped-ram"), received.capabilities(), "a layout the destination follows, not a setting to match");
+        var bad = StreamWriter.inMemory();
+        ConfigurationRecord.write(bad, "pc-i440fx-10.0", List.of("warp-drive"));
+        var e = assertThrows(MigrationException.class,
+                () -> ConfigurationRecord.read(StreamReader.of(bad.toByteArray()), "pc-i440fx-10.0", List.of(), null));
+        assertTrue(e.getMessage().startsWith("unknown capability in configuration: name=warp-drive"), e.getMessage());
     }
 }

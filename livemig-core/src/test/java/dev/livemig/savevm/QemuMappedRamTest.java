@@ -1,0 +1,81 @@
+package dev.livemig.savevm;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.qemu.QemuMachines;
+import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * QEMU 10.0's mapped-ram files (format reference §17: each RAM block's pages at fixed file offsets after its
+ * MEM_SIZE entry, a bitmap of the pages written) load into a livemig machine, written by QEMU's main thread
+ * alone and by its multifd channels (which write the page areas directly, without packets).
+ */
+@Tag("qemu")
+class QemuMappedRamTest {
+    private static final long IMAGE_GPA = 0x100000;
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest(name = "multifd channels: {0}")
+    @ValueSource(ints = {0, 2})
+    void aQemuMappedRamFileLoadsIntoALivemigMachineExactly(int channels) throws Exception {
+        byte[] image = new byte[3 << 20];
+        new Random(31).nextBytes(image);
+        for (int i = 0; i < image.length; i += 3 * 4096) {
+            java.util.Arrays.fill(image, i, i + 4096, (byte) 0); // zero pages: bit clear, nothing in the page area
+        }
+        Path file = dir.resolve("mapped-ram.snap");
+        byte[] low;
+        byte[] high;
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(QemuVersion.V10_0).withImage(IMAGE_GPA, image))) {
+            low = qemu.readGuestMemory(0, 0xa0000);
+            high = qemu.readGuestMemory(IMAGE_GPA, (32 << 20) - (int) IMAGE_GPA);
+            List<Json> caps = new ArrayList<>(List.of(Json.object().put("capability", "mapped-ram").put("state", true).build()));
+            if (channels > 0) {
+                caps.add(Json.object().put("capability", "multifd").put("state", true).build());
+            }
+            qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(caps)).build());
+            if (channels > 0) {
+                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+            }
+            qemu.qmp().execute("migrate", Json.object().put("uri", "file:" + file).build());
+            assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
+        }
+        assertTrue(Files.size(file) > 32 << 20, "the page areas are in the file: " + Files.size(file));
+        try (Machine m = QemuMachines.shaped(QemuVersion.V10_0, "pc")) {
+            RamBlock ram = m.ramBlock("pc.ram").orElseThrow();
+            ram.memory().asSlice(IMAGE_GPA, image.length).fill((byte) 0x5a); // must not survive where QEMU's pages are zero
+            Snapshots.load(m, file);
+            assertEquals(-1, ram.memory().asSlice(0, low.length).mismatch(MemorySegment.ofArray(low)), "low memory");
+            assertEquals(-1, ram.memory().asSlice(IMAGE_GPA, high.length).mismatch(MemorySegment.ofArray(high)), "the image and above");
+        }
+
+        // livemig analyze reads it too (QEMU's analyze-migration.py cannot): -x writes pc.ram as the guest had it
+        Path into = Files.createDirectories(dir.resolve("x"));
+        dev.livemig.analyze.StreamDump.extract(file, into, name -> { });
+        byte[] extracted = Files.readAllBytes(into.resolve("pc.ram"));
+        assertArrayEquals(low, java.util.Arrays.copyOfRange(extracted, 0, low.length));
+        assertArrayEquals(high, java.util.Arrays.copyOfRange(extracted, (int) IMAGE_GPA, (int) IMAGE_GPA + high.length));
+        long pages = dev.livemig.analyze.StreamDump.stats(file).get("ram").orElseThrow().asObject().get("pc.ram").orElseThrow()
+                .asObject().number("normal-pages");
+        assertTrue(pages >= image.length / 4096 * 2 / 3, "the image's non-zero pages come from the page area: " + pages);
+    }
+}
