@@ -31,6 +31,7 @@ public final class RamHandler implements LiveStateHandler {
     private DecompressThreads decompressor;
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
     private volatile boolean mappedRamIncoming;
+    private volatile boolean mappedRamOutgoing;
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -73,6 +74,11 @@ public final class RamHandler implements LiveStateHandler {
         }
     }
 
+    /** For the next outgoing stream: RAM laid out as mapped-ram (a snapshot of a paused machine to a file). */
+    public void mappedRamOutgoing(boolean on) {
+        this.mappedRamOutgoing = on;
+    }
+
     /** For the next load: whether the stream is a mapped-ram file (its configuration says so). */
     public void mappedRamIncoming(boolean on) {
         this.mappedRamIncoming = on;
@@ -103,6 +109,7 @@ public final class RamHandler implements LiveStateHandler {
         tracker = tracking.open();
         trackerName = tracker.name();
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
+        saver.mappedRam(mappedRamOutgoing);
         saver.setup(out);
     }
 

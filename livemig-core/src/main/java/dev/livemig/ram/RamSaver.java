@@ -33,6 +33,8 @@ public final class RamSaver {
     private final PageChannels channels; // multifd: non-zero pages go there; null: all on the main stream
     private final boolean syncPerSection; // multifd sync at every EOS (7.2) or per pass with MULTIFD_FLUSH
     private final boolean zeroPagesInPackets; // multifd: zero pages listed in packets (current) or ZERO records (7.2)
+    private boolean mappedRam; // pages at fixed file offsets, all placed at setup (snapshots of paused machines)
+    private static final long MAPPED_RAM_ALIGNMENT = 1 << 20; // QEMU's, so page areas suit O_DIRECT
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -102,10 +104,21 @@ public final class RamSaver {
         }
     }
 
+    /**
+     * Lays RAM out as mapped-ram (capability mapped-ram, §17) instead of streaming pages: every page is placed
+     * at setup, so the machine must stay paused; a page written later fails the save. Set before setup.
+     */
+    public void mappedRam(boolean on) {
+        this.mappedRam = on;
+    }
+
     /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
     public void setup(StreamWriter out) throws MigrationException {
         dirtyPages = 0;
         maybeData = new DirtyBitmap[blocks.size()];
+        if (mappedRam && (channels != null || options.compress() || options.xbzrle())) {
+            throw new MigrationException("mapped-ram is written by the main stream alone here: not with multifd, compress or xbzrle");
+        }
         for (int i = 0; i < blocks.size(); i++) {
             // order matters: after the clear every write is logged (markDirty) or caught (tracker), so a page
             // the scan calls empty but that is written later is sent again, read this time
@@ -130,10 +143,59 @@ public final class RamSaver {
         long multifdStart = multifdBytes();
         long total = blocks.stream().mapToLong(RamBlock::usedLength).sum();
         out.be64(total | RamFlags.MEM_SIZE);
-        for (RamBlock b : blocks) {
-            out.str8(b.name()).be64(b.usedLength());
+        for (int i = 0; i < blocks.size(); i++) {
+            out.str8(blocks.get(i).name()).be64(blocks.get(i).usedLength());
+            if (mappedRam) {
+                writeMappedArea(out, i);
+            }
         }
         endSection(out, start, multifdStart, true);
+    }
+
+    /**
+     * mapped-ram (§17): after the block's MEM_SIZE entry, its header, its bitmap of non-zero pages and its page
+     * area, page i at {@code pagesOffset + i × TPS} (zero pages as holes); every page is placed now, so the block
+     * has nothing left to send. The stream offsets are file offsets: the file holds this stream from its start.
+     */
+    private void writeMappedArea(StreamWriter out, int blockIndex) throws MigrationException {
+        RamBlock block = blocks.get(blockIndex);
+        long pages = block.targetPages();
+        DirtyBitmap known = maybeData == null ? null : maybeData[blockIndex];
+        var data = new DirtyBitmap(pages);
+        for (long p = 0; p < pages; p++) {
+            if ((known == null || known.get(p)) && !ZeroPageDetector.isZero(block.page(p * RamBlock.TARGET_PAGE_SIZE))) {
+                data.set(p);
+            }
+        }
+        long bitmapBytes = (pages + 63) / 64 * 8;
+        long bitmapOffset = out.offset() + MappedRamBlock.HEADER_SIZE;
+        long pagesOffset = (bitmapOffset + bitmapBytes + MAPPED_RAM_ALIGNMENT - 1) / MAPPED_RAM_ALIGNMENT * MAPPED_RAM_ALIGNMENT;
+        out.be32(MappedRamBlock.VERSION).be64(RamBlock.TARGET_PAGE_SIZE).be64(bitmapOffset).be64(pagesOffset);
+        for (long word = 0; word < bitmapBytes / 8; word++) {
+            long bits = 0;
+            for (int b = 0; b < 64 && word * 64 + b < pages; b++) {
+                if (data.get(word * 64 + b)) {
+                    bits |= 1L << b;
+                }
+            }
+            out.be64(Long.reverseBytes(bits)); // host order (x86-64: little-endian), as QEMU writes it
+        }
+        out.zeros(pagesOffset - out.offset());
+        long hole = 0;
+        for (long p = 0; p < pages; p++) {
+            if (!data.get(p)) {
+                hole += RamBlock.TARGET_PAGE_SIZE;
+                counters.duplicate.incrementAndGet();
+                continue;
+            }
+            out.zeros(hole);
+            hole = 0;
+            out.page(block.page(p * RamBlock.TARGET_PAGE_SIZE));
+            counters.normal.incrementAndGet();
+        }
+        out.zeros(hole);
+        toSend[blockIndex].clear();
+        dirtyPages -= pages;
     }
 
     /** Every RAM section ends alike: pending compressed pages out, the multifd sync (7.2), EOS, accounting. */
@@ -287,6 +349,10 @@ public final class RamSaver {
     private boolean sendNextPage(StreamWriter out) throws MigrationException {
         if (dirtyPages == 0) {
             return false;
+        }
+        if (mappedRam) {
+            throw new MigrationException("mapped-ram: " + dirtyPages + " pages changed after their areas were written; "
+                    + "livemig writes mapped-ram for a paused machine only");
         }
         for (int visited = 0; visited <= blocks.size(); visited++) {
             long page = toSend[cursorBlock].nextSet(cursorPage);

@@ -48,8 +48,14 @@ public final class SaveVm {
 
     /** {@code validateUuid}: capability validate-uuid, which sends the machine's UUID when it has one. */
     public void header(boolean validateUuid) throws MigrationException {
+        header(validateUuid, false);
+    }
+
+    /** {@code mappedRam}: the configuration lists capability mapped-ram, whose layout the RAM section then has. */
+    public void header(boolean validateUuid, boolean mappedRam) throws MigrationException {
         StreamFraming.writeHeader(out);
-        ConfigurationRecord.write(out, machine.name(), List.of(), validateUuid ? machine.uuid().orElse(null) : null);
+        ConfigurationRecord.write(out, machine.name(), mappedRam ? List.of("mapped-ram") : List.of(),
+                validateUuid ? machine.uuid().orElse(null) : null);
     }
 
     /** A START section for every active live handler. */

@@ -26,11 +26,16 @@ public final class Snapshots {
      * beside it that replaces {@code file} only when complete, so a failed save never destroys an older snapshot.
      */
     public static void save(Machine machine, Path file) throws MigrationException {
+        save(machine, file, false);
+    }
+
+    /** As {@link #save(Machine, Path)}; {@code mappedRam}: in QEMU 10.0's mapped-ram layout (see below). */
+    public static void save(Machine machine, Path file, boolean mappedRam) throws MigrationException {
         checkSavable(machine);
         Path partial = file.resolveSibling(file.getFileName() + ".partial");
         try {
             try (FileChannel ch = GuestMemoryFile.openPartial(partial); StreamWriter out = new StreamWriter(ch)) {
-                save(machine, out);
+                save(machine, out, mappedRam);
                 GuestMemoryFile.commit(ch, partial, file);
             }
         } catch (IOException e) {
@@ -46,11 +51,21 @@ public final class Snapshots {
 
     /** Saves {@code machine}, which must not be running, as a stream on {@code out} (flushed, not closed). */
     public static void save(Machine machine, StreamWriter out) throws MigrationException {
+        save(machine, out, false);
+    }
+
+    /**
+     * {@code mappedRam}: QEMU 10.0's mapped-ram layout (capability mapped-ram, §17): each RAM block's pages at
+     * fixed offsets of the file, zero pages as holes; {@code out} must start at the file's first byte. QEMU loads
+     * it with capability mapped-ram and {@code migrate-incoming file:FILE}.
+     */
+    public static void save(Machine machine, StreamWriter out, boolean mappedRam) throws MigrationException {
         checkSavable(machine);
         StandardSections.of(machine).globalState().store(machine.runState());
         var save = new SaveVm(machine, out);
+        StandardSections.of(machine).ram().mappedRamOutgoing(mappedRam);
         try {
-            save.header();
+            save.header(false, mappedRam);
             save.setup();
             while (!save.iterate(0)) {
                 // paused machine: every round makes progress until nothing is dirty
@@ -58,6 +73,7 @@ public final class Snapshots {
             save.complete();
         } finally {
             save.cleanup();
+            StandardSections.of(machine).ram().mappedRamOutgoing(false);
         }
     }
 

@@ -156,6 +156,31 @@ public final class StreamWriter implements AutoCloseable {
         return this;
     }
 
+    /**
+     * {@code n} zero bytes: on a file (a seekable channel) a hole, skipped over without writing (the file reads
+     * as zero there once data follows); elsewhere written. For mapped-ram's page areas of zero pages.
+     */
+    public StreamWriter zeros(long n) throws MigrationException {
+        if (n < 0) {
+            throw new IllegalArgumentException("negative length: " + n);
+        }
+        if (channel instanceof java.nio.channels.SeekableByteChannel file && n >= 4096) {
+            flush();
+            try {
+                file.position(file.position() + n);
+            } catch (IOException e) {
+                throw new MigrationException("seek failed: " + e.getMessage(), e);
+            }
+            flushed += n;
+            return this;
+        }
+        byte[] zero = new byte[(int) Math.min(n, 64 << 10)];
+        for (long left = n; left > 0; left -= zero.length) {
+            bytes(zero, 0, (int) Math.min(left, zero.length));
+        }
+        return this;
+    }
+
     /** Hands every buffered and queued byte to the channel. */
     public void flush() throws MigrationException {
         cutHeader();

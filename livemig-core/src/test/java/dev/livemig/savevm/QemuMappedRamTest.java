@@ -78,4 +78,40 @@ class QemuMappedRamTest {
                 .asObject().number("normal-pages");
         assertTrue(pages >= image.length / 4096 * 2 / 3, "the image's non-zero pages come from the page area: " + pages);
     }
+
+    /** livemig writes mapped-ram too (a paused machine's snapshot): QEMU 10.0 loads it, and so does livemig. */
+    @org.junit.jupiter.api.Test
+    void aLivemigMappedRamSnapshotLoadsIntoQemuAndBackIntoLivemig() throws Exception {
+        Path devices = dir.resolve("devices.snap");
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(QemuVersion.V10_0))) {
+            qemu.saveSnapshot(devices);
+        }
+        byte[] image = new byte[5 << 20];
+        new Random(32).nextBytes(image);
+        for (int i = 0; i < image.length; i += 4 * 4096) {
+            java.util.Arrays.fill(image, i, i + 2 * 4096, (byte) 0); // runs of zero pages: holes in the page area
+        }
+        Path file = dir.resolve("livemig-mapped.snap");
+        try (Machine m = QemuMachines.shaped(QemuVersion.V10_0, "pc")) {
+            Snapshots.load(m, devices);
+            m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length).copyFrom(MemorySegment.ofArray(image));
+            m.enter(dev.livemig.machine.RunState.PRELAUNCH);
+            Snapshots.save(m, file, true);
+        }
+        // the page area of pc.ram starts 1 MiB aligned, and the zero pages are not in the file
+        assertTrue(Files.size(file) >= 32 << 20, "the file spans the page areas: " + Files.size(file));
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming("pc", "defer").on(QemuVersion.V10_0).withPaused(true))) {
+            qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "mapped-ram").put("state", true).build()))).build());
+            qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "file:" + file).build());
+            assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
+            assertArrayEquals(image, qemu.readGuestMemory(IMAGE_GPA, image.length), "QEMU holds livemig's RAM");
+        }
+        try (Machine back = QemuMachines.shaped(QemuVersion.V10_0, "pc")) {
+            back.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length).fill((byte) 0x33);
+            Snapshots.load(back, file);
+            assertEquals(-1, back.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length)
+                    .mismatch(MemorySegment.ofArray(image)), "livemig reads its own mapped-ram file");
+        }
+    }
 }
