@@ -250,22 +250,34 @@ public final class RamLoader {
     private void loadMappedBlock(StreamReader in, RamBlock local) throws MigrationException {
         MappedRamBlock mapped = MappedRamBlock.read(in, local.name(), local.usedLength());
         DirtyBitmap known = maybeData.get(local);
-        for (long page = 0; page < local.targetPages(); page++) {
-            MemorySegment target = local.page(page * RamBlock.TARGET_PAGE_SIZE);
-            if (mapped.pages().get(page)) {
-                in.readFully(target);
-                if (known != null) {
-                    known.set(page);
-                }
-            } else {
-                in.skip(RamBlock.TARGET_PAGE_SIZE);
-                boolean knownZero = known != null && !known.get(page);
+        long pages = local.targetPages();
+        long page = 0;
+        while (page < pages) {
+            long next = mapped.pages().nextSet(page); // the next page with data, or none
+            long zeroEnd = next < 0 ? pages : next;
+            for (long p = page; p < zeroEnd; p++) { // pages without data: zero, and cleared where they held any
+                boolean knownZero = known != null && !known.get(p);
+                MemorySegment target = local.page(p * RamBlock.TARGET_PAGE_SIZE);
                 if (!knownZero && !ZeroPageDetector.isZero(target)) {
                     target.fill((byte) 0);
                 }
             }
-            pagesLoaded++;
+            in.skip((zeroEnd - page) * RamBlock.TARGET_PAGE_SIZE);
+            if (next < 0) {
+                break;
+            }
+            long end = next;
+            while (end < pages && mapped.pages().get(end)) {
+                end++;
+            }
+            // a run of pages with data: one read straight into guest memory
+            in.readFully(local.memory().asSlice(next * RamBlock.TARGET_PAGE_SIZE, (end - next) * RamBlock.TARGET_PAGE_SIZE));
+            if (known != null) {
+                known.setRange(next, end);
+            }
+            page = end;
         }
+        pagesLoaded += pages;
     }
 
     /**

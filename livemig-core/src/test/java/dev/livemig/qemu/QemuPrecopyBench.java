@@ -122,7 +122,7 @@ public final class QemuPrecopyBench {
         return out;
     }
 
-    private static void writeImage(Path file, long bytes, boolean half) throws IOException {
+    static void writeImage(Path file, long bytes, boolean half) throws IOException {
         var rnd = new SplittableRandom(42);
         ByteBuffer page = ByteBuffer.allocateDirect(1 << 20);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {

@@ -1,0 +1,110 @@
+package dev.livemig.qemu;
+
+import dev.livemig.json.Json;
+import dev.livemig.json.JsonWriter;
+import dev.livemig.machine.Machine;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.machine.RunState;
+import dev.livemig.savevm.Snapshots;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * mapped-ram save and restore of a paused guest to a file in /dev/shm, QEMU 10.0 beside livemig, alternating:
+ * QEMU (pc, TCG, {@code -m SIZE}, its RAM filled through loader images) saves with capability mapped-ram and
+ * {@code migrate file:} (its own total-time) and a fresh QEMU restores with {@code migrate-incoming file:}
+ * (wall time to completed); livemig saves a machine of the same RAM with {@code Snapshots.save(m, file, true)}
+ * and loads it into a fresh machine (wall times). Random content, every page non-zero. One JSON line per step.
+ *
+ * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.MappedRamBench 4096 3</pre>
+ */
+public final class MappedRamBench {
+    private MappedRamBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        long mib = Long.parseLong(args[0]);
+        int runs = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        Path file = Path.of("/dev/shm", "livemig-mapped-ram-bench-" + ProcessHandle.current().pid() + ".snap");
+        var images = new java.util.LinkedHashMap<Long, Path>(); // one loader image per piece size, as the precopy bench
+        try {
+            for (long[] piece : QemuPrecopyBench.pieces(mib << 20)) {
+                if (!images.containsKey(piece[1])) {
+                    Path image = Path.of("/dev/shm", "livemig-mapped-ram-bench-" + ProcessHandle.current().pid() + "-" + images.size() + ".img");
+                    QemuPrecopyBench.writeImage(image, piece[1], false);
+                    images.put(piece[1], image);
+                }
+            }
+            for (int run = 0; run < runs; run++) {
+                qemu(mib, images, file);
+                Files.deleteIfExists(file);
+                livemig(mib, file);
+                Files.deleteIfExists(file);
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            for (Path image : images.values()) {
+                Files.deleteIfExists(image);
+            }
+        }
+    }
+
+    private static void qemu(long mib, java.util.Map<Long, Path> images, Path file) throws Exception {
+        var source = QemuOptions.paused("pc").on(QemuVersion.V10_0).withMemory(mib + "M").withStartTimeout(Duration.ofSeconds(60));
+        for (long[] piece : QemuPrecopyBench.pieces(mib << 20)) {
+            source = source.withArgs("-device", "loader,file=" + images.get(piece[1]) + ",addr=0x" + Long.toHexString(piece[0])
+                    + ",force-raw=on");
+        }
+        Json.Obj caps = Json.object().put("capabilities", new Json.Arr(List.of(
+                Json.object().put("capability", "mapped-ram").put("state", true).build()))).build();
+        long saveMs;
+        try (QemuProcess src = QemuProcess.start(source)) {
+            src.qmp().execute("migrate-set-capabilities", caps);
+            src.qmp().execute("migrate", Json.object().put("uri", "file:" + file).build());
+            saveMs = src.waitForMigration(Duration.ofMinutes(10)).number("total-time");
+        }
+        long restoreMs;
+        try (QemuProcess dst = QemuProcess.start(QemuOptions.incoming("pc", "defer").on(QemuVersion.V10_0)
+                .withMemory(mib + "M").withPaused(true).withStartTimeout(Duration.ofSeconds(60)))) {
+            dst.qmp().execute("migrate-set-capabilities", caps);
+            long t0 = System.nanoTime();
+            dst.qmp().execute("migrate-incoming", Json.object().put("uri", "file:" + file).build());
+            dst.waitForMigration(Duration.ofMinutes(10));
+            restoreMs = (System.nanoTime() - t0) / 1_000_000;
+        }
+        print("qemu-" + QemuProcess.version(QemuVersion.V10_0), mib, saveMs, restoreMs, Files.size(file));
+    }
+
+    private static void livemig(long mib, Path file) throws Exception {
+        long saveMs;
+        try (Machine m = Machine.builder("pc-i440fx-10.0").ram("pc.ram", mib << 20).build()) {
+            RamBlock ram = m.ramBlocks().getFirst();
+            var rnd = new SplittableRandom(42);
+            for (long off = 0; off < ram.usedLength(); off += 8) {
+                ram.memory().set(ValueLayout.JAVA_LONG_UNALIGNED, off, rnd.nextLong());
+            }
+            m.enter(RunState.PRELAUNCH);
+            long t0 = System.nanoTime();
+            Snapshots.save(m, file, true);
+            saveMs = (System.nanoTime() - t0) / 1_000_000;
+        }
+        long restoreMs;
+        try (Machine m = Machine.builder("pc-i440fx-10.0").ram("pc.ram", mib << 20).build()) {
+            long t0 = System.nanoTime();
+            Snapshots.load(m, file);
+            restoreMs = (System.nanoTime() - t0) / 1_000_000;
+        }
+        print("livemig", mib, saveMs, restoreMs, Files.size(file));
+    }
+
+    private static void print(String tool, long mib, long saveMs, long restoreMs, long fileBytes) {
+        System.out.println(JsonWriter.compact(Json.object().put("tool", tool).put("ram_bytes", mib << 20)
+                .put("layout", "mapped-ram").put("save_ms", saveMs).put("restore_ms", restoreMs)
+                .put("file_bytes", fileBytes).build()));
+    }
+}
