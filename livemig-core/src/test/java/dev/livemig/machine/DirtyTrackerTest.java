@@ -58,7 +58,8 @@ class DirtyTrackerTest {
         arena.close();
     }
 
-    private static BitSet logged(RamBlock block) {
+    /** The pages in the block's dirty log. */
+    static BitSet logged(RamBlock block) {
         BitSet s = new BitSet();
         for (long p = block.dirtyLog().nextSet(0); p >= 0; p = block.dirtyLog().nextSet(p + 1)) {
             s.set((int) p);

@@ -34,11 +34,7 @@ class HugePageDirtyTrackingTest {
     }
 
     private static BitSet logged(RamBlock block) {
-        BitSet s = new BitSet();
-        for (long p = block.dirtyLog().nextSet(0); p >= 0; p = block.dirtyLog().nextSet(p + 1)) {
-            s.set((int) p);
-        }
-        return s;
+        return DirtyTrackerTest.logged(block);
     }
 
     @Test
