@@ -139,9 +139,20 @@ final class QmpSession implements Runnable {
         return outbox.pendingBytes();
     }
 
-    /** Closes the socket, which ends both threads, and forgets what was not written. */
+    /**
+     * Closes the socket, which ends both threads, and forgets what was not written. The sending side is shut
+     * first: what was written goes out ahead of the FIN. A bare close of a TCP socket with input still unread
+     * sends a reset instead, which can discard replies the client has not read yet (the quit reply, SHUTDOWN).
+     */
     void close() {
         outbox.discard();
+        try {
+            if (channel.isConnected()) {
+                channel.shutdownOutput();
+            }
+        } catch (IOException e) {
+            // already broken: the close below is all there is to do
+        }
         try {
             channel.close();
         } catch (IOException e) {
