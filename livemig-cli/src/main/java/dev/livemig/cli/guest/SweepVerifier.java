@@ -19,13 +19,18 @@ public final class SweepVerifier {
         byte first = block.memory().get(ValueLayout.JAVA_BYTE, 0);
         byte prev = first;
         int steps = 0;
+        long stepAt = -1;
         for (long p = 1; p < pages; p++) {
             byte v = block.memory().get(ValueLayout.JAVA_BYTE, p * RamBlock.TARGET_PAGE_SIZE);
             if (v != prev) {
                 if ((byte) (prev - 1) != v || ++steps > 1) {
+                    // where the earlier drop was tells a stale run of pages (and its alignment) from a late write
                     return String.format("page counters break the sweep rule at page %d (offset 0x%x): %d after %d"
-                            + " (first page %d)", p, p * RamBlock.TARGET_PAGE_SIZE, v & 0xff, prev & 0xff, first & 0xff);
+                            + " (first page %d%s)", p, p * RamBlock.TARGET_PAGE_SIZE, v & 0xff, prev & 0xff, first & 0xff,
+                            stepAt < 0 ? "" : String.format(", the one drop allowed was at page %d (offset 0x%x)",
+                                    stepAt, stepAt * RamBlock.TARGET_PAGE_SIZE));
                 }
+                stepAt = p;
             }
             prev = v;
         }
