@@ -39,7 +39,7 @@ class BenchIT {
 
     @Test
     void figuresComeWithTheHostFactsAndGuestRamInHugePagesWhereTheHostGivesThem() throws Exception {
-        Json.Obj r = bench("-Dlivemig.disable="); // huge pages asked for (off unless asked: HostFeatures.DEFAULT_DISABLED)
+        Json.Obj r = bench();
         assertEquals("completed", r.string("status"));
         assertTrue(r.number("total_ms") > 0 && r.number("setup_ms") >= 0 && r.number("downtime_ms") >= 0, r.toString());
         Json.Obj host = r.get("host").orElseThrow().asObject();
@@ -59,7 +59,7 @@ class BenchIT {
 
     @Test
     void switchedOffNeitherEndAsksForHugePages() throws Exception {
-        Json.Obj r = bench(); // the default: thp off
+        Json.Obj r = bench("-Dlivemig.disable=thp");
         assertEquals("completed", r.string("status"));
         Json.Obj host = r.get("host").orElseThrow().asObject();
         assertEquals(Json.of(false), host.get("huge_pages_asked").orElseThrow());

@@ -43,13 +43,13 @@ class CheckCommandTest {
         }
         assertTrue(lines.getLast().startsWith("livemig can run here ("), lines.getLast());
         assertEquals(Json.of(true), report.get("usable").orElseThrow());
-        assertEquals("thp", report.string("disabled"), "what a process switches off when told nothing (HostFeatures.DEFAULT_DISABLED)");
+        assertEquals("", report.string("disabled"));
     }
 
     @Test
     void aSwitchedOffFeatureIsReportedWithTheFallbackMigrationsThenUse() {
         Json.Obj report = check("--disable", "userfaultfd-wp,populate-write");
-        assertEquals("userfaultfd-wp,populate-write,thp", report.string("disabled"), "those asked, and thp by default");
+        assertEquals("userfaultfd-wp,populate-write", report.string("disabled"));
         Json.Obj tracking = finding(report, "dirty-tracking");
         assertEquals("degraded", tracking.string("status"));
         assertEquals("explicit", tracking.get("facts").orElseThrow().asObject().string("tracker"));

@@ -43,16 +43,9 @@ public record HostFeatures(Set<KernelFeature> disabled) {
         return new HostFeatures(off);
     }
 
-    /**
-     * What a process switches off when it says nothing: {@code thp}. Huge pages for guest RAM are held back until
-     * a lost write seen twice in CI with them on (QemuQmpClientIT's running guest) is understood; ask for them
-     * with {@code -Dlivemig.disable=} (nothing off) or any list without {@code thp}.
-     */
-    public static final String DEFAULT_DISABLED = "thp";
-
-    /** This process's choice: {@link #parse} of the system property {@value #PROPERTY} (absent: {@value #DEFAULT_DISABLED}). */
+    /** This process's choice: {@link #parse} of the system property {@value #PROPERTY} (absent: {@link #ALL}). */
     public static HostFeatures fromSystemProperties() {
-        return parse(System.getProperty(PROPERTY, DEFAULT_DISABLED));
+        return parse(System.getProperty(PROPERTY, ""));
     }
 
     /** These features switched off as well. */

@@ -155,6 +155,28 @@ public final class Machine implements AutoCloseable {
         pause(RunState.PAUSED);
     }
 
+    /** Work done on a still machine ({@link #whilePaused}); may throw the caller's checked exception. */
+    @FunctionalInterface
+    public interface StillWork<T, E extends Exception> {
+        T run() throws E;
+    }
+
+    /**
+     * Runs {@code work} with the machine paused: pauses it first if it runs and resumes it afterwards, and no
+     * other pause or resume (a QMP {@code cont}, say) can come in between. Reading guest memory page by page
+     * while its mutators run gives a state that never existed.
+     */
+    public synchronized <T, E extends Exception> T whilePaused(StillWork<T, E> work) throws E {
+        RunState before = pause(runState.isRunning() ? RunState.PAUSED : runState);
+        try {
+            return work.run();
+        } finally {
+            if (before.isRunning()) {
+                resume();
+            }
+        }
+    }
+
     /** Restarts the mutators (through the hooks). */
     public synchronized void resume() {
         if (!runState.isRunning()) {

@@ -34,6 +34,42 @@ class MachineTest {
     }
 
     @Test
+    void workWhilePausedSeesAStillMachineThatNoResumeCanInterrupt() throws Exception {
+        List<String> calls = java.util.Collections.synchronizedList(new ArrayList<>());
+        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(new Machine.RunStateHooks() {
+            @Override
+            public void pause() {
+                calls.add("pause");
+            }
+
+            @Override
+            public void resume() {
+                calls.add("resume");
+            }
+        }).build()) {
+            m.resume();
+            calls.clear();
+            Thread[] cont = new Thread[1];
+            String seen = m.whilePaused(() -> {
+                // a cont from another thread (QMP) waits until the work is done
+                cont[0] = Thread.ofPlatform().start(() -> m.enterIf(RunState.PAUSED, RunState.RUNNING));
+                cont[0].join(200);
+                return m.runState() + " " + cont[0].isAlive();
+            });
+            cont[0].join();
+            assertEquals("PAUSED true", seen);
+            assertEquals(List.of("pause", "resume"), calls, "paused for the work, then running again");
+            assertTrue(m.runState().isRunning());
+
+            m.pause(RunState.POSTMIGRATE);
+            calls.clear();
+            assertEquals(RunState.POSTMIGRATE, m.whilePaused(m::runState));
+            assertEquals(RunState.POSTMIGRATE, m.runState(), "a machine that was not running stays as it was");
+            assertEquals(List.of(), calls);
+        }
+    }
+
+    @Test
     void enterIfAppliesOnlyToTheStateTheCallerSawSoASwitchoverIsNotUndone() {
         try (Machine m = Machine.builder("m").ram("ram", 4096).initialState(RunState.PAUSED).build()) {
             assertEquals(RunState.PAUSED, m.pause(RunState.FINISH_MIGRATE), "pause tells which state it left");

@@ -109,16 +109,27 @@ public final class DemoGuest implements AutoCloseable {
         return Long.toHexString(crc.getValue());
     }
 
+    /** The sweep rule's verdict (null: it holds) and the digests, read at one instant of a still guest. */
+    public record Reading(String sweepProblem, Map<String, String> digests) {
+    }
+
+    /**
+     * Reads the guest paused (pausing and resuming it if it runs): a QMP client may {@code cont} the destination
+     * the moment the migration completes, and a sweep read page by page while it moves breaks the rule by itself.
+     */
+    public Reading read() throws MigrationException {
+        return machine.whilePaused(() -> new Reading(SweepVerifier.check(machine.ramBlock(RAM_BLOCK).orElseThrow()), digests()));
+    }
+
     /** Null when the guest passes every check, else what failed. {@code expected} may be empty (sweep rule only). */
     public String verify(Map<String, String> expected) throws MigrationException {
-        String sweep = SweepVerifier.check(machine.ramBlock(RAM_BLOCK).orElseThrow());
-        if (sweep != null) {
-            return sweep;
+        Reading r = read();
+        if (r.sweepProblem() != null) {
+            return r.sweepProblem();
         }
-        Map<String, String> actual = digests();
         for (var e : expected.entrySet()) {
-            if (!e.getValue().equals(actual.get(e.getKey()))) {
-                return e.getKey() + " differs: expected digest " + e.getValue() + ", got " + actual.get(e.getKey());
+            if (!e.getValue().equals(r.digests().get(e.getKey()))) {
+                return e.getKey() + " differs: expected digest " + e.getValue() + ", got " + r.digests().get(e.getKey());
             }
         }
         return null;
