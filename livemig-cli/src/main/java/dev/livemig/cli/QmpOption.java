@@ -1,5 +1,6 @@
 package dev.livemig.cli;
 
+import dev.livemig.migration.QmpDialect;
 import dev.livemig.qmp.QmpServer;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
@@ -7,11 +8,19 @@ import picocli.CommandLine.Option;
 
 import java.net.InetSocketAddress;
 
-/** {@code --qmp unix:PATH|tcp:HOST:PORT}: where this process serves QMP, as QEMU's {@code -qmp} does. */
+/**
+ * {@code --qmp unix:PATH|tcp:HOST:PORT}: where this process serves QMP, as QEMU's {@code -qmp} does; and
+ * {@code --qmp-dialect}, the QEMU release it answers as.
+ */
 final class QmpOption {
     @Option(names = "--qmp", paramLabel = "unix:PATH|tcp:HOST:PORT",
             description = "Serve QMP here (tcp port 0 picks a free port; the address is printed first).")
     String address;
+
+    @Option(names = "--qmp-dialect", paramLabel = "7.2|10.0",
+            description = "Answer QMP as this QEMU release does: its version, capabilities, parameters and texts "
+                    + "(default 7.2 for livemig's own machine types).")
+    String dialect;
 
     boolean given() {
         return address != null;
@@ -25,6 +34,13 @@ final class QmpOption {
     QmpServer.Builder listenOn(QmpServer.Builder builder) throws MigrationException {
         MigrationUri uri = MigrationUri.parse(address);
         WildcardWarning.forQmp(uri).ifPresent(System.err::println);
+        if (dialect != null) {
+            try {
+                builder.dialect(QmpDialect.byLabel(dialect));
+            } catch (IllegalArgumentException e) {
+                throw new MigrationException("--qmp-dialect: " + e.getMessage());
+            }
+        }
         return switch (uri) {
             case MigrationUri.Unix(var path) -> {
                 Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("livemig-qmp-socket-cleanup").unstarted(() -> {

@@ -2,10 +2,13 @@ package dev.livemig.cli;
 
 import dev.livemig.json.Json;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.testing.Await;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * QEMU's own python QMP client, qemu.qmp (its asyncio QMPClient and the legacy QEMUMonitorProtocol), drives a
  * live migration between two livemig processes through src/test/python/qmp_migrate.py; the same script drives
- * two QEMU 7.2 processes, and both pairs must give it the same answers. The script checks each reply and event
+ * two QEMU processes (7.2, and 10.0 with livemig answering in that dialect), and both pairs must give it the same
+ * answers. The script checks each reply and event
  * as it goes (see its header); here its summary is checked against QEMU's.
  */
 class QemuQmpClientIT {
@@ -49,10 +53,16 @@ class QemuQmpClientIT {
 
     /** guest --qmp and incoming defer --qmp, both livemig processes, driven by the script; both must exit 0. */
     private QemuQmpScript.Outcome livemigPair() throws Exception {
+        return livemigPair(QemuVersion.V7_2);
+    }
+
+    /** As {@link #livemigPair()}, both answering QMP as QEMU {@code v} (--qmp-dialect). */
+    private QemuQmpScript.Outcome livemigPair(QemuVersion v) throws Exception {
         Path src = dir.resolve("livemig-src.sock");
         Path dst = dir.resolve("livemig-dst.sock");
-        try (var guest = LivemigProcess.command(List.of("guest", "--ram", "32M", "--qmp", "unix:" + src));
-             var dest = LivemigProcess.command(List.of("incoming", "defer", "--ram", "32M", "--qmp", "unix:" + dst))) {
+        try (var guest = LivemigProcess.command(List.of("guest", "--ram", "32M", "--qmp", "unix:" + src, "--qmp-dialect", v.label()));
+             var dest = LivemigProcess.command(List.of("incoming", "defer", "--ram", "32M", "--qmp", "unix:" + dst,
+                     "--qmp-dialect", v.label()))) {
             assertEquals("unix:" + src, guest.nextLine().string("qmp"));
             assertEquals("unix:" + dst, dest.nextLine().string("qmp"));
             QemuQmpScript.Outcome run = QemuQmpScript.migrate("unix:" + src, "unix:" + dst);
@@ -70,15 +80,15 @@ class QemuQmpClientIT {
         }
     }
 
-    /** Two qemu-system-x86_64 -machine none, the destination with -S -incoming defer, driven by the script. */
-    private QemuQmpScript.Outcome qemuPair() throws Exception {
+    /** Two qemu-system-x86_64 {@code v} -machine none, the destination with -S -incoming defer, driven by the script. */
+    private QemuQmpScript.Outcome qemuPair(QemuVersion v) throws Exception {
         assertTrue(QemuProcess.available(), QemuProcess.BINARY + " is not on PATH; run scripts/install-test-deps.sh");
         List<Process> qemus = new ArrayList<>();
         try {
             Path src = dir.resolve("qemu-src.sock");
             Path dst = dir.resolve("qemu-dst.sock");
-            startQemu(src, List.of(), qemus);
-            startQemu(dst, List.of("-S", "-incoming", "defer"), qemus);
+            startQemu(v, src, List.of(), qemus);
+            startQemu(v, dst, List.of("-S", "-incoming", "defer"), qemus);
             QemuQmpScript.Outcome run = QemuQmpScript.migrate("unix:" + src, "unix:" + dst);
             assertTrue(run.ok(), "QEMU itself fails the script: " + run);
             for (Process q : qemus) {
@@ -92,13 +102,16 @@ class QemuQmpClientIT {
     }
 
     /** Starts one QEMU serving QMP on {@code socket} and adds it to {@code started} (for the caller to end). */
-    private void startQemu(Path socket, List<String> extra, List<Process> started) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(QemuProcess.BINARY, "-machine", "none"));
+    private void startQemu(QemuVersion v, Path socket, List<String> extra, List<Process> started) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(v.binary(), "-machine", "none"));
         cmd.addAll(QemuProcess.FIXED_ARGS);
+        cmd.addAll(v.firmwareArgs());
         cmd.addAll(List.of("-qmp", "unix:" + socket + ",server=on,wait=off"));
         cmd.addAll(extra);
         Path log = dir.resolve(socket.getFileName() + ".log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(v.environment());
+        Process p = pb.start();
         started.add(p);
         // one that dies at start-up fails here with its log, not after the script's whole budget
         Await.until("QEMU to create " + socket, () -> Files.exists(socket) || !p.isAlive(), null, Duration.ofSeconds(60));
@@ -144,10 +157,11 @@ class QemuQmpClientIT {
         assertTrue(CLEAN_HANG_UPS.contains(at(legacy, "quit")), "the destination hung up cleanly after quit: " + legacy);
     }
 
-    @Test
-    void livemigAnswersQemusPythonClientAsQemu72Does() throws Exception {
-        QemuQmpScript.Outcome qemu = qemuPair();
-        QemuQmpScript.Outcome livemig = livemigPair();
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void livemigAnswersQemusPythonClientAsQemuDoes(QemuVersion v) throws Exception {
+        QemuQmpScript.Outcome qemu = qemuPair(v);
+        QemuQmpScript.Outcome livemig = livemigPair(v);
         // everything but what depends on the build or on timing (versions, pass counts, how a hang-up was seen)
         List<List<String>> same = List.of(
                 List.of("errors"),
@@ -168,6 +182,6 @@ class QemuQmpClientIT {
                 differences.add(String.join(".", path) + ": QEMU " + q + ", livemig " + l);
             }
         }
-        assertEquals(List.of(), differences, "qemu.qmp sees livemig differ from QEMU 7.2");
+        assertEquals(List.of(), differences, "qemu.qmp sees livemig differ from QEMU " + v);
     }
 }

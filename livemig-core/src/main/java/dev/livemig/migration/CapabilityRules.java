@@ -26,7 +26,9 @@ public final class CapabilityRules {
         /** Enabling the subject without the other capability is an error. */
         REQUIRES,
         /** Enabling both is an error. */
-        EXCLUDES
+        EXCLUDES,
+        /** Enabling the subject is an error whatever else is on (QEMU: a host or build rule; {@code other} is null). */
+        UNAVAILABLE
     }
 
     /** One row of the table: when {@code subject} is enabled, {@code other} must be (or must not be). */
@@ -35,7 +37,7 @@ public final class CapabilityRules {
             if (!enabled.contains(subject)) {
                 return false;
             }
-            return (relation == Relation.REQUIRES) != enabled.contains(other);
+            return relation == Relation.UNAVAILABLE || (relation == Relation.REQUIRES) != enabled.contains(other);
         }
     }
 
@@ -48,7 +50,7 @@ public final class CapabilityRules {
     /** QEMU gives one message for every way zero-copy-send can be misused. */
     static final String ZERO_COPY = "Zero copy only available for non-compressed non-TLS multifd migration";
 
-    /** The table, in the order QEMU checks. */
+    /** QEMU 7.2's table, in the order it checks ({@link QmpDialect#rules()} has each dialect's whole table). */
     public static final List<Rule> RULES = table();
 
     private CapabilityRules() {
@@ -72,17 +74,26 @@ public final class CapabilityRules {
         return List.copyOf(t);
     }
 
-    private static Rule requires(MigrationCapability subject, MigrationCapability other, String message) {
+    static Rule requires(MigrationCapability subject, MigrationCapability other, String message) {
         return new Rule(subject, Relation.REQUIRES, other, message);
     }
 
-    private static Rule excludes(MigrationCapability subject, MigrationCapability other, String message) {
+    static Rule excludes(MigrationCapability subject, MigrationCapability other, String message) {
         return new Rule(subject, Relation.EXCLUDES, other, message);
     }
 
-    /** Refuses the set with the text of the first rule it breaks. */
+    static Rule unavailable(MigrationCapability subject, String message) {
+        return new Rule(subject, Relation.UNAVAILABLE, null, message);
+    }
+
+    /** Refuses the set with the text of the first rule of QEMU 7.2's table it breaks. */
     public static void check(Set<MigrationCapability> enabled) throws MigrationException {
-        for (Rule r : RULES) {
+        check(enabled, RULES);
+    }
+
+    /** Refuses the set with the text of the first rule of {@code rules} it breaks. */
+    public static void check(Set<MigrationCapability> enabled, List<Rule> rules) throws MigrationException {
+        for (Rule r : rules) {
             if (r.violatedBy(enabled)) {
                 throw new MigrationException(r.message());
             }

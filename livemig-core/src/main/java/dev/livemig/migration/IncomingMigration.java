@@ -48,9 +48,20 @@ public final class IncomingMigration {
     private volatile RunState sourceRunState;
     private Thread thread;
     private volatile MigrationUri address;
+    private final QmpDialect dialect;
 
     /** {@code autostart} false keeps the machine paused after the load (QEMU's -S / autostart off). */
     public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
+        this(machine, config, autostart, QmpDialect.QEMU_7_2, events);
+    }
+
+    /**
+     * {@code dialect}: whose statuses it goes through; 10.0's destination is in setup while it listens (its
+     * MIGRATION event is the caller's to send: QEMU announces setup before it listens, 7.2 as well).
+     */
+    public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, QmpDialect dialect,
+                             Consumer<MigrationEvent> events) {
+        this.dialect = dialect;
         this.machine = machine;
         this.config = config;
         this.autostart = autostart;
@@ -76,7 +87,10 @@ public final class IncomingMigration {
         }
         listener = Transports.listen(uri, gate);
         address = listener.address();
-        machine.enter(RunState.INMIGRATE); // the status stays none until the source connects (QEMU 7.2)
+        machine.enter(RunState.INMIGRATE);
+        if (dialect.listensInSetup()) {
+            state.moveAnnounced(MigrationStatus.SETUP); // 7.2's stays none until the source connects
+        }
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();

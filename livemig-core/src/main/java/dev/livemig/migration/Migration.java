@@ -65,8 +65,15 @@ public final class Migration {
     /** Set under the lock once the outcome is decided; a later cancel changes nothing. */
     private boolean ending;
     private Thread thread;
+    private final QmpDialect dialect;
 
     public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
+        this(machine, config, QmpDialect.QEMU_7_2, events);
+    }
+
+    /** {@code dialect}: whose statuses it goes through (10.0 passes through device at every switchover). */
+    public Migration(Machine machine, MigrationConfig config, QmpDialect dialect, Consumer<MigrationEvent> events) {
+        this.dialect = dialect;
         this.machine = machine;
         this.config = config;
         this.state = new StatusMachine(MigrationStatus.Side.SOURCE, events);
@@ -94,7 +101,7 @@ public final class Migration {
             downtimeLimitMs = changed.downtimeLimitMs();
             TransferWindow w = window;
             if (w != null) {
-                w.retune(maxBandwidth, downtimeLimitMs);
+                w.retune(maxBandwidth, downtimeLimitMs, changed.longValue(MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH));
             }
         }
     }
@@ -102,7 +109,9 @@ public final class Migration {
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     public void start(MigrationUri uri) throws MigrationException {
         MigrationConfig.validated(config);
-        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+        if (config.has("mapped-ram")) {
+            checkMappedRam(uri);
+        } else if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd is not supported by current protocol (" + uri + "): it needs tcp or unix");
         }
         SaveVm.checkNotBlocked(machine);
@@ -113,6 +122,28 @@ public final class Migration {
             startNs = System.nanoTime();
             state.move(MigrationStatus.SETUP);
             thread = Thread.ofPlatform().name("livemig-mig-src").start(() -> run(uri));
+        }
+    }
+
+    /**
+     * mapped-ram (§17) places every page at its offset of a file. QEMU's own refusals come first, with its texts;
+     * then what livemig does not build yet: it writes the layout once, so the guest must be paused (as libvirt's
+     * save pauses it), and from the main stream alone.
+     */
+    private void checkMappedRam(MigrationUri uri) throws MigrationException {
+        if (!(uri instanceof MigrationUri.File)) {
+            throw new MigrationException("Migration requires seekable transport (e.g. file)");
+        }
+        if (config.has("multifd") && !config.text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
+            throw new MigrationException("Cannot use compression with mapped-ram");
+        }
+        if (config.has("multifd")) {
+            throw new MigrationException("mapped-ram with multifd (positional writes per channel) is not built yet in livemig: "
+                    + "the main channel writes the whole file");
+        }
+        if (machine.runState().isRunning()) {
+            throw new MigrationException("mapped-ram of a running guest is not built yet in livemig: stop the guest first "
+                    + "(its pages are laid out once)");
         }
     }
 
@@ -226,14 +257,18 @@ public final class Migration {
             if (cancelRequested) {
                 throw new Cancelled();
             }
-            var out = new StreamWriter(channel);
+            boolean mappedRam = config.has("mapped-ram");
+            // mapped-ram skips over the holes of zero pages: it writes to the file itself
+            var out = mappedRam ? new StreamWriter(channel.seekable().orElseThrow(
+                    () -> new MigrationException("Migration requires seekable transport (e.g. file)"))) : new StreamWriter(channel);
             if (config.has("multifd")) {
                 multifd = connectMultifd(uri);
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().pagesThrough(multifd);
+            StandardSections.of(machine).ram().mappedRamOutgoing(mappedRam);
             save = new SaveVm(machine, out);
-            save.header(config.has("validate-uuid"));
+            save.header(config.has("validate-uuid"), mappedRam);
             if (config.has("return-path")) {
                 if (!channel.isBidirectional()) {
                     throw new MigrationException("return-path needs a transport that carries data back; " + uri + " does not");
@@ -269,6 +304,7 @@ public final class Migration {
         if (save != null) {
             save.cleanup();
         }
+        StandardSections.of(machine).ram().mappedRamOutgoing(false);
         MigrationChannel.closeQuietly(channel);
         if (multifd != null) {
             multifd.close();
@@ -297,7 +333,8 @@ public final class Migration {
     private void iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
         TransferWindow w;
         synchronized (lock) {
-            w = new TransferWindow(maxBandwidth, downtimeLimitMs, System.nanoTime());
+            w = new TransferWindow(maxBandwidth, downtimeLimitMs,
+                    tuned.longValue(MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH), System.nanoTime());
             window = w;
         }
         long periodsSeen = ram.periods.get();
@@ -378,7 +415,8 @@ public final class Migration {
     /**
      * QEMU's migration_completion: stops the guest first (run state finish-migrate; STOP only when it was
      * running), then with pause-before-switchover waits in pre-switchover and goes on through device, and
-     * writes the final state. Without that capability the status stays active until completed, as in 7.2.
+     * writes the final state. Without that capability the status stays active until completed in 7.2's dialect,
+     * and goes through device in 10.0's.
      */
     private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
         long stopNs = System.nanoTime();
@@ -399,6 +437,11 @@ public final class Migration {
             }
             continued.await();
             synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.DEVICE);
+            }
+        } else if (dialect.passesThroughDevice()) {
+            synchronized (lock) { // current QEMU passes through device at every switchover
                 checkCancelled();
                 state.move(MigrationStatus.DEVICE);
             }

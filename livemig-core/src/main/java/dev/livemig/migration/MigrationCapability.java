@@ -8,13 +8,11 @@ import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
- * Every migration capability of QEMU 7.2, by its QMP name (as {@code migrate-set-capabilities} spells it),
- * plus {@code switchover-ack} from 8.1 because livemig implements it. All capabilities default to off.
- * Names are matched exactly: QMP enum values are case-sensitive.
- *
- * <p>Where current QEMU differs: {@code compress} and {@code block} were removed in 9.1; {@code zero-blocks}
- * is deprecated and {@code late-block-activate} has no effect there; {@code dirty-limit} (8.1) and
- * {@code mapped-ram} (9.0) exist only in newer QEMU and are not listed here.
+ * Every migration capability of QEMU 7.2 and of QEMU 10.0, by its QMP name (as {@code migrate-set-capabilities}
+ * spells it). All capabilities default to off. Names are matched exactly: QMP enum values are case-sensitive.
+ * Which of them a QMP client sees is the {@link QmpDialect}'s choice: {@code compress} and {@code block} were
+ * removed in 9.1; {@code switchover-ack} (8.1), {@code dirty-limit} (8.1) and {@code mapped-ram} (9.0) are newer
+ * than 7.2 (livemig's 7.2 dialect lists switchover-ack all the same, because livemig implements it).
  */
 public enum MigrationCapability {
     XBZRLE("xbzrle"),
@@ -39,7 +37,11 @@ public enum MigrationCapability {
     ZERO_COPY_SEND("zero-copy-send"),
     POSTCOPY_PREEMPT("postcopy-preempt"),
     /** Not in 7.2: added in QEMU 8.1; livemig has it. */
-    SWITCHOVER_ACK("switchover-ack");
+    SWITCHOVER_ACK("switchover-ack"),
+    /** QEMU 8.1: throttles vCPUs through KVM's dirty ring, which a livemig machine does not have. */
+    DIRTY_LIMIT("dirty-limit"),
+    /** QEMU 9.0: RAM pages at fixed offsets of a file (format reference §17). */
+    MAPPED_RAM("mapped-ram");
 
     private static final Map<String, MigrationCapability> BY_NAME = Arrays.stream(values())
             .collect(Collectors.toUnmodifiableMap(MigrationCapability::qmpName, Function.identity()));

@@ -24,14 +24,18 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** Capabilities this version implements. */
     public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send", "validate-uuid");
+            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send", "validate-uuid", "mapped-ram");
 
     /**
      * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the
-     * destination's self-announcements are for network devices, and a livemig machine has none.
+     * destination's self-announcements are for network devices, and a livemig machine has none; the qatzip level
+     * and dirty-limit's two serve a compression method and a capability that cannot be enabled (as in Debian's
+     * QEMU, which also keeps their values).
      */
     public static final Set<MigrationParameter> INERT_PARAMETERS = EnumSet.of(MigrationParameter.ANNOUNCE_INITIAL,
-            MigrationParameter.ANNOUNCE_MAX, MigrationParameter.ANNOUNCE_ROUNDS, MigrationParameter.ANNOUNCE_STEP);
+            MigrationParameter.ANNOUNCE_MAX, MigrationParameter.ANNOUNCE_ROUNDS, MigrationParameter.ANNOUNCE_STEP,
+            MigrationParameter.MULTIFD_QATZIP_LEVEL, MigrationParameter.VCPU_DIRTY_LIMIT,
+            MigrationParameter.X_VCPU_DIRTY_LIMIT_PERIOD);
 
     /** Parameters this version uses, besides downtime-limit and max-bandwidth (record components). */
     public static final Set<MigrationParameter> BUILT_PARAMETERS = EnumSet.of(MigrationParameter.CPU_THROTTLE_INITIAL,
@@ -40,7 +44,8 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
             MigrationParameter.COMPRESS_LEVEL, MigrationParameter.COMPRESS_THREADS, MigrationParameter.COMPRESS_WAIT_THREAD,
             MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE,
             MigrationParameter.MULTIFD_CHANNELS, MigrationParameter.MULTIFD_COMPRESSION,
-            MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL);
+            MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL,
+            MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -71,7 +76,9 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
         return new dev.livemig.ram.RamOptions(has("compress"), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
                 (int) longValue(MigrationParameter.COMPRESS_THREADS), booleanValue(MigrationParameter.COMPRESS_WAIT_THREAD),
                 (int) longValue(MigrationParameter.DECOMPRESS_THREADS), has("xbzrle"),
-                longValue(MigrationParameter.XBZRLE_CACHE_SIZE));
+                longValue(MigrationParameter.XBZRLE_CACHE_SIZE),
+                tuned.containsKey(MigrationParameter.ZERO_PAGE_DETECTION) // unset: the machine type's default
+                        ? dev.livemig.ram.ZeroPageDetection.byQemuName(text(MigrationParameter.ZERO_PAGE_DETECTION)) : null);
     }
 
     /** A parameter's value as QEMU's query-migrate-parameters reports it (its default when never set). */
@@ -155,11 +162,16 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
      * QEMU reports it even when it involves a capability livemig lacks.
      */
     public static MigrationConfig validated(MigrationConfig c) throws MigrationException {
+        return validated(c, QmpDialect.QEMU_7_2);
+    }
+
+    /** As {@link #validated(MigrationConfig)}, with {@code dialect}'s rules and their texts. */
+    public static MigrationConfig validated(MigrationConfig c, QmpDialect dialect) throws MigrationException {
         var enabled = EnumSet.noneOf(MigrationCapability.class);
         for (String cap : new TreeSet<>(c.capabilities)) {
             enabled.add(MigrationCapability.byName(cap));
         }
-        CapabilityRules.check(enabled);
+        CapabilityRules.check(enabled, dialect.rules());
         c.checkZeroCopyCompression();
         for (MigrationCapability cap : enabled) {
             if (!BUILT.contains(cap.qmpName())) {

@@ -24,9 +24,11 @@ import java.util.stream.Collectors;
  * Integers are unsigned in QEMU, so {@link #min()}, {@link #max()} and parsed values compare unsigned;
  * {@code max() == -1} means no bound below 2^64-1.
  *
- * <p>Where current QEMU differs: compress-level, compress-threads, compress-wait-thread, decompress-threads
- * and block-incremental were removed in 9.1; multifd-compression gained qpl, uadk (9.1) and qatzip (9.2);
- * newer parameters (avail-switchover-bandwidth, mode, zero-page-detection, ...) are not listed.
+ * <p>QEMU 10.0's parameters are here too; which of them a QMP client sees is the {@link QmpDialect}'s choice:
+ * compress-level, compress-threads, compress-wait-thread, decompress-threads and block-incremental were removed
+ * in 9.1; avail-switchover-bandwidth, direct-io, mode, multifd-qatzip-level, vcpu-dirty-limit,
+ * x-vcpu-dirty-limit-period and zero-page-detection are newer than 7.2. multifd-compression's qpl, uadk and
+ * qatzip are build options Debian's QEMU 10.0 leaves out (it refuses them as unknown values), and so does livemig.
  */
 public enum MigrationParameter {
     ANNOUNCE_INITIAL("announce-initial", Type.SIZE, 64, "50", 0, 100_000, "a value between 0 and 100000"),
@@ -68,7 +70,21 @@ public enum MigrationParameter {
     MAX_POSTCOPY_BANDWIDTH("max-postcopy-bandwidth", Type.SIZE, 64, "0", 0, -1, null),
     /** QEMU's lower bound is the current cpu-throttle-initial: {@link MigrationConfig} checks that one. */
     MAX_CPU_THROTTLE("max-cpu-throttle", Type.INT, 8, "99", 1, 99,
-            "an integer in the range of cpu_throttle_initial to 99");
+            "an integer in the range of cpu_throttle_initial to 99"),
+    /** 8.2: the bandwidth (bytes/s) the switchover may count on instead of the measured one; 0 = measure. */
+    AVAIL_SWITCHOVER_BANDWIDTH("avail-switchover-bandwidth", Type.SIZE, 64, "0", 0, -1, null),
+    /** 9.1: O_DIRECT for a mapped-ram file's pages. */
+    DIRECT_IO("direct-io", Type.BOOL, "false"),
+    /** 8.2: normal, or a CheckPoint-and-Restart mode (issue 17). */
+    MODE("mode", "normal", "normal", "cpr-reboot", "cpr-transfer"),
+    /** 9.2: QAT's zip level; a multifd-compression livemig (and Debian's QEMU) does not have. */
+    MULTIFD_QATZIP_LEVEL("multifd-qatzip-level", Type.INT, 8, "1", 1, 9, "a value between 1 and 9"),
+    /** 8.1: dirty-limit's per-vCPU rate in MB/s; QEMU's text for 0 differs from its range texts. */
+    VCPU_DIRTY_LIMIT("vcpu-dirty-limit", Type.SIZE, 64, "1", 1, -1, null),
+    /** 8.1: dirty-limit's period in ms; QEMU names this one with dashes in its range text. */
+    X_VCPU_DIRTY_LIMIT_PERIOD("x-vcpu-dirty-limit-period", Type.SIZE, 64, "1000", 1, 1000, null),
+    /** 9.0: where zero pages are found: none, legacy (main stream) or multifd (inside packets). */
+    ZERO_PAGE_DETECTION("zero-page-detection", "multifd", "none", "legacy", "multifd");
 
     /** The kinds of value QEMU's schema gives parameters. */
     public enum Type { INT, SIZE, BOOL, STRING, ENUM }
@@ -199,7 +215,11 @@ public enum MigrationParameter {
         }
         boolean inRange = Long.compareUnsigned(v, min) >= 0 && Long.compareUnsigned(v, max) <= 0;
         if (!inRange || (this == XBZRLE_CACHE_SIZE && Long.bitCount(v) != 1)) {
-            throw new MigrationException("Parameter '" + qmpName.replace('-', '_') + "' expects " + expects);
+            throw new MigrationException(switch (this) {
+                case VCPU_DIRTY_LIMIT -> "Parameter 'vcpu_dirty_limit' must be greater than 1 MB/s";
+                case X_VCPU_DIRTY_LIMIT_PERIOD -> "Parameter '" + qmpName + "' expects a value between 1 and 1000";
+                default -> "Parameter '" + qmpName.replace('-', '_') + "' expects " + expects;
+            });
         }
         return v;
     }

@@ -45,16 +45,19 @@ public enum MigrationStatus {
     private static final Map<MigrationStatus, Set<MigrationStatus>> SOURCE = Map.of(
             NONE, EnumSet.of(SETUP),
             SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLING),
-            // QEMU 7.2 passes through device only after pre-switchover; otherwise active ends in completed
-            ACTIVE, EnumSet.of(PRE_SWITCHOVER, COMPLETED, FAILED, CANCELLING),
+            // QEMU 7.2 passes through device only after pre-switchover, otherwise active ends in completed;
+            // 10.0 always passes through device (QmpDialect)
+            ACTIVE, EnumSet.of(PRE_SWITCHOVER, DEVICE, COMPLETED, FAILED, CANCELLING),
             PRE_SWITCHOVER, EnumSet.of(DEVICE, FAILED, CANCELLING),
             DEVICE, EnumSet.of(COMPLETED, FAILED, CANCELLING),
             CANCELLING, EnumSet.of(CANCELLED, FAILED));
 
     // QEMU 7.2's destination stays none while it listens and goes to active when the source connects
-    // (process_incoming_migration_co); livemig may also give up listening (cancel, a failed accept)
+    // (process_incoming_migration_co); 10.0's is in setup while it listens; livemig may also give up
+    // listening (cancel, a failed accept)
     private static final Map<MigrationStatus, Set<MigrationStatus>> DESTINATION = Map.of(
-            NONE, EnumSet.of(ACTIVE, FAILED, CANCELLED),
+            NONE, EnumSet.of(SETUP, ACTIVE, FAILED, CANCELLED),
+            SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLED),
             ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED));
 
     /** Throws when {@code from → to} is not a transition of {@code side}. */

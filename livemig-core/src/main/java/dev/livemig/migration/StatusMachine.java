@@ -27,6 +27,12 @@ final class StatusMachine {
         emit(new MigrationEvent.StatusChanged(next, System.currentTimeMillis()));
     }
 
+    /** Moves to {@code next} without an event: for a change whoever drives the migration has announced already. */
+    void moveAnnounced(MigrationStatus next) {
+        MigrationStatus.checkMove(side, status, next);
+        status = next;
+    }
+
     void emit(MigrationEvent event) {
         try {
             events.accept(event);

@@ -12,6 +12,7 @@ final class TransferWindow {
     // changed by QMP while the migration runs (QEMU applies both at once), read by the migration thread
     private volatile long budgetPerWindow; // 0 = unlimited
     private volatile long downtimeLimitMs;
+    private volatile long availSwitchoverBandwidth; // bytes/s; 0 = use the measured bandwidth
     private final long start;
     private long totalBytes;
     private long windowStart;
@@ -22,15 +23,21 @@ final class TransferWindow {
     private volatile long pagesPerSecond;
 
     TransferWindow(long maxBandwidth, long downtimeLimitMs, long now) {
-        retune(maxBandwidth, downtimeLimitMs);
+        this(maxBandwidth, downtimeLimitMs, 0, now);
+    }
+
+    /** {@code availSwitchoverBandwidth}: avail-switchover-bandwidth (bytes/s), 0 to use what is measured. */
+    TransferWindow(long maxBandwidth, long downtimeLimitMs, long availSwitchoverBandwidth, long now) {
+        retune(maxBandwidth, downtimeLimitMs, availSwitchoverBandwidth);
         this.windowStart = now;
         this.start = now;
     }
 
     /** New limits from the next window check on; the figures measured so far stay. */
-    void retune(long maxBandwidth, long downtimeLimitMs) {
+    void retune(long maxBandwidth, long downtimeLimitMs, long availSwitchoverBandwidth) {
         this.budgetPerWindow = maxBandwidth / 10;
         this.downtimeLimitMs = downtimeLimitMs;
+        this.availSwitchoverBandwidth = availSwitchoverBandwidth;
     }
 
     /** Bytes still allowed in the current window; Long.MAX_VALUE when unlimited, 0 when spent. */
@@ -71,8 +78,16 @@ final class TransferWindow {
         return true;
     }
 
-    /** Bytes that can be sent within the downtime limit at the measured bandwidth (0 before any measurement). */
+    /**
+     * Bytes that can be sent within the downtime limit at the measured bandwidth (0 before any measurement), or
+     * at avail-switchover-bandwidth when set: QEMU 8.2's way to say how much of the link the switchover may use
+     * when the precopy rate (rate-limited, or shared) says too little.
+     */
     long threshold() {
+        long avail = availSwitchoverBandwidth;
+        if (avail > 0) {
+            return (long) Math.min(Long.MAX_VALUE, (double) avail * downtimeLimitMs / 1000);
+        }
         return (long) (bandwidthBytesPerMs * downtimeLimitMs);
     }
 

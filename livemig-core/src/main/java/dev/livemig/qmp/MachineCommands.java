@@ -8,6 +8,7 @@ import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationCapability;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.QmpDialect;
 import dev.livemig.migration.MigrationEvent;
 import dev.livemig.migration.MigrationParameter;
 import dev.livemig.migration.MigrationStatus;
@@ -48,6 +49,7 @@ final class MachineCommands {
     private static final java.util.regex.Pattern KNOWN_PROTOCOL = java.util.regex.Pattern.compile("(tcp|unix|vsock|rdma|exec|fd|file):");
 
     private final Machine machine;
+    private final QmpDialect dialect;
     private final Events events;
     private final Runnable onQuit;
     private final Object lock = new Object();
@@ -58,8 +60,10 @@ final class MachineCommands {
     private Migration migration;                                   // guarded by lock
     private IncomingMigration incoming;                            // guarded by lock
 
-    MachineCommands(Machine machine, MigrationConfig config, IncomingSide incomingSide, Events events, Runnable onQuit) {
+    MachineCommands(Machine machine, MigrationConfig config, QmpDialect dialect, IncomingSide incomingSide, Events events,
+                    Runnable onQuit) {
         this.machine = machine;
+        this.dialect = dialect;
         this.config = config;
         this.incomingSide = incomingSide;
         this.events = events;
@@ -84,10 +88,11 @@ final class MachineCommands {
         return table;
     }
 
-    /** QEMU 7.2.0's version object, as query-version and the greeting give it. */
-    static Json.Obj version() {
+    /** The dialect's QEMU version object, as query-version and the greeting give it. */
+    Json.Obj version() {
         return Json.object()
-                .put("qemu", Json.object().put("micro", 0).put("minor", 2).put("major", 7).build())
+                .put("qemu", Json.object().put("micro", dialect.micro()).put("minor", dialect.minor())
+                        .put("major", dialect.major()).build())
                 .put("package", "livemig").build();
     }
 
@@ -108,7 +113,7 @@ final class MachineCommands {
                 new QmpCommand("migrate-continue", List.of(required("state", QmpCommand.Type.STRING)), this::migrateContinue),
                 new QmpCommand("migrate-set-capabilities", List.of(required("capabilities", QmpCommand.Type.ARRAY)), this::setCapabilities),
                 QmpCommand.of("query-migrate-capabilities", a -> queryCapabilities()),
-                new QmpCommand("migrate-set-parameters", parameterParams(), this::setParameters),
+                new QmpCommand("migrate-set-parameters", parameterParams(dialect), this::setParameters),
                 QmpCommand.of("query-migrate-parameters", a -> queryParameters()),
                 new QmpCommand("calc-dirty-rate", List.of(required("calc-time", QmpCommand.Type.INT),
                         optional("sample-pages", QmpCommand.Type.INT), optional("mode", QmpCommand.Type.STRING)), this::calcDirtyRate),
@@ -129,9 +134,9 @@ final class MachineCommands {
         }
     }
 
-    private static List<QmpCommand.Param> parameterParams() {
+    private static List<QmpCommand.Param> parameterParams(QmpDialect dialect) {
         List<QmpCommand.Param> ps = new ArrayList<>();
-        for (MigrationParameter p : MigrationParameter.values()) {
+        for (MigrationParameter p : dialect.parameters()) {
             ps.add(optional(p.qmpName(), QmpCommand.Type.ANY)); // each is typed by setParameters
         }
         return ps;
@@ -156,7 +161,8 @@ final class MachineCommands {
 
     private Json queryStatus() {
         RunState s = machine.runState();
-        return Json.object().put("status", s.qemuName()).put("running", s.isRunning()).put("singlestep", false).build();
+        var b = Json.object().put("status", s.qemuName()).put("running", s.isRunning());
+        return (dialect.reportsSinglestep() ? b.put("singlestep", false) : b).build();
     }
 
     /**
@@ -236,10 +242,32 @@ final class MachineCommands {
     private Json queryMigrate() {
         synchronized (lock) {
             if (migration != null) {
-                return migration.info().toJson();
+                return inDialect(migration.info().toJson());
             }
             return incoming == null ? empty() : destinationInfo(incoming);
         }
+    }
+
+    /** A source's query-migrate as the dialect's QEMU words it (members it dropped or added). */
+    private Json.Obj inDialect(Json.Obj info) {
+        if (dialect.reportsSkippedPages() && !dialect.describesCancellation()) {
+            return info;
+        }
+        var b = Json.object();
+        for (Json.Member m : info.members()) {
+            if (m.name().equals("ram") && !dialect.reportsSkippedPages() && m.value() instanceof Json.Obj ram) {
+                var r = Json.object();
+                ram.members().stream().filter(x -> !x.name().equals("skipped")).forEach(x -> r.put(x.name(), x.value()));
+                b.put("ram", r.build());
+            } else {
+                b.put(m.name(), m.value());
+            }
+        }
+        if (dialect.describesCancellation() && info.get("error-desc").isEmpty()
+                && info.get("status").orElse(null) instanceof Json.Str(String s) && s.equals(MigrationStatus.CANCELLED.qemuName())) {
+            b.put("error-desc", "migration cancelled");
+        }
+        return b.build();
     }
 
     /**
@@ -297,6 +325,9 @@ final class MachineCommands {
     }
 
     private void announceIncomingSetup() {
+        if (!dialect.announcesIncomingSetupWithoutEvents() && !config.has("events")) {
+            return;
+        }
         events.emit("MIGRATION", Json.object().put("status", MigrationStatus.SETUP.qemuName()).build(), System.currentTimeMillis());
     }
 
@@ -304,7 +335,7 @@ final class MachineCommands {
         MigrationConfig started = config;
         // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
         // (migrate-set-capabilities looks only at the outgoing status)
-        var in = new IncomingMigration(machine, started, incomingSide.autostart(), e -> forward(config, e));
+        var in = new IncomingMigration(machine, started, incomingSide.autostart(), dialect, e -> forward(config, e));
         in.listen(uri, incomingSide.gate());
         incoming = in;
         incomingSide.started().complete(in);
@@ -338,13 +369,16 @@ final class MachineCommands {
                 throw QmpException.generic("the dirty rate is being measured in dirty-bitmap mode; migrate once query-dirty-rate says measured");
             }
             MigrationConfig started = config;
-            var m = new Migration(machine, started, e -> forward(started, e));
+            var m = new Migration(machine, started, dialect, e -> forward(started, e));
             MigrationUri uri;
             try {
                 uri = MigrationUri.parse(args.string("uri"));
             } catch (MigrationException e) {
-                // QEMU sets the migration up before it looks at the URI, so a bad one leaves it failed
+                // QEMU 7.2 sets the migration up before it looks at the URI, so a bad one leaves it failed
                 boolean unknownProtocol = !KNOWN_PROTOCOL.matcher(args.string("uri")).lookingAt();
+                if (unknownProtocol && !dialect.setsUpMigrationForUnknownProtocol()) {
+                    throw QmpException.generic("unknown migration protocol: " + args.string("uri"));
+                }
                 m.failBeforeStart(unknownProtocol ? null : e.getMessage());
                 migration = m;
                 throw QmpException.generic(unknownProtocol ? "Parameter 'uri' expects a valid migration protocol" : e.getMessage());
@@ -451,9 +485,7 @@ final class MachineCommands {
                 }
                 // QEMU's visitor order and texts: each member in schema order, then members it does not know
                 String name = entryMember(entry, at, "capability", QmpCommand.Type.STRING).asString();
-                try {
-                    MigrationCapability.byName(name);
-                } catch (MigrationException e) {
+                if (!knownCapability(name)) {
                     throw QmpException.generic("Parameter 'capability' does not accept value '" + name + "'");
                 }
                 Json state = entryMember(entry, at, "state", QmpCommand.Type.BOOL);
@@ -469,7 +501,8 @@ final class MachineCommands {
                 }
             }
             try {
-                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth(), config.tuned()));
+                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth(),
+                        config.tuned()), dialect);
             } catch (MigrationException e) {
                 throw QmpException.generic(e.getMessage());
             }
@@ -483,7 +516,7 @@ final class MachineCommands {
             c = config;
         }
         List<Json> list = new ArrayList<>();
-        for (MigrationCapability cap : MigrationCapability.values()) {
+        for (MigrationCapability cap : dialect.capabilities()) {
             list.add(Json.object().put("capability", cap.qmpName()).put("state", c.has(cap.qmpName())).build());
         }
         return new Json.Arr(list);
@@ -562,8 +595,10 @@ final class MachineCommands {
             c = config;
         }
         var b = Json.object();
-        for (MigrationParameter p : MigrationParameter.values()) {
-            String v = c.text(p);
+        for (MigrationParameter p : dialect.parameters()) {
+            String v = p == MigrationParameter.ZERO_PAGE_DETECTION && !c.tuned().containsKey(p)
+                    ? (machine.compat().multifdZeroPages() ? "multifd" : "legacy") // the machine type's default
+                    : c.text(p);
             if (v == null) {
                 continue;
             }
@@ -574,6 +609,15 @@ final class MachineCommands {
             });
         }
         return b.build();
+    }
+
+    /** Whether the dialect has a capability of this name (QMP enum values are case-sensitive). */
+    private boolean knownCapability(String name) {
+        try {
+            return dialect.has(MigrationCapability.byName(name));
+        } catch (MigrationException e) {
+            return false;
+        }
     }
 
     private Json quit() {

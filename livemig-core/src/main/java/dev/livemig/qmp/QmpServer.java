@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.QmpDialect;
 import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
@@ -79,7 +80,8 @@ public final class QmpServer implements AutoCloseable {
         this.limits = b.limits;
         this.clientSlots = new Semaphore(b.limits.maxClients());
         this.inputBudget = new ByteBudget(b.limits.maxBufferedBytes());
-        this.commands = new MachineCommands(b.machine, b.config, b.incoming, this::broadcast,
+        this.commands = new MachineCommands(b.machine, b.config, b.dialect != null ? b.dialect
+                : QmpDialect.forMachine(b.machine.compat()), b.incoming, this::broadcast,
                 () -> quitter.compareAndSet(null, Thread.currentThread()));
         this.dispatcher = new QmpDispatcher(commands.table());
     }
@@ -108,6 +110,7 @@ public final class QmpServer implements AutoCloseable {
         private InetSocketAddress tcp;
         private IncomingSide incoming;
         private QmpLimits limits = QmpLimits.defaults();
+        private QmpDialect dialect;
 
         private Builder(Machine machine) {
             this.machine = machine;
@@ -116,6 +119,15 @@ public final class QmpServer implements AutoCloseable {
         /** Capabilities and parameters before any migrate-set-* (a command line's --capability etc.). */
         public Builder config(MigrationConfig initial) {
             this.config = initial;
+            return this;
+        }
+
+        /**
+         * The QEMU release whose QMP migration interface the server presents (greeting, capabilities, parameters,
+         * texts); by default {@link QmpDialect#forMachine} of the machine's type.
+         */
+        public Builder dialect(QmpDialect dialect) {
+            this.dialect = java.util.Objects.requireNonNull(dialect, "dialect");
             return this;
         }
 
@@ -155,7 +167,7 @@ public final class QmpServer implements AutoCloseable {
             if (unixSocket == null && tcp == null) {
                 throw new IllegalArgumentException("a QMP server needs a unix socket path or a tcp address");
             }
-            MigrationConfig.validated(config);
+            MigrationConfig.validated(config, dialect != null ? dialect : QmpDialect.forMachine(machine.compat()));
             if (incoming != null) {
                 if (machine.runState().isRunning()) {
                     throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
@@ -208,13 +220,13 @@ public final class QmpServer implements AutoCloseable {
     }
 
     /**
-     * The greeting. The shape is QEMU's; the version claims 7.2.0 because livemig follows QEMU 7.2's
-     * migration behaviour, and package names livemig so a client can tell it is not QEMU. No capabilities
-     * are offered: livemig has no out-of-band execution.
+     * The greeting. The shape is QEMU's; the version is the {@link QmpDialect}'s release, and package names
+     * livemig so a client can tell it is not QEMU. No capabilities are offered: livemig has no out-of-band
+     * execution.
      */
-    static Json.Obj greeting() {
+    Json.Obj greeting() {
         return Json.object().put("QMP", Json.object()
-                .put("version", MachineCommands.version())
+                .put("version", commands.version())
                 .put("capabilities", new Json.Arr(List.of()))
                 .build()).build();
     }

@@ -49,7 +49,7 @@ final class QmpSession implements Runnable {
         writer.start();
         var framer = new MessageFramer(channel, limits.maxMessageBytes(), inputBudget);
         try {
-            send(line(QmpServer.greeting()));
+            send(line(server.greeting()));
             byte[] text;
             while ((text = nextMessage(framer)) != null) {
                 QmpDispatcher.Reply reply = dispatcher.dispatch(text, negotiated);

@@ -33,6 +33,7 @@ public final class RamSaver {
     private final PageChannels channels; // multifd: non-zero pages go there; null: all on the main stream
     private final boolean syncPerSection; // multifd sync at every EOS (7.2) or per pass with MULTIFD_FLUSH
     private final boolean zeroPagesInPackets; // multifd: zero pages listed in packets (current) or ZERO records (7.2)
+    private final boolean detectZeroPages; // zero-page-detection none: every page goes with its 4 KiB, as in QEMU
     private boolean mappedRam; // pages at fixed file offsets, all placed at setup (snapshots of paused machines)
     private static final long MAPPED_RAM_ALIGNMENT = 1 << 20; // QEMU's, so page areas suit O_DIRECT
     private CompressThreads compressor; // while a migration with compress runs
@@ -87,7 +88,9 @@ public final class RamSaver {
     public RamSaver(List<RamBlock> blocks, RamCounters counters, DirtyTracker tracker, RamOptions options,
                     PageChannels channels, HostFeatures features, MachineCompat dialect) {
         this.syncPerSection = dialect.multifdFlushAfterEachSection();
-        this.zeroPagesInPackets = dialect.multifdZeroPages();
+        ZeroPageDetection zp = options.zeroPages();
+        this.zeroPagesInPackets = zp == null ? dialect.multifdZeroPages() : zp == ZeroPageDetection.MULTIFD;
+        this.detectZeroPages = zp != ZeroPageDetection.NONE;
         this.channels = channels;
         this.features = features;
         this.blocks = List.copyOf(blocks);
@@ -383,7 +386,7 @@ public final class RamSaver {
         RamBlock block = blocks.get(blockIndex);
         long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
-        boolean zero = knownZero || ZeroPageDetector.isZero(page);
+        boolean zero = detectZeroPages && (knownZero || ZeroPageDetector.isZero(page));
         if (channels != null && !zero) {
             channels.queue(block, offset); // read from guest memory when its channel writes it
             counters.normal.incrementAndGet();

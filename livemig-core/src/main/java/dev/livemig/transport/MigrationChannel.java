@@ -14,6 +14,13 @@ import java.nio.channels.GatheringByteChannel;
 public interface MigrationChannel extends ByteChannel, GatheringByteChannel, java.nio.channels.ScatteringByteChannel {
 
     /** Ends the outgoing direction; the incoming one stays open. */
+    /**
+     * The file under a file: channel, for layouts written at fixed offsets (mapped-ram); empty for streams.
+     */
+    default java.util.Optional<java.nio.channels.SeekableByteChannel> seekable() {
+        return java.util.Optional.empty();
+    }
+
     void shutdownOutput() throws IOException;
 
     /** True when this channel also carries data back (a socket). */

@@ -38,6 +38,11 @@ final class StreamMigrationChannel implements MigrationChannel {
     }
 
     @Override
+    public java.util.Optional<java.nio.channels.SeekableByteChannel> seekable() {
+        return out instanceof FileChannel f ? java.util.Optional.of(f) : java.util.Optional.empty();
+    }
+
+    @Override
     public int read(ByteBuffer dst) throws IOException {
         if (in == null) {
             throw new IOException(description + " carries no data back (no return path on this transport)");

@@ -28,16 +28,19 @@ class MigrationStatusTest {
     }
 
     @Test
-    void deviceFollowsOnlyPreSwitchoverAsInQemu72() {
+    void activeEndsInCompletedAs72OrPassesThroughDeviceAs100() {
         assertDoesNotThrow(() -> checkMove(Side.SOURCE, ACTIVE, COMPLETED));
-        assertThrows(IllegalStateException.class, () -> checkMove(Side.SOURCE, ACTIVE, DEVICE));
+        assertDoesNotThrow(() -> checkMove(Side.SOURCE, ACTIVE, DEVICE));
+        assertThrows(IllegalStateException.class, () -> checkMove(Side.SOURCE, DEVICE, ACTIVE));
     }
 
     @Test
-    void aDestinationGoesFromNoneToActiveWhenTheSourceConnects() {
+    void aDestinationGoesToActiveWhenTheSourceConnectsFromNone72OrSetup100() {
         assertDoesNotThrow(() -> checkMove(Side.DESTINATION, NONE, ACTIVE));
+        assertDoesNotThrow(() -> checkMove(Side.DESTINATION, NONE, SETUP));
+        assertDoesNotThrow(() -> checkMove(Side.DESTINATION, SETUP, ACTIVE));
         assertDoesNotThrow(() -> checkMove(Side.DESTINATION, ACTIVE, COMPLETED));
-        assertThrows(IllegalStateException.class, () -> checkMove(Side.DESTINATION, NONE, SETUP));
+        assertThrows(IllegalStateException.class, () -> checkMove(Side.DESTINATION, ACTIVE, SETUP));
     }
 
     @Test

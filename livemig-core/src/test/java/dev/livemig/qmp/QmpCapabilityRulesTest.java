@@ -47,10 +47,10 @@ class QmpCapabilityRulesTest {
     void aViolatedRuleIsRefusedWithItsMessage(CapabilityRules.Rule rule) throws Exception {
         try (var c = new RawQmp(served.tcp()).negotiated()) {
             String subject = rule.subject().qmpName();
-            String other = rule.other().qmpName();
             Json.Obj reply = switch (rule.relation()) {
-                case REQUIRES -> c.ask(set(subject, "true", other, "false"));
-                case EXCLUDES -> c.ask(set(withPrerequisites(rule, subject, "true", other, "true")));
+                case REQUIRES -> c.ask(set(subject, "true", rule.other().qmpName(), "false"));
+                case EXCLUDES -> c.ask(set(withPrerequisites(rule, subject, "true", rule.other().qmpName(), "true")));
+                case UNAVAILABLE -> c.ask(set(subject, "true"));
             };
             assertEquals("GenericError", RawQmp.errorClass(reply), reply.toString());
             assertEquals(rule.message(), RawQmp.desc(reply));

@@ -6,10 +6,12 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import dev.livemig.testing.Await;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -25,7 +27,8 @@ import java.util.Set;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The same QMP conversations held with two QEMU 7.2 processes and with two livemig machines: the replies
+ * The same QMP conversations held with two QEMU processes (7.2, then 10.0) and with two livemig machines of that
+ * release's machine type: the replies
  * (shape, error class and text) and the events (name and status) must be the same. Figures are left out
  * (they are measurements), and so are the few members whose values are a property of the run (ports,
  * times); everything QEMU decides by rule is compared. Waits are on events, with generous deadlines.
@@ -79,26 +82,27 @@ class QmpConversationTest {
         }
     }
 
-    private void assertSameConversation(Flow flow) throws Exception {
-        String qemu = converse(flow, true);
-        String livemig = converse(flow, false);
-        assertEquals(qemu, livemig, "livemig's conversation differs from QEMU 7.2's");
+    /** The flow with two QEMU {@code v} and with two livemig machines of v's machine type (so v's dialect). */
+    private void assertSameConversation(QemuVersion v, Flow flow) throws Exception {
+        String qemu = converse(v, flow, true);
+        String livemig = converse(v, flow, false);
+        assertEquals(qemu, livemig, "livemig's conversation differs from QEMU " + v.label() + "'s");
     }
 
-    private String converse(Flow flow, boolean qemu) throws Exception {
+    private String converse(QemuVersion v, Flow flow, boolean qemu) throws Exception {
         var c = new Conversation();
-        try (Endpoint src = qemu ? new Qemu(QemuProcess.start(QemuOptions.paused("pc").withPaused(false)))
-                : livemigMachine("src", false);
-             Endpoint dst = qemu ? new Qemu(QemuProcess.start(QemuOptions.incoming("pc", "defer")))
-                     : livemigMachine("dst", true)) {
+        try (Endpoint src = qemu ? new Qemu(QemuProcess.start(QemuOptions.paused("pc").withPaused(false).on(v)))
+                : livemigMachine(v, "src", false);
+             Endpoint dst = qemu ? new Qemu(QemuProcess.start(QemuOptions.incoming("pc", "defer").on(v)))
+                     : livemigMachine(v, "dst", true)) {
             flow.run(c, src, dst);
         }
         return c.text();
     }
 
-    private Livemig livemigMachine(String name, boolean destination) throws Exception {
+    private Livemig livemigMachine(QemuVersion v, String name, boolean destination) throws Exception {
         Path socket = Files.createDirectories(dir.resolve(name)).resolve("qmp.sock");
-        Machine m = Machine.builder("pc-i440fx-7.2").ram("ram", 8 << 20)
+        Machine m = Machine.builder(v.machineType("pc")).ram("ram", 8 << 20)
                 .initialState(destination ? RunState.PAUSED : RunState.RUNNING).build();
         try {
             var b = QmpServer.builder(m).unix(socket);
@@ -117,9 +121,10 @@ class QmpConversationTest {
 
     // ---- the flows ----
 
-    @Test
-    void aPlainMigrationWithEventsMatchesQemu() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void aPlainMigrationWithEventsMatchesQemu(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             String uri = prepare(c, src, dst, false);
             c.ask("src", src, "migrate", Json.object().put("uri", uri).build());
             c.awaitStatus(src, "completed");
@@ -134,9 +139,10 @@ class QmpConversationTest {
         });
     }
 
-    @Test
-    void aPausedGuestMigratesWithoutAnotherStopAndStaysPausedOnBothEnds() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void aPausedGuestMigratesWithoutAnotherStopAndStaysPausedOnBothEnds(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             String uri = prepare(c, src, dst, false);
             c.ask("src", src, "stop");
             c.ask("src", src, "stop");
@@ -150,9 +156,10 @@ class QmpConversationTest {
         });
     }
 
-    @Test
-    void pauseBeforeSwitchoverHoldsAStoppedGuestAndRefusesWhatQemuRefuses() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void pauseBeforeSwitchoverHoldsAStoppedGuestAndRefusesWhatQemuRefuses(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             String uri = prepare(c, src, dst, true);
             c.ask("src", src, "migrate-continue", Json.object().put("state", "active").build());
             c.ask("src", src, "migrate-continue", Json.object().put("state", "none").build());
@@ -185,9 +192,10 @@ class QmpConversationTest {
         });
     }
 
-    @Test
-    void cancelInPreSwitchoverResumesTheSourceAndLeavesOnlyTheStatus() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void cancelInPreSwitchoverResumesTheSourceAndLeavesOnlyTheStatus(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             String uri = prepare(c, src, dst, true);
             c.ask("src", src, "migrate", Json.object().put("uri", uri).build());
             c.awaitStatus(src, "pre-switchover");
@@ -201,9 +209,10 @@ class QmpConversationTest {
         });
     }
 
-    @Test
-    void aMigrationToADeadPeerFailsWithStatusAndReasonOnly() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void aMigrationToADeadPeerFailsWithStatusAndReasonOnly(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             int port;
             try (var s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
                 port = s.getLocalPort(); // closed again: nothing listens there any more
@@ -221,9 +230,10 @@ class QmpConversationTest {
         });
     }
 
-    @Test
-    void aFreshDestinationShowsOnlyItsAddressUntilTheSourceConnects() throws Exception {
-        assertSameConversation((c, src, dst) -> {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void aFreshDestinationShowsOnlyItsAddressUntilTheSourceConnects(QemuVersion v) throws Exception {
+        assertSameConversation(v, (c, src, dst) -> {
             c.ask("dst", dst, "query-migrate");
             c.ask("dst", dst, "query-status");
             c.ask("dst", dst, "migrate-continue", Json.object().put("state", "none").build());

@@ -36,7 +36,7 @@ class QmpFuzzTest {
     @FuzzTest(maxDuration = "5s")
     void framesAndDispatchesMessages(byte[] input) {
         try (var machine = Machine.builder("livemig-fuzz").ram("pc.ram", 4096).build()) {
-            var commands = new MachineCommands(machine, MigrationConfig.defaults(), null, (name, data, ts) -> { }, () -> { });
+            var commands = new MachineCommands(machine, MigrationConfig.defaults(), dev.livemig.migration.QmpDialect.QEMU_10_0, null, (name, data, ts) -> { }, () -> { });
             var dispatcher = new QmpDispatcher(commands.table().stream().filter(c -> !OUTSIDE.contains(c.name()))
                     .map(c -> c.name().equals("migrate") ? new QmpCommand(c.name(), c.params(), QmpFuzzTest::parseUri) : c).toList());
             var framer = new MessageFramer(Channels.newChannel(new ByteArrayInputStream(input)), CAP, new ByteBudget(4L * CAP));

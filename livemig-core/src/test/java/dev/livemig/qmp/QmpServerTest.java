@@ -304,7 +304,7 @@ class QmpServerTest {
     void capabilitiesAreSetThroughTheConfigurationRules() throws Exception {
         try (var c = client()) {
             List<Json> all = c.execute("query-migrate-capabilities").asArray();
-            assertEquals(dev.livemig.migration.MigrationCapability.values().length, all.size());
+            assertEquals(dev.livemig.migration.QmpDialect.QEMU_7_2.capabilities().size(), all.size(), "a livemig machine answers as 7.2");
             assertTrue(all.stream().noneMatch(j -> j.asObject().get("state").orElseThrow().equals(Json.of(true))));
             c.execute("migrate-set-capabilities", caps("events", true, "return-path", true));
             assertEquals(List.of("events", "return-path"), enabled(c));

@@ -77,6 +77,22 @@ class RamSectionTest {
         assertEquals(1, counters.normal.get());
     }
 
+    @Test
+    void withZeroPageDetectionNoneEveryPageGoesWithItsData() throws Exception {
+        var block = RamBlock.anonymous(arena, "pc.ram", 3 * 4096);
+        block.page(4096).fill((byte) 0xab);
+        var counters = new RamCounters();
+        var none = new RamOptions(false, 1, 8, true, 2, false, 64L << 20, ZeroPageDetection.NONE);
+        var saver = new RamSaver(List.of(block), counters, new dev.livemig.machine.ExplicitDirtyTracker(), none);
+        saver.setup(StreamWriter.inMemory());
+        var w = StreamWriter.inMemory();
+        assertTrue(saver.iterate(w, 0));
+        // three PAGE records (the first names the block), then EOS: QEMU's zero-page-detection=none
+        assertEquals(8 + 1 + 6 + 3 * 4096 + 2 * 8 + 8, w.toByteArray().length);
+        assertEquals(0, counters.duplicate.get());
+        assertEquals(3, counters.normal.get());
+    }
+
     @ParameterizedTest
     @EnumSource(PageBacking.class)
     void pagesRoundTripIntoAnotherMachinesBlocksWhateverTheDelivery(PageBacking backing) throws Exception {

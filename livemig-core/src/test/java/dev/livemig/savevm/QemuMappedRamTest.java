@@ -79,9 +79,13 @@ class QemuMappedRamTest {
         assertTrue(pages >= image.length / 4096 * 2 / 3, "the image's non-zero pages come from the page area: " + pages);
     }
 
-    /** livemig writes mapped-ram too (a paused machine's snapshot): QEMU 10.0 loads it, and so does livemig. */
-    @org.junit.jupiter.api.Test
-    void aLivemigMappedRamSnapshotLoadsIntoQemuAndBackIntoLivemig() throws Exception {
+    /**
+     * livemig writes mapped-ram too (a paused machine, as a snapshot or migrated over QMP with capability mapped-ram
+     * to file:, as libvirt saves a guest): QEMU 10.0 loads it, and so does livemig.
+     */
+    @ParameterizedTest(name = "through QMP migrate: {0}")
+    @ValueSource(booleans = {false, true})
+    void aLivemigMappedRamFileLoadsIntoQemuAndBackIntoLivemig(boolean throughMigrate) throws Exception {
         Path devices = dir.resolve("devices.snap");
         try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(QemuVersion.V10_0))) {
             qemu.saveSnapshot(devices);
@@ -96,7 +100,11 @@ class QemuMappedRamTest {
             Snapshots.load(m, devices);
             m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length).copyFrom(MemorySegment.ofArray(image));
             m.enter(dev.livemig.machine.RunState.PRELAUNCH);
-            Snapshots.save(m, file, true);
+            if (throughMigrate) {
+                migrateMappedRam(m, file);
+            } else {
+                Snapshots.save(m, file, true);
+            }
         }
         // the page area of pc.ram starts 1 MiB aligned, and the zero pages are not in the file
         assertTrue(Files.size(file) >= 32 << 20, "the file spans the page areas: " + Files.size(file));
@@ -112,6 +120,27 @@ class QemuMappedRamTest {
             Snapshots.load(back, file);
             assertEquals(-1, back.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length)
                     .mismatch(MemorySegment.ofArray(image)), "livemig reads its own mapped-ram file");
+        }
+    }
+
+    /** QEMU 10.0's way: capability mapped-ram, then migrate to file:, over livemig's QMP in the 10.0 dialect. */
+    private void migrateMappedRam(Machine m, Path file) throws Exception {
+        Path socket = dir.resolve("qmp.sock");
+        try (var server = dev.livemig.qmp.QmpServer.builder(m).unix(socket).start();
+             var qmp = dev.livemig.qmp.QmpClient.connect(socket, Duration.ofSeconds(20))) {
+            assertEquals(new Json.Num("10"), qmp.greeting().get("QMP").orElseThrow().asObject().get("version").orElseThrow()
+                    .asObject().get("qemu").orElseThrow().asObject().get("major").orElseThrow(), "a 10.0 machine type answers as 10.0");
+            qmp.execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "mapped-ram").put("state", true).build()))).build());
+            var refused = assertThrows(dev.livemig.qmp.QmpError.class,
+                    () -> qmp.execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:1").build()));
+            assertEquals("Migration requires seekable transport (e.g. file)", refused.desc(), "QEMU's text");
+            qmp.execute("migrate", Json.object().put("uri", "file:" + file).build());
+            dev.livemig.testing.Await.until("the migration to " + file + " to complete", () -> {
+                Json.Obj info = qmp.execute("query-migrate").asObject();
+                assertNotEquals("failed", info.string("status"), () -> "migration failed: " + info);
+                return info.string("status").equals("completed");
+            }, null, Duration.ofSeconds(60));
         }
     }
 }
