@@ -82,7 +82,7 @@ public final class IncomingMigration {
         if (machine.runState().isRunning()) {
             throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
         }
-        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+        if (multifdChannels() && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
         listener = Transports.listen(uri, gate);
@@ -94,6 +94,11 @@ public final class IncomingMigration {
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();
+    }
+
+    /** multifd over sockets; with mapped-ram a file's pages are read where they are instead (§17.2). */
+    private boolean multifdChannels() {
+        return config.has("multifd") && !config.has("mapped-ram");
     }
 
     public MigrationStatus status() {
@@ -152,7 +157,7 @@ public final class IncomingMigration {
         Thread acceptor = null;
         try {
             channel = listener.accept();
-            if (config.has("multifd")) {
+            if (multifdChannels()) {
                 // QEMU 7.2: the first connection is the main channel, every later one a multifd channel
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
                         config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks(), Duration.ofSeconds(10),

@@ -126,9 +126,8 @@ public final class Migration {
     }
 
     /**
-     * mapped-ram (§17) places every page at its offset of a file. QEMU's own refusals come first, with its texts;
-     * then what livemig does not build yet: it writes the layout once, so the guest must be paused (as libvirt's
-     * save pauses it), and from the main stream alone.
+     * mapped-ram (§17) places every page at its offset of a file (with multifd, by multifd-channels writer threads
+     * instead of sockets). QEMU's refusals, with its texts.
      */
     private void checkMappedRam(MigrationUri uri) throws MigrationException {
         if (!(uri instanceof MigrationUri.File)) {
@@ -136,14 +135,6 @@ public final class Migration {
         }
         if (config.has("multifd") && !config.text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
             throw new MigrationException("Cannot use compression with mapped-ram");
-        }
-        if (config.has("multifd")) {
-            throw new MigrationException("mapped-ram with multifd (positional writes per channel) is not built yet in livemig: "
-                    + "the main channel writes the whole file");
-        }
-        if (machine.runState().isRunning()) {
-            throw new MigrationException("mapped-ram of a running guest is not built yet in livemig: stop the guest first "
-                    + "(its pages are laid out once)");
         }
     }
 
@@ -261,12 +252,13 @@ public final class Migration {
             // mapped-ram skips over the holes of zero pages: it writes to the file itself
             var out = mappedRam ? new StreamWriter(channel.seekable().orElseThrow(
                     () -> new MigrationException("Migration requires seekable transport (e.g. file)"))) : new StreamWriter(channel);
-            if (config.has("multifd")) {
+            if (config.has("multifd") && !mappedRam) {
                 multifd = connectMultifd(uri);
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().pagesThrough(multifd);
-            StandardSections.of(machine).ram().mappedRamOutgoing(mappedRam);
+            StandardSections.of(machine).ram().mappedRamOutgoing(!mappedRam ? 0
+                    : config.has("multifd") ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
             save = new SaveVm(machine, out);
             save.header(config.has("validate-uuid"), mappedRam);
             if (config.has("return-path")) {
@@ -304,7 +296,7 @@ public final class Migration {
         if (save != null) {
             save.cleanup();
         }
-        StandardSections.of(machine).ram().mappedRamOutgoing(false);
+        StandardSections.of(machine).ram().mappedRamOutgoing(0);
         MigrationChannel.closeQuietly(channel);
         if (multifd != null) {
             multifd.close();

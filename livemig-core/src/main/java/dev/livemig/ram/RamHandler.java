@@ -31,7 +31,7 @@ public final class RamHandler implements LiveStateHandler {
     private DecompressThreads decompressor;
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
     private volatile boolean mappedRamIncoming;
-    private volatile boolean mappedRamOutgoing;
+    private volatile int mappedRamOutgoing; // writers; 0: a stream
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -74,9 +74,14 @@ public final class RamHandler implements LiveStateHandler {
         }
     }
 
-    /** For the next outgoing stream: RAM laid out as mapped-ram (a snapshot of a paused machine to a file). */
+    /** For the next outgoing stream: RAM laid out as mapped-ram, written by the migration thread. */
     public void mappedRamOutgoing(boolean on) {
-        this.mappedRamOutgoing = on;
+        mappedRamOutgoing(on ? 1 : 0);
+    }
+
+    /** For the next outgoing stream: RAM laid out as mapped-ram by {@code writers} threads (0: a stream). */
+    public void mappedRamOutgoing(int writers) {
+        this.mappedRamOutgoing = writers;
     }
 
     /** For the next load: whether the stream is a mapped-ram file (its configuration says so). */

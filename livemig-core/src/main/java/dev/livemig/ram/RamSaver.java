@@ -34,8 +34,8 @@ public final class RamSaver {
     private final boolean syncPerSection; // multifd sync at every EOS (7.2) or per pass with MULTIFD_FLUSH
     private final boolean zeroPagesInPackets; // multifd: zero pages listed in packets (current) or ZERO records (7.2)
     private final boolean detectZeroPages; // zero-page-detection none: every page goes with its 4 KiB, as in QEMU
-    private boolean mappedRam; // pages at fixed file offsets, all placed at setup (snapshots of paused machines)
-    private static final long MAPPED_RAM_ALIGNMENT = 1 << 20; // QEMU's, so page areas suit O_DIRECT
+    private int mappedRamWriters; // mapped-ram: pages at fixed file offsets, by this many writers (0: a stream)
+    private MappedRamWriter mapped; // from setup, with mapped-ram
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -108,19 +108,26 @@ public final class RamSaver {
     }
 
     /**
-     * Lays RAM out as mapped-ram (capability mapped-ram, §17) instead of streaming pages: every page is placed
-     * at setup, so the machine must stay paused; a page written later fails the save. Set before setup.
+     * Lays RAM out as mapped-ram (capability mapped-ram, §17) instead of streaming pages: each page at its fixed
+     * offset of the file, written again when the guest dirtied it, by {@code writers} threads (1: the migration
+     * thread; more: multifd's channels, which with mapped-ram only write). 0 switches it off. Set before setup.
      */
-    public void mappedRam(boolean on) {
-        this.mappedRam = on;
+    public void mappedRam(int writers) {
+        if (writers < 0) {
+            throw new IllegalArgumentException("writers: " + writers);
+        }
+        this.mappedRamWriters = writers;
     }
 
     /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
     public void setup(StreamWriter out) throws MigrationException {
         dirtyPages = 0;
         maybeData = new DirtyBitmap[blocks.size()];
-        if (mappedRam && (channels != null || options.compress() || options.xbzrle())) {
-            throw new MigrationException("mapped-ram is written by the main stream alone here: not with multifd, compress or xbzrle");
+        if (mappedRamWriters > 0 && (channels != null || options.compress() || options.xbzrle())) {
+            throw new MigrationException("mapped-ram writes pages into the file itself: not with multifd's sockets, compress or xbzrle");
+        }
+        if (mappedRamWriters > 0 && mapped == null) {
+            mapped = new MappedRamWriter(out, mappedRamWriters);
         }
         for (int i = 0; i < blocks.size(); i++) {
             // order matters: after the clear every write is logged (markDirty) or caught (tracker), so a page
@@ -148,57 +155,11 @@ public final class RamSaver {
         out.be64(total | RamFlags.MEM_SIZE);
         for (int i = 0; i < blocks.size(); i++) {
             out.str8(blocks.get(i).name()).be64(blocks.get(i).usedLength());
-            if (mappedRam) {
-                writeMappedArea(out, i);
+            if (mapped != null) {
+                mapped.reserve(out, blocks.get(i));
             }
         }
         endSection(out, start, multifdStart, true);
-    }
-
-    /**
-     * mapped-ram (§17): after the block's MEM_SIZE entry, its header, its bitmap of non-zero pages and its page
-     * area, page i at {@code pagesOffset + i × TPS} (zero pages as holes); every page is placed now, so the block
-     * has nothing left to send. The stream offsets are file offsets: the file holds this stream from its start.
-     */
-    private void writeMappedArea(StreamWriter out, int blockIndex) throws MigrationException {
-        RamBlock block = blocks.get(blockIndex);
-        long pages = block.targetPages();
-        DirtyBitmap known = maybeData == null ? null : maybeData[blockIndex];
-        var data = new DirtyBitmap(pages);
-        for (long p = 0; p < pages; p++) {
-            if ((known == null || known.get(p)) && !ZeroPageDetector.isZero(block.page(p * RamBlock.TARGET_PAGE_SIZE))) {
-                data.set(p);
-            }
-        }
-        long bitmapBytes = (pages + 63) / 64 * 8;
-        long bitmapOffset = out.offset() + MappedRamBlock.HEADER_SIZE;
-        long pagesOffset = (bitmapOffset + bitmapBytes + MAPPED_RAM_ALIGNMENT - 1) / MAPPED_RAM_ALIGNMENT * MAPPED_RAM_ALIGNMENT;
-        out.be32(MappedRamBlock.VERSION).be64(RamBlock.TARGET_PAGE_SIZE).be64(bitmapOffset).be64(pagesOffset);
-        for (long word = 0; word < bitmapBytes / 8; word++) {
-            long bits = 0;
-            for (int b = 0; b < 64 && word * 64 + b < pages; b++) {
-                if (data.get(word * 64 + b)) {
-                    bits |= 1L << b;
-                }
-            }
-            out.be64(Long.reverseBytes(bits)); // host order (x86-64: little-endian), as QEMU writes it
-        }
-        out.zeros(pagesOffset - out.offset());
-        long hole = 0;
-        for (long p = 0; p < pages; p++) {
-            if (!data.get(p)) {
-                hole += RamBlock.TARGET_PAGE_SIZE;
-                counters.duplicate.incrementAndGet();
-                continue;
-            }
-            out.zeros(hole);
-            hole = 0;
-            out.page(block.page(p * RamBlock.TARGET_PAGE_SIZE));
-            counters.normal.incrementAndGet();
-        }
-        out.zeros(hole);
-        toSend[blockIndex].clear();
-        dirtyPages -= pages;
     }
 
     /** Every RAM section ends alike: pending compressed pages out, the multifd sync (7.2), EOS, accounting. */
@@ -232,8 +193,9 @@ public final class RamSaver {
         }
     }
 
+    /** Bytes that go beside the main stream: multifd's, and mapped-ram's positional writes (QEMU counts both there). */
     private long multifdBytes() {
-        return channels == null ? 0 : channels.bytesQueued();
+        return (channels == null ? 0 : channels.bytesQueued()) + (mapped == null ? 0 : mapped.bytesWritten());
     }
 
     /** Moves pages written since the last sync into the migration bitmaps; returns how many were added. */
@@ -259,6 +221,10 @@ public final class RamSaver {
 
     /** Disarms dirty tracking and stops compression threads (whatever the outcome of the migration). */
     public void cleanup() {
+        if (mapped != null) {
+            mapped.close();
+            mapped = null;
+        }
         if (compressor != null) {
             compressor.close();
             compressor = null;
@@ -340,6 +306,9 @@ public final class RamSaver {
         while (sendNextPage(out)) {
             // keep going: the machine is paused, nothing can dirty pages behind us
         }
+        if (mapped != null) {
+            mapped.writeBitmaps(); // once, after the last page (§17.1)
+        }
         endSection(out, start, multifdStart, true);
     }
 
@@ -352,10 +321,6 @@ public final class RamSaver {
     private boolean sendNextPage(StreamWriter out) throws MigrationException {
         if (dirtyPages == 0) {
             return false;
-        }
-        if (mappedRam) {
-            throw new MigrationException("mapped-ram: " + dirtyPages + " pages changed after their areas were written; "
-                    + "livemig writes mapped-ram for a paused machine only");
         }
         for (int visited = 0; visited <= blocks.size(); visited++) {
             long page = toSend[cursorBlock].nextSet(cursorPage);
@@ -372,6 +337,9 @@ public final class RamSaver {
                 cursorBlock = 0;
                 rounds++;
                 flushCompressed(out); // a page of the last round must be out before it is sent again
+                if (mapped != null) {
+                    mapped.barrier(); // likewise in the file: no older write of a page may land after a newer one
+                }
                 if (channels != null && !syncPerSection) {
                     multifdSync(out); // nor may a page's older copy on one channel overtake its newer one on another
                 }
@@ -387,6 +355,11 @@ public final class RamSaver {
         long offset = pageIndex * RamBlock.TARGET_PAGE_SIZE;
         MemorySegment page = block.page(offset);
         boolean zero = detectZeroPages && (knownZero || ZeroPageDetector.isZero(page));
+        if (mapped != null) {
+            mapped.page(blockIndex, pageIndex, zero);
+            (zero ? counters.duplicate : counters.normal).incrementAndGet();
+            return;
+        }
         if (channels != null && !zero) {
             channels.queue(block, offset); // read from guest memory when its channel writes it
             counters.normal.incrementAndGet();

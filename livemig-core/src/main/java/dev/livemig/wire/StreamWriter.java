@@ -63,6 +63,25 @@ public final class StreamWriter implements AutoCloseable {
         return mem.out.toByteArray();
     }
 
+    /** The file under this writer, for writes at fixed offsets beside the stream (mapped-ram); null for a stream. */
+    public java.nio.channels.FileChannel file() {
+        return channel instanceof java.nio.channels.FileChannel f ? f : null;
+    }
+
+    /** Where in the file the next stream byte goes (the stream may start at an offset of it); flushes first. */
+    public long filePosition() throws MigrationException {
+        java.nio.channels.FileChannel f = file();
+        if (f == null) {
+            throw new IllegalStateException("not a file: " + channel);
+        }
+        flush();
+        try {
+            return f.position();
+        } catch (IOException e) {
+            throw new MigrationException("cannot read the file position: " + e.getMessage(), e);
+        }
+    }
+
     /** Bytes written so far, including buffered ones: the stream offset of the next byte. */
     public long offset() {
         return flushed + queuedBytes + (buf.position() - mark);

@@ -80,12 +80,13 @@ class QemuMappedRamTest {
     }
 
     /**
-     * livemig writes mapped-ram too (a paused machine, as a snapshot or migrated over QMP with capability mapped-ram
-     * to file:, as libvirt saves a guest): QEMU 10.0 loads it, and so does livemig.
+     * livemig writes mapped-ram too: as a snapshot, or migrated over QMP with capability mapped-ram to file: (as
+     * libvirt saves a guest), by the migration thread or by multifd-channels writer threads (-1: a snapshot). QEMU
+     * 10.0 loads it, with multifd when it was written so, and so does livemig.
      */
-    @ParameterizedTest(name = "through QMP migrate: {0}")
-    @ValueSource(booleans = {false, true})
-    void aLivemigMappedRamFileLoadsIntoQemuAndBackIntoLivemig(boolean throughMigrate) throws Exception {
+    @ParameterizedTest(name = "multifd channels: {0}")
+    @ValueSource(ints = {-1, 0, 2})
+    void aLivemigMappedRamFileLoadsIntoQemuAndBackIntoLivemig(int channels) throws Exception {
         Path devices = dir.resolve("devices.snap");
         try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(QemuVersion.V10_0))) {
             qemu.saveSnapshot(devices);
@@ -100,8 +101,8 @@ class QemuMappedRamTest {
             Snapshots.load(m, devices);
             m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length).copyFrom(MemorySegment.ofArray(image));
             m.enter(dev.livemig.machine.RunState.PRELAUNCH);
-            if (throughMigrate) {
-                migrateMappedRam(m, file);
+            if (channels >= 0) {
+                migrateMappedRam(m, file, channels);
             } else {
                 Snapshots.save(m, file, true);
             }
@@ -110,7 +111,11 @@ class QemuMappedRamTest {
         assertTrue(Files.size(file) >= 32 << 20, "the file spans the page areas: " + Files.size(file));
         try (QemuProcess qemu = QemuProcess.start(QemuOptions.incoming("pc", "defer").on(QemuVersion.V10_0).withPaused(true))) {
             qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
-                    Json.object().put("capability", "mapped-ram").put("state", true).build()))).build());
+                    Json.object().put("capability", "mapped-ram").put("state", true).build(),
+                    Json.object().put("capability", "multifd").put("state", channels > 0).build()))).build());
+            if (channels > 0) {
+                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+            }
             qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "file:" + file).build());
             assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
             assertArrayEquals(image, qemu.readGuestMemory(IMAGE_GPA, image.length), "QEMU holds livemig's RAM");
@@ -124,7 +129,7 @@ class QemuMappedRamTest {
     }
 
     /** QEMU 10.0's way: capability mapped-ram, then migrate to file:, over livemig's QMP in the 10.0 dialect. */
-    private void migrateMappedRam(Machine m, Path file) throws Exception {
+    private void migrateMappedRam(Machine m, Path file, int channels) throws Exception {
         Path socket = dir.resolve("qmp.sock");
         try (var server = dev.livemig.qmp.QmpServer.builder(m).unix(socket).start();
              var qmp = dev.livemig.qmp.QmpClient.connect(socket, Duration.ofSeconds(20))) {
@@ -132,6 +137,11 @@ class QemuMappedRamTest {
                     .asObject().get("qemu").orElseThrow().asObject().get("major").orElseThrow(), "a 10.0 machine type answers as 10.0");
             qmp.execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
                     Json.object().put("capability", "mapped-ram").put("state", true).build()))).build());
+            if (channels > 0) {
+                qmp.execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                        Json.object().put("capability", "multifd").put("state", true).build()))).build());
+                qmp.execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+            }
             var refused = assertThrows(dev.livemig.qmp.QmpError.class,
                     () -> qmp.execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:1").build()));
             assertEquals("Migration requires seekable transport (e.g. file)", refused.desc(), "QEMU's text");
