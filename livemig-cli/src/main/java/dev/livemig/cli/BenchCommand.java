@@ -81,6 +81,7 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
+            dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
             MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, UNLIMITED));
             String listen = switch (transport) {
                 case "tcp" -> "tcp:127.0.0.1:0";

@@ -49,6 +49,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
         guest.check();
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));

@@ -44,6 +44,7 @@ final class GuestCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
         guest.check();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         if ((uri == null) == !qmp.given()) {

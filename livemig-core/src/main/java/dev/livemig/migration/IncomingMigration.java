@@ -49,6 +49,7 @@ public final class IncomingMigration {
     private Thread thread;
     private volatile MigrationUri address;
     private final QmpDialect dialect;
+    private final boolean scratch; // one of CodeWarmUp's
 
     /** {@code autostart} false keeps the machine paused after the load (QEMU's -S / autostart off). */
     public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
@@ -62,6 +63,7 @@ public final class IncomingMigration {
     public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, QmpDialect dialect,
                              Consumer<MigrationEvent> events) {
         this.dialect = dialect;
+        this.scratch = CodeWarmUp.onWarmUpThread();
         this.machine = machine;
         this.config = config;
         this.autostart = autostart;
@@ -86,6 +88,7 @@ public final class IncomingMigration {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
         listener = Transports.listen(uri, gate);
+        CodeWarmUp.startOnce(); // while it waits for the source
         address = listener.address();
         machine.enter(RunState.INMIGRATE);
         if (dialect.listensInSetup()) {
@@ -157,6 +160,9 @@ public final class IncomingMigration {
         Thread acceptor = null;
         try {
             channel = listener.accept();
+            if (!scratch) {
+                CodeWarmUp.migrationBegins();
+            }
             if (multifdChannels()) {
                 // QEMU 7.2: the first connection is the main channel, every later one a multifd channel
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),

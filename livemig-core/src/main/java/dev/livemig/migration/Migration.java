@@ -109,6 +109,9 @@ public final class Migration {
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     public void start(MigrationUri uri) throws MigrationException {
         MigrationConfig.validated(config);
+        if (!CodeWarmUp.onWarmUpThread()) {
+            CodeWarmUp.migrationBegins();
+        }
         if (config.has("mapped-ram")) {
             checkMappedRam(uri);
         } else if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
