@@ -8,11 +8,9 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 class MachineTest {
-
-    @Test
-    void pauseAndResumeCallTheApplicationsHooksOnlyOnChange() {
-        List<String> calls = new ArrayList<>();
-        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(new Machine.RunStateHooks() {
+    /** Hooks that note each call in {@code calls}. */
+    private static Machine.RunStateHooks recording(List<String> calls) {
+        return new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 calls.add("pause");
@@ -22,7 +20,13 @@ class MachineTest {
             public void resume() {
                 calls.add("resume");
             }
-        }).build()) {
+        };
+    }
+
+    @Test
+    void pauseAndResumeCallTheApplicationsHooksOnlyOnChange() {
+        List<String> calls = new ArrayList<>();
+        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(recording(calls)).build()) {
             assertEquals(RunState.PAUSED, m.runState());
             m.resume();
             m.resume();
@@ -36,17 +40,7 @@ class MachineTest {
     @Test
     void workWhilePausedSeesAStillMachineThatNoResumeCanInterrupt() throws Exception {
         List<String> calls = java.util.Collections.synchronizedList(new ArrayList<>());
-        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(new Machine.RunStateHooks() {
-            @Override
-            public void pause() {
-                calls.add("pause");
-            }
-
-            @Override
-            public void resume() {
-                calls.add("resume");
-            }
-        }).build()) {
+        try (Machine m = Machine.builder("m").ram("ram", 4096).hooks(recording(calls)).build()) {
             m.resume();
             calls.clear();
             Thread[] cont = new Thread[1];

@@ -252,13 +252,14 @@ class FaultInjectionTest {
      * How far into {@code c} every run goes before its switchover, which a single measurement cannot tell: the
      * RAM pass takes more or fewer rounds, and pages go to whichever multifd channel is idle. The zero pages
      * alone (two thirds of the guest, 9 bytes each on the main channel) pass 5,000 bytes of the main channel,
-     * and the first two page packets go to different channels, so each carries at least one: 128 pages and
-     * their header.
+     * and the first two page packets go to different channels, so each carries at least one: 128 pages, of which
+     * (current QEMU's dialect listing zero pages in packets, without data) only every third carries 4 KiB. A bound
+     * of 128 whole pages made the middle of a channel that got a single packet unreachable (seen once in CI).
      */
     private static long reachedEveryRun(Channel c, long measured) {
         return switch (c) {
             case MAIN -> Math.min(measured, 5_000);
-            case MULTIFD_1, MULTIFD_2 -> Math.min(measured, 128 * 4096);
+            case MULTIFD_1, MULTIFD_2 -> Math.min(measured, 128 / 3 * 4096);
             case RETURN_PATH -> measured;
         };
     }
