@@ -4,10 +4,12 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,8 +17,8 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The QMP subcommands driving a real QEMU 7.2 through a second -qmp monitor (the harness holds the first):
- * the client, the argument typing and the reply parsing all meet QEMU's own QMP.
+ * The QMP subcommands driving a real QEMU (7.2 and 10.0) through a second -qmp monitor (the harness holds the
+ * first): the client, the argument typing and the reply parsing all meet QEMU's own QMP.
  */
 @Tag("qemu")
 class QmpCommandsAgainstQemuTest {
@@ -28,11 +30,12 @@ class QmpCommandsAgainstQemuTest {
         assertTrue(QemuProcess.available(), "qemu-system-x86_64 is not on PATH: run ./test, which installs it");
     }
 
-    @Test
-    void qemuIsQueriedConfiguredAndMigratedToAFile() throws Exception {
+    @ParameterizedTest
+    @EnumSource(QemuVersion.class)
+    void qemuIsQueriedConfiguredAndMigratedToAFile(QemuVersion v) throws Exception {
         Path socket = dir.resolve("cli.sock");
         Path stream = dir.resolve("stream");
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc")
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(v)
                 .withArgs("-qmp", "unix:" + socket + ",server=on,wait=off"))) {
             String qmp = "unix:" + socket;
             assertEquals("Migration status: none\n", CliRun.of("status", "--qmp", qmp).out());
