@@ -96,6 +96,8 @@ class SoakIT {
                     // a fixed number of JIT compiler threads: otherwise they come and go with the load, and
                     // the thread count could not be held to its baseline
                     "-XX:-UseDynamicNumberOfCompilerThreads",
+                    // no CodeWarmUp: its one-time scratch migrations would move the thread baseline taken at rest
+                    "-Dlivemig.warmup=off",
                     "-cp", System.getProperty("java.class.path"), mainClass));
             cmd.addAll(args);
             process = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();

@@ -84,6 +84,7 @@ public final class IncomingMigration {
         if (machine.runState().isRunning()) {
             throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
         }
+        config.checkDirectIo();
         if (multifdChannels() && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
@@ -192,6 +193,8 @@ public final class IncomingMigration {
             returnPath = new DestinationReturnPath(channel, config.has("switchover-ack"));
             prepareSwitchoverAcks();
             StandardSections.of(machine).ram().options(config.ramOptions());
+            StandardSections.of(machine).ram().directIo(config.booleanValue(MigrationParameter.DIRECT_IO)
+                    && address instanceof MigrationUri.File file ? file.path() : null);
             var in = new StreamReader(channel);
             LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, returnPath::onCommand).load();
             if (multifd != null) {
@@ -239,6 +242,7 @@ public final class IncomingMigration {
                 StandardSections.of(machine).ram().atSectionEnd(() -> { });
             }
             StandardSections.of(machine).ram().loadCleanup(); // a load that never began still stops the prefault
+            StandardSections.of(machine).ram().directIo(null);
             if (acceptor != null) {
                 try {
                     acceptor.join(5_000);

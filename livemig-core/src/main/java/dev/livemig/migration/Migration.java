@@ -112,6 +112,7 @@ public final class Migration {
         if (!CodeWarmUp.onWarmUpThread()) {
             CodeWarmUp.migrationBegins();
         }
+        config.checkDirectIo();
         if (config.has("mapped-ram")) {
             checkMappedRam(uri);
         } else if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
@@ -260,6 +261,8 @@ public final class Migration {
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().pagesThrough(multifd);
+            StandardSections.of(machine).ram().directIo(mappedRam && config.booleanValue(MigrationParameter.DIRECT_IO)
+                    ? ((MigrationUri.File) uri).path() : null);
             StandardSections.of(machine).ram().mappedRamOutgoing(!mappedRam ? 0
                     : config.has("multifd") ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
             save = new SaveVm(machine, out);
@@ -300,6 +303,7 @@ public final class Migration {
             save.cleanup();
         }
         StandardSections.of(machine).ram().mappedRamOutgoing(0);
+        StandardSections.of(machine).ram().directIo(null);
         MigrationChannel.closeQuietly(channel);
         if (multifd != null) {
             multifd.close();

@@ -45,7 +45,7 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
             MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE,
             MigrationParameter.MULTIFD_CHANNELS, MigrationParameter.MULTIFD_COMPRESSION,
             MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL,
-            MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION);
+            MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION, MigrationParameter.DIRECT_IO);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -59,6 +59,16 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     public static MigrationConfig defaults() {
         return new MigrationConfig(Set.of(), DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_BANDWIDTH);
+    }
+
+    /**
+     * direct-io applies to mapped-ram's page areas only (QEMU's multifd file channels); livemig refuses it
+     * without that capability instead of ignoring it.
+     */
+    public void checkDirectIo() throws MigrationException {
+        if (booleanValue(MigrationParameter.DIRECT_IO) && !has("mapped-ram")) {
+            throw new MigrationException("direct-io needs capability mapped-ram: only its page areas are read and written unbuffered");
+        }
     }
 
     public boolean has(String capability) {

@@ -40,6 +40,7 @@ final class MappedRamWriter implements AutoCloseable {
     }
 
     private final FileChannel file;
+    private final FileChannel pageFile; // the page areas: file itself, or an O_DIRECT channel (direct-io)
     private final ExecutorService writers; // null: the migration thread writes
     private final List<Future<?>> pending = new ArrayList<>();
     private final List<Area> areas = new ArrayList<>();
@@ -48,11 +49,13 @@ final class MappedRamWriter implements AutoCloseable {
     private long runFirst;
     private long runPages;
 
-    MappedRamWriter(StreamWriter out, int writers) throws MigrationException {
+    /** {@code directIo}: the file's path, to write the page areas with O_DIRECT; null writes them buffered. */
+    MappedRamWriter(StreamWriter out, int writers, java.nio.file.Path directIo) throws MigrationException {
         this.file = out.file();
         if (file == null) {
             throw new MigrationException("Migration requires seekable transport (e.g. file)");
         }
+        this.pageFile = directIo == null ? file : DirectIo.open(directIo, true);
         this.writers = writers > 1 ? Executors.newFixedThreadPool(writers,
                 Thread.ofPlatform().name("livemig-mapped-ram-", 0).daemon().factory()) : null;
     }
@@ -106,10 +109,10 @@ final class MappedRamWriter implements AutoCloseable {
         runArea = -1;
         bytesWritten.addAndGet(pages.byteSize());
         if (writers == null) {
-            writeAt(pages.asByteBuffer(), at);
+            writeAt(pageFile, pages.asByteBuffer(), at);
         } else {
             pending.add(writers.submit(() -> {
-                writeAt(pages.asByteBuffer(), at);
+                writeAt(pageFile, pages.asByteBuffer(), at);
                 return null;
             }));
         }
@@ -153,15 +156,15 @@ final class MappedRamWriter implements AutoCloseable {
                 }
                 bits.putLong(w);
             }
-            writeAt(bits.flip(), a.bitmapOffset);
+            writeAt(file, bits.flip(), a.bitmapOffset);
         }
     }
 
-    private void writeAt(ByteBuffer data, long position) throws MigrationException {
+    private static void writeAt(FileChannel channel, ByteBuffer data, long position) throws MigrationException {
         try {
             long at = position;
             while (data.hasRemaining()) {
-                at += file.write(data, at);
+                at += channel.write(data, at);
             }
         } catch (IOException e) {
             throw new MigrationException("mapped-ram: writing at file offset " + position + " failed: "
@@ -174,6 +177,13 @@ final class MappedRamWriter implements AutoCloseable {
     public void close() {
         if (writers != null) {
             writers.shutdownNow();
+        }
+        if (pageFile != file) {
+            try {
+                pageFile.close();
+            } catch (IOException e) {
+                // every write was waited for (or the migration failed already): nothing is lost here
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ public final class RamHandler implements LiveStateHandler {
     private volatile RamLoader.SectionEnd sectionEnd = () -> { };
     private volatile boolean mappedRamIncoming;
     private volatile int mappedRamOutgoing; // writers; 0: a stream
+    private volatile java.nio.file.Path directIo; // direct-io: the mapped-ram file, its page areas unbuffered
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -84,6 +85,14 @@ public final class RamHandler implements LiveStateHandler {
         this.mappedRamOutgoing = writers;
     }
 
+    /**
+     * direct-io for the next outgoing or incoming mapped-ram file: its path, whose page areas are then written or
+     * read with O_DIRECT; null (the default) goes through the page cache.
+     */
+    public void directIo(java.nio.file.Path file) {
+        this.directIo = file;
+    }
+
     /** For the next load: whether the stream is a mapped-ram file (its configuration says so). */
     public void mappedRamIncoming(boolean on) {
         this.mappedRamIncoming = on;
@@ -114,7 +123,7 @@ public final class RamHandler implements LiveStateHandler {
         tracker = tracking.open();
         trackerName = tracker.name();
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
-        saver.mappedRam(mappedRamOutgoing);
+        saver.mappedRam(mappedRamOutgoing, directIo);
         saver.setup(out);
     }
 
@@ -178,6 +187,7 @@ public final class RamHandler implements LiveStateHandler {
         populatedBeforePrefault = null;
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
+        loader.directIo(mappedRamIncoming ? directIo : null);
         if (prefault == null) {
             prefault = RamPrefault.start(blocks, features);
         }
@@ -193,6 +203,9 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public synchronized void loadCleanup() {
+        if (loader != null) {
+            loader.closeDirectIo();
+        }
         loader = null;
         populatedBeforePrefault = null;
         if (decompressor != null) {

@@ -28,6 +28,7 @@ public final class RamLoader {
     private SectionEnd sectionEnd = () -> { };
     private boolean flushRecords;
     private boolean mappedRam;
+    private java.nio.file.Path directIo; // mapped-ram page areas read with O_DIRECT from this file; null: the stream
 
     /**
      * What must happen at each multifd sync point before the stream goes on: every RAM section's EOS in 7.2's
@@ -271,7 +272,13 @@ public final class RamLoader {
                 end++;
             }
             // a run of pages with data: one read straight into guest memory
-            in.readFully(local.memory().asSlice(next * RamBlock.TARGET_PAGE_SIZE, (end - next) * RamBlock.TARGET_PAGE_SIZE));
+            MemorySegment run = local.memory().asSlice(next * RamBlock.TARGET_PAGE_SIZE, (end - next) * RamBlock.TARGET_PAGE_SIZE);
+            if (directIo == null) {
+                in.readFully(run);
+            } else {
+                readDirect(in, run, mapped.pagesOffset() + next * RamBlock.TARGET_PAGE_SIZE);
+                in.skip(run.byteSize());
+            }
             if (known != null) {
                 known.setRange(next, end);
             }
@@ -280,12 +287,51 @@ public final class RamLoader {
         pagesLoaded += pages;
     }
 
+    /** A run of a page area read with O_DIRECT (opened once per load), at its absolute file offset. */
+    private java.nio.channels.FileChannel direct;
+
+    private void readDirect(StreamReader in, MemorySegment into, long fileOffset) throws MigrationException {
+        if (direct == null) {
+            direct = DirectIo.open(directIo, false);
+        }
+        var buf = into.asByteBuffer();
+        try {
+            long at = fileOffset;
+            while (buf.hasRemaining()) {
+                int n = direct.read(buf, at);
+                if (n < 0) {
+                    throw in.errorAt(in.offset(), "mapped-ram page area ends early at file offset " + at + " (direct-io)");
+                }
+                at += n;
+            }
+        } catch (java.io.IOException e) {
+            throw in.errorAt(in.offset(), "direct-io read at file offset " + fileOffset + " failed: " + e.getMessage());
+        }
+    }
+
+    /** Closes what direct-io opened; the load is over. */
+    public void closeDirectIo() {
+        if (direct != null) {
+            try {
+                direct.close();
+            } catch (java.io.IOException e) {
+                // only read from: nothing to lose
+            }
+            direct = null;
+        }
+    }
+
     /**
      * The stream is a mapped-ram file (its configuration lists capability mapped-ram): each MEM_SIZE entry is
      * followed by the block's header, bitmap and page area, and no later record may carry a page.
      */
     public void mappedRam(boolean on) {
         this.mappedRam = on;
+    }
+
+    /** direct-io: read mapped-ram page areas from {@code file} with O_DIRECT (null: from the stream). */
+    public void directIo(java.nio.file.Path file) {
+        this.directIo = file;
     }
 
     private MemorySegment page(StreamReader in, long at, int flags, long offset) throws MigrationException {

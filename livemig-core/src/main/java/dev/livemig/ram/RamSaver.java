@@ -36,6 +36,7 @@ public final class RamSaver {
     private final boolean detectZeroPages; // zero-page-detection none: every page goes with its 4 KiB, as in QEMU
     private int mappedRamWriters; // mapped-ram: pages at fixed file offsets, by this many writers (0: a stream)
     private MappedRamWriter mapped; // from setup, with mapped-ram
+    private java.nio.file.Path mappedRamDirectIo; // the file, to write page areas with O_DIRECT; null: buffered
     private CompressThreads compressor; // while a migration with compress runs
     private final long[] blockBase;     // each block's start in one address space, as QEMU's ram_addr
     private XbzrleCache cache;          // while a migration with xbzrle runs
@@ -113,10 +114,16 @@ public final class RamSaver {
      * thread; more: multifd's channels, which with mapped-ram only write). 0 switches it off. Set before setup.
      */
     public void mappedRam(int writers) {
+        mappedRam(writers, null);
+    }
+
+    /** As {@link #mappedRam(int)}; {@code directIo}: the file's path, to write the page areas with O_DIRECT. */
+    public void mappedRam(int writers, java.nio.file.Path directIo) {
         if (writers < 0) {
             throw new IllegalArgumentException("writers: " + writers);
         }
         this.mappedRamWriters = writers;
+        this.mappedRamDirectIo = directIo;
     }
 
     /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
@@ -127,7 +134,7 @@ public final class RamSaver {
             throw new MigrationException("mapped-ram writes pages into the file itself: not with multifd's sockets, compress or xbzrle");
         }
         if (mappedRamWriters > 0 && mapped == null) {
-            mapped = new MappedRamWriter(out, mappedRamWriters);
+            mapped = new MappedRamWriter(out, mappedRamWriters, mappedRamDirectIo);
         }
         for (int i = 0; i < blocks.size(); i++) {
             // order matters: after the clear every write is logged (markDirty) or caught (tracker), so a page

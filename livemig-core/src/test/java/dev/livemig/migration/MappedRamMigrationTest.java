@@ -80,6 +80,69 @@ class MappedRamMigrationTest {
         }
     }
 
+    /**
+     * direct-io: the page areas written and read with O_DIRECT (QEMU's multifd file channels do the same), the
+     * destination a livemig incoming migration from file:. A file system that refuses O_DIRECT must be named in
+     * the error on both ends, never silently used buffered.
+     */
+    @ParameterizedTest(name = "multifd channels: {0}")
+    @ValueSource(ints = {0, 2})
+    void withDirectIoThePageAreasGoPastThePageCacheBothWays(int channels) throws Exception {
+        Path file = dir.resolve("direct.mig");
+        MigrationConfig config = MAPPED_RAM.withParameter("direct-io", "true");
+        if (channels > 0) {
+            config = config.withCapability("multifd").withParameter("multifd-channels", Integer.toString(channels));
+        }
+        boolean hostHasDirectIo = directIoWorksIn(dir);
+        byte[] atSwitchover;
+        try (LiveGuest source = new LiveGuest(8 << 20, 20_000)) {
+            source.start();
+            source.awaitWrites(1_000);
+            var migration = new Migration(source.machine, config, e -> { });
+            migration.start(MigrationUri.parse("file:" + file));
+            MigrationStatus end = migration.awaitFinished(60, TimeUnit.SECONDS);
+            if (!hostHasDirectIo) {
+                assertEquals(MigrationStatus.FAILED, end);
+                assertTrue(migration.info().errorDesc().contains("O_DIRECT"), migration.info().errorDesc());
+                return;
+            }
+            assertEquals(MigrationStatus.COMPLETED, end, migration.info().toJson().toString());
+            atSwitchover = source.ram.memory().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        }
+        try (LiveGuest back = new LiveGuest(8 << 20, 0)) {
+            var incoming = new IncomingMigration(back.machine, config, false, e -> { });
+            incoming.listen(MigrationUri.parse("file:" + file));
+            assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(60, TimeUnit.SECONDS), incoming.error());
+            assertEquals(-1, back.ram.memory().mismatch(MemorySegment.ofArray(atSwitchover)));
+        }
+    }
+
+    /** The host property the direct-io test depends on: whether this file system takes O_DIRECT. */
+    private static boolean directIoWorksIn(Path dir) throws Exception {
+        Path probe = Files.createTempFile(dir, "odirect", ".probe");
+        try (var ch = java.nio.channels.FileChannel.open(probe, java.nio.file.StandardOpenOption.WRITE,
+                com.sun.nio.file.ExtendedOpenOption.DIRECT)) {
+            return ch.isOpen();
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            return false;
+        } finally {
+            Files.deleteIfExists(probe);
+        }
+    }
+
+    @Test
+    void directIoWithoutMappedRamIsRefusedNotIgnored() throws Exception {
+        MigrationConfig config = MigrationConfig.defaults().withParameter("direct-io", "true");
+        try (Machine m = Machine.builder("pc-i440fx-10.0").ram("pc.ram", 1 << 20).build()) {
+            String why = assertThrows(MigrationException.class,
+                    () -> new Migration(m, config, e -> { }).start(MigrationUri.parse("file:" + dir.resolve("d")))).getMessage();
+            assertTrue(why.startsWith("direct-io needs capability mapped-ram"), why);
+            why = assertThrows(MigrationException.class,
+                    () -> new IncomingMigration(m, config, false, e -> { }).listen(MigrationUri.parse("file:" + dir.resolve("d")))).getMessage();
+            assertTrue(why.startsWith("direct-io needs capability mapped-ram"), why);
+        }
+    }
+
     @Test
     void whatQemuRefusesWithMappedRamIsRefusedWithItsText() throws Exception {
         try (Machine m = Machine.builder("pc-i440fx-10.0").ram("pc.ram", 1 << 20).build()) {

@@ -53,8 +53,9 @@ class QemuMappedRamTest {
                 caps.add(Json.object().put("capability", "multifd").put("state", true).build());
             }
             qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(caps)).build());
-            if (channels > 0) {
-                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+            if (channels > 0) { // and direct-io: QEMU's channels read the page areas with O_DIRECT
+                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
+                        .put("direct-io", true).build());
             }
             qemu.qmp().execute("migrate", Json.object().put("uri", "file:" + file).build());
             assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
@@ -81,8 +82,8 @@ class QemuMappedRamTest {
 
     /**
      * livemig writes mapped-ram too: as a snapshot, or migrated over QMP with capability mapped-ram to file: (as
-     * libvirt saves a guest), by the migration thread or by multifd-channels writer threads (-1: a snapshot). QEMU
-     * 10.0 loads it, with multifd when it was written so, and so does livemig.
+     * libvirt saves a guest), by the migration thread or by multifd-channels writer threads with direct-io (-1: a
+     * snapshot). QEMU 10.0 loads it, with multifd and direct-io when it was written so, and so does livemig.
      */
     @ParameterizedTest(name = "multifd channels: {0}")
     @ValueSource(ints = {-1, 0, 2})
@@ -140,7 +141,8 @@ class QemuMappedRamTest {
             if (channels > 0) {
                 qmp.execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
                         Json.object().put("capability", "multifd").put("state", true).build()))).build());
-                qmp.execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+                qmp.execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
+                        .put("direct-io", true).build()); // livemig's writers write with O_DIRECT
             }
             var refused = assertThrows(dev.livemig.qmp.QmpError.class,
                     () -> qmp.execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:1").build()));
