@@ -34,9 +34,10 @@ class QemuMappedRamTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "multifd channels: {0}")
-    @ValueSource(ints = {0, 2})
-    void aQemuMappedRamFileLoadsIntoALivemigMachineExactly(int channels) throws Exception {
+    /** QEMU's file, from a paused guest or a running one (pages written again as it runs), single channel or multifd. */
+    @ParameterizedTest(name = "multifd channels: {0}, guest running: {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"0, false", "2, false", "0, true", "2, true"})
+    void aQemuMappedRamFileLoadsIntoALivemigMachineExactly(int channels, boolean running) throws Exception {
         byte[] image = new byte[3 << 20];
         new Random(31).nextBytes(image);
         for (int i = 0; i < image.length; i += 3 * 4096) {
@@ -45,20 +46,22 @@ class QemuMappedRamTest {
         Path file = dir.resolve("mapped-ram.snap");
         byte[] low;
         byte[] high;
-        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(QemuVersion.V10_0).withImage(IMAGE_GPA, image))) {
-            low = qemu.readGuestMemory(0, 0xa0000);
-            high = qemu.readGuestMemory(IMAGE_GPA, (32 << 20) - (int) IMAGE_GPA);
+        try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").withPaused(!running).on(QemuVersion.V10_0)
+                .withImage(IMAGE_GPA, image))) {
             List<Json> caps = new ArrayList<>(List.of(Json.object().put("capability", "mapped-ram").put("state", true).build()));
             if (channels > 0) {
                 caps.add(Json.object().put("capability", "multifd").put("state", true).build());
             }
             qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(caps)).build());
-            if (channels > 0) { // and direct-io: QEMU's channels read the page areas with O_DIRECT
+            if (channels > 0) { // and direct-io: QEMU's channels write the page areas with O_DIRECT
                 qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
                         .put("direct-io", true).build());
             }
             qemu.qmp().execute("migrate", Json.object().put("uri", "file:" + file).build());
             assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
+            // read once it is over: QEMU stays stopped (postmigrate) with the memory the file holds
+            low = qemu.readGuestMemory(0, 0xa0000);
+            high = qemu.readGuestMemory(IMAGE_GPA, (32 << 20) - (int) IMAGE_GPA);
         }
         assertTrue(Files.size(file) > 32 << 20, "the page areas are in the file: " + Files.size(file));
         try (Machine m = QemuMachines.shaped(QemuVersion.V10_0, "pc")) {
@@ -114,8 +117,9 @@ class QemuMappedRamTest {
             qemu.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
                     Json.object().put("capability", "mapped-ram").put("state", true).build(),
                     Json.object().put("capability", "multifd").put("state", channels > 0).build()))).build());
-            if (channels > 0) {
-                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels).build());
+            if (channels > 0) { // and direct-io: QEMU's channels read the page areas with O_DIRECT
+                qemu.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
+                        .put("direct-io", true).build());
             }
             qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "file:" + file).build());
             assertEquals("completed", qemu.waitForMigration(Duration.ofSeconds(60)).string("status"));
