@@ -135,7 +135,7 @@ public final class Migration {
      */
     private void checkMappedRam(MigrationUri uri) throws MigrationException {
         if (!(uri instanceof MigrationUri.File)) {
-            throw new MigrationException("Migration requires seekable transport (e.g. file)");
+            throw new MigrationException(dev.livemig.ram.MappedRamWriter.NEEDS_A_FILE);
         }
         if (config.has("multifd") && !config.text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
             throw new MigrationException("Cannot use compression with mapped-ram");
@@ -255,7 +255,7 @@ public final class Migration {
             boolean mappedRam = config.has("mapped-ram");
             // mapped-ram skips over the holes of zero pages: it writes to the file itself
             var out = mappedRam ? new StreamWriter(channel.seekable().orElseThrow(
-                    () -> new MigrationException("Migration requires seekable transport (e.g. file)"))) : new StreamWriter(channel);
+                    () -> new MigrationException(dev.livemig.ram.MappedRamWriter.NEEDS_A_FILE))) : new StreamWriter(channel);
             if (config.has("multifd") && !mappedRam) {
                 multifd = connectMultifd(uri);
             }

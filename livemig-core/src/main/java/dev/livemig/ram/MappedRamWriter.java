@@ -29,7 +29,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * (called between passes and before the bitmaps) waits for every write, so an older copy of a page never lands
  * after a newer one. Used by the migration thread only.
  */
-final class MappedRamWriter implements AutoCloseable {
+public final class MappedRamWriter implements AutoCloseable {
+    /** QEMU's refusal of mapped-ram on anything but a file. */
+    public static final String NEEDS_A_FILE = "Migration requires seekable transport (e.g. file)";
+
     /** QEMU's alignment of a page area, so that it suits O_DIRECT. */
     static final long ALIGNMENT = 1 << 20;
     /** Longest run handed to one write: large enough to be cheap, small enough to spread over the writers. */
@@ -53,7 +56,7 @@ final class MappedRamWriter implements AutoCloseable {
     MappedRamWriter(StreamWriter out, int writers, java.nio.file.Path directIo) throws MigrationException {
         this.file = out.file();
         if (file == null) {
-            throw new MigrationException("Migration requires seekable transport (e.g. file)");
+            throw new MigrationException(NEEDS_A_FILE);
         }
         this.pageFile = directIo == null ? file : DirectIo.open(directIo, true);
         this.writers = writers > 1 ? Executors.newFixedThreadPool(writers,

@@ -29,6 +29,7 @@ public final class RamLoader {
     private boolean flushRecords;
     private boolean mappedRam;
     private java.nio.file.Path directIo; // mapped-ram page areas read with O_DIRECT from this file; null: the stream
+    private java.nio.channels.FileChannel direct; // directIo's channel, opened at its first run, closed by closeDirectIo
 
     /**
      * What must happen at each multifd sync point before the stream goes on: every RAM section's EOS in 7.2's
@@ -287,9 +288,7 @@ public final class RamLoader {
         pagesLoaded += pages;
     }
 
-    /** A run of a page area read with O_DIRECT (opened once per load), at its absolute file offset. */
-    private java.nio.channels.FileChannel direct;
-
+    /** A run of a page area read with O_DIRECT, at its absolute file offset. */
     private void readDirect(StreamReader in, MemorySegment into, long fileOffset) throws MigrationException {
         if (direct == null) {
             direct = DirectIo.open(directIo, false);
