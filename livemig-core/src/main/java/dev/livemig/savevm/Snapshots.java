@@ -94,7 +94,7 @@ public final class Snapshots {
         }
         DescribedDevices described = DescribedDevices.fromFileTrailer(file);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
-             StreamReader in = new StreamReader(ch)) {
+             StreamReader in = StreamReader.of(ch)) {
             return new LoadVm(machine, in, described).load();
         } catch (IOException e) {
             throw new MigrationException("cannot read snapshot " + file + ": " + MigrationException.reason(e), e);
@@ -127,7 +127,7 @@ public final class Snapshots {
     /** As {@link #shape(Path)}, refusing a block list past {@code ceiling} before a machine is made of it. */
     public static Shape shape(Path file, RamCeiling ceiling) throws MigrationException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
-             StreamReader in = new StreamReader(ch)) {
+             StreamReader in = StreamReader.of(ch)) {
             dev.livemig.wire.StreamFraming.readHeader(in);
             long at = in.offset();
             String machineType = ConfigurationRecord.readAny(in);

@@ -103,6 +103,14 @@ public final class StreamReader implements AutoCloseable {
         base = at;
     }
 
+    /**
+     * A copying reader over a file, its buffer no larger than the file: a snapshot of a few KiB does not pay
+     * for (and leave to the collector) a buffer of {@link #DEFAULT_BUFFER}. The reader owns {@code file}.
+     */
+    public static StreamReader of(java.nio.channels.FileChannel file) throws IOException {
+        return new StreamReader(file, (int) Math.max(512, Math.min(file.size(), DEFAULT_BUFFER)));
+    }
+
     /** A reader over an in-memory byte array (tests, tools). */
     public static StreamReader of(byte[] bytes) {
         return new StreamReader(Channels.newChannel(new ByteArrayInputStream(bytes)), Math.max(512, Math.min(bytes.length, DEFAULT_BUFFER)));
