@@ -6,6 +6,7 @@ import dev.livemig.fuzz.UntrustedInput;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.machine.Machine;
+import dev.livemig.machine.RunState;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
@@ -33,25 +34,45 @@ class QmpFuzzTest {
     private static final Set<String> OUTSIDE = Set.of("calc-dirty-rate", "quit");
     private static final int CAP = 64 << 10;
 
+    /**
+     * The machine inputs are dispatched to. Making one per input cost most of an input's time (closing its
+     * shared memory arena waits for every thread of the JVM), so one is kept while it is as built: the only
+     * machine state a QMP command changes is the run state, and a machine whose run state an input moved is
+     * replaced before the next input. Every input meets a new machine's state.
+     */
+    private static Machine machine;
+    private static RunState built;
+
+    private static Machine asBuilt() {
+        if (machine != null && machine.runState() != built) {
+            machine.close();
+            machine = null;
+        }
+        if (machine == null) {
+            machine = Machine.builder("livemig-fuzz").ram("pc.ram", 4096).build();
+            built = machine.runState();
+        }
+        return machine;
+    }
+
     @FuzzTest(maxDuration = "5s")
     void framesAndDispatchesMessages(byte[] input) {
-        try (var machine = Machine.builder("livemig-fuzz").ram("pc.ram", 4096).build()) {
-            var commands = new MachineCommands(machine, MigrationConfig.defaults(), dev.livemig.migration.QmpDialect.QEMU_10_0, null, (name, data, ts) -> { }, () -> { });
-            var dispatcher = new QmpDispatcher(commands.table().stream().filter(c -> !OUTSIDE.contains(c.name()))
-                    .map(c -> c.name().equals("migrate") ? new QmpCommand(c.name(), c.params(), QmpFuzzTest::parseUri) : c).toList());
-            var framer = new MessageFramer(Channels.newChannel(new ByteArrayInputStream(input)), CAP, new ByteBudget(4L * CAP));
-            UntrustedInput.parse(IOException.class, () -> {
-                boolean negotiated = false;
-                for (byte[] message; (message = framer.next()) != null; ) {
-                    QmpDispatcher.Reply reply = dispatcher.dispatch(message, negotiated);
-                    negotiated = reply.negotiated();
-                    if (reply.response().get("error").orElse(null) instanceof Json.Obj error) {
-                        assertFalse(error.string("desc").startsWith("internal error"), () -> "a handler failed: " + error);
-                    }
-                    JsonWriter.compact(reply.response());
+        Machine machine = asBuilt();
+        var commands = new MachineCommands(machine, MigrationConfig.defaults(), dev.livemig.migration.QmpDialect.QEMU_10_0, null, (name, data, ts) -> { }, () -> { });
+        var dispatcher = new QmpDispatcher(commands.table().stream().filter(c -> !OUTSIDE.contains(c.name()))
+                .map(c -> c.name().equals("migrate") ? new QmpCommand(c.name(), c.params(), QmpFuzzTest::parseUri) : c).toList());
+        var framer = new MessageFramer(Channels.newChannel(new ByteArrayInputStream(input)), CAP, new ByteBudget(4L * CAP));
+        UntrustedInput.parse(IOException.class, () -> {
+            boolean negotiated = false;
+            for (byte[] message; (message = framer.next()) != null; ) {
+                QmpDispatcher.Reply reply = dispatcher.dispatch(message, negotiated);
+                negotiated = reply.negotiated();
+                if (reply.response().get("error").orElse(null) instanceof Json.Obj error) {
+                    assertFalse(error.string("desc").startsWith("internal error"), () -> "a handler failed: " + error);
                 }
-            });
-        }
+                JsonWriter.compact(reply.response());
+            }
+        });
     }
 
     /** migrate up to the point where it would connect: its URI parsed, as the real command does first. */
