@@ -1,7 +1,7 @@
 package dev.livemig.wire;
 
 /**
- * The constants of QEMU's migration stream, defined once (see docs/qemu-migration-format.md §0.3, §2, §3).
+ * The constants of QEMU's migration stream, defined once (see docs/format.md §0.3, §2, §3).
  */
 public final class WireFormat {
     private WireFormat() {

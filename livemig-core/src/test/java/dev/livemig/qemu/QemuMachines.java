@@ -2,7 +2,7 @@ package dev.livemig.qemu;
 
 import dev.livemig.machine.Machine;
 
-/** livemig machines shaped like the harness's QEMU guests (-m 32M, -nodefaults; docs/qemu-7.2-notes.md §2). */
+/** livemig machines shaped like the harness's QEMU guests (-m 32M, -nodefaults; docs/qemu-7.2-notes.md §1). */
 public final class QemuMachines {
     private QemuMachines() {
     }
