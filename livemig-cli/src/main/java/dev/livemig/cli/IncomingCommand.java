@@ -5,6 +5,7 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.migration.IncomingMigration;
+import dev.livemig.migration.MigrationController;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.qmp.QmpServer;
@@ -76,7 +77,10 @@ final class IncomingCommand implements Callable<Integer> {
         }
         try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate);
              QmpServer server = qmp.given() ? qmp.listenOn(QmpServer.builder(g.machine()).config(config)
-                     .incoming(defer ? null : MigrationUri.parse(uri), false, gate)).start() : null) {
+                     .incoming(defer ? null : MigrationUri.parse(uri), false, gate)).start() : null;
+             // without QMP the command drives the controller itself (with QMP, the server's serves the clients)
+             MigrationController direct = server != null ? null
+                     : MigrationController.builder(g.machine()).config(config).destination(MigrationUri.parse(uri), false, gate).build()) {
             IncomingMigration incoming;
             if (server != null) {
                 line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));
@@ -88,8 +92,8 @@ final class IncomingCommand implements Callable<Integer> {
                     return 1;
                 }
             } else {
-                incoming = new IncomingMigration(g.machine(), config, false, e -> { });
-                incoming.listen(MigrationUri.parse(uri), gate);
+                direct.startIncoming();
+                incoming = direct.migrations().incoming().orElseThrow();
             }
             MigrationUri address = incoming.address();
             WildcardWarning.forIncoming(address).ifPresent(System.err::println);

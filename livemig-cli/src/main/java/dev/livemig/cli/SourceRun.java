@@ -3,6 +3,8 @@ package dev.livemig.cli;
 import dev.livemig.machine.Machine;
 import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationController;
+import dev.livemig.migration.MigrationRefusedException;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.transport.MigrationUri;
@@ -10,20 +12,29 @@ import dev.livemig.wire.MigrationException;
 
 import java.util.concurrent.TimeUnit;
 
-/** Runs one outgoing migration to its end, drawing progress on the terminal (unless quiet). */
+/**
+ * Runs one outgoing migration to its end through the machine's {@link MigrationController}, drawing progress
+ * on the terminal (unless quiet); an interrupted run cancels the migration as the controller closes.
+ */
 final class SourceRun {
     private SourceRun() {
     }
 
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet)
-            throws MigrationException, InterruptedException {
-        var m = new Migration(machine, config, e -> { });
+            throws MigrationException, MigrationRefusedException, InterruptedException {
+        try (var controller = MigrationController.builder(machine).config(config).build()) {
+            return follow(controller, config, target, quiet);
+        }
+    }
+
+    private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationUri target, boolean quiet)
+            throws MigrationRefusedException, InterruptedException {
         if (!quiet) {
             System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
                     config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
                     config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilities()));
         }
-        m.start(target);
+        Migration m = controller.migrate(target);
         while (!m.status().isFinal()) {
             m.awaitFinished(250, TimeUnit.MILLISECONDS);
             if (!quiet) {
@@ -34,7 +45,7 @@ final class SourceRun {
                 if (!quiet) {
                     System.out.printf("%npre-switchover: the guest is stopped, its final state not yet sent; continuing (as migrate-continue would)%n");
                 }
-                m.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+                controller.continueFrom(MigrationStatus.PRE_SWITCHOVER);
             }
         }
         if (!quiet) {

@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.IncomingMigration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationController;
 import dev.livemig.migration.QmpDialect;
 import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
@@ -56,6 +57,7 @@ public final class QmpServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(QmpServer.class.getName());
     private static final Duration JOIN_TIMEOUT = Duration.ofSeconds(5);
 
+    private final MigrationController controller;
     private final MachineCommands commands;
     private final QmpDispatcher dispatcher;
     private final List<ServerSocketChannel> listeners = new ArrayList<>();
@@ -71,18 +73,23 @@ public final class QmpServer implements AutoCloseable {
     private final Path unixSocket;
     /** The client thread whose quit command closes the server; only it may, after queueing its reply. */
     private final AtomicReference<Thread> quitter = new AtomicReference<>();
-    private final IncomingSide incomingSide;
     private InetSocketAddress tcpAddress;
 
-    private QmpServer(Builder b) {
+    private QmpServer(Builder b) throws MigrationException {
         this.unixSocket = b.unixSocket;
-        this.incomingSide = b.incoming;
         this.limits = b.limits;
         this.clientSlots = new Semaphore(b.limits.maxClients());
         this.inputBudget = new ByteBudget(b.limits.maxBufferedBytes());
-        this.commands = new MachineCommands(b.machine, b.config, b.dialect != null ? b.dialect
-                : QmpDialect.forMachine(b.machine.compat()), b.incoming, this::broadcast,
-                () -> quitter.compareAndSet(null, Thread.currentThread()));
+        var controller = MigrationController.builder(b.machine).config(b.config)
+                .events(MachineCommands.eventsTo(this::broadcast));
+        if (b.dialect != null) {
+            controller.dialect(b.dialect);
+        }
+        if (b.destination) {
+            controller.destination(b.incomingUri, b.autostart, b.gate);
+        }
+        this.controller = controller.build();
+        this.commands = new MachineCommands(this.controller, () -> quitter.compareAndSet(null, Thread.currentThread()));
         this.dispatcher = new QmpDispatcher(commands.table());
     }
 
@@ -108,7 +115,10 @@ public final class QmpServer implements AutoCloseable {
         private MigrationConfig config = MigrationConfig.defaults();
         private Path unixSocket;
         private InetSocketAddress tcp;
-        private IncomingSide incoming;
+        private boolean destination;
+        private MigrationUri incomingUri;
+        private boolean autostart;
+        private HandshakeGate gate;
         private QmpLimits limits = QmpLimits.defaults();
         private QmpDialect dialect;
 
@@ -158,7 +168,10 @@ public final class QmpServer implements AutoCloseable {
 
         /** {@link #incoming(MigrationUri, boolean)} taking only connections that pass {@code gate}, for either start. */
         public Builder incoming(MigrationUri uri, boolean autostart, HandshakeGate gate) {
-            this.incoming = new IncomingSide(uri, autostart, gate);
+            this.destination = true;
+            this.incomingUri = uri;
+            this.autostart = autostart;
+            this.gate = java.util.Objects.requireNonNull(gate, "gate");
             return this;
         }
 
@@ -167,14 +180,7 @@ public final class QmpServer implements AutoCloseable {
             if (unixSocket == null && tcp == null) {
                 throw new IllegalArgumentException("a QMP server needs a unix socket path or a tcp address");
             }
-            MigrationConfig.validated(config, dialect != null ? dialect : QmpDialect.forMachine(machine.compat()));
-            if (incoming != null) {
-                if (machine.runState().isRunning()) {
-                    throw new MigrationException("the destination machine must not be running: machine=" + machine.name());
-                }
-                machine.enter(RunState.INMIGRATE);
-            }
-            return new QmpServer(this).bind(unixSocket, tcp);
+            return new QmpServer(this).bind(unixSocket, tcp); // the controller checks the configuration and the machine
         }
     }
 
@@ -183,10 +189,12 @@ public final class QmpServer implements AutoCloseable {
      * server closes first or the machine is not a destination.
      */
     public CompletionStage<IncomingMigration> incomingStarted() {
-        if (incomingSide == null) {
-            return CompletableFuture.failedStage(new MigrationException("this QMP server's machine is not a migration destination"));
-        }
-        return incomingSide.started().minimalCompletionStage();
+        return controller.incomingStarted();
+    }
+
+    /** The machine's migration controller, which the server's commands drive; the process may drive it too. */
+    public MigrationController controller() {
+        return controller;
     }
 
     private QmpServer bind(Path unixSocket, InetSocketAddress tcp) throws IOException, MigrationException {
@@ -206,7 +214,7 @@ public final class QmpServer implements AutoCloseable {
                 server.tcpAddress = (InetSocketAddress) ch.getLocalAddress();
                 server.accept(ch, "tcp");
             }
-            commands.startIncomingIfGiven();
+            controller.startIncoming();
         } catch (IOException | MigrationException | RuntimeException e) {
             server.close();
             throw e;
@@ -346,7 +354,7 @@ public final class QmpServer implements AutoCloseable {
             for (QmpSession s : all) {
                 s.close();
             }
-            commands.shutdown(JOIN_TIMEOUT);
+            controller.shutdown(JOIN_TIMEOUT);
             joinAll();
             if (unixSocket != null) {
                 Files.deleteIfExists(unixSocket);

@@ -7,7 +7,8 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
-import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationController;
+import dev.livemig.migration.QmpDialect;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
 import org.junit.jupiter.api.Test;
@@ -58,7 +59,13 @@ class QmpFuzzTest {
     @FuzzTest(maxDuration = "5s")
     void framesAndDispatchesMessages(byte[] input) {
         Machine machine = asBuilt();
-        var commands = new MachineCommands(machine, MigrationConfig.defaults(), dev.livemig.migration.QmpDialect.QEMU_10_0, null, (name, data, ts) -> { }, () -> { });
+        MigrationController controller;
+        try {
+            controller = MigrationController.builder(machine).dialect(QmpDialect.QEMU_10_0).build();
+        } catch (MigrationException e) {
+            throw new AssertionError("the default configuration is valid", e);
+        }
+        var commands = new MachineCommands(controller, () -> { });
         var dispatcher = new QmpDispatcher(commands.table().stream().filter(c -> !OUTSIDE.contains(c.name()))
                 .map(c -> c.name().equals("migrate") ? new QmpCommand(c.name(), c.params(), QmpFuzzTest::parseUri) : c).toList());
         var framer = new MessageFramer(Channels.newChannel(new ByteArrayInputStream(input)), CAP, new ByteBudget(4L * CAP));

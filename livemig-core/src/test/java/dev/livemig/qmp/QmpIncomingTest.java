@@ -230,7 +230,7 @@ class QmpIncomingTest {
         dst.execute("quit");
         assertTrue(destServer.awaitClosed(WAIT));
         var failure = assertThrows(CompletionException.class, () -> destServer.incomingStarted().toCompletableFuture().join());
-        assertTrue(failure.getCause().getMessage().contains("before migrate-incoming"), failure.getCause().getMessage());
+        assertTrue(failure.getCause().getMessage().contains("closed before the incoming migration started"), failure.getCause().getMessage());
     }
 
     @Test

@@ -1,0 +1,13 @@
+package dev.livemig.migration;
+
+/**
+ * A request the {@link MigrationController} did not carry out: a migration in the wrong state, a run-state
+ * change a switchover forbids, a configuration it cannot take. Nothing changed. Apart from
+ * {@link dev.livemig.wire.MigrationException}, which says a stream or a peer failed: this one says what the
+ * caller asked for cannot be done now. The message is QEMU's text where QEMU refuses the same request.
+ */
+public final class MigrationRefusedException extends Exception {
+    public MigrationRefusedException(String message) {
+        super(message);
+    }
+}
