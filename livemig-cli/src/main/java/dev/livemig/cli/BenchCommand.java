@@ -1,5 +1,6 @@
 package dev.livemig.cli;
 
+import dev.livemig.migration.MigrationCapability;
 import dev.livemig.host.HostFacts;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
@@ -115,9 +116,9 @@ final class BenchCommand implements Runnable {
                             .put("ram_bytes", ram)
                             .put("content", content)
                             .put("transport", transport)
-                            .put("multifd_channels", config.has("multifd") ? config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 0)
-                            .put("multifd_compression", config.has("multifd") ? config.text(MigrationParameter.MULTIFD_COMPRESSION) : "-")
-                            .put("zero_copy_send", config.has("zero-copy-send"))
+                            .put("multifd_channels", config.has(MigrationCapability.MULTIFD) ? config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 0)
+                            .put("multifd_compression", config.has(MigrationCapability.MULTIFD) ? config.text(MigrationParameter.MULTIFD_COMPRESSION) : "-")
+                            .put("zero_copy_send", config.has(MigrationCapability.ZERO_COPY_SEND))
                             .put("total_ms", info.totalTimeMs())
                             .put("downtime_ms", info.downtimeMs())
                             .put("setup_ms", info.setupTimeMs())

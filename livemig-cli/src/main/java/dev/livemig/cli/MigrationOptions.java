@@ -23,7 +23,7 @@ final class MigrationOptions {
     MigrationConfig config(MigrationConfig base) throws MigrationException {
         MigrationConfig c = base;
         for (String cap : capabilities) {
-            c = c.withCapability(cap);
+            c = c.withCapability(dev.livemig.migration.MigrationCapability.byName(cap));
         }
         for (String p : parameters) {
             int eq = p.indexOf('=');

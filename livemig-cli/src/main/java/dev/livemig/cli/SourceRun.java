@@ -32,7 +32,7 @@ final class SourceRun {
         if (!quiet) {
             System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
                     config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
-                    config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilities()));
+                    config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilityNames()));
         }
         Migration m = controller.migrate(target);
         while (!m.status().isFinal()) {

@@ -1,5 +1,6 @@
 package dev.livemig.cli;
 
+import dev.livemig.migration.MigrationCapability;
 import dev.livemig.cli.guest.DemoGuest;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.Migration;
@@ -31,7 +32,7 @@ class CancelIT {
             var at = MigrationUri.parse(dest.nextLine().string("listening"));
             // ACTIVE: 32 MiB of random pages at 8 MiB/s at most stay active for four seconds at least, however
             // loaded the machine, so the cancel comes midway; PRE_SWITCHOVER holds the migration until continued
-            var config = new MigrationConfig(Set.of("pause-before-switchover"), 300,
+            var config = new MigrationConfig(Set.of(MigrationCapability.PAUSE_BEFORE_SWITCHOVER), 300,
                     when == MigrationStatus.ACTIVE ? 8L << 20 : 1L << 30);
             var m = new Migration(guest.machine(), config, e -> { });
             m.start(at);

@@ -64,7 +64,7 @@ final class QmpSource implements AutoCloseable {
 
     /** Starts the destination with the capabilities the source will use; returns the uri to migrate to. */
     String listen(String... capabilities) throws Exception {
-        incoming = new IncomingMigration(dest, new MigrationConfig(Set.of(capabilities), 300, 1L << 30), true, e -> { });
+        incoming = new IncomingMigration(dest, new MigrationConfig(dev.livemig.migration.MigrationCapability.setOf(capabilities), 300, 1L << 30), true, e -> { });
         return incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")).toString();
     }
 

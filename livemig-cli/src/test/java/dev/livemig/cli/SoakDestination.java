@@ -31,7 +31,7 @@ public final class SoakDestination {
 
     public static void main(String[] args) throws Exception {
         long ram = Long.parseLong(args[0]);
-        MigrationConfig config = new MigrationConfig(Set.of(args[1].split(",")), 300, 1L << 30)
+        MigrationConfig config = new MigrationConfig(dev.livemig.migration.MigrationCapability.setOf(args[1].split(",")), 300, 1L << 30)
                 .withParameter("multifd-channels", args[2]);
         var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         for (String line; (line = in.readLine()) != null; ) {

@@ -41,7 +41,7 @@ class SwitchoverAckIT {
             guest.machine().resume();
             var at = MigrationUri.parse(dest.nextLine().string("listening"));
             var m = new Migration(guest.machine(), new MigrationConfig(
-                    Set.of("return-path", "switchover-ack", "pause-before-switchover"), 300, 1L << 30), e -> { });
+                    dev.livemig.migration.MigrationCapability.setOf("return-path", "switchover-ack", "pause-before-switchover"), 300, 1L << 30), e -> { });
             long startNs = System.nanoTime();
             m.start(at);
             QueryMigrate.migrationStatus(m, MigrationStatus.PRE_SWITCHOVER);

@@ -167,7 +167,7 @@ public final class StreamDump {
             StreamFraming.readHeader(in);
             boolean mappedRam = false;
             if (in.peek(0) == WireFormat.CONFIGURATION) { // subsections too, where the script would stop
-                mappedRam = dev.livemig.savevm.ConfigurationRecord.readAnyReceived(in).capabilities().contains("mapped-ram");
+                mappedRam = dev.livemig.savevm.ConfigurationRecord.readAnyReceived(in).capabilities().contains(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName());
             }
             int lastSection = -1;
             while (true) {

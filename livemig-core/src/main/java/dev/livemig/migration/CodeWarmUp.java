@@ -73,7 +73,7 @@ public final class CodeWarmUp {
      */
     static int runRounds(int rounds, java.util.function.BooleanSupplier stop) throws MigrationException, InterruptedException {
         MigrationConfig plain = new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, 0);
-        MigrationConfig multifd = plain.withCapability("multifd");
+        MigrationConfig multifd = plain.withCapability(MigrationCapability.MULTIFD);
         int completed = 0;
         for (int round = 0; round < rounds; round++) {
             for (MigrationConfig config : List.of(plain, multifd)) {

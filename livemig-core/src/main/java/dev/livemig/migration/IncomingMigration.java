@@ -102,7 +102,7 @@ public final class IncomingMigration {
 
     /** multifd over sockets; with mapped-ram a file's pages are read where they are instead (§17.2). */
     private boolean multifdChannels() {
-        return config.has("multifd") && !config.has("mapped-ram");
+        return config.has(MigrationCapability.MULTIFD) && !config.has(MigrationCapability.MAPPED_RAM);
     }
 
     public MigrationStatus status() {
@@ -159,8 +159,10 @@ public final class IncomingMigration {
     private void run() {
         MultifdReceiver multifd = null;
         Thread acceptor = null;
+        var event = new IncomingLoadEvent();
         try {
             channel = listener.accept();
+            event.begin();
             if (!scratch) {
                 CodeWarmUp.migrationBegins();
             }
@@ -190,7 +192,7 @@ public final class IncomingMigration {
                 throw new MigrationException("cancelled");
             }
             state.move(MigrationStatus.ACTIVE);
-            returnPath = new DestinationReturnPath(channel, config.has("switchover-ack"));
+            returnPath = new DestinationReturnPath(channel, config.has(MigrationCapability.SWITCHOVER_ACK));
             prepareSwitchoverAcks();
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().directIo(config.booleanValue(MigrationParameter.DIRECT_IO)
@@ -211,7 +213,9 @@ public final class IncomingMigration {
                 }
             }
             if (start) {
+                long resumeNs = System.nanoTime();
                 machine.resume();
+                event.start = System.nanoTime() - resumeNs;
                 state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
             }
             state.move(MigrationStatus.COMPLETED);
@@ -250,13 +254,19 @@ public final class IncomingMigration {
                     Thread.currentThread().interrupt();
                 }
             }
+            event.end();
+            if (event.shouldCommit() && !scratch) {
+                event.status = state.status().qemuName();
+                event.error = error;
+                event.commit();
+            }
             finished.countDown();
         }
     }
 
     /** Hands every handler that needs to approve switchover its callback (capability switchover-ack). */
     private void prepareSwitchoverAcks() {
-        if (!config.has("switchover-ack")) {
+        if (!config.has(MigrationCapability.SWITCHOVER_ACK)) {
             return;
         }
         var waiting = machine.devices().snapshot().stream()

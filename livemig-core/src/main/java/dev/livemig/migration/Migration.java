@@ -66,6 +66,7 @@ public final class Migration {
     private boolean ending;
     private Thread thread;
     private final QmpDialect dialect;
+    private final boolean scratch = CodeWarmUp.onWarmUpThread(); // a warm-up's: no JFR events
 
     public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
         this(machine, config, QmpDialect.QEMU_7_2, events);
@@ -93,7 +94,7 @@ public final class Migration {
      */
     public void retune(MigrationConfig changed) {
         tuned = changed;
-        if (config.has("xbzrle")) {
+        if (config.has(MigrationCapability.XBZRLE)) {
             StandardSections.of(machine).ram().resizeXbzrleCache(changed.longValue(MigrationParameter.XBZRLE_CACHE_SIZE));
         }
         synchronized (lock) {
@@ -113,9 +114,9 @@ public final class Migration {
             CodeWarmUp.migrationBegins();
         }
         config.checkDirectIo();
-        if (config.has("mapped-ram")) {
+        if (config.has(MigrationCapability.MAPPED_RAM)) {
             checkMappedRam(uri);
-        } else if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+        } else if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd is not supported by current protocol (" + uri + "): it needs tcp or unix");
         }
         SaveVm.checkNotBlocked(machine);
@@ -137,7 +138,7 @@ public final class Migration {
         if (!(uri instanceof MigrationUri.File)) {
             throw new MigrationException(dev.livemig.ram.MappedRamWriter.NEEDS_A_FILE);
         }
-        if (config.has("multifd") && !config.text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
+        if (config.has(MigrationCapability.MULTIFD) && !config.text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
             throw new MigrationException("Cannot use compression with mapped-ram");
         }
     }
@@ -219,9 +220,9 @@ public final class Migration {
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
                 s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
-                config.has("compress") ? new MigrationInfo.CompressionStats(ram.compressedPages.get(), ram.compressBusy.get(),
+                config.has(MigrationCapability.COMPRESS) ? new MigrationInfo.CompressionStats(ram.compressedPages.get(), ram.compressBusy.get(),
                         ram.compressedBytes.get()) : null,
-                config.has("xbzrle") ? new MigrationInfo.XbzrleStats(ram.xbzrleCacheSize.get(),
+                config.has(MigrationCapability.XBZRLE) ? new MigrationInfo.XbzrleStats(ram.xbzrleCacheSize.get(),
                         ram.xbzrleBytes.get(), ram.xbzrlePages.get(), ram.xbzrleCacheMiss.get(), ram.xbzrleOverflow.get()) : null);
     }
 
@@ -240,23 +241,25 @@ public final class Migration {
         MigrationStatus end;
         String why = null;
         try {
-            if (config.has("zero-copy-send") && (!(uri instanceof MigrationUri.Tcp)
+            if (config.has(MigrationCapability.ZERO_COPY_SEND) && (!(uri instanceof MigrationUri.Tcp)
                     || !machine.hostFeatures().allows(dev.livemig.linux.KernelFeature.MSG_ZEROCOPY))) {
                 throw new MigrationException(dev.livemig.transport.ZeroCopySocketChannel.UNAVAILABLE); // as QEMU, once started
             }
-            if (config.has("compress") && !machine.compat().compressReadable()) {
+            if (config.has(MigrationCapability.COMPRESS) && !machine.compat().compressReadable()) {
                 throw new MigrationException("capability compress cannot be used with machine type " + machine.name()
                         + ": QEMU removed it in 9.1, and no destination of that machine type reads compressed pages");
             }
+            var setupEvent = new MigrationSetupEvent();
+            setupEvent.begin();
             channel = Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
             }
-            boolean mappedRam = config.has("mapped-ram");
+            boolean mappedRam = config.has(MigrationCapability.MAPPED_RAM);
             // mapped-ram skips over the holes of zero pages: it writes to the file itself
             var out = mappedRam ? new StreamWriter(channel.seekable().orElseThrow(
                     () -> new MigrationException(dev.livemig.ram.MappedRamWriter.NEEDS_A_FILE))) : new StreamWriter(channel);
-            if (config.has("multifd") && !mappedRam) {
+            if (config.has(MigrationCapability.MULTIFD) && !mappedRam) {
                 multifd = connectMultifd(uri);
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
@@ -264,10 +267,10 @@ public final class Migration {
             StandardSections.of(machine).ram().directIo(mappedRam && config.booleanValue(MigrationParameter.DIRECT_IO)
                     ? ((MigrationUri.File) uri).path() : null);
             StandardSections.of(machine).ram().mappedRamOutgoing(!mappedRam ? 0
-                    : config.has("multifd") ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
+                    : config.has(MigrationCapability.MULTIFD) ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
             save = new SaveVm(machine, out);
-            save.header(config.has("validate-uuid"), mappedRam);
-            if (config.has("return-path")) {
+            save.header(config.has(MigrationCapability.VALIDATE_UUID), mappedRam);
+            if (config.has(MigrationCapability.RETURN_PATH)) {
                 if (!channel.isBidirectional()) {
                     throw new MigrationException("return-path needs a transport that carries data back; " + uri + " does not");
                 }
@@ -280,6 +283,12 @@ public final class Migration {
             out.flush();
             emitPasses(); // QEMU's first dirty sync, and its MIGRATION_PASS 1, happen during setup
             setupMs = (System.nanoTime() - startNs) / 1_000_000;
+            setupEvent.end();
+            if (!scratch && setupEvent.shouldCommit()) {
+                setupEvent.target = uri.toString();
+                setupEvent.capabilities = String.join(",", config.capabilityNames());
+                setupEvent.commit();
+            }
             synchronized (lock) {
                 checkCancelled();
                 state.move(MigrationStatus.ACTIVE);
@@ -337,7 +346,7 @@ public final class Migration {
             window = w;
         }
         long periodsSeen = ram.periods.get();
-        AutoConverge autoConverge = config.has("auto-converge") ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
+        AutoConverge autoConverge = config.has(MigrationCapability.AUTO_CONVERGE) ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
         long previousExact = -1;
         int extraPasses = 0;
         while (true) {
@@ -392,7 +401,7 @@ public final class Migration {
         String method = config.text(MigrationParameter.MULTIFD_COMPRESSION);
         int level = (int) config.longValue(method.equals("zstd") ? MigrationParameter.MULTIFD_ZSTD_LEVEL
                 : MigrationParameter.MULTIFD_ZLIB_LEVEL);
-        boolean zeroCopy = config.has("zero-copy-send");
+        boolean zeroCopy = config.has(MigrationCapability.ZERO_COPY_SEND);
         var connections = new java.util.ArrayList<MigrationChannel>(n);
         try {
             for (int i = 0; i < n; i++) {
@@ -408,7 +417,7 @@ public final class Migration {
     }
 
     private boolean switchoverAllowed(SourceReturnPath rp) {
-        return !config.has("switchover-ack") || rp.switchoverAcked();
+        return !config.has(MigrationCapability.SWITCHOVER_ACK) || rp.switchoverAcked();
     }
 
     /**
@@ -418,6 +427,8 @@ public final class Migration {
      * and goes through device in 10.0's.
      */
     private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        var event = new SwitchoverEvent();
+        event.begin();
         long stopNs = System.nanoTime();
         RunState before;
         synchronized (lock) {
@@ -429,7 +440,8 @@ public final class Migration {
             state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
         }
         bytesAtStop = ram.transferred.get();
-        if (config.has("pause-before-switchover")) {
+        long stoppedNs = System.nanoTime();
+        if (config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
             synchronized (lock) {
                 checkCancelled();
                 state.move(MigrationStatus.PRE_SWITCHOVER);
@@ -445,8 +457,10 @@ public final class Migration {
                 state.move(MigrationStatus.DEVICE);
             }
         }
+        long continuedNs = System.nanoTime();
         StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
         save.complete();
+        long writtenNs = System.nanoTime();
         out.flush();
         emitPasses(); // the final sync of the stopped guest is a pass too (QEMU's ram_save_complete)
         try {
@@ -458,6 +472,7 @@ public final class Migration {
         } catch (IOException e) {
             throw new MigrationException("closing " + channel.describe() + " failed: " + e.getMessage(), e);
         }
+        long sentNs = System.nanoTime();
         if (rp != null) {
             long shut = rp.awaitShut(SHUT_TIMEOUT_MS);
             if (shut != 0) {
@@ -466,7 +481,19 @@ public final class Migration {
                         : "destination failed to load the state (SHUT status " + shut + ")");
             }
         }
-        downtimeMs = (System.nanoTime() - stopNs) / 1_000_000;
+        long endNs = System.nanoTime();
+        downtimeMs = (endNs - stopNs) / 1_000_000;
+        event.end();
+        if (!scratch && event.shouldCommit()) {
+            event.downtime = endNs - stopNs;
+            event.stop = stoppedNs - stopNs;
+            event.preSwitchover = continuedNs - stoppedNs;
+            event.finalState = writtenNs - continuedNs;
+            event.transfer = sentNs - writtenNs;
+            event.destinationLoad = endNs - sentNs;
+            event.bytesAfterStop = ram.transferred.get() - bytesAtStop;
+            event.commit();
+        }
     }
 
     /** One MIGRATION_PASS per dirty-bitmap sync not yet reported, numbered as QEMU's dirty-sync-count. */
@@ -474,6 +501,13 @@ public final class Migration {
         long syncs = ram.dirtySyncCount.get();
         for (long pass = passesReported + 1; pass <= syncs; pass++) {
             state.emit(new MigrationEvent.Pass(pass, System.currentTimeMillis()));
+            var event = new MigrationPassEvent();
+            if (!scratch && event.shouldCommit()) {
+                event.pass = pass;
+                event.transferred = ram.transferred.get();
+                event.remaining = remainingBytes;
+                event.commit();
+            }
         }
         passesReported = Math.max(passesReported, syncs);
     }

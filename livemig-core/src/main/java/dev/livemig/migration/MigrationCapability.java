@@ -65,4 +65,13 @@ public enum MigrationCapability {
         }
         return c;
     }
+
+    /** The capabilities of these QMP names, in QEMU's order; an unknown name is refused as by {@link #byName}. */
+    public static java.util.Set<MigrationCapability> setOf(String... names) throws MigrationException {
+        var set = java.util.EnumSet.noneOf(MigrationCapability.class);
+        for (String name : names) {
+            set.add(byName(name));
+        }
+        return set;
+    }
 }

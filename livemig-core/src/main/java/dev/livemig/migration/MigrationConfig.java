@@ -6,7 +6,6 @@ import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The capabilities and parameters of one migration, fixed when it starts and passed down (never read from
@@ -14,7 +13,7 @@ import java.util.TreeSet;
  * with a message that names them. Names, combination rules and value ranges are QEMU's, from
  * {@link MigrationCapability}, {@link CapabilityRules} and {@link MigrationParameter}.
  */
-public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth,
+public record MigrationConfig(Set<MigrationCapability> capabilities, long downtimeLimitMs, long maxBandwidth,
                               Map<MigrationParameter, String> tuned) {
     /** QEMU's defaults: 300 ms downtime limit, 128 MiB/s. */
     public static final long DEFAULT_DOWNTIME_LIMIT_MS = 300;
@@ -23,8 +22,11 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
     public static final long MAX_DOWNTIME_LIMIT_MS = 2_000_000;
 
     /** Capabilities this version implements. */
-    public static final Set<String> BUILT = Set.of("events", "return-path", "pause-before-switchover", "switchover-ack",
-            "auto-converge", "compress", "xbzrle", "multifd", "zero-copy-send", "validate-uuid", "mapped-ram");
+    public static final Set<MigrationCapability> BUILT = java.util.Collections.unmodifiableSet(EnumSet.of(
+            MigrationCapability.EVENTS, MigrationCapability.RETURN_PATH, MigrationCapability.PAUSE_BEFORE_SWITCHOVER,
+            MigrationCapability.SWITCHOVER_ACK, MigrationCapability.AUTO_CONVERGE, MigrationCapability.COMPRESS,
+            MigrationCapability.XBZRLE, MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND,
+            MigrationCapability.VALIDATE_UUID, MigrationCapability.MAPPED_RAM));
 
     /**
      * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the
@@ -49,11 +51,12 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
-        capabilities = Set.copyOf(capabilities);
+        capabilities = capabilities.isEmpty() ? Set.of()
+                : java.util.Collections.unmodifiableSet(EnumSet.copyOf(capabilities)); // in QEMU's order
         tuned = Map.copyOf(tuned);
     }
 
-    public MigrationConfig(Set<String> capabilities, long downtimeLimitMs, long maxBandwidth) {
+    public MigrationConfig(Set<MigrationCapability> capabilities, long downtimeLimitMs, long maxBandwidth) {
         this(capabilities, downtimeLimitMs, maxBandwidth, Map.of());
     }
 
@@ -66,26 +69,44 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
      * without that capability instead of ignoring it.
      */
     public void checkDirectIo() throws MigrationException {
-        if (booleanValue(MigrationParameter.DIRECT_IO) && !has("mapped-ram")) {
+        if (booleanValue(MigrationParameter.DIRECT_IO) && !has(MigrationCapability.MAPPED_RAM)) {
             throw new MigrationException("direct-io needs capability mapped-ram: only its page areas are read and written unbuffered");
         }
     }
 
-    public boolean has(String capability) {
+    public boolean has(MigrationCapability capability) {
         return capabilities.contains(capability);
     }
 
-    public MigrationConfig withCapability(String capability) throws MigrationException {
-        var caps = new TreeSet<>(capabilities);
-        caps.add(capability);
-        return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth, tuned));
+    /** With {@code capability} on as well; the result checked as one set ({@link #validated(MigrationConfig)}). */
+    public MigrationConfig withCapability(MigrationCapability capability) throws MigrationException {
+        return withCapabilities(java.util.Map.of(capability, true), QmpDialect.QEMU_7_2);
+    }
+
+    /** With each capability of {@code changes} switched on or off, the result checked as one set with {@code dialect}'s rules. */
+    public MigrationConfig withCapabilities(Map<MigrationCapability, Boolean> changes, QmpDialect dialect) throws MigrationException {
+        var caps = EnumSet.noneOf(MigrationCapability.class);
+        caps.addAll(capabilities);
+        changes.forEach((cap, on) -> {
+            if (on) {
+                caps.add(cap);
+            } else {
+                caps.remove(cap);
+            }
+        });
+        return validated(new MigrationConfig(caps, downtimeLimitMs, maxBandwidth, tuned), dialect);
+    }
+
+    /** The capabilities' QEMU names, in QEMU's order (for messages and listings). */
+    public java.util.List<String> capabilityNames() {
+        return capabilities.stream().map(MigrationCapability::qmpName).toList();
     }
 
     /** What the "ram" handler needs of this configuration. */
     public dev.livemig.ram.RamOptions ramOptions() {
-        return new dev.livemig.ram.RamOptions(has("compress"), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
+        return new dev.livemig.ram.RamOptions(has(MigrationCapability.COMPRESS), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
                 (int) longValue(MigrationParameter.COMPRESS_THREADS), booleanValue(MigrationParameter.COMPRESS_WAIT_THREAD),
-                (int) longValue(MigrationParameter.DECOMPRESS_THREADS), has("xbzrle"),
+                (int) longValue(MigrationParameter.DECOMPRESS_THREADS), has(MigrationCapability.XBZRLE),
                 longValue(MigrationParameter.XBZRLE_CACHE_SIZE),
                 tuned.containsKey(MigrationParameter.ZERO_PAGE_DETECTION) // unset: the machine type's default
                         ? dev.livemig.ram.ZeroPageDetection.byQemuName(text(MigrationParameter.ZERO_PAGE_DETECTION)) : null);
@@ -161,13 +182,13 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** QEMU 7.2 checks zero-copy-send against multifd-compression from both sides, with one text. */
     private void checkZeroCopyCompression() throws MigrationException {
-        if (has("zero-copy-send") && !text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
+        if (has(MigrationCapability.ZERO_COPY_SEND) && !text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
             throw new MigrationException(CapabilityRules.ZERO_COPY);
         }
     }
 
     /**
-     * Checks capability names, then QEMU's combination rules ({@link CapabilityRules}), then that livemig
+     * Checks QEMU's combination rules ({@link CapabilityRules}), then that livemig
      * implements each one. Rules come before {@link #BUILT} so that a forbidden combination is reported as
      * QEMU reports it even when it involves a capability livemig lacks.
      */
@@ -177,14 +198,11 @@ public record MigrationConfig(Set<String> capabilities, long downtimeLimitMs, lo
 
     /** As {@link #validated(MigrationConfig)}, with {@code dialect}'s rules and their texts. */
     public static MigrationConfig validated(MigrationConfig c, QmpDialect dialect) throws MigrationException {
-        var enabled = EnumSet.noneOf(MigrationCapability.class);
-        for (String cap : new TreeSet<>(c.capabilities)) {
-            enabled.add(MigrationCapability.byName(cap));
-        }
+        var enabled = c.capabilities.isEmpty() ? EnumSet.noneOf(MigrationCapability.class) : EnumSet.copyOf(c.capabilities);
         CapabilityRules.check(enabled, dialect.rules());
         c.checkZeroCopyCompression();
         for (MigrationCapability cap : enabled) {
-            if (!BUILT.contains(cap.qmpName())) {
+            if (!BUILT.contains(cap)) {
                 throw new MigrationException("capability " + cap.qmpName() + " is not built yet in livemig");
             }
         }

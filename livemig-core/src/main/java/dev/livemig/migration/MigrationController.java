@@ -12,7 +12,6 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
@@ -281,7 +280,7 @@ public final class MigrationController implements AutoCloseable {
      * until the source connects.
      */
     private void announceIncomingSetup() {
-        if (dialect.announcesIncomingSetupWithoutEvents() || config.has(MigrationCapability.EVENTS.qmpName())) {
+        if (dialect.announcesIncomingSetupWithoutEvents() || config.has(MigrationCapability.EVENTS)) {
             events.accept(new MigrationEvent.StatusChanged(MigrationStatus.SETUP, System.currentTimeMillis()));
         }
     }
@@ -402,17 +401,8 @@ public final class MigrationController implements AutoCloseable {
             if (migrationActive()) {
                 throw new MigrationRefusedException("There's a migration process in progress");
             }
-            var caps = new TreeSet<>(config.capabilities());
-            changes.forEach((cap, on) -> {
-                if (on) {
-                    caps.add(cap.qmpName());
-                } else {
-                    caps.remove(cap.qmpName());
-                }
-            });
             try {
-                config = MigrationConfig.validated(new MigrationConfig(caps, config.downtimeLimitMs(), config.maxBandwidth(),
-                        config.tuned()), dialect);
+                config = config.withCapabilities(changes, dialect);
             } catch (MigrationException e) {
                 throw new MigrationRefusedException(e.getMessage());
             }
@@ -460,7 +450,7 @@ public final class MigrationController implements AutoCloseable {
 
     /** Hands a migration's event on when QEMU would announce it (class comment). Called on the migration's thread. */
     private void forward(MigrationConfig started, MigrationEvent e) {
-        boolean verbose = started.has(MigrationCapability.EVENTS.qmpName());
+        boolean verbose = started.has(MigrationCapability.EVENTS);
         switch (e) {
             case MigrationEvent.StatusChanged s when verbose -> events.accept(s);
             case MigrationEvent.Pass p when verbose -> events.accept(p);

@@ -72,7 +72,7 @@ public final class StreamRecorder {
      * the recorder keeps listening). Returns the address (the real port for tcp port 0).
      */
     public MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
-        if (config.has("multifd") && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+        if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
         listener = Transports.listen(uri, gate);
@@ -92,8 +92,8 @@ public final class StreamRecorder {
         Thread acceptor = null;
         try {
             main = listener.accept();
-            returnPath = new DestinationReturnPath(main, config.has("switchover-ack"));
-            if (config.has("multifd")) {
+            returnPath = new DestinationReturnPath(main, config.has(MigrationCapability.SWITCHOVER_ACK));
+            if (config.has(MigrationCapability.MULTIFD)) {
                 IncomingListener l = listener;
                 acceptor = Thread.ofPlatform().name("livemig-record-accept").daemon().start(() -> {
                     try {
@@ -123,7 +123,7 @@ public final class StreamRecorder {
                     in.section(RamFlags.IDSTR);
                     machine = shapedBy(in, machineType, ceiling);
                     loader = new RamLoader(machine.ramBlocks());
-                    if (config.has("multifd")) {
+                    if (config.has(MigrationCapability.MULTIFD)) {
                         multifd = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
                                 config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks(),
                                 java.time.Duration.ofSeconds(10), null); // whatever UUID the source has, on every channel

@@ -319,7 +319,7 @@ final class MachineCommands {
         MigrationConfig c = controller.config();
         List<Json> list = new ArrayList<>();
         for (MigrationCapability cap : dialect.capabilities()) {
-            list.add(Json.object().put("capability", cap.qmpName()).put("state", c.has(cap.qmpName())).build());
+            list.add(Json.object().put("capability", cap.qmpName()).put("state", c.has(cap)).build());
         }
         return new Json.Arr(list);
     }

@@ -76,7 +76,7 @@ public final class LoadVm {
         List<Registration> entries = machine.devices().snapshot();
         StreamFraming.readHeader(in);
         var configuration = ConfigurationRecord.read(in, machine.name(), List.of(), machine.uuid().orElse(null));
-        standard.ram().mappedRamIncoming(configuration.capabilities().contains("mapped-ram"));
+        standard.ram().mappedRamIncoming(configuration.capabilities().contains(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName()));
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {
                 SaveVm.guarded(live, live.handler()::loadSetup);

@@ -1,5 +1,6 @@
 package dev.livemig.machine;
 
+import dev.livemig.migration.MigrationCapability;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -34,7 +35,7 @@ class MachineCompatTest {
     @org.junit.jupiter.api.Test
     void aMigrationWithCompressFailsAtOnceForAMachineTypeWhoseQemuHasNoCompress() throws Exception {
         try (Machine m = Machine.builder("pc-i440fx-10.0").ram("pc.ram", 1 << 20).build()) {
-            var config = dev.livemig.migration.MigrationConfig.defaults().withCapability("compress");
+            var config = dev.livemig.migration.MigrationConfig.defaults().withCapability(MigrationCapability.COMPRESS);
             var migration = new dev.livemig.migration.Migration(m, config, e -> { });
             migration.start(dev.livemig.transport.MigrationUri.parse("exec:cat > /dev/null"));
             assertEquals(dev.livemig.migration.MigrationStatus.FAILED, migration.awaitFinished(30, java.util.concurrent.TimeUnit.SECONDS));

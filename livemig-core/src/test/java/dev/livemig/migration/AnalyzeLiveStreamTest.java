@@ -38,7 +38,7 @@ class AnalyzeLiveStreamTest {
     void everyEncodedPageOfALiveStreamIsApplied(String capability) throws Exception {
         var source = guests.guest(20_000); // rewrites pages faster than 16 MiB/s moves them
         source.start();
-        var config = new MigrationConfig(Set.of(capability), 300, 16L << 20)
+        var config = new MigrationConfig(MigrationCapability.setOf(capability), 300, 16L << 20)
                 .withParameter("xbzrle-cache-size", Long.toString(4L << 20));
         Path stream = dir.resolve("live.stream");
         var m = new Migration(source.machine, config, e -> { });

@@ -14,7 +14,7 @@ class AutoConvergeTest {
     private final CpuThrottle throttle = new CpuThrottle();
 
     private AutoConverge rule(String... nameValue) throws MigrationException {
-        MigrationConfig c = new MigrationConfig(Set.of("auto-converge"), 300, 1L << 30);
+        MigrationConfig c = new MigrationConfig(Set.of(MigrationCapability.AUTO_CONVERGE), 300, 1L << 30);
         for (int i = 0; i < nameValue.length; i += 2) {
             c = c.withParameter(nameValue[i], nameValue[i + 1]);
         }
@@ -87,7 +87,7 @@ class AutoConvergeTest {
 
     @Test
     void parametersChangedDuringTheMigrationApplyAtTheNextPeriod() throws Exception {
-        var current = new java.util.concurrent.atomic.AtomicReference<>(new MigrationConfig(Set.of("auto-converge"), 300, 1L << 30));
+        var current = new java.util.concurrent.atomic.AtomicReference<>(new MigrationConfig(Set.of(MigrationCapability.AUTO_CONVERGE), 300, 1L << 30));
         var a = new AutoConverge(throttle, current::get);
         period(a, 100 * MB, 60 * MB);
         period(a, 200 * MB, 60 * MB);

@@ -64,9 +64,9 @@ class FaultInjectionTest {
     private static final MigrationConfig AGAIN = twoChannelsAndAReturnPath();
 
     private static MigrationConfig twoChannelsAndAReturnPath(String... more) {
-        var caps = new java.util.HashSet<>(Set.of("multifd", "return-path"));
-        caps.addAll(List.of(more));
         try {
+            var caps = MigrationCapability.setOf(more);
+            caps.addAll(Set.of(MigrationCapability.MULTIFD, MigrationCapability.RETURN_PATH));
             return new MigrationConfig(caps, 300, 1L << 30).withParameter("multifd-channels", "2");
         } catch (dev.livemig.wire.MigrationException e) {
             throw new IllegalStateException(e);
@@ -397,7 +397,7 @@ class FaultInjectionTest {
         // (QEMU's precopy the same). A cut in the device state then leaves nobody running: the source paused in
         // postmigrate with its state, for the operator to cont, the destination failed with nothing kept.
         Layout l = layout();
-        var config = new MigrationConfig(Set.of("multifd", "pause-before-switchover"), 300, 1L << 30)
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD, MigrationCapability.PAUSE_BEFORE_SWITCHOVER), 300, 1L << 30)
                 .withParameter("multifd-channels", "2");
         var source = guests.guest(0);
         var dest = guests.guest(0);

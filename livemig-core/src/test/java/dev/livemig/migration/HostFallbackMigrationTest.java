@@ -57,7 +57,7 @@ class HostFallbackMigrationTest {
         var source = guests.guest(20_000, HostFeatures.parse("msg-zerocopy"));
         var dest = guests.guest(0);
         source.start();
-        var pair = guests.migrate(source, dest, new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30),
+        var pair = guests.migrate(source, dest, new MigrationConfig(Set.of(MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND), 300, 1L << 30),
                 "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS));
         assertEquals("Zero copy send feature not detected in host kernel", pair.source().info().errorDesc());

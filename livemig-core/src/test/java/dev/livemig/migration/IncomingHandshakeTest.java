@@ -32,7 +32,7 @@ class IncomingHandshakeTest {
 
     @Test
     void aSilentFirstConnectionIsNotTakenForTheMainChannelOfAMultifdMigration() throws Exception {
-        migrateBehindASquatter(new MigrationConfig(Set.of("multifd"), 300, 1L << 30));
+        migrateBehindASquatter(new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30));
     }
 
     private void migrateBehindASquatter(MigrationConfig config) throws Exception {

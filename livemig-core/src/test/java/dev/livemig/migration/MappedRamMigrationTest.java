@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Capability mapped-ram in the migration engine: pages at their file offsets, rewritten as the guest dirties them (§17). */
 class MappedRamMigrationTest {
-    private static final MigrationConfig MAPPED_RAM = new MigrationConfig(Set.of("mapped-ram"), 300, 0);
+    private static final MigrationConfig MAPPED_RAM = new MigrationConfig(Set.of(MigrationCapability.MAPPED_RAM), 300, 0);
 
     @TempDir
     Path dir;
@@ -55,7 +55,7 @@ class MappedRamMigrationTest {
     @ValueSource(ints = {0, 3})
     void aRunningGuestMigratesLiveAndTheFileHoldsItsStateAtTheSwitchover(int channels) throws Exception {
         Path file = dir.resolve("live.mig");
-        MigrationConfig config = channels == 0 ? MAPPED_RAM : MAPPED_RAM.withCapability("multifd")
+        MigrationConfig config = channels == 0 ? MAPPED_RAM : MAPPED_RAM.withCapability(MigrationCapability.MULTIFD)
                 .withParameter("multifd-channels", Integer.toString(channels));
         byte[] atSwitchover;
         long writes;
@@ -91,7 +91,7 @@ class MappedRamMigrationTest {
         Path file = dir.resolve("direct.mig");
         MigrationConfig config = MAPPED_RAM.withParameter("direct-io", "true");
         if (channels > 0) {
-            config = config.withCapability("multifd").withParameter("multifd-channels", Integer.toString(channels));
+            config = config.withCapability(MigrationCapability.MULTIFD).withParameter("multifd-channels", Integer.toString(channels));
         }
         boolean hostHasDirectIo = directIoWorksIn(dir);
         byte[] atSwitchover;
@@ -149,15 +149,15 @@ class MappedRamMigrationTest {
             String tcp = assertThrows(MigrationException.class,
                     () -> new Migration(m, MAPPED_RAM, e -> { }).start(MigrationUri.parse("tcp:127.0.0.1:1"))).getMessage();
             assertEquals("Migration requires seekable transport (e.g. file)", tcp);
-            MigrationConfig zlib = MAPPED_RAM.withCapability("multifd").withParameter("multifd-compression", "zlib");
+            MigrationConfig zlib = MAPPED_RAM.withCapability(MigrationCapability.MULTIFD).withParameter("multifd-compression", "zlib");
             String compressed = assertThrows(MigrationException.class,
                     () -> new Migration(m, zlib, e -> { }).start(MigrationUri.parse("file:" + dir.resolve("b")))).getMessage();
             assertEquals("Cannot use compression with mapped-ram", compressed);
             assertFalse(Files.exists(dir.resolve("b")), "nothing written");
         }
         assertEquals("Mapped-ram migration is incompatible with xbzrle", assertThrows(MigrationException.class,
-                () -> MAPPED_RAM.withCapability("xbzrle")).getMessage());
+                () -> MAPPED_RAM.withCapability(MigrationCapability.XBZRLE)).getMessage());
         assertEquals("Mapped-ram migration is incompatible with compression", assertThrows(MigrationException.class,
-                () -> MAPPED_RAM.withCapability("compress")).getMessage());
+                () -> MAPPED_RAM.withCapability(MigrationCapability.COMPRESS)).getMessage());
     }
 }

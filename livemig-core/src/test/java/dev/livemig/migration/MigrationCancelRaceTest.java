@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * status, and the source's run state matches it (cancelled: running again; completed: postmigrate).
  */
 class MigrationCancelRaceTest {
-    private static final MigrationConfig CONFIG = new MigrationConfig(Set.of("return-path"), 300, 1L << 30);
+    private static final MigrationConfig CONFIG = new MigrationConfig(Set.of(MigrationCapability.RETURN_PATH), 300, 1L << 30);
 
     private static Machine machine() {
         Machine m = Machine.builder("livemig-test").ram("ram", 2L << 20).build();

@@ -29,33 +29,33 @@ class MigrationConfigTest {
 
     @Test
     void builtCapabilitiesAreAccepted() throws MigrationException {
-        var c = MigrationConfig.defaults().withCapability("events").withCapability("return-path")
-                .withCapability("switchover-ack").withCapability("pause-before-switchover");
-        assertTrue(c.has("switchover-ack"));
+        var c = MigrationConfig.defaults().withCapability(MigrationCapability.EVENTS).withCapability(MigrationCapability.RETURN_PATH)
+                .withCapability(MigrationCapability.SWITCHOVER_ACK).withCapability(MigrationCapability.PAUSE_BEFORE_SWITCHOVER);
+        assertTrue(c.has(MigrationCapability.SWITCHOVER_ACK));
         assertSame(c, MigrationConfig.validated(c));
-        for (String name : MigrationConfig.BUILT) {
-            assertDoesNotThrow(() -> MigrationCapability.byName(name));
+        for (MigrationCapability cap : MigrationConfig.BUILT) {
+            assertEquals(cap, assertDoesNotThrow(() -> MigrationCapability.byName(cap.qmpName())));
         }
     }
 
     @Test
     void switchoverAckWithoutReturnPathKeepsQemusText() {
         assertEquals("Capability 'switchover-ack' requires capability 'return-path'",
-                refusal(() -> MigrationConfig.defaults().withCapability("switchover-ack")));
+                refusal(() -> MigrationConfig.defaults().withCapability(MigrationCapability.SWITCHOVER_ACK)));
         assertEquals("Capability 'switchover-ack' requires capability 'return-path'",
-                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of("switchover-ack"), 300, 1))));
+                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of(MigrationCapability.SWITCHOVER_ACK), 300, 1))));
     }
 
     @Test
     void unknownCapabilityIsNamed() {
         assertEquals("unknown capability warp-drive",
-                refusal(() -> MigrationConfig.defaults().withCapability("warp-drive")));
+                refusal(() -> MigrationCapability.byName("warp-drive")));
     }
 
     /** Every capability not built yet, except two that alone break a rule first (see rulesComeBeforeTheBuiltCheck). */
     static List<MigrationCapability> unbuiltAlone() {
         return java.util.Arrays.stream(MigrationCapability.values())
-                .filter(c -> !MigrationConfig.BUILT.contains(c.qmpName()))
+                .filter(c -> !MigrationConfig.BUILT.contains(c))
                 // refused by a rule of their own first (dirty-limit: QEMU's host rule, KVM's dirty ring)
                 .filter(c -> c != MigrationCapability.ZERO_COPY_SEND && c != MigrationCapability.POSTCOPY_PREEMPT
                         && c != MigrationCapability.DIRTY_LIMIT)
@@ -66,32 +66,32 @@ class MigrationConfigTest {
     @org.junit.jupiter.params.provider.MethodSource("unbuiltAlone")
     void validButUnbuiltCapabilitiesAreRefusedByName(MigrationCapability c) {
         assertEquals("capability " + c.qmpName() + " is not built yet in livemig",
-                refusal(() -> MigrationConfig.defaults().withCapability(c.qmpName())));
+                refusal(() -> MigrationConfig.defaults().withCapability(c)));
     }
 
     @Test
     void rulesComeBeforeTheBuiltCheck() {
         // Neither is built, but QEMU would refuse the combination itself, so that is what is reported.
         assertEquals("Multifd is not compatible with compress",
-                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of("compress", "multifd"), 300, 1))));
+                refusal(() -> MigrationConfig.validated(new MigrationConfig(Set.of(MigrationCapability.COMPRESS, MigrationCapability.MULTIFD), 300, 1))));
         assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
-                refusal(() -> MigrationConfig.defaults().withCapability("zero-copy-send")));
+                refusal(() -> MigrationConfig.defaults().withCapability(MigrationCapability.ZERO_COPY_SEND)));
         assertEquals("Postcopy preempt requires postcopy-ram",
-                refusal(() -> MigrationConfig.defaults().withCapability("postcopy-preempt")));
+                refusal(() -> MigrationConfig.defaults().withCapability(MigrationCapability.POSTCOPY_PREEMPT)));
         assertEquals("Background-snapshot is not compatible with return-path",
-                refusal(() -> MigrationConfig.defaults().withCapability("return-path").withCapability("background-snapshot")));
+                refusal(() -> MigrationConfig.defaults().withCapability(MigrationCapability.RETURN_PATH).withCapability(MigrationCapability.BACKGROUND_SNAPSHOT)));
     }
 
     /** Both orders measured on QEMU 7.2.22 through QMP: one text, whichever comes second is refused. */
     @Test
     void zeroCopySendNeedsMultifdWithoutCompressionWhicheverIsSetFirst() throws MigrationException {
-        var multifd = MigrationConfig.defaults().withCapability("multifd");
-        var zeroCopy = multifd.withCapability("zero-copy-send");
-        assertTrue(zeroCopy.has("zero-copy-send"));
+        var multifd = MigrationConfig.defaults().withCapability(MigrationCapability.MULTIFD);
+        var zeroCopy = multifd.withCapability(MigrationCapability.ZERO_COPY_SEND);
+        assertTrue(zeroCopy.has(MigrationCapability.ZERO_COPY_SEND));
         assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
                 refusal(() -> zeroCopy.withParameter("multifd-compression", "zlib")));
         assertEquals("Zero copy only available for non-compressed non-TLS multifd migration",
-                refusal(() -> multifd.withParameter("multifd-compression", "zstd").withCapability("zero-copy-send")));
+                refusal(() -> multifd.withParameter("multifd-compression", "zstd").withCapability(MigrationCapability.ZERO_COPY_SEND)));
         assertEquals("none", zeroCopy.withParameter("multifd-compression", "none").text(MigrationParameter.MULTIFD_COMPRESSION));
     }
 

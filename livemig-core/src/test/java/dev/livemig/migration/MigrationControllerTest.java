@@ -51,7 +51,7 @@ class MigrationControllerTest {
         var to = guests.guest(5_000);
         from.start();
         from.awaitWrites(200);
-        var events = MigrationConfig.defaults().withCapability(MigrationCapability.EVENTS.qmpName());
+        var events = MigrationConfig.defaults().withCapability(MigrationCapability.EVENTS);
         try (var dst = destination(to, events, new MigrationUri.Tcp("127.0.0.1", 0));
              var src = source(from, events)) {
             assertEquals(RunState.INMIGRATE, to.machine.runState(), "a destination waits in inmigrate");
@@ -158,7 +158,7 @@ class MigrationControllerTest {
                     assertThrows(MigrationRefusedException.class, () -> src.migrate("tcp:127.0.0.1:1")).getMessage());
             assertEquals("There's a migration process in progress", assertThrows(MigrationRefusedException.class,
                     () -> src.setCapabilities(Map.of(MigrationCapability.XBZRLE, true))).getMessage());
-            assertFalse(src.config().has(MigrationCapability.XBZRLE.qmpName()), "a refused change changes nothing");
+            assertFalse(src.config().has(MigrationCapability.XBZRLE), "a refused change changes nothing");
             // an operator raises the bandwidth so that it converges: taken by the running migration
             from.dirtyRate(0);
             src.setParameters(new LinkedHashMap<>(Map.of(MigrationParameter.MAX_BANDWIDTH, Long.toString(1L << 32))));

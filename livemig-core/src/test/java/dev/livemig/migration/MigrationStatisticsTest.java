@@ -25,7 +25,7 @@ class MigrationStatisticsTest {
     @Test
     void aSecondMigrationOfTheSameMachineCountsOnlyItsOwnBytesAndPasses() throws Exception {
         var source = guests.guest(0);
-        var config = new MigrationConfig(Set.of("events"), 300, 1L << 30);
+        var config = new MigrationConfig(Set.of(MigrationCapability.EVENTS), 300, 1L << 30);
         var first = guests.migrate(source, guests.guest(0), config, "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, first.source().awaitFinished(60, TimeUnit.SECONDS));
         var firstRam = first.source().info().ram();

@@ -138,7 +138,7 @@ class MigrationTest {
         var source = guest(5_000);
         var dest = guest(0);
         source.start();
-        var config = FAST.withCapability("return-path").withCapability("switchover-ack");
+        var config = FAST.withCapability(MigrationCapability.RETURN_PATH).withCapability(MigrationCapability.SWITCHOVER_ACK);
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
@@ -216,7 +216,7 @@ class MigrationTest {
         var source = guest(5_000);
         var dest = guest(0);
         source.start();
-        var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, FAST.withCapability(MigrationCapability.PAUSE_BEFORE_SWITCHOVER), "tcp:127.0.0.1:0");
         LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
         assertEquals(RunState.FINISH_MIGRATE, source.machine.runState(), "QEMU stops the guest before pre-switchover");
         pair.source().cancel();
@@ -232,7 +232,7 @@ class MigrationTest {
         source.machine.devices().registerLive("hold", 0, 1, hold);
         dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
         // with the return path the source waits for the destination's SHUT, which a cancelled one never sends
-        var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, FAST.withCapability(MigrationCapability.RETURN_PATH), "tcp:127.0.0.1:0");
         hold.awaitEntered();
         assertEquals(RunState.FINISH_MIGRATE, source.machine.runState());
         pair.destination().cancel();
@@ -251,7 +251,7 @@ class MigrationTest {
         var hold = new HoldingDevice(HoldingDevice.Phase.COMPLETE);
         source.machine.devices().registerLive("hold", 0, 1, hold);
         dest.machine.devices().registerLive("hold", 0, 1, new HoldingDevice(HoldingDevice.Phase.NONE));
-        var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, FAST.withCapability(MigrationCapability.RETURN_PATH), "tcp:127.0.0.1:0");
         hold.awaitEntered();
         pair.destination().cancel();
         hold.release();
@@ -269,7 +269,7 @@ class MigrationTest {
         var source = guest(5_000);
         var dest = guest(0);
         source.start();
-        var pair = migrate(source, dest, FAST.withCapability("pause-before-switchover"), "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, FAST.withCapability(MigrationCapability.PAUSE_BEFORE_SWITCHOVER), "tcp:127.0.0.1:0");
         LiveGuests.awaitStatus(pair.source(), MigrationStatus.PRE_SWITCHOVER);
         assertThrows(dev.livemig.wire.MigrationException.class, () -> pair.source().continueFrom(MigrationStatus.ACTIVE));
         pair.source().continueFrom(MigrationStatus.PRE_SWITCHOVER);
@@ -326,7 +326,7 @@ class MigrationTest {
         var dest = guest(0);
         source.start();
         // held before the switchover: the throttle that made it converge is still on there, and is seen for sure
-        var config = new MigrationConfig(Set.of("auto-converge", "pause-before-switchover"), 300, 16L << 20)
+        var config = new MigrationConfig(Set.of(MigrationCapability.AUTO_CONVERGE, MigrationCapability.PAUSE_BEFORE_SWITCHOVER), 300, 16L << 20)
                 .withParameter("cpu-throttle-initial", "50")
                 .withParameter("cpu-throttle-increment", "25");
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
@@ -357,7 +357,7 @@ class MigrationTest {
         var source = guest(5_000);
         var dest = guest(0);
         source.start();
-        var config = FAST.withCapability("compress")
+        var config = FAST.withCapability(MigrationCapability.COMPRESS)
                 .withParameter("compress-threads", Integer.toString(threads))
                 .withParameter("compress-wait-thread", Boolean.toString(waitForThread))
                 .withParameter("decompress-threads", "2");
@@ -380,7 +380,7 @@ class MigrationTest {
         var source = guest(20_000); // rewrites its pages faster than 16 MiB/s moves them: many passes
         var dest = guest(0);
         source.start();
-        MigrationConfig config = new MigrationConfig(Set.of(capabilities.split(",")), 300, 16L << 20)
+        MigrationConfig config = new MigrationConfig(MigrationCapability.setOf(capabilities.split(",")), 300, 16L << 20)
                 .withParameter("xbzrle-cache-size", Long.toString(4L << 20));
         var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
         Await.until("1000 pages sent as XBZRLE deltas", () -> {
@@ -412,7 +412,7 @@ class MigrationTest {
         var source = guest(0);
         var dest = guest(0);
         var fdsBefore = LiveGuests.openFileDescriptors();
-        var pair = migrate(source, dest, FAST.withCapability("return-path"), "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, FAST.withCapability(MigrationCapability.RETURN_PATH), "tcp:127.0.0.1:0");
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS));
         pair.destination().awaitFinished(10, TimeUnit.SECONDS);
         LiveGuests.awaitReleased(fdsBefore); // threads end and sockets and listeners are closed

@@ -51,7 +51,7 @@ class MultifdMigrationTest {
         var source = guests.guest(20_000); // rewrites pages while it moves at 32 MiB/s: several passes
         var dest = guests.guest(0);
         source.start();
-        var caps = xbzrle ? Set.of("multifd", "xbzrle") : Set.of("multifd");
+        var caps = xbzrle ? Set.of(MigrationCapability.MULTIFD, MigrationCapability.XBZRLE) : Set.of(MigrationCapability.MULTIFD);
         var config = new MigrationConfig(caps, 300, 32L << 20)
                 .withParameter("multifd-channels", Integer.toString(channels))
                 .withParameter("multifd-compression", compression);
@@ -92,7 +92,7 @@ class MultifdMigrationTest {
         var source = guests.guest(5_000);
         var dest = guests.guest(0);
         source.start();
-        var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30).withParameter("multifd-channels", "3");
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30).withParameter("multifd-channels", "3");
         var pair = guests.migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("mfd").resolve("s"));
         assertEquals(MigrationStatus.COMPLETED, pair.source().awaitFinished(60, TimeUnit.SECONDS), pair.source().info().toJson().toString());
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS), pair.destination().error());
@@ -108,7 +108,7 @@ class MultifdMigrationTest {
         var source = guests.guest(5_000);
         var dest = guests.guest(0);
         source.start();
-        var base = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+        var base = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30);
         var pair = guests.migrate(source, dest, base.withParameter("multifd-channels", Integer.toString(sourceChannels)),
                 base.withParameter("multifd-channels", Integer.toString(destChannels)), "tcp:127.0.0.1:0");
         var incoming = pair.destination();
@@ -125,7 +125,7 @@ class MultifdMigrationTest {
         var source = guests.guest(20_000);
         var dest = guests.guest(0);
         source.start();
-        var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 32L << 20)
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND), 300, 32L << 20)
                 .withParameter("multifd-channels", "2");
         var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         completesAfterSeveralPasses(pair, source, dest);
@@ -158,7 +158,7 @@ class MultifdMigrationTest {
     void zeroCopySendOverAUnixSocketFailsWithQemusText() throws Exception {
         var source = guests.guest(0);
         var dest = guests.guest(0);
-        var config = new MigrationConfig(Set.of("multifd", "zero-copy-send"), 300, 1L << 30);
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND), 300, 1L << 30);
         var pair = guests.migrate(source, dest, config, "unix:" + java.nio.file.Files.createTempDirectory("zc").resolve("s"));
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(10, TimeUnit.SECONDS));
         assertEquals("Zero copy send feature not detected in host kernel", pair.source().info().errorDesc());
@@ -167,7 +167,7 @@ class MultifdMigrationTest {
     @Test
     void multifdNeedsASocketTransport() throws Exception {
         var source = guests.guest(0);
-        var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30);
         var e = assertThrows(dev.livemig.wire.MigrationException.class,
                 () -> new Migration(source.machine, config, ev -> { }).start(MigrationUri.parse("exec:cat > /dev/null")));
         assertTrue(e.getMessage().startsWith("multifd is not supported by current protocol"), e.getMessage());
@@ -179,7 +179,7 @@ class MultifdMigrationTest {
         var dest = guests.guest(0);
         source.start();
         var fdsBefore = LiveGuests.openFileDescriptors();
-        var config = new MigrationConfig(Set.of("multifd"), 1, 2L << 20).withParameter("multifd-channels", "4");
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 1, 2L << 20).withParameter("multifd-channels", "4");
         var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         awaitPagesOnTheChannels(pair.source()); // every channel connected and carrying pages
         pair.source().cancel();
@@ -194,7 +194,7 @@ class MultifdMigrationTest {
         var source = guests.guest(20_000);
         var dest = guests.guest(0);
         source.start();
-        var config = new MigrationConfig(Set.of("multifd"), 1, 4L << 20).withParameter("multifd-channels", "2");
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 1, 4L << 20).withParameter("multifd-channels", "2");
         var pair = guests.migrate(source, dest, config, "tcp:127.0.0.1:0");
         awaitPagesOnTheChannels(pair.source());
         pair.destination().cancel(); // closes every connection of the destination, in mid-stream

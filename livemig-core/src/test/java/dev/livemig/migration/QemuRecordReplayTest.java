@@ -114,7 +114,7 @@ class QemuRecordReplayTest {
         if (mode.equals("single")) {
             return MigrationConfig.defaults();
         }
-        return new MigrationConfig(Set.of("multifd"), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH)
+        return new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH)
                 .withParameter("multifd-channels", "2").withParameter("multifd-compression", mode);
     }
 

@@ -63,7 +63,7 @@ class QemuRecordReturnPathTest {
         byte[] high;
         try (QemuProcess source = QemuProcess.start(QemuOptions.paused(MACHINE).on(qemu).withImage(IMAGE_AT, image))) {
             high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
-            var recorder = new StreamRecorder(new MigrationConfig(Set.copyOf(capabilities), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+            var recorder = new StreamRecorder(new MigrationConfig(MigrationCapability.setOf(capabilities.toArray(String[]::new)), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH));
             MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
             var recorded = CompletableFuture.supplyAsync(() -> {
                 try {

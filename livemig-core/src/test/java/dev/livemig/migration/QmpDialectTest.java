@@ -44,14 +44,14 @@ class QmpDialectTest {
 
     @Test
     void ruleTextsFollowTheDialect() {
-        MigrationConfig multifdXbzrle = new MigrationConfig(Set.of("multifd", "xbzrle"), 300, 0);
+        MigrationConfig multifdXbzrle = new MigrationConfig(Set.of(MigrationCapability.MULTIFD, MigrationCapability.XBZRLE), 300, 0);
         assertDoesNotThrow(() -> MigrationConfig.validated(multifdXbzrle, QmpDialect.QEMU_7_2), "7.2 allowed it");
         assertEquals("Multifd is not compatible with xbzrle", assertThrows(MigrationException.class,
                 () -> MigrationConfig.validated(multifdXbzrle, QmpDialect.QEMU_10_0)).getMessage());
         assertEquals("dirty-limit requires KVM with accelerator property 'dirty-ring-size' set", assertThrows(MigrationException.class,
-                () -> MigrationConfig.validated(new MigrationConfig(Set.of("dirty-limit"), 300, 0), QmpDialect.QEMU_10_0)).getMessage());
+                () -> MigrationConfig.validated(new MigrationConfig(Set.of(MigrationCapability.DIRTY_LIMIT), 300, 0), QmpDialect.QEMU_10_0)).getMessage());
         assertEquals("dirty-limit conflicts with auto-converge either of then available currently", assertThrows(MigrationException.class,
-                () -> MigrationConfig.validated(new MigrationConfig(Set.of("dirty-limit", "auto-converge"), 300, 0), QmpDialect.QEMU_10_0))
+                () -> MigrationConfig.validated(new MigrationConfig(Set.of(MigrationCapability.DIRTY_LIMIT, MigrationCapability.AUTO_CONVERGE), 300, 0), QmpDialect.QEMU_10_0))
                 .getMessage(), "QEMU's order: the conflict before the host");
     }
 

@@ -58,7 +58,7 @@ class StreamRecorderReturnPathTest {
      * until the recorder closes the connection, without ever closing the sending direction first.
      */
     private Outcome record(Set<String> capabilities, byte[] stream) throws Exception {
-        var recorder = new StreamRecorder(new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        var recorder = new StreamRecorder(new MigrationConfig(MigrationCapability.setOf(capabilities.toArray(String[]::new)), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH));
         var tcp = (MigrationUri.Tcp) recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
         Future<StreamRecorder.Result> recording = peers.submit(() -> recorder.record(dir.resolve("rec.snap")));
         Future<List<ReturnPathMessage>> source = peers.submit(() -> {

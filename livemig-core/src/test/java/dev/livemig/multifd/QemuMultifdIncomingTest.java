@@ -1,5 +1,6 @@
 package dev.livemig.multifd;
 
+import dev.livemig.migration.MigrationCapability;
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
 import dev.livemig.migration.IncomingMigration;
@@ -67,7 +68,7 @@ class QemuMultifdIncomingTest {
         }
         try (Machine m = QemuMachines.shaped(version, "pc")) {
             Snapshots.load(m, known); // QEMU's device sections, with their descriptions
-            var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30)
+            var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30)
                     .withParameter("multifd-channels", "2").withParameter("multifd-compression", compression);
             var incoming = new IncomingMigration(m, config, false, e -> { });
             MigrationUri at = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
@@ -92,7 +93,7 @@ class QemuMultifdIncomingTest {
     @org.junit.jupiter.api.Test
     void multifdWithoutASocketTransportIsRefused() throws Exception {
         try (Machine m = QemuMachines.shaped("pc")) {
-            var config = new MigrationConfig(Set.of("multifd"), 300, 1L << 30);
+            var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30);
             var e = assertThrows(dev.livemig.wire.MigrationException.class,
                     () -> new IncomingMigration(m, config, false, ev -> { }).listen(MigrationUri.parse("exec:cat /dev/null")));
             assertTrue(e.getMessage().contains("multifd needs a socket transport"), e.getMessage());

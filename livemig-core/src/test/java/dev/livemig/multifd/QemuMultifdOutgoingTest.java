@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.RunState;
 import dev.livemig.migration.Migration;
+import dev.livemig.migration.MigrationCapability;
 import dev.livemig.migration.MigrationConfig;
 import dev.livemig.migration.MigrationStatus;
 import dev.livemig.qemu.QemuMachines;
@@ -84,8 +85,8 @@ class QemuMultifdOutgoingTest {
             }
             qemu.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
 
-            var caps = zeroCopy ? Set.of("multifd", "zero-copy-send", "pause-before-switchover")
-                    : Set.of("multifd", "pause-before-switchover");
+            var caps = zeroCopy ? MigrationCapability.setOf("multifd", "zero-copy-send", "pause-before-switchover")
+                    : MigrationCapability.setOf("multifd", "pause-before-switchover");
             var config = new MigrationConfig(caps, 300, 64L << 20)
                     .withParameter("multifd-channels", Integer.toString(channels))
                     .withParameter("multifd-compression", compression);

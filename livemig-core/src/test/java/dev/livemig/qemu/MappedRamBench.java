@@ -106,7 +106,7 @@ public final class MappedRamBench {
             if (channels == 0) {
                 Snapshots.save(m, file, true);
             } else { // the migration engine, multifd channels writing the page areas
-                var config = new MigrationConfig(java.util.Set.of("mapped-ram", "multifd"), 300, 0)
+                var config = new MigrationConfig(java.util.Set.of(dev.livemig.migration.MigrationCapability.MAPPED_RAM, dev.livemig.migration.MigrationCapability.MULTIFD), 300, 0)
                         .withParameter("multifd-channels", Integer.toString(channels));
                 var migration = new Migration(m, config, e -> { });
                 migration.start(MigrationUri.parse("file:" + file));

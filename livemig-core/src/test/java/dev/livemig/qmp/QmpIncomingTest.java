@@ -192,7 +192,7 @@ class QmpIncomingTest {
     @Test
     void aDestinationGivenItsUriListensAtOnceAndRefusesMigrateIncoming() throws Exception {
         destServer = QmpServer.builder(dest).unix(dir.resolve("dst.sock"))
-                .config(new MigrationConfig(java.util.Set.of("events"), 300, 1L << 30))
+                .config(new MigrationConfig(java.util.Set.of(dev.livemig.migration.MigrationCapability.EVENTS), 300, 1L << 30))
                 .incoming(MigrationUri.parse("tcp:127.0.0.1:0"), true).start();
         dst = QmpClient.connect(dir.resolve("dst.sock"), WAIT);
         IncomingMigration in = destServer.incomingStarted().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package dev.livemig.savevm;
 
+import dev.livemig.migration.MigrationCapability;
 import dev.livemig.json.Json;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
@@ -70,7 +71,7 @@ class QemuValidateUuidTest {
         try (Machine m = QemuMachines.shaped(version, "pc", A)) {
             Snapshots.load(m, devices);
             m.enter(RunState.PRELAUNCH);
-            var migration = new Migration(m, MigrationConfig.defaults().withCapability("validate-uuid"), e -> { });
+            var migration = new Migration(m, MigrationConfig.defaults().withCapability(MigrationCapability.VALIDATE_UUID), e -> { });
             migration.start(MigrationUri.parse("exec:cat > '" + file + "'"));
             assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
         }
