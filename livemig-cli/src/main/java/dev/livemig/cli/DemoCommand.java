@@ -37,6 +37,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     MigrationOptions migration;
 
+    @Mixin
+    JfrOption jfr;
+
     @Option(names = "--transport", defaultValue = "tcp", paramLabel = "tcp|unix|exec|file",
             description = "How the state travels (default ${DEFAULT-VALUE}; exec pipes through socat to a unix socket).")
     String transport;
@@ -49,6 +52,12 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (AutoCloseable recording = jfr.start()) {
+            return run();
+        }
+    }
+
+    private Integer run() throws Exception {
         dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
         guest.check();
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;

@@ -62,12 +62,21 @@ final class IncomingCommand implements Callable<Integer> {
     @Mixin
     HandshakeTimeoutOption handshake;
 
+    @Mixin
+    JfrOption jfr;
+
     @Option(names = "--run-after", defaultValue = "0", paramLabel = "MS",
             description = "After verification, let the guest run this long and verify again.")
     long runAfterMs;
 
     @Override
     public Integer call() throws Exception {
+        try (AutoCloseable recording = jfr.start()) {
+            return run();
+        }
+    }
+
+    private Integer run() throws Exception {
         guest.check();
         HandshakeGate gate = handshake.gate();
         MigrationConfig config = migration.config(MigrationConfig.defaults());

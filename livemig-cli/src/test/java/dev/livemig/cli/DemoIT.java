@@ -64,6 +64,28 @@ class DemoIT {
         assertTrue(info.number("downtime") >= 0);
     }
 
+    @org.junit.jupiter.api.Test
+    void itsFlightRecordingShowsTheSwitchoverWhosePartsAddUpToTheReportedDowntime() throws Exception {
+        Path file = Files.createTempFile("livemig-demo-", ".jfr");
+        try {
+            Json.Obj verdict = demo("--capability", "return-path", "--jfr", file.toString());
+            long reported = verdict.get("query-migrate").orElseThrow().asObject().number("downtime");
+            var switchovers = jdk.jfr.consumer.RecordingFile.readAllEvents(file).stream()
+                    .filter(e -> e.getEventType().getName().equals("dev.livemig.Switchover")).toList();
+            assertEquals(1, switchovers.size(), "one migration, one switchover: " + switchovers);
+            var event = switchovers.getFirst();
+            long parts = 0;
+            for (String part : List.of("stop", "preSwitchover", "finalState", "transfer", "destinationLoad")) {
+                parts += event.getDuration(part).toNanos();
+            }
+            long downtime = event.getDuration("downtime").toNanos();
+            assertEquals(downtime, parts, "the parts add up to the downtime: " + event);
+            assertEquals(reported, downtime / 1_000_000, "query-migrate's downtime is the event's: " + event);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
     @ParameterizedTest
     @CsvSource({"xbzrle,xbzrle-cache,128M", "compress,compression,32M"})
     void theDemoGuestMovesWithEachRamEncoding(String capability, String statsMember, String dirtyRate) throws Exception {

@@ -32,6 +32,7 @@ import java.util.function.Consumer;
  * leaves it paused; device state may be partly loaded and must not be trusted.
  */
 public final class IncomingMigration {
+    private static final System.Logger LOG = System.getLogger(IncomingMigration.class.getName());
     private final Machine machine;
     private final MigrationConfig config;
     private final Object autostartLock = new Object();
@@ -221,6 +222,9 @@ public final class IncomingMigration {
             state.move(MigrationStatus.COMPLETED);
         } catch (MigrationException | RuntimeException e) {
             error = e.getMessage() == null ? e.toString() : e.getMessage();
+            if (e instanceof RuntimeException) { // a livemig bug: query-migrate shows the message, the log the stack
+                LOG.log(System.Logger.Level.ERROR, "incoming migration failed unexpectedly", e);
+            }
             DestinationReturnPath rp = returnPath;
             if (rp != null) {
                 rp.failed(); // best effort: the source learns of the failure from the closed connection otherwise

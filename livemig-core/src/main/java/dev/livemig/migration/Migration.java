@@ -32,6 +32,7 @@ import java.util.function.Consumer;
  * Statistics ({@link #info()}) and events may be read from any thread.
  */
 public final class Migration {
+    private static final System.Logger LOG = System.getLogger(Migration.class.getName());
     private static final long SHUT_TIMEOUT_MS = 30_000;
     /** Passes beyond QEMU's switchover point while they keep halving what is left. */
     private static final int MAX_EXTRA_PASSES = 5;
@@ -301,6 +302,9 @@ public final class Migration {
         } catch (MigrationException | RuntimeException e) {
             end = cancelRequested ? MigrationStatus.CANCELLED : MigrationStatus.FAILED;
             why = e.getMessage() == null ? e.toString() : e.getMessage();
+            if (e instanceof RuntimeException) { // a livemig bug: query-migrate shows the message, the log the stack
+                LOG.log(System.Logger.Level.ERROR, "outgoing migration failed unexpectedly", e);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             end = MigrationStatus.FAILED;

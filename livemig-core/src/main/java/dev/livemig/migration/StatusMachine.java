@@ -7,6 +7,7 @@ import java.util.function.Consumer;
  * change is a {@link MigrationEvent.StatusChanged}. A listener that throws does not break the migration.
  */
 final class StatusMachine {
+    private static final System.Logger LOG = System.getLogger(StatusMachine.class.getName());
     private final MigrationStatus.Side side;
     private final Consumer<MigrationEvent> events;
     private volatile MigrationStatus status = MigrationStatus.NONE;
@@ -36,8 +37,9 @@ final class StatusMachine {
     void emit(MigrationEvent event) {
         try {
             events.accept(event);
-        } catch (RuntimeException ignored) {
-            // a listener's failure must not break the migration
+        } catch (RuntimeException e) {
+            // a listener's failure must not break the migration; its stack trace goes to the log
+            LOG.log(System.Logger.Level.WARNING, "a migration event listener failed on " + event, e);
         }
     }
 }
