@@ -31,7 +31,7 @@ import java.util.function.Consumer;
  * QEMU's is; the status is none until the source connects, then active (QEMU 7.2 has no destination setup). A failed or cancelled load zeroes the machine's RAM (nothing half-received stays behind) and
  * leaves it paused; device state may be partly loaded and must not be trusted.
  */
-public final class IncomingMigration {
+public final class IncomingMigration implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(IncomingMigration.class.getName());
     private final Machine machine;
     private final MigrationConfig config;
@@ -39,6 +39,7 @@ public final class IncomingMigration {
     private boolean autostart;          // guarded by autostartLock
     private boolean autostartDecided;   // guarded by autostartLock: the load has ended
     private final CountDownLatch finished = new CountDownLatch(1);
+    private final java.util.concurrent.CompletableFuture<MigrationInfo> completion = new java.util.concurrent.CompletableFuture<>();
 
     private final StatusMachine state;
     private volatile String error;
@@ -265,6 +266,35 @@ public final class IncomingMigration {
                 event.commit();
             }
             finished.countDown();
+            completion.complete(info());
+        }
+    }
+
+    /** Completes with the final {@link MigrationInfo} (completed, failed or cancelled) when the load has ended. */
+    public java.util.concurrent.CompletionStage<MigrationInfo> completion() {
+        return completion.minimalCompletionStage();
+    }
+
+    /** Cancels a listen or load still under way and waits for its end; the machine stays paused. */
+    @Override
+    public void close() {
+        synchronized (this) { // listen starts the thread under this lock
+            if (thread == null) {
+                return;
+            }
+        }
+        cancel();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                finished.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -31,7 +31,7 @@ import java.util.function.Consumer;
  * failure or {@link #cancel()} before completion leaves the source machine running with its state intact.
  * Statistics ({@link #info()}) and events may be read from any thread.
  */
-public final class Migration {
+public final class Migration implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Migration.class.getName());
     private static final long SHUT_TIMEOUT_MS = 30_000;
     /** Passes beyond QEMU's switchover point while they keep halving what is left. */
@@ -41,6 +41,7 @@ public final class Migration {
     private final MigrationConfig config;
     private final RamCounters ram;
     private final CountDownLatch finished = new CountDownLatch(1);
+    private final java.util.concurrent.CompletableFuture<MigrationInfo> completion = new java.util.concurrent.CompletableFuture<>();
     private final CountDownLatch continued = new CountDownLatch(1);
     private final Object lock = new Object();
 
@@ -160,7 +161,46 @@ public final class Migration {
             ending = true;
             state.move(MigrationStatus.FAILED);
         }
+        ended();
+    }
+
+    /** The end, for whoever waits: the latch, then the completion stage with the final figures. */
+    private void ended() {
         finished.countDown();
+        completion.complete(info());
+    }
+
+    /** Completes with the final {@link MigrationInfo} (completed, failed or cancelled) when the migration has ended. */
+    public java.util.concurrent.CompletionStage<MigrationInfo> completion() {
+        return completion.minimalCompletionStage();
+    }
+
+    /**
+     * Cancels the migration if it still runs and waits for its end, so that leaving a try-with-resources
+     * block never leaves a migration running (the source keeps running, as after any cancel).
+     */
+    @Override
+    public void close() {
+        boolean started;
+        synchronized (lock) {
+            started = thread != null;
+        }
+        if (!started) {
+            return;
+        }
+        cancel();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                finished.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     public MigrationStatus status() {
@@ -332,7 +372,7 @@ public final class Migration {
         try {
             finish(end, why);
         } finally {
-            finished.countDown();
+            ended();
         }
     }
 

@@ -103,7 +103,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     }
 
     /** What the "ram" handler needs of this configuration. */
-    public dev.livemig.ram.RamOptions ramOptions() {
+    dev.livemig.ram.RamOptions ramOptions() {
         return new dev.livemig.ram.RamOptions(has(MigrationCapability.COMPRESS), (int) longValue(MigrationParameter.COMPRESS_LEVEL),
                 (int) longValue(MigrationParameter.COMPRESS_THREADS), booleanValue(MigrationParameter.COMPRESS_WAIT_THREAD),
                 (int) longValue(MigrationParameter.DECOMPRESS_THREADS), has(MigrationCapability.XBZRLE),
