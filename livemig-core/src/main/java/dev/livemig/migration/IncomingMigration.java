@@ -284,18 +284,7 @@ public final class IncomingMigration implements AutoCloseable {
             }
         }
         cancel();
-        boolean interrupted = false;
-        while (true) {
-            try {
-                finished.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        completion.join(); // uninterruptible: a closed migration has ended
     }
 
     /** Hands every handler that needs to approve switchover its callback (capability switchover-ack). */

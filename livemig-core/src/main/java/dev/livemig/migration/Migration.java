@@ -189,18 +189,7 @@ public final class Migration implements AutoCloseable {
             return;
         }
         cancel();
-        boolean interrupted = false;
-        while (true) {
-            try {
-                finished.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        completion.join(); // uninterruptible: a closed migration has ended
     }
 
     public MigrationStatus status() {

@@ -204,4 +204,29 @@ class MigrationControllerTest {
         assertEquals(MigrationStatus.CANCELLED, m.status());
         assertEquals(RunState.RUNNING, from.machine.runState(), "a cancelled migration leaves the source running");
     }
+
+    @Test
+    void leavingATryBlockEndsTheMigrationAndItsCompletionCarriesTheFinalFigures() throws Exception {
+        var from = guests.guest(50_000);
+        var to = guests.guest(0);
+        from.start();
+        var slow = MigrationConfig.defaults().withParameter(MigrationParameter.MAX_BANDWIDTH.qmpName(), "1048576");
+        try (var dst = destination(to, MigrationConfig.defaults(), new MigrationUri.Tcp("127.0.0.1", 0));
+             var src = source(from, slow)) {
+            dst.startIncoming();
+            Migration escaped;
+            try (Migration m = src.migrate(dst.migrations().incoming().orElseThrow().address())) {
+                LiveGuests.awaitStatus(m, MigrationStatus.ACTIVE);
+                escaped = m;
+            }
+            assertEquals(MigrationStatus.CANCELLED, escaped.status(), "closed while active: cancelled, and ended on return");
+            var info = escaped.completion().toCompletableFuture().getNow(null);
+            assertNotNull(info, "the completion is done once close returns");
+            assertEquals(MigrationStatus.CANCELLED, info.status());
+            assertEquals(RunState.RUNNING, from.machine.runState());
+            var incoming = dst.migrations().incoming().orElseThrow();
+            incoming.close();
+            assertTrue(incoming.status().isFinal(), "the destination's load ended too: " + incoming.status());
+        }
+    }
 }
