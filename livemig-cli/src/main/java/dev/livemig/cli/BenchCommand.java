@@ -7,9 +7,8 @@ import dev.livemig.json.JsonWriter;
 import dev.livemig.linux.HostFeatures;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
-import dev.livemig.migration.IncomingMigration;
-import dev.livemig.migration.Migration;
 import dev.livemig.migration.MigrationConfig;
+import dev.livemig.migration.MigrationController;
 import dev.livemig.migration.MigrationParameter;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
@@ -104,10 +103,11 @@ final class BenchCommand implements Runnable {
                     MigrationUri at = MigrationUri.parse(dest.nextLine().string("listening"));
                     fill(m.ramBlocks().getFirst(), content);
                     long hugeBytes = m.ramBlocks().getFirst().hugePageBytes();
-                    var mig = new Migration(m, config, e -> { });
-                    mig.start(at);
-                    MigrationStatus end = mig.awaitFinished(1, TimeUnit.HOURS);
-                    MigrationInfo info = mig.info();
+                    MigrationInfo info;
+                    try (var controller = MigrationController.builder(m).config(config).build()) {
+                        info = controller.migrate(at).completion().toCompletableFuture().get(1, TimeUnit.HOURS);
+                    }
+                    MigrationStatus end = info.status();
                     Json.Obj loaded = dest.nextLine();
                     double seconds = info.totalTimeMs() / 1000.0;
                     System.out.println(JsonWriter.compact(Json.object()
@@ -154,9 +154,11 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             MigrationConfig config = migration.config(MigrationConfig.defaults());
-            try (Machine m = machine(ram)) {
-                var in = new IncomingMigration(m, config, false, e -> { });
-                System.out.println(JsonWriter.compact(Json.object().put("listening", in.listen(MigrationUri.parse(uri)).toString()).build()));
+            try (Machine m = machine(ram); var controller = MigrationController.builder(m).config(config)
+                    .destination(MigrationUri.parse(uri), false, dev.livemig.transport.HandshakeGate.DEFAULT).build()) {
+                controller.startIncoming();
+                var in = controller.migrations().incoming().orElseThrow();
+                System.out.println(JsonWriter.compact(Json.object().put("listening", in.address().toString()).build()));
                 System.out.flush();
                 MigrationStatus end = in.awaitFinished(1, TimeUnit.HOURS);
                 System.out.println(JsonWriter.compact(Json.object().put("status", end.qemuName())
