@@ -11,9 +11,14 @@ import java.util.Optional;
  */
 public sealed interface Json {
 
+    /** One member of an {@link Obj}: a name and its value, in the order the object has them. */
     record Member(String name, Json value) {
     }
 
+    /**
+     * A JSON object: its members in order, a name possibly more than once (a copy of the list; null members are
+     * refused). The lookups find a name's first member.
+     */
     record Obj(List<Member> members) implements Json {
         public Obj {
             members = List.copyOf(members);
@@ -29,29 +34,47 @@ public sealed interface Json {
             return Optional.empty();
         }
 
+        /** Whether a member has this name. */
         public boolean has(String name) {
             return get(name).isPresent();
         }
 
+        /**
+         * The string value of the first member with this name.
+         *
+         * @throws IllegalArgumentException if there is none, or its value is not a string
+         */
         public String string(String name) {
             return get(name).map(Json::asString).orElseThrow(() -> new IllegalArgumentException("missing key: " + name));
         }
 
+        /**
+         * The integer value of the first member with this name.
+         *
+         * @throws IllegalArgumentException if there is none, or its value is not a number that fits a long
+         */
         public long number(String name) {
             return get(name).map(Json::asLong).orElseThrow(() -> new IllegalArgumentException("missing key: " + name));
         }
 
+        /**
+         * The elements of the first member with this name; an empty list if there is no such member.
+         *
+         * @throws IllegalArgumentException if its value is not an array
+         */
         public List<Json> array(String name) {
             return get(name).map(Json::asArray).orElse(List.of());
         }
     }
 
+    /** A JSON array: an unmodifiable copy of its elements. */
     record Arr(List<Json> elements) implements Json {
         public Arr {
             elements = Collections.unmodifiableList(new ArrayList<>(elements));
         }
     }
 
+    /** A JSON string: its text itself, not the escaped form JSON writes. */
     record Str(String value) implements Json {
     }
 
@@ -77,6 +100,7 @@ public sealed interface Json {
             return t;
         }
 
+        /** The whole text, as {@link Str#value()} would hold it: a String of three characters per byte. */
         public String value() {
             char[] text = new char[(int) Math.max(0, bytes.byteSize() * 3 - 1)];
             text(0, bytes.byteSize(), text);
@@ -88,24 +112,34 @@ public sealed interface Json {
     record Num(String text) implements Json {
     }
 
+    /** {@code true} or {@code false}. */
     record Bool(boolean value) implements Json {
     }
 
+    /** {@code null}. */
     record Null() implements Json {
     }
 
+    /** A JSON string of {@code s}. */
     static Json of(String s) {
         return new Str(s);
     }
 
+    /** A JSON number of {@code n}, written in decimal. */
     static Json of(long n) {
         return new Num(Long.toString(n));
     }
 
+    /** {@code true} or {@code false}. */
     static Json of(boolean b) {
         return new Bool(b);
     }
 
+    /**
+     * The text of a string ({@link Str}, or {@link HexBytes} as its hex text).
+     *
+     * @throws IllegalArgumentException if this is no string
+     */
     default String asString() {
         if (this instanceof Str(String v)) {
             return v;
@@ -116,6 +150,11 @@ public sealed interface Json {
         throw new IllegalArgumentException("not a JSON string: " + this);
     }
 
+    /**
+     * The value of an integer number.
+     *
+     * @throws IllegalArgumentException if this is no number, or one that is not an integer or does not fit a long
+     */
     default long asLong() {
         if (this instanceof Num(String t)) {
             try {
@@ -127,6 +166,11 @@ public sealed interface Json {
         throw new IllegalArgumentException("not a JSON number: " + this);
     }
 
+    /**
+     * The elements of an array.
+     *
+     * @throws IllegalArgumentException if this is no array
+     */
     default List<Json> asArray() {
         if (this instanceof Arr(List<Json> e)) {
             return e;
@@ -134,6 +178,11 @@ public sealed interface Json {
         throw new IllegalArgumentException("not a JSON array: " + this);
     }
 
+    /**
+     * This object.
+     *
+     * @throws IllegalArgumentException if this is no object
+     */
     default Obj asObject() {
         if (this instanceof Obj o) {
             return o;
@@ -146,26 +195,32 @@ public sealed interface Json {
         return new ObjBuilder();
     }
 
+    /** Builds an {@link Obj} member by member, in the order of the calls; not thread-safe. */
     final class ObjBuilder {
         private final List<Member> members = new ArrayList<>();
 
+        /** Appends a member, even if one with this name is there already; returns this builder. */
         public ObjBuilder put(String name, Json value) {
             members.add(new Member(name, value));
             return this;
         }
 
+        /** Appends a string member; returns this builder. */
         public ObjBuilder put(String name, String value) {
             return put(name, new Str(value));
         }
 
+        /** Appends a number member; returns this builder. */
         public ObjBuilder put(String name, long value) {
             return put(name, Json.of(value));
         }
 
+        /** Appends a boolean member; returns this builder. */
         public ObjBuilder put(String name, boolean value) {
             return put(name, new Bool(value));
         }
 
+        /** An object of the members appended so far (a copy: members appended afterwards are not in it). */
         public Obj build() {
             return new Obj(members);
         }

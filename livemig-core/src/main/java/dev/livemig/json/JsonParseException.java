@@ -8,6 +8,7 @@ public final class JsonParseException extends Exception {
     private final String desc;
     private final int offset;
 
+    /** A fault worded as QEMU words it, found at byte {@code offset} of the UTF-8 text. */
     public JsonParseException(String desc, int offset) {
         super(desc + ": offset=" + offset);
         this.desc = desc;
@@ -19,6 +20,7 @@ public final class JsonParseException extends Exception {
         return desc;
     }
 
+    /** Where the fault was found: a byte offset into the UTF-8 text. */
     public int offset() {
         return offset;
     }

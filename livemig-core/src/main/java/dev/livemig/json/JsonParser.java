@@ -44,6 +44,7 @@ public final class JsonParser {
         return parse(text, Syntax.STRICT);
     }
 
+    /** JSON of this syntax from a String; an unpaired surrogate in it is refused with a JsonParseException. */
     public static Json parse(String text, Syntax syntax) throws JsonParseException {
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);

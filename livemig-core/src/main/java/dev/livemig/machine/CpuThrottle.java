@@ -22,10 +22,12 @@ public final class CpuThrottle {
         percentage = Math.clamp(pct, MIN_PERCENTAGE, MAX_PERCENTAGE);
     }
 
+    /** Ends throttling: pacers stop sleeping from their next {@link Pacer#pace()}. */
     public void stop() {
         percentage = 0;
     }
 
+    /** Whether a percentage is set. */
     public boolean active() {
         return percentage > 0;
     }
@@ -46,6 +48,7 @@ public final class CpuThrottle {
         return new Pacer();
     }
 
+    /** Sleeps one mutator thread as the throttle's current percentage demands; made by {@link #pacer()}. */
     public final class Pacer {
         private long sliceStart = System.nanoTime();
 

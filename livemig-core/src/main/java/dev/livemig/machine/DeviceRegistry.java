@@ -17,6 +17,7 @@ import java.util.Optional;
  * the registry is thread-safe so that a migration can take a consistent {@link #snapshot()}.
  */
 public final class DeviceRegistry {
+    /** An instance id that asks the registry to choose one: QEMU's VMSTATE_INSTANCE_ID_ANY. */
     public static final int AUTO_INSTANCE = -1;
 
     private final List<Registration> entries = new ArrayList<>();
@@ -48,6 +49,7 @@ public final class DeviceRegistry {
         return entries.removeIf(e -> e.idstr().equals(idstr) && e.instanceId() == instanceId);
     }
 
+    /** The entry registered under (idstr, instance id), if any; {@link #AUTO_INSTANCE} matches nothing. */
     public synchronized Optional<Registration> find(String idstr, int instanceId) {
         for (Registration e : entries) {
             if (e.idstr().equals(idstr) && e.instanceId() == instanceId) {

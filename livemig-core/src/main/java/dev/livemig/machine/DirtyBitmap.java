@@ -15,6 +15,11 @@ public final class DirtyBitmap {
     private final long[] words;
     private final long bits;
 
+    /**
+     * A bitmap of {@code bits} bits, all clear.
+     *
+     * @throws IllegalArgumentException if {@code bits} is negative or needs more than Integer.MAX_VALUE words
+     */
     public DirtyBitmap(long bits) {
         if (bits < 0 || (bits + 63) / 64 > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("bitmap size out of range: " + bits);
@@ -23,10 +28,12 @@ public final class DirtyBitmap {
         this.words = new long[(int) ((bits + 63) / 64)];
     }
 
+    /** The number of bits. */
     public long size() {
         return bits;
     }
 
+    /** Sets the bit, which must be below {@link #size()} (not checked); any number of threads may set bits at once. */
     public void set(long bit) {
         int w = (int) (bit >>> 6);
         long mask = 1L << (bit & 63);
@@ -35,6 +42,7 @@ public final class DirtyBitmap {
         }
     }
 
+    /** Whether the bit is set (a volatile read); {@code bit} must be below {@link #size()} (not checked). */
     public boolean get(long bit) {
         return ((long) WORD.getVolatile(words, (int) (bit >>> 6)) & (1L << (bit & 63))) != 0;
     }
@@ -58,6 +66,7 @@ public final class DirtyBitmap {
         }
     }
 
+    /** Sets every bit: a first pass sends every page. */
     public void setAll() {
         setRange(0, bits);
     }
@@ -102,6 +111,7 @@ public final class DirtyBitmap {
         return added;
     }
 
+    /** The number of set bits; with setters running, a count some time during the call. */
     public long count() {
         long n = 0;
         for (int i = 0; i < words.length; i++) {
@@ -110,6 +120,7 @@ public final class DirtyBitmap {
         return n;
     }
 
+    /** Clears every bit; a bit set concurrently may survive or not. */
     public void clear() {
         for (int i = 0; i < words.length; i++) {
             WORD.setVolatile(words, i, 0L);

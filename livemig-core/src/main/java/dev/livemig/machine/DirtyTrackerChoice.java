@@ -12,6 +12,7 @@ public final class DirtyTrackerChoice {
     private final HostFeatures features;
     private volatile boolean userfaultfdProven;
 
+    /** A choice made on a host with these features (which kernel interfaces may be tried). */
     public DirtyTrackerChoice(HostFeatures features) {
         this.features = features;
     }

@@ -12,20 +12,26 @@ import dev.livemig.wire.StreamWriter;
  * migration iterates, {@link #saveCompletePrecopy} (END body) with the machine paused, and finally
  * {@link #saveCleanup} whatever the outcome. Destination side, on the load thread: {@link #loadSetup}
  * before the first record, {@link #loadState} for every section of this handler, {@link #loadCleanup}
- * at the end. A handler whose {@link #isActive} is false is skipped in every phase. Section framing
- * (headers, footers) is written and checked by the caller; handlers write and read bodies only.
+ * at the end. A handler whose {@link #isActive} is false is skipped in every phase but the two cleanups.
+ * Section framing (headers, footers) is written and checked by the caller; handlers write and read bodies only.
  */
 public interface LiveStateHandler {
 
     /** Data still to send: what must go before switchover and what postcopy could carry later. */
     record Pending(long mustPrecopy, long canPostcopy) {
+        /** Nothing left to send. */
         public static final Pending NONE = new Pending(0, 0);
 
+        /** Bytes still to send, precopy and postcopy together. */
         public long total() {
             return mustPrecopy + canPostcopy;
         }
     }
 
+    /**
+     * False leaves this handler out (QEMU's is_active): no section is sent for it and neither side runs its setup;
+     * {@link #saveCleanup} and {@link #loadCleanup} are called all the same.
+     */
     default boolean isActive() {
         return true;
     }
@@ -35,6 +41,7 @@ public interface LiveStateHandler {
         return true;
     }
 
+    /** Whether this handler's state can be sent after switchover, with postcopy (QEMU's has_postcopy). */
     default boolean hasPostcopy() {
         return false;
     }
@@ -59,15 +66,21 @@ public interface LiveStateHandler {
         return pendingEstimate();
     }
 
+    /**
+     * Source: releases what the save phases held; called once after them, whether they succeeded, failed or were
+     * cancelled.
+     */
     default void saveCleanup() {
     }
 
+    /** Destination: prepares to load, before the first record of the stream is read; a throw fails the load. */
     default void loadSetup() throws MigrationException {
     }
 
     /** Reads one section body written by the source's counterpart at {@code versionId}. */
     void loadState(StreamReader in, int versionId) throws MigrationException;
 
+    /** Destination: releases what loading held; called at the end of the load, whatever its outcome. */
     default void loadCleanup() {
     }
 

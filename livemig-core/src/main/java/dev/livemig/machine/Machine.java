@@ -24,10 +24,16 @@ import java.util.function.Function;
 public final class Machine implements AutoCloseable {
     /** The application's run-state hooks. */
     public interface RunStateHooks {
+        /**
+         * Stops every mutator: when it returns, none changes RAM or device state any more. Called with the
+         * machine's lock held, only when the machine goes from running to a non-running state.
+         */
         void pause();
 
+        /** Restarts the mutators; called with the machine's lock held, only when the machine goes back to running. */
         void resume();
 
+        /** Hooks that do nothing: for a machine whose state nothing changes on its own (the builder's default). */
         RunStateHooks NONE = new RunStateHooks() {
             @Override
             public void pause() {
@@ -71,6 +77,11 @@ public final class Machine implements AutoCloseable {
         this.runState = b.initialState;
     }
 
+    /**
+     * Starts building a machine of this machine type ({@code pc-i440fx-7.2}, say).
+     *
+     * @throws IllegalArgumentException if {@code name} has not 1 to 255 characters (a configuration record's limit)
+     */
     public static Builder builder(String name) {
         return new Builder(name);
     }
@@ -114,6 +125,7 @@ public final class Machine implements AutoCloseable {
         return List.copyOf(ram.values());
     }
 
+    /** The RAM block of this name, if the machine has one. */
     public Optional<RamBlock> ramBlock(String blockName) {
         return Optional.ofNullable(ram.get(blockName));
     }
@@ -123,14 +135,17 @@ public final class Machine implements AutoCloseable {
         return ram.values().stream().mapToLong(RamBlock::usedLength).sum();
     }
 
+    /** The state this machine migrates besides RAM: register devices and live state here before migrating. */
     public DeviceRegistry devices() {
         return devices;
     }
 
+    /** The reasons that refuse a migration or snapshot of this machine while any is present. */
     public MigrationBlockers blockers() {
         return blockers;
     }
 
+    /** The current run state; another thread may change it right after (decide with {@link #enterIf}). */
     public RunState runState() {
         return runState;
     }
@@ -151,6 +166,7 @@ public final class Machine implements AutoCloseable {
         return before;
     }
 
+    /** Enters {@link RunState#PAUSED}, stopping the mutators first if the machine runs (QMP {@code stop}). */
     public void pause() {
         pause(RunState.PAUSED);
     }
@@ -158,6 +174,7 @@ public final class Machine implements AutoCloseable {
     /** Work done on a still machine ({@link #whilePaused}); may throw the caller's checked exception. */
     @FunctionalInterface
     public interface StillWork<T, E extends Exception> {
+        /** Does the work, with the machine's lock held: it must not wait for a thread that uses the machine. */
         T run() throws E;
     }
 
@@ -198,7 +215,10 @@ public final class Machine implements AutoCloseable {
         return true;
     }
 
-    /** Sets a non-running state without calling hooks (e.g. the state received from a source). */
+    /**
+     * Enters {@code state}, running or not (e.g. the state received from a source): through {@link #resume()} or
+     * {@link #pause(RunState)}, so the hooks are called only when it changes whether the machine runs.
+     */
     public synchronized void enter(RunState state) {
         if (state.isRunning()) {
             resume();
@@ -212,6 +232,10 @@ public final class Machine implements AutoCloseable {
         arena.close();
     }
 
+    /**
+     * How a machine starts: its RAM blocks, hooks, initial run state, host features, dialect and UUID. Not
+     * thread-safe; build one machine per builder (the machine owns the builder's {@link #arena()}).
+     */
     public static final class Builder {
         private final String name;
         private final Arena arena = Arena.ofShared();
@@ -260,6 +284,7 @@ public final class Machine implements AutoCloseable {
             return arena;
         }
 
+        /** The application's pause and resume hooks (default {@link RunStateHooks#NONE}). */
         public Builder hooks(RunStateHooks runStateHooks) {
             this.hooks = runStateHooks;
             return this;
@@ -295,6 +320,10 @@ public final class Machine implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Maps the anonymous RAM blocks and makes the machine; the first machine of a process also starts warming
+         * up the migration code on a side thread. If mapping fails, the arena is closed with every block in it.
+         */
         public Machine build() {
             Machine m = new Machine(this);
             MigrationWarmUp.start(m.dirtyTracking);

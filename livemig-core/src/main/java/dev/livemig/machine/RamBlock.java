@@ -19,7 +19,9 @@ import java.nio.file.StandardOpenOption;
  * so that the page is sent again.
  */
 public final class RamBlock {
+    /** QEMU's TARGET_PAGE_SIZE on x86: the page the wire format and the dirty log count in. */
     public static final int TARGET_PAGE_SIZE = 4096;
+    /** log2 of {@link #TARGET_PAGE_SIZE}. */
     public static final int TARGET_PAGE_BITS = 12;
 
     private final String name;
@@ -29,6 +31,14 @@ public final class RamBlock {
     private final boolean anonymous;
     private final boolean hugePagesAdvised;
 
+    /**
+     * A block over memory the caller provides (and keeps alive as long as the block is used), with host pages of
+     * {@code pageSize} bytes.
+     *
+     * @throws IllegalArgumentException if the name has not 1 to 255 characters, the memory is empty or not a
+     *         multiple of {@link #TARGET_PAGE_SIZE}, or {@code pageSize} is not a power of two of at least 4096
+     *         that divides it
+     */
     public RamBlock(String name, MemorySegment memory, int pageSize) {
         this(name, memory, pageSize, false, false);
     }
@@ -119,6 +129,10 @@ public final class RamBlock {
         return name;
     }
 
+    /**
+     * The block's memory, for the application to read and write; a write during a migration must be reported with
+     * {@link #markDirty} unless a transparent tracker catches it.
+     */
     public MemorySegment memory() {
         return memory;
     }
@@ -133,6 +147,7 @@ public final class RamBlock {
         return pageSize;
     }
 
+    /** The number of target pages: {@link #usedLength()} / {@link #TARGET_PAGE_SIZE}. */
     public long targetPages() {
         return memory.byteSize() / TARGET_PAGE_SIZE;
     }

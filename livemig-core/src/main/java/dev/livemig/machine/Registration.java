@@ -8,12 +8,16 @@ import dev.livemig.vmstate.VmStateDescription;
  * {@code sectionId} is the number this entry's sections carry on the wire (assigned in registration order).
  */
 public sealed interface Registration {
+    /** The name sections of this entry carry, as QEMU's (e.g. {@code ram}, {@code timer}); 1 to 255 characters. */
     String idstr();
 
+    /** Which of several entries with the same idstr this is, from 0. */
     int instanceId();
 
+    /** The number this entry's sections carry on the wire: unique in the machine, from 1, in registration order. */
     int sectionId();
 
+    /** The version of the state's format: written in section headers, and the newest a destination loads. */
     int versionId();
 
     /** Declarative device state (QEMU's VMState), saved in one FULL section. */

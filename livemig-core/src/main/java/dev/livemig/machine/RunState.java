@@ -25,6 +25,7 @@ public enum RunState {
         this.qemuName = qemuName;
     }
 
+    /** QEMU's name of the state, as QMP's query-status and the globalstate section write it. */
     public String qemuName() {
         return qemuName;
     }

@@ -33,6 +33,7 @@ public final class CapabilityRules {
 
     /** One row of the table: when {@code subject} is enabled, {@code other} must be (or must not be). */
     public record Rule(MigrationCapability subject, Relation relation, MigrationCapability other, String message) {
+        /** Whether this rule refuses the set of enabled capabilities (false whenever the subject is not in it). */
         public boolean violatedBy(Set<MigrationCapability> enabled) {
             if (!enabled.contains(subject)) {
                 return false;

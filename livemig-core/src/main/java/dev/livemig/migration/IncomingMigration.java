@@ -107,6 +107,7 @@ public final class IncomingMigration implements AutoCloseable {
         return config.has(MigrationCapability.MULTIFD) && !config.has(MigrationCapability.MAPPED_RAM);
     }
 
+    /** The current status: none until the source connects (or setup while listening, by the dialect); any thread. */
     public MigrationStatus status() {
         return state.status();
     }
@@ -130,6 +131,7 @@ public final class IncomingMigration implements AutoCloseable {
         }
     }
 
+    /** Why the load failed (or a failure to approve switchover), null while none happened; any thread. */
     public String error() {
         return error;
     }
@@ -139,6 +141,7 @@ public final class IncomingMigration implements AutoCloseable {
         return sourceRunState;
     }
 
+    /** Waits until the load has ended; returns its final status (or the current one on timeout). */
     public MigrationStatus awaitFinished(long timeout, TimeUnit unit) throws InterruptedException {
         finished.await(timeout, unit);
         return state.status();
@@ -154,6 +157,10 @@ public final class IncomingMigration implements AutoCloseable {
         MigrationChannel.closeQuietly(channel);
     }
 
+    /**
+     * query-migrate's reply on the destination: only the status, and the error once failed (a destination
+     * counts no transfer figures; they are -1).
+     */
     public MigrationInfo info() {
         return new MigrationInfo(state.status(), -1, -1, -1, -1, null, state.status() == MigrationStatus.FAILED ? error : null, 0);
     }

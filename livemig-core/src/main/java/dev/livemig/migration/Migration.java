@@ -70,6 +70,11 @@ public final class Migration implements AutoCloseable {
     private final QmpDialect dialect;
     private final boolean scratch = CodeWarmUp.onWarmUpThread(); // a warm-up's: no JFR events
 
+    /**
+     * A migration of {@code machine} with {@code config} (capabilities and parameters as they are now), QEMU 7.2's
+     * statuses, sending its events to {@code events}; nothing happens before {@link #start}. Applications migrate
+     * through {@link MigrationController#migrate}, which applies QEMU's checks first.
+     */
     public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
         this(machine, config, QmpDialect.QEMU_7_2, events);
     }
@@ -192,6 +197,7 @@ public final class Migration implements AutoCloseable {
         completion.join(); // uninterruptible: a closed migration has ended
     }
 
+    /** The current status (none before {@link #start}); any thread. */
     public MigrationStatus status() {
         return state.status();
     }
@@ -236,6 +242,10 @@ public final class Migration implements AutoCloseable {
         return state.status();
     }
 
+    /**
+     * query-migrate's figures now, from any thread: times, RAM statistics (none in setup), the throttle while it
+     * runs, compression and xbzrle statistics when those capabilities are on, the error once failed.
+     */
     public MigrationInfo info() {
         MigrationStatus s = state.status();
         TransferWindow w = window;

@@ -17,6 +17,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
                               Map<MigrationParameter, String> tuned) {
     /** QEMU's defaults: 300 ms downtime limit, 128 MiB/s. */
     public static final long DEFAULT_DOWNTIME_LIMIT_MS = 300;
+    /** QEMU's default max-bandwidth, bytes per second. */
     public static final long DEFAULT_MAX_BANDWIDTH = 128L << 20;
     /** QEMU's upper bound for downtime-limit (2000 s). */
     public static final long MAX_DOWNTIME_LIMIT_MS = 2_000_000;
@@ -56,10 +57,15 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
         tuned = Map.copyOf(tuned);
     }
 
+    /**
+     * With every other parameter at QEMU's default. Not checked: {@link #validated(MigrationConfig)} applies
+     * QEMU's rules, as starting a migration does.
+     */
     public MigrationConfig(Set<MigrationCapability> capabilities, long downtimeLimitMs, long maxBandwidth) {
         this(capabilities, downtimeLimitMs, maxBandwidth, Map.of());
     }
 
+    /** QEMU's defaults: no capability, every parameter at its default value. */
     public static MigrationConfig defaults() {
         return new MigrationConfig(Set.of(), DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_BANDWIDTH);
     }
@@ -74,6 +80,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
         }
     }
 
+    /** Whether the capability is on. */
     public boolean has(MigrationCapability capability) {
         return capabilities.contains(capability);
     }

@@ -69,6 +69,10 @@ public final class MigrationController implements AutoCloseable {
         this.dirtyRate = new DirtyRateCalculation(machine, DirtyTracker::automatic);
     }
 
+    /**
+     * Starts building the controller of {@code machine} (not null): a source with QEMU's defaults unless told
+     * otherwise.
+     */
     public static Builder builder(Machine machine) {
         return new Builder(machine);
     }
@@ -137,10 +141,12 @@ public final class MigrationController implements AutoCloseable {
         }
     }
 
+    /** The machine whose migrations this controller decides. */
     public Machine machine() {
         return machine;
     }
 
+    /** Whose statuses, capabilities, parameters and refusal texts this controller follows; fixed when built. */
     public QmpDialect dialect() {
         return dialect;
     }
@@ -154,6 +160,7 @@ public final class MigrationController implements AutoCloseable {
     public record Migrations(Optional<Migration> outgoing, Optional<IncomingMigration> incoming) {
     }
 
+    /** The current (or last) outgoing migration and a destination's incoming one, read together. */
     public Migrations migrations() {
         synchronized (lock) {
             return new Migrations(Optional.ofNullable(migration), Optional.ofNullable(incoming));

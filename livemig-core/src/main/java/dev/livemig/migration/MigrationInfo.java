@@ -11,6 +11,7 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                             long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
                             CompressionStats compression, XbzrleStats xbzrle) {
 
+    /** Without xbzrle statistics (capability xbzrle off). */
     public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
                          long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
                          CompressionStats compression) {
@@ -23,10 +24,12 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
      * rates cover the whole migration (QEMU reports its last dirty-rate period).
      */
     public record XbzrleStats(long cacheSize, long bytes, long pages, long cacheMiss, long overflow) {
+        /** Misses among all lookups (hits and misses), 0 to 1; 0 before any. */
         public double cacheMissRate() {
             return pages + cacheMiss == 0 ? 0 : (double) cacheMiss / (pages + cacheMiss);
         }
 
+        /** Page bytes per delta byte sent (4 KiB pages), 0 before any: how much xbzrle saves. */
         public double encodingRate() {
             return bytes == 0 ? 0 : (double) pages * 4096 / bytes;
         }
@@ -52,10 +55,12 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
      * reports them over its last dirty-rate period.
      */
     public record CompressionStats(long pages, long busy, long compressedSize) {
+        /** How often no thread was free, among all pages offered (compressed or busy), 0 to 1; 0 before any. */
         public double busyRate() {
             return pages + busy == 0 ? 0 : (double) busy / (pages + busy);
         }
 
+        /** Page bytes per compressed byte (4 KiB pages), 0 before any: the compression ratio. */
         public double compressionRate() {
             return compressedSize == 0 ? 0 : (double) pages * 4096 / compressedSize;
         }

@@ -140,10 +140,12 @@ public enum MigrationParameter {
         return p;
     }
 
+    /** QEMU's name of the parameter, with dashes ({@code downtime-limit}), as QMP and the command line spell it. */
     public String qmpName() {
         return qmpName;
     }
 
+    /** The QAPI type of its values, which decides how {@link #validate} reads them. */
     public Type type() {
         return type;
     }

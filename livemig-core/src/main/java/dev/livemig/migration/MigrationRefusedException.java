@@ -7,6 +7,7 @@ package dev.livemig.migration;
  * caller asked for cannot be done now. The message is QEMU's text where QEMU refuses the same request.
  */
 public final class MigrationRefusedException extends Exception {
+    /** A refusal worded as QEMU words it for the same request, where it does. */
     public MigrationRefusedException(String message) {
         super(message);
     }

@@ -30,6 +30,7 @@ public enum MigrationStatus {
         this.qemuName = qemuName;
     }
 
+    /** QEMU's name of the status, as query-migrate and the MIGRATION event write it. */
     public String qemuName() {
         return qemuName;
     }

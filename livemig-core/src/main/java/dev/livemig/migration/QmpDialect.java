@@ -33,14 +33,17 @@ public enum QmpDialect {
         this.micro = micro;
     }
 
+    /** QEMU's major version, as the QMP greeting and query-version give it. */
     public int major() {
         return major;
     }
 
+    /** QEMU's minor version. */
     public int minor() {
         return minor;
     }
 
+    /** QEMU's micro version (that of the Debian build the dialect was read off). */
     public int micro() {
         return micro;
     }
@@ -133,10 +136,12 @@ public enum QmpDialect {
         return this == QEMU_10_0;
     }
 
+    /** Whether the capability exists in this release (query-migrate-capabilities lists it). */
     public boolean has(MigrationCapability c) {
         return capabilities().contains(c);
     }
 
+    /** Whether the parameter exists in this release (query-migrate-parameters lists it). */
     public boolean has(MigrationParameter p) {
         return parameters().contains(p);
     }

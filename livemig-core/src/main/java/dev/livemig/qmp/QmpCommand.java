@@ -18,6 +18,11 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
     /** What a command does with its checked arguments; returns the value of {@code "return"}. */
     @FunctionalInterface
     public interface Handler {
+        /**
+         * Runs the command, on the thread that dispatches the message (a QmpServer client's), with arguments
+         * already checked against the params; a QmpException becomes the error reply, and so, as an internal
+         * error, does a RuntimeException.
+         */
         Json handle(Json.Obj arguments) throws QmpException;
     }
 
@@ -38,6 +43,7 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
             return qapiName;
         }
 
+        /** Whether {@code value} has this type; INT takes any integer, however long; ANY takes everything. */
         public boolean accepts(Json value) {
             return switch (this) {
                 case STRING -> value instanceof Json.Str;
@@ -59,11 +65,14 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
         }
     }
 
+    /** One argument a command accepts: its name, its JSON type, and whether it must be given. */
     public record Param(String name, Type type, boolean required) {
+        /** An argument that must be given. */
         public static Param required(String name, Type type) {
             return new Param(name, type, true);
         }
 
+        /** An argument that may be left out. */
         public static Param optional(String name, Type type) {
             return new Param(name, type, false);
         }

@@ -16,10 +16,16 @@ import java.util.Map;
  * the session passes whether it has negotiated and learns from the {@link Reply} whether it now has.
  */
 public final class QmpDispatcher {
+    /** The command that ends capability negotiation; every table must have it. */
     public static final String CAPABILITIES = "qmp_capabilities";
 
     private final Map<String, QmpCommand> commands = new LinkedHashMap<>();
 
+    /**
+     * A dispatcher of these commands, listed in this order.
+     *
+     * @throws IllegalArgumentException if a name is listed twice, or {@value #CAPABILITIES} is missing
+     */
     public QmpDispatcher(List<QmpCommand> table) {
         for (QmpCommand c : table) {
             if (commands.putIfAbsent(c.name(), c) != null) {

@@ -13,6 +13,7 @@ public final class QmpError extends IOException {
     private final String errorClass;
     private final String desc;
 
+    /** The error QEMU (or livemig's server) returned for {@code command}. */
     public QmpError(String command, String errorClass, String desc) {
         super("QMP " + command + " failed: " + errorClass + ": " + desc);
         this.command = command;
@@ -20,14 +21,17 @@ public final class QmpError extends IOException {
         this.desc = desc;
     }
 
+    /** The command that failed, e.g. {@code migrate}. */
     public String command() {
         return command;
     }
 
+    /** QEMU's error class, e.g. {@code GenericError}. */
     public String errorClass() {
         return errorClass;
     }
 
+    /** QEMU's text of the error, as the reply's {@code desc} had it. */
     public String desc() {
         return desc;
     }

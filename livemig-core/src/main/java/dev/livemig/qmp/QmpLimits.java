@@ -24,6 +24,7 @@ import java.time.Duration;
  */
 public record QmpLimits(int maxClients, int maxMessageBytes, long maxBufferedBytes, int maxPendingOutputBytes,
                         Duration closeGrace) {
+    /** The default {@code maxMessageBytes}: 1 MiB. */
     public static final int DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 
     public QmpLimits {

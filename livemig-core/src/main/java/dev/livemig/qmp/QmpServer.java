@@ -105,6 +105,7 @@ public final class QmpServer implements AutoCloseable {
         }
     }
 
+    /** Starts setting up a server for {@code machine}: a source with QEMU's defaults unless told otherwise. */
     public static Builder builder(Machine machine) {
         return new Builder(machine);
     }
@@ -147,11 +148,15 @@ public final class QmpServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Listens on a unix socket at {@code path} (an existing file there is replaced, as QEMU does); null for none.
+         */
         public Builder unix(Path path) {
             this.unixSocket = path;
             return this;
         }
 
+        /** Listens on this tcp address (port 0 picks a free one, see {@link QmpServer#tcpAddress()}); null for none. */
         public Builder tcp(InetSocketAddress address) {
             this.tcp = address;
             return this;

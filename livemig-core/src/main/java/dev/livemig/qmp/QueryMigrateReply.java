@@ -19,6 +19,11 @@ public final class QueryMigrateReply {
     private QueryMigrateReply() {
     }
 
+    /**
+     * The migration info of a query-migrate return value ({@code {}} before any migration reads as status none).
+     *
+     * @throws IOException if a member has the wrong JSON type or the status is not one of QEMU's
+     */
     public static MigrationInfo parse(Json.Obj reply) throws IOException {
         MigrationStatus status = status(reply);
         Json ram = optional(reply, "ram");

@@ -37,6 +37,7 @@ public final class ConfigurationRecord {
     private ConfigurationRecord() {
     }
 
+    /** Writes the record without a UUID: the machine type name and, if any are given, the capabilities subsection. */
     public static void write(StreamWriter out, String machineName, List<String> enabledValidatedCapabilities) throws MigrationException {
         write(out, machineName, enabledValidatedCapabilities, null);
     }

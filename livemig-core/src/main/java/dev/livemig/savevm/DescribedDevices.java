@@ -22,11 +22,13 @@ import java.util.Map;
  * five bytes before), then checked to end exactly at the end of the file.
  */
 public record DescribedDevices(Map<Key, Json.Obj> byKey) {
+    /** A section's identity: its idstr and instance id, as the trailer's {@code name} and {@code instance_id}. */
     public record Key(String idstr, int instanceId) {
     }
 
     private static final int TAIL_WINDOW = 10 << 20;
 
+    /** No device described: every FULL section must have a registration to be loaded. */
     public static final DescribedDevices NONE = new DescribedDevices(Map.of());
 
     public DescribedDevices {

@@ -13,6 +13,7 @@ import java.util.Arrays;
  * NUL-terminated, zero-padded name.
  */
 public final class GlobalState {
+    /** The section's idstr, as QEMU's. */
     public static final String IDSTR = "globalstate";
     private static final int NAME_BYTES = 100;
 
@@ -20,6 +21,9 @@ public final class GlobalState {
     private final byte[] runstate = new byte[NAME_BYTES];
     private RunState received;
 
+    /**
+     * QEMU's vmstate_globalstate (version 1): uint32 size and the 100-byte name; a received name is parsed after load.
+     */
     public static final VmStateDescription<GlobalState> DESCRIPTION = VmStateDescription.<GlobalState>builder(IDSTR)
             .version(1)
             .minimumVersion(1)

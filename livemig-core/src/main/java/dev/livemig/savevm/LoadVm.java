@@ -39,6 +39,10 @@ public final class LoadVm {
 
     /** Receives the stream's commands (§11.2). */
     public interface CommandHandler {
+        /**
+         * Handles one command record (its data read already), on the load thread, with {@code in} the stream
+         * past it; a throw fails the load.
+         */
         void onCommand(StreamRecord.Command command, StreamReader in) throws MigrationException;
 
         /**
@@ -60,10 +64,14 @@ public final class LoadVm {
     private final Map<DescribedDevices.Key, Json.Obj> described;
     private final Map<Integer, Registration> started = new HashMap<>();
 
+    /**
+     * A load of a snapshot's stream: its commands are refused but SWITCHOVER_START ({@link CommandHandler#SNAPSHOT}).
+     */
     public LoadVm(Machine machine, StreamReader in, DescribedDevices described) {
         this(machine, in, described, CommandHandler.SNAPSHOT);
     }
 
+    /** A load whose command records go to {@code commands} (a migration's return-path commands, say). */
     public LoadVm(Machine machine, StreamReader in, DescribedDevices described, CommandHandler commands) {
         this.machine = machine;
         this.in = in;
@@ -71,6 +79,11 @@ public final class LoadVm {
         this.commands = commands;
     }
 
+    /**
+     * Reads the whole stream into the machine, on the calling thread: header and configuration, every section
+     * until EOF, then the trailer. Every live handler's loadCleanup runs at the end, whatever the outcome. A
+     * failure leaves the machine partly loaded.
+     */
     public Result load() throws MigrationException {
         StandardSections standard = StandardSections.of(machine);
         List<Registration> entries = machine.devices().snapshot();

@@ -27,6 +27,7 @@ public final class SaveVm {
     private final List<Registration> entries;
     private final List<Json> described = new ArrayList<>();
 
+    /** A save of {@code machine} into {@code out}; the machine's registrations are read now, once. */
     public SaveVm(Machine machine, StreamWriter out) {
         this.machine = machine;
         this.out = out;

@@ -103,6 +103,7 @@ public final class Snapshots {
 
     /** What a machine must look like to load a stream: its machine type and RAM block list, in order. */
     public record Shape(String machineType, java.util.List<Block> blocks) {
+        /** A RAM block by its name and used length in bytes. */
         public record Block(String name, long length) {
         }
 

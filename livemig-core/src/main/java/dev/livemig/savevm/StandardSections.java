@@ -11,6 +11,12 @@ import dev.livemig.ram.RamHandler;
  */
 public record StandardSections(RamHandler ram, GlobalState globalState) {
 
+    /**
+     * The machine's standard sections, registered now if they are not yet (a migration or snapshot calls this
+     * itself). Thread-safe.
+     *
+     * @throws IllegalStateException if "ram" or "globalstate" is registered to something else
+     */
     public static synchronized StandardSections of(Machine machine) {
         var devices = machine.devices();
         RamHandler ram = switch (devices.find(RamFlags.IDSTR, 0).orElse(null)) {

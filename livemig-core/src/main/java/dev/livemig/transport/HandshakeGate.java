@@ -23,6 +23,7 @@ public record HandshakeGate(Duration timeout) {
     static final int BYTES = 8;
     /** Chosen to forgive a loaded host and a slow network, while freeing a squatted listener soon enough. */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
+    /** The gate with {@link #DEFAULT_TIMEOUT}, which listeners use unless given another. */
     public static final HandshakeGate DEFAULT = new HandshakeGate(DEFAULT_TIMEOUT);
 
     /** How often a waiting gate looks whether its listener was closed. */

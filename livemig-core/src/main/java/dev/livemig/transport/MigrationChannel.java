@@ -13,7 +13,6 @@ import java.nio.channels.GatheringByteChannel;
  */
 public interface MigrationChannel extends ByteChannel, GatheringByteChannel, java.nio.channels.ScatteringByteChannel {
 
-    /** Ends the outgoing direction; the incoming one stays open. */
     /**
      * The file under a file: channel, for layouts written at fixed offsets (mapped-ram); empty for streams.
      */
@@ -21,6 +20,7 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         return java.util.Optional.empty();
     }
 
+    /** Ends the outgoing direction; the incoming one stays open. */
     void shutdownOutput() throws IOException;
 
     /** True when this channel also carries data back (a socket). */

@@ -10,6 +10,7 @@ import java.nio.file.Path;
  */
 public sealed interface MigrationUri {
 
+    /** {@code tcp:HOST:PORT}: an empty host is 0.0.0.0; port 0 lets a listener pick a free port. */
     record Tcp(String host, int port) implements MigrationUri {
         @Override
         public String toString() {
@@ -17,6 +18,7 @@ public sealed interface MigrationUri {
         }
     }
 
+    /** {@code unix:PATH}: a unix domain socket. */
     record Unix(Path path) implements MigrationUri {
         @Override
         public String toString() {
@@ -24,6 +26,10 @@ public sealed interface MigrationUri {
         }
     }
 
+    /**
+     * {@code exec:COMMAND}: a shell command whose stdin takes the stream (source) or whose stdout gives it
+     * (destination).
+     */
     record Exec(String command) implements MigrationUri {
         @Override
         public String toString() {
@@ -31,6 +37,7 @@ public sealed interface MigrationUri {
         }
     }
 
+    /** {@code file:PATH[,offset=N]}: the stream stored in a file, from byte {@code offset} (decimal or 0x hex). */
     record File(Path path, long offset) implements MigrationUri {
         @Override
         public String toString() {
@@ -38,6 +45,12 @@ public sealed interface MigrationUri {
         }
     }
 
+    /**
+     * Parses a URI in QEMU's syntax.
+     *
+     * @throws MigrationException if it is malformed (no scheme, no path, a bad port or offset, an IPv6 host
+     *         without brackets), or names a transport livemig does not have (rdma, fd, vsock, any other)
+     */
     static MigrationUri parse(String uri) throws MigrationException {
         int colon = uri.indexOf(':');
         if (colon < 0) {

@@ -6,5 +6,9 @@ package dev.livemig.vmstate;
  */
 @FunctionalInterface
 public interface FieldExists<T> {
+    /**
+     * Whether the field is on the wire for {@code object} at {@code versionId}. On load the fields before it are
+     * loaded already, so the test may read them.
+     */
     boolean test(T object, int versionId);
 }

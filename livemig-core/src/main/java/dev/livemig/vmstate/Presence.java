@@ -8,14 +8,17 @@ package dev.livemig.vmstate;
  * @param test  the existence test, or null for none
  */
 public record Presence<T>(int since, FieldExists<T> test) {
+    /** On the wire at every version: since 0, no existence test. */
     public static <T> Presence<T> always() {
         return new Presence<>(0, null);
     }
 
+    /** Whether the field is on the wire for {@code object} at {@code versionId}. */
     public boolean includedIn(T object, int versionId) {
         return test != null ? test.test(object, versionId) : since <= versionId;
     }
 
+    /** Whether an existence test decides, rather than the version. */
     public boolean hasTest() {
         return test != null;
     }

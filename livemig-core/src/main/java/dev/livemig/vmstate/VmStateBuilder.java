@@ -28,11 +28,16 @@ public final class VmStateBuilder<T> {
         this.name = name;
     }
 
+    /** The version saves write and the newest loads accept (QEMU's version_id; default 0). */
     public VmStateBuilder<T> version(int version) {
         this.versionId = version;
         return this;
     }
 
+    /**
+     * The oldest version loads accept (QEMU's minimum_version_id; default 0); {@link #build} refuses one above the
+     * version.
+     */
     public VmStateBuilder<T> minimumVersion(int version) {
         this.minimumVersionId = version;
         return this;
@@ -64,42 +69,55 @@ public final class VmStateBuilder<T> {
         return field(new VmStateField.Scalar<>(field, Presence.always(), type, get, set));
     }
 
+    /**
+     * An {@code int8}: the low 8 bits of {@code get}'s value on the wire; {@code set} receives the loaded value
+     * sign-extended.
+     */
     public VmStateBuilder<T> int8(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.INT8, field, get, set);
     }
 
+    /** An {@code int16}, big-endian: the low 16 bits on the wire, sign-extended on load. */
     public VmStateBuilder<T> int16(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.INT16, field, get, set);
     }
 
+    /** An {@code int32}, big-endian: the low 32 bits on the wire, sign-extended on load. */
     public VmStateBuilder<T> int32(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.INT32, field, get, set);
     }
 
+    /** An {@code int64}, big-endian. */
     public VmStateBuilder<T> int64(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.INT64, field, get, set);
     }
 
+    /** A {@code uint8}: the low 8 bits on the wire, zero-extended on load. */
     public VmStateBuilder<T> uint8(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.UINT8, field, get, set);
     }
 
+    /** A {@code uint16}, big-endian: the low 16 bits on the wire, zero-extended on load. */
     public VmStateBuilder<T> uint16(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.UINT16, field, get, set);
     }
 
+    /** A {@code uint32}, big-endian: the low 32 bits on the wire, zero-extended on load. */
     public VmStateBuilder<T> uint32(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.UINT32, field, get, set);
     }
 
+    /** A {@code uint64}, big-endian: all 64 bits of the long, which Java reads as signed. */
     public VmStateBuilder<T> uint64(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.UINT64, field, get, set);
     }
 
+    /** A {@code bool}: one byte, 1 for true; any byte but 0 loads as true. */
     public VmStateBuilder<T> bool(String field, Predicate<T> get, BiConsumer<T, Boolean> set) {
         return scalar(VmStateType.BOOL, field, o -> get.test(o) ? 1 : 0, (o, v) -> set.accept(o, v != 0));
     }
 
+    /** A {@code timer}: the expiry in ns of the timer's clock, -1 when it is not armed, as a big-endian int64. */
     public VmStateBuilder<T> timer(String field, ToLongFunction<T> get, ObjLongConsumer<T> set) {
         return scalar(VmStateType.TIMER, field, get, set);
     }
@@ -128,6 +146,10 @@ public final class VmStateBuilder<T> {
         return field(new VmStateField.VBuffer<>(field, Presence.always(), length, max, get, set));
     }
 
+    /**
+     * {@code count} bytes written as zeros and skipped on load (QEMU's VMSTATE_UNUSED): keeps the layout of a
+     * field a newer version dropped.
+     */
     public VmStateBuilder<T> unused(String field, int count) {
         return field(new VmStateField.Unused<>(field, Presence.always(), count));
     }
@@ -143,6 +165,10 @@ public final class VmStateBuilder<T> {
         return field(new VmStateField.IntArray<>(field, Presence.always(), type, count, max, values));
     }
 
+    /**
+     * The nested object {@code element} returns, saved and loaded in place by its own description at that description's
+     * version.
+     */
     public <S> VmStateBuilder<T> struct(String field, VmStateDescription<S> description, Function<T, S> element) {
         return field(new VmStateField.Struct<>(field, Presence.always(), description, element));
     }
@@ -164,21 +190,28 @@ public final class VmStateBuilder<T> {
         return subsection(description, description::needed);
     }
 
+    /**
+     * A subsection written when {@code isNeeded} is true, whatever its description's own {@code needed} says.
+     * Its name must start with this description's name ({@link #build} checks).
+     */
     public VmStateBuilder<T> subsection(VmStateDescription<T> description, Predicate<T> isNeeded) {
         subsections.add(new Subsection<>(description, isNeeded));
         return this;
     }
 
+    /** The pre_save hook, run before the fields are written (replaces an earlier one). */
     public VmStateBuilder<T> preSave(VmStateHook<T> hook) {
         this.preSave = hook;
         return this;
     }
 
+    /** The pre_load hook, run before the fields are read (replaces an earlier one). */
     public VmStateBuilder<T> preLoad(VmStateHook<T> hook) {
         this.preLoad = hook;
         return this;
     }
 
+    /** The post_load hook, run after the fields and subsections were read (replaces an earlier one). */
     public VmStateBuilder<T> postLoad(PostLoadHook<T> hook) {
         this.postLoad = hook;
         return this;
@@ -190,6 +223,12 @@ public final class VmStateBuilder<T> {
         return this;
     }
 
+    /**
+     * The description of what was added so far.
+     *
+     * @throws IllegalArgumentException if the name has not 1 to 255 bytes, the minimum version is above the
+     *         version, or a subsection's name does not start with this description's
+     */
     public VmStateDescription<T> build() {
         return new VmStateDescription<>(name, versionId, minimumVersionId, fields, subsections,
                 new VmStateDescription.Hooks<>(preSave, preLoad, postLoad, needed));

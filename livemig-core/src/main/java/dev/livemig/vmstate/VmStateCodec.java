@@ -20,11 +20,16 @@ public final class VmStateCodec {
     private VmStateCodec() {
     }
 
+    /** Writes {@code object} at the description's version; returns its vmsd JSON object for the trailer. */
     public static <T> Json.Obj save(StreamWriter w, VmStateDescription<T> description, T object)
             throws MigrationException {
         return VmStateSaver.save(w, description, object, description.name());
     }
 
+    /**
+     * Reads {@code object} as written at {@code versionId}; refused (a MigrationException) when that is newer
+     * than the description's version or older than its minimum.
+     */
     public static <T> void load(StreamReader r, VmStateDescription<T> description, T object, int versionId)
             throws MigrationException {
         VmStateLoader.load(r, description, object, versionId, description.name());

@@ -56,26 +56,32 @@ public final class VmStateDescription<T> {
         this.compressible = this.subsections.isEmpty() && this.fields.stream().allMatch(VmStateField::compressible);
     }
 
+    /** Starts a description named {@code name} (1 to 255 bytes, checked when it is built): QEMU's vmsd name. */
     public static <T> VmStateBuilder<T> builder(String name) {
         return new VmStateBuilder<>(name);
     }
 
+    /** The vmsd name, as the JSON trailer and subsection headers carry it. */
     public String name() {
         return name;
     }
 
+    /** The version saves write (QEMU's version_id). */
     public int versionId() {
         return versionId;
     }
 
+    /** The oldest version a load accepts (QEMU's minimum_version_id). */
     public int minimumVersionId() {
         return minimumVersionId;
     }
 
+    /** The fields in wire order, unmodifiable. */
     public List<VmStateField<T>> fields() {
         return fields;
     }
 
+    /** The subsections in the order they are written, unmodifiable. */
     public List<Subsection<T>> subsections() {
         return subsections;
     }

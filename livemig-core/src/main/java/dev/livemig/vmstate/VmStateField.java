@@ -14,10 +14,13 @@ import java.util.function.ToLongFunction;
  * the declared {@code max}.
  */
 public sealed interface VmStateField<T> {
+    /** The field's name, as QEMU's vmsd and the JSON trailer give it (a name may repeat within a description). */
     String name();
 
+    /** When the field is on the wire. */
     Presence<T> presence();
 
+    /** This field with another presence; the field itself does not change. */
     VmStateField<T> with(Presence<T> presence);
 
     /** The JSON {@code type}: the info type name, {@code buffer}, {@code unused_buffer} or {@code struct}. */
@@ -31,10 +34,12 @@ public sealed interface VmStateField<T> {
     /** An integer or bool; {@code set} receives the loaded value after its {@link VmStateType.Check}. */
     record Scalar<T>(String name, Presence<T> presence, VmStateType type, ToLongFunction<T> get, ObjLongConsumer<T> set)
             implements VmStateField<T> {
+        /** {@inheritDoc} */
         public Scalar<T> with(Presence<T> p) {
             return new Scalar<>(name, p, type, get, set);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return type.jsonName();
         }
@@ -47,10 +52,12 @@ public sealed interface VmStateField<T> {
             checkSize(name, "max", max);
         }
 
+        /** {@inheritDoc} */
         public IntArray<T> with(Presence<T> p) {
             return new IntArray<>(name, p, type, count, max, values);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return type.jsonName();
         }
@@ -62,10 +69,12 @@ public sealed interface VmStateField<T> {
             checkSize(name, "size", size);
         }
 
+        /** {@inheritDoc} */
         public Buffer<T> with(Presence<T> p) {
             return new Buffer<>(name, p, size, bytes);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return "buffer";
         }
@@ -78,10 +87,12 @@ public sealed interface VmStateField<T> {
             checkSize(name, "max", max);
         }
 
+        /** {@inheritDoc} */
         public VBuffer<T> with(Presence<T> p) {
             return new VBuffer<>(name, p, length, max, get, set);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return "buffer";
         }
@@ -93,10 +104,12 @@ public sealed interface VmStateField<T> {
             checkSize(name, "size", size);
         }
 
+        /** {@inheritDoc} */
         public Unused<T> with(Presence<T> p) {
             return new Unused<>(name, p, size);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return "unused_buffer";
         }
@@ -105,10 +118,12 @@ public sealed interface VmStateField<T> {
     /** A nested structure, processed at its description's own version (§4.3 rule 5). */
     record Struct<T, S>(String name, Presence<T> presence, VmStateDescription<S> description, Function<T, S> element)
             implements VmStateField<T> {
+        /** {@inheritDoc} */
         public Struct<T, S> with(Presence<T> p) {
             return new Struct<>(name, p, description, element);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return "struct";
         }
@@ -127,10 +142,12 @@ public sealed interface VmStateField<T> {
             checkSize(name, "max", max);
         }
 
+        /** {@inheritDoc} */
         public StructArray<T, S> with(Presence<T> p) {
             return new StructArray<>(name, p, description, count, max, elements);
         }
 
+        /** {@inheritDoc} */
         public String jsonType() {
             return "struct";
         }

@@ -32,9 +32,9 @@ public enum VmStateType {
     /** What a loaded value must satisfy against the destination's current value. */
     public enum Check {
         NONE,
-        /** loaded == current, else the load fails */
+        /** {@code loaded == current}, else the load fails */
         EQUAL,
-        /** 0 <= loaded <= current, then stored */
+        /** {@code 0 <= loaded <= current}, then stored */
         AT_MOST_CURRENT
     }
 
@@ -60,6 +60,7 @@ public enum VmStateType {
         return size;
     }
 
+    /** What a loaded value must satisfy before it is stored. */
     public Check check() {
         return check;
     }

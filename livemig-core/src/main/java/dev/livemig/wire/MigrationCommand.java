@@ -26,6 +26,7 @@ public sealed interface MigrationCommand {
      * ({@link #withoutRam()}). A real page size is never 0, so the two forms cannot be confused.
      */
     record PostcopyAdvise(long pageSizeSummary, long targetPageSize) implements MigrationCommand {
+        /** The empty form: postcopy for dirty bitmaps only, no RAM page sizes. */
         public static PostcopyAdvise withoutRam() {
             return new PostcopyAdvise(0, 0);
         }

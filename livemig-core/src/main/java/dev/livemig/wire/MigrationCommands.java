@@ -21,16 +21,27 @@ import java.util.List;
  * whose long name alone fills the minimum length, with no range; writing needs 1..12 ranges.
  */
 public final class MigrationCommands {
+    /** QEMU's MIG_CMD_OPEN_RETURN_PATH: {@link OpenReturnPath}. */
     public static final int OPEN_RETURN_PATH = 1;
+    /** MIG_CMD_PING: {@link Ping}. */
     public static final int PING = 2;
+    /** MIG_CMD_POSTCOPY_ADVISE: {@link PostcopyAdvise}. */
     public static final int POSTCOPY_ADVISE = 3;
+    /** MIG_CMD_POSTCOPY_LISTEN: {@link PostcopyListen}. */
     public static final int POSTCOPY_LISTEN = 4;
+    /** MIG_CMD_POSTCOPY_RUN: {@link PostcopyRun}. */
     public static final int POSTCOPY_RUN = 5;
+    /** MIG_CMD_POSTCOPY_RAM_DISCARD: {@link PostcopyRamDiscard}. */
     public static final int POSTCOPY_RAM_DISCARD = 6;
+    /** MIG_CMD_PACKAGED: {@link Packaged}. */
     public static final int PACKAGED = 7;
+    /** MIG_CMD_ENABLE_COLO: {@link EnableColo}. */
     public static final int ENABLE_COLO = 8;
+    /** MIG_CMD_POSTCOPY_RESUME: {@link PostcopyResume}. */
     public static final int POSTCOPY_RESUME = 9;
+    /** MIG_CMD_RECV_BITMAP: {@link RecvBitmap}. */
     public static final int RECV_BITMAP = 10;
+    /** MIG_CMD_SWITCHOVER_START (QEMU 10.0; 7.2 refuses it): {@link SwitchoverStart}. */
     public static final int SWITCHOVER_START = 11;
 
     /** Discard layout version byte; QEMU has only ever sent 0. */

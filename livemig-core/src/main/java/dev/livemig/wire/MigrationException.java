@@ -16,14 +16,20 @@ public final class MigrationException extends Exception {
     private final String section;
     private final long offset;
 
+    /** A fault found where no section or offset is known. */
     public MigrationException(String message) {
         this(message, null, -1, null);
     }
 
+    /** A fault caused by {@code cause} (an IOException of the channel, say), no section or offset known. */
     public MigrationException(String message, Throwable cause) {
         this(message, null, -1, cause);
     }
 
+    /**
+     * A fault found in {@code section} (an idstr from the stream, quoted in the message; null for none) at byte
+     * {@code offset} of the stream (-1 when unknown); {@code cause} may be null.
+     */
     public MigrationException(String message, String section, long offset, Throwable cause) {
         super(printable(describe(message, section == null ? null : quote(section), offset)), cause);
         this.bare = message;

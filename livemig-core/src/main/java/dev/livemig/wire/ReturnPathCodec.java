@@ -18,12 +18,19 @@ import java.nio.charset.StandardCharsets;
  * refuse; {@link #read} throws only {@link MigrationException}. Neither flushes nor keeps state.
  */
 public final class ReturnPathCodec {
+    /** QEMU's MIG_RP_MSG_SHUT: {@link Shut}. */
     public static final int SHUT = 1;
+    /** MIG_RP_MSG_PONG: {@link Pong}. */
     public static final int PONG = 2;
+    /** MIG_RP_MSG_REQ_PAGES_ID: {@link ReqPagesId}. */
     public static final int REQ_PAGES_ID = 3;
+    /** MIG_RP_MSG_REQ_PAGES: {@link ReqPages}. */
     public static final int REQ_PAGES = 4;
+    /** MIG_RP_MSG_RECV_BITMAP: {@link RecvBitmap}. */
     public static final int RECV_BITMAP = 5;
+    /** MIG_RP_MSG_RESUME_ACK: {@link ResumeAck}. */
     public static final int RESUME_ACK = 6;
+    /** MIG_RP_MSG_SWITCHOVER_ACK (QEMU 8.1+): {@link SwitchoverAck}. */
     public static final int SWITCHOVER_ACK = 7;
 
     /** The source's receive buffer (QEMU: {@code uint8_t buf[512]}); longer messages are refused unread. */

@@ -44,6 +44,7 @@ public sealed interface ReturnPathMessage {
         /** The only value QEMU sends and accepts. */
         public static final int VALUE = 1;
 
+        /** The message with {@link #VALUE}. */
         public static ResumeAck ready() {
             return new ResumeAck(VALUE);
         }

@@ -10,6 +10,7 @@ public final class StreamFraming {
     private StreamFraming() {
     }
 
+    /** The stream header: magic and version 3. */
     public static void writeHeader(StreamWriter w) throws MigrationException {
         w.be32(FILE_MAGIC).be32(FILE_VERSION);
     }
@@ -31,6 +32,11 @@ public final class StreamFraming {
         }
     }
 
+    /**
+     * A FULL ({@code full}) or START section header: type, section id, idstr, instance id, version id.
+     *
+     * @throws IllegalArgumentException if {@code idstr} is empty
+     */
     public static void writeSectionStart(StreamWriter w, boolean full, int sectionId, String idstr, int instanceId, int versionId)
             throws MigrationException {
         if (idstr.isEmpty()) {
@@ -39,10 +45,12 @@ public final class StreamFraming {
         w.u8(full ? SECTION_FULL : SECTION_START).be32(sectionId).str8(idstr).be32(instanceId).be32(versionId);
     }
 
+    /** An END ({@code end}) or PART section header: type and section id only. */
     public static void writeSectionContinue(StreamWriter w, boolean end, int sectionId) throws MigrationException {
         w.u8(end ? SECTION_END : SECTION_PART).be32(sectionId);
     }
 
+    /** The footer that closes section {@code sectionId}. */
     public static void writeFooter(StreamWriter w, int sectionId) throws MigrationException {
         w.u8(SECTION_FOOTER).be32(sectionId);
     }
@@ -61,10 +69,16 @@ public final class StreamFraming {
         }
     }
 
+    /** The EOF record that ends the device state. */
     public static void writeEof(StreamWriter w) throws MigrationException {
         w.u8(EOF);
     }
 
+    /**
+     * A command record: type, be16 command, be16 length, the data.
+     *
+     * @throws IllegalArgumentException if {@code data} is longer than 65535 bytes
+     */
     public static void writeCommand(StreamWriter w, int command, byte[] data) throws MigrationException {
         if (data.length > 0xffff) {
             throw new IllegalArgumentException("command payload too long: " + data.length);

@@ -41,10 +41,16 @@ public final class StreamReader implements AutoCloseable {
     private String section;
     private boolean eof;
 
+    /** A reader with a 256 KiB buffer; closing it closes {@code channel}. Reads block as the channel's do. */
     public StreamReader(ReadableByteChannel channel) {
         this(channel, DEFAULT_BUFFER);
     }
 
+    /**
+     * A reader with a buffer of {@code bufferSize} bytes, which bounds how far it reads ahead of what is consumed.
+     *
+     * @throws IllegalArgumentException if {@code bufferSize} is below 512, too small to peek at a subsection header
+     */
     public StreamReader(ReadableByteChannel channel, int bufferSize) {
         if (bufferSize < 512) {
             throw new IllegalArgumentException("buffer too small for peeking a subsection header: " + bufferSize);
@@ -126,6 +132,7 @@ public final class StreamReader implements AutoCloseable {
         this.section = name;
     }
 
+    /** The section being read, as last set with {@link #section(String)}; null for none. */
     public String section() {
         return section;
     }
@@ -140,11 +147,13 @@ public final class StreamReader implements AutoCloseable {
         return new MigrationException(message, section, at, null);
     }
 
+    /** One byte, 0 to 255. */
     public int u8() throws MigrationException {
         need(1);
         return buf.get() & 0xff;
     }
 
+    /** A big-endian 16-bit value, 0 to 65535. */
     public int be16() throws MigrationException {
         need(2);
         return buf.getShort() & 0xffff;
@@ -156,10 +165,12 @@ public final class StreamReader implements AutoCloseable {
         return buf.getInt();
     }
 
+    /** A be32 read unsigned, 0 to 2^32-1. */
     public long be32u() throws MigrationException {
         return be32() & 0xffff_ffffL;
     }
 
+    /** A big-endian 64-bit value (an unsigned one as its bits). */
     public long be64() throws MigrationException {
         need(8);
         return buf.getLong();

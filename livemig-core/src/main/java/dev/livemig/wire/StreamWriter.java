@@ -40,10 +40,14 @@ public final class StreamWriter implements AutoCloseable {
     private int mark; // start of header bytes in buf not yet in gather[]
     private long flushed; // bytes handed to the channel
 
+    /**
+     * A writer with a 256 KiB buffer; closing it flushes and closes {@code channel}. Writes block as the channel's do.
+     */
     public StreamWriter(WritableByteChannel channel) {
         this(channel, DEFAULT_BUFFER);
     }
 
+    /** A writer with a buffer of {@code bufferSize} bytes (at least 4096 are taken), which a flush empties. */
     public StreamWriter(WritableByteChannel channel, int bufferSize) {
         this.channel = channel;
         this.buf = ByteBuffer.allocateDirect(Math.max(bufferSize, 4096)).order(ByteOrder.BIG_ENDIAN);
@@ -87,28 +91,33 @@ public final class StreamWriter implements AutoCloseable {
         return flushed + queuedBytes + (buf.position() - mark);
     }
 
+    /** One byte: the low 8 bits of {@code v}. */
     public StreamWriter u8(int v) throws MigrationException {
         room(1);
         buf.put((byte) v);
         return this;
     }
 
+    /** The low 16 bits of {@code v}, big-endian. */
     public StreamWriter be16(int v) throws MigrationException {
         room(2);
         buf.putShort((short) v);
         return this;
     }
 
+    /** {@code v}, big-endian. */
     public StreamWriter be32(int v) throws MigrationException {
         room(4);
         buf.putInt(v);
         return this;
     }
 
+    /** The low 32 bits of {@code v}, big-endian: for unsigned values held in a long. */
     public StreamWriter be32(long v) throws MigrationException {
         return be32((int) v);
     }
 
+    /** {@code v}, big-endian. */
     public StreamWriter be64(long v) throws MigrationException {
         room(8);
         buf.putLong(v);
@@ -125,10 +134,12 @@ public final class StreamWriter implements AutoCloseable {
         return bytes(b);
     }
 
+    /** The whole array, copied into the buffer (the array may change once this returns). */
     public StreamWriter bytes(byte[] b) throws MigrationException {
         return bytes(b, 0, b.length);
     }
 
+    /** {@code len} bytes of {@code b} from {@code off}, copied into the buffer. */
     public StreamWriter bytes(byte[] b, int off, int len) throws MigrationException {
         while (len > 0) {
             if (!buf.hasRemaining()) {
