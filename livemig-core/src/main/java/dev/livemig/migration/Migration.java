@@ -456,7 +456,7 @@ public final class Migration implements AutoCloseable {
             throw e;
         }
         return new MultifdSender(connections, new MultifdSender.Compression(method, level), zeroCopy,
-                machine.uuid().map(dev.livemig.savevm.ConfigurationRecord::bytes).orElse(new byte[16]));
+                machine.uuid().map(dev.livemig.savevm.ConfigurationRecord::bytes).orElse(new byte[16])).recordsEvents(!scratch);
     }
 
     private boolean switchoverAllowed(SourceReturnPath rp) {

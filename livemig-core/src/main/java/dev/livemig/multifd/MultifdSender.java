@@ -50,6 +50,7 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     private final Compression compression;
     private final boolean zeroCopy;
     private final java.util.concurrent.atomic.AtomicLong zeroCopyMisses = new java.util.concurrent.atomic.AtomicLong();
+    private volatile boolean recordsEvents = true;
     private final List<Sender> senders = new ArrayList<>();
     private final BlockingQueue<Sender> idle;
     private volatile String failure;
@@ -124,6 +125,8 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
 
     @Override
     public void sync() throws MigrationException {
+        var event = new MultifdSyncEvent();
+        event.begin();
         if (batchCount + zeroCount > 0) {
             dispatch();
         }
@@ -140,6 +143,19 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
             all.add(takeIdle()); // every SYNC packet written
         }
         idle.addAll(all);
+        event.end();
+        if (recordsEvents && event.shouldCommit()) {
+            event.channels = senders.size();
+            event.packets = packetNum;
+            event.zeroCopyMisses = zeroCopyMisses.get();
+            event.commit();
+        }
+    }
+
+    /** Whether syncs are recorded as JFR events (a warm-up's scratch migration's are not). */
+    public MultifdSender recordsEvents(boolean on) {
+        recordsEvents = on;
+        return this;
     }
 
     @Override

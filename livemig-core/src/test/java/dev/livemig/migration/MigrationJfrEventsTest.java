@@ -91,6 +91,40 @@ class MigrationJfrEventsTest {
         assertTrue(load.getDuration().compareTo(switchover.getDuration()) > 0, "the load spans the whole migration, the switchover included");
     }
 
+    @Test
+    void aMultifdMigrationRecordsEachSyncOfItsChannels() throws Exception {
+        var from = guests.guest(0);
+        var to = guests.guest(0);
+        from.machine.resume();
+        var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30).withParameter("multifd-channels", "2");
+        Path file = dir.resolve("multifd.jfr");
+        try (var recording = new Recording()) {
+            recording.enable("dev.livemig.MultifdSync").withThreshold(Duration.ZERO);
+            recording.start();
+            try (var dst = MigrationController.builder(to.machine).config(config).destination(new MigrationUri.Tcp("127.0.0.1", 0),
+                         true, HandshakeGate.DEFAULT).build();
+                 var src = MigrationController.builder(from.machine).config(config).build()) {
+                dst.startIncoming();
+                Migration m = src.migrate(dst.migrations().incoming().orElseThrow().address());
+                assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(60, TimeUnit.SECONDS), m.info().toString());
+            }
+            recording.stop();
+            recording.dump(file);
+        }
+        var syncs = RecordingFile.readAllEvents(file).stream()
+                .filter(e -> e.getEventType().getName().equals("dev.livemig.MultifdSync")).toList();
+        assertFalse(syncs.isEmpty(), "a multifd migration syncs its channels at least once per pass");
+        for (RecordedEvent sync : syncs) {
+            assertEquals(2, sync.getInt("channels"));
+            assertEquals(0, sync.getLong("zeroCopyMisses"), "no zero-copy-send, no misses");
+        }
+        long previous = 0;
+        for (RecordedEvent sync : syncs) {
+            assertTrue(sync.getLong("packets") > previous, "packet numbers grow from sync to sync");
+            previous = sync.getLong("packets");
+        }
+    }
+
     private static RecordedEvent only(List<RecordedEvent> events, String name) {
         var found = events.stream().filter(e -> e.getEventType().getName().equals(name)).toList();
         assertEquals(1, found.size(), name + ": " + found);
