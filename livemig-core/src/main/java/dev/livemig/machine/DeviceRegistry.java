@@ -37,6 +37,17 @@ public final class DeviceRegistry {
         return entry;
     }
 
+    /**
+     * Registers iterative state to be saved before every entry, whenever it is registered: QEMU's "ram" handler
+     * is set up before any device, so a machine whose application registered its devices first still sends RAM
+     * first (the section id is still the next one: ids need not follow the order).
+     */
+    public synchronized Registration.Live registerLiveFirst(String idstr, int instanceId, int versionId, LiveStateHandler handler) {
+        var entry = new Registration.Live(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, versionId, handler);
+        entries.addFirst(entry);
+        return entry;
+    }
+
     /** Registers a section carried through unchanged (see {@link Registration.Opaque}). */
     public synchronized Registration.Opaque registerOpaque(String idstr, int instanceId, int versionId, byte[] data, Json.Obj description) {
         var entry = new Registration.Opaque(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, versionId, data.clone(), description);

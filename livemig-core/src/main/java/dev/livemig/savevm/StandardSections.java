@@ -7,7 +7,9 @@ import dev.livemig.ram.RamHandler;
 
 /**
  * The sections every machine carries, as QEMU's do: "ram" (live, instance 0, version 4) and "globalstate"
- * (device, instance 0). {@link #of} registers them on first use and finds them afterwards.
+ * (device, instance 0). {@link #of} registers them on first use and finds them afterwards: "ram" before every
+ * other entry, whenever that is (QEMU sets its RAM handler up before any device), and "globalstate" after the
+ * entries already there (last, as in QEMU's streams, when an application registered its devices first).
  */
 public record StandardSections(RamHandler ram, GlobalState globalState) {
 
@@ -22,7 +24,7 @@ public record StandardSections(RamHandler ram, GlobalState globalState) {
         RamHandler ram = switch (devices.find(RamFlags.IDSTR, 0).orElse(null)) {
             case null -> {
                 var handler = new RamHandler(machine.ramBlocks(), machine.hostFeatures(), machine.dirtyTracking(), machine.compat());
-                devices.registerLive(RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION, handler);
+                devices.registerLiveFirst(RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION, handler);
                 yield handler;
             }
             case Registration.Live live when live.handler() instanceof RamHandler r -> r;
