@@ -1,6 +1,5 @@
 package dev.livemig.migration;
 
-import dev.livemig.wire.MigrationException;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -88,15 +87,15 @@ public final class CapabilityRules {
     }
 
     /** Refuses the set with the text of the first rule of QEMU 7.2's table it breaks. */
-    public static void check(Set<MigrationCapability> enabled) throws MigrationException {
+    public static void check(Set<MigrationCapability> enabled) throws MigrationConfigException {
         check(enabled, RULES);
     }
 
     /** Refuses the set with the text of the first rule of {@code rules} it breaks. */
-    public static void check(Set<MigrationCapability> enabled, List<Rule> rules) throws MigrationException {
+    public static void check(Set<MigrationCapability> enabled, List<Rule> rules) throws MigrationConfigException {
         for (Rule r : rules) {
             if (r.violatedBy(enabled)) {
-                throw new MigrationException(r.message());
+                throw new MigrationConfigException(r.message());
             }
         }
     }

@@ -1,6 +1,5 @@
 package dev.livemig.migration;
 
-import dev.livemig.wire.MigrationException;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -58,16 +57,16 @@ public enum MigrationCapability {
     }
 
     /** The capability with this QMP name; an unknown name is refused with "unknown capability NAME". */
-    public static MigrationCapability byName(String name) throws MigrationException {
+    public static MigrationCapability byName(String name) throws MigrationConfigException {
         MigrationCapability c = BY_NAME.get(name);
         if (c == null) {
-            throw new MigrationException("unknown capability " + name);
+            throw new MigrationConfigException("unknown capability " + name);
         }
         return c;
     }
 
     /** The capabilities of these QMP names, in QEMU's order; an unknown name is refused as by {@link #byName}. */
-    public static java.util.Set<MigrationCapability> setOf(String... names) throws MigrationException {
+    public static java.util.Set<MigrationCapability> setOf(String... names) throws MigrationConfigException {
         var set = java.util.EnumSet.noneOf(MigrationCapability.class);
         for (String name : names) {
             set.add(byName(name));

@@ -1,6 +1,5 @@
 package dev.livemig.migration;
 
-import dev.livemig.wire.MigrationException;
 
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -74,9 +73,9 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
      * direct-io applies to mapped-ram's page areas only (QEMU's multifd file channels); livemig refuses it
      * without that capability instead of ignoring it.
      */
-    public void checkDirectIo() throws MigrationException {
+    public void checkDirectIo() throws MigrationConfigException {
         if (booleanValue(MigrationParameter.DIRECT_IO) && !has(MigrationCapability.MAPPED_RAM)) {
-            throw new MigrationException("direct-io needs capability mapped-ram: only its page areas are read and written unbuffered");
+            throw new MigrationConfigException("direct-io needs capability mapped-ram: only its page areas are read and written unbuffered");
         }
     }
 
@@ -86,12 +85,12 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     }
 
     /** With {@code capability} on as well; the result checked as one set ({@link #validated(MigrationConfig)}). */
-    public MigrationConfig withCapability(MigrationCapability capability) throws MigrationException {
+    public MigrationConfig withCapability(MigrationCapability capability) throws MigrationConfigException {
         return withCapabilities(java.util.Map.of(capability, true), QmpDialect.QEMU_7_2);
     }
 
     /** With each capability of {@code changes} switched on or off, the result checked as one set with {@code dialect}'s rules. */
-    public MigrationConfig withCapabilities(Map<MigrationCapability, Boolean> changes, QmpDialect dialect) throws MigrationException {
+    public MigrationConfig withCapabilities(Map<MigrationCapability, Boolean> changes, QmpDialect dialect) throws MigrationConfigException {
         var caps = EnumSet.noneOf(MigrationCapability.class);
         caps.addAll(capabilities);
         changes.forEach((cap, on) -> {
@@ -132,7 +131,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     public long longValue(MigrationParameter p) {
         try {
             return p.longValue(text(p));
-        } catch (MigrationException e) {
+        } catch (MigrationConfigException e) {
             throw new IllegalStateException("a stored parameter no longer validates: " + p.qmpName(), e);
         }
     }
@@ -141,7 +140,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     public boolean booleanValue(MigrationParameter p) {
         try {
             return p.booleanValue(text(p));
-        } catch (MigrationException e) {
+        } catch (MigrationConfigException e) {
             throw new IllegalStateException("a stored parameter no longer validates: " + p.qmpName(), e);
         }
     }
@@ -153,7 +152,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
      * software such as libvirt sets {@code tls-creds: ""} before every plain migration) or when it is inert
      * ({@link #INERT_PARAMETERS}); any other value would change behaviour and is refused.
      */
-    public MigrationConfig withParameter(String name, String value) throws MigrationException {
+    public MigrationConfig withParameter(String name, String value) throws MigrationConfigException {
         MigrationParameter p = MigrationParameter.byName(name);
         p.validate(value);
         MigrationConfig next = switch (p) {
@@ -161,7 +160,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value), tuned);
             default -> {
                 if (!BUILT_PARAMETERS.contains(p) && !INERT_PARAMETERS.contains(p) && !p.isDefault(value)) {
-                    throw new MigrationException("parameter " + name + " is not built yet in livemig (only its default "
+                    throw new MigrationConfigException("parameter " + name + " is not built yet in livemig (only its default "
                             + (p.type() == MigrationParameter.Type.STRING ? "\"" + p.defaultValue() + "\"" : p.defaultValue())
                             + " is accepted)");
                 }
@@ -180,17 +179,17 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     }
 
     /** QEMU judges some parameters against others (migrate_params_check on the merged set). */
-    private void checkAcrossParameters() throws MigrationException {
+    private void checkAcrossParameters() throws MigrationConfigException {
         checkZeroCopyCompression();
         if (longValue(MigrationParameter.MAX_CPU_THROTTLE) < longValue(MigrationParameter.CPU_THROTTLE_INITIAL)) {
-            throw new MigrationException("Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99");
+            throw new MigrationConfigException("Parameter 'max_cpu_throttle' expects an integer in the range of cpu_throttle_initial to 99");
         }
     }
 
     /** QEMU 7.2 checks zero-copy-send against multifd-compression from both sides, with one text. */
-    private void checkZeroCopyCompression() throws MigrationException {
+    private void checkZeroCopyCompression() throws MigrationConfigException {
         if (has(MigrationCapability.ZERO_COPY_SEND) && !text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
-            throw new MigrationException(CapabilityRules.ZERO_COPY);
+            throw new MigrationConfigException(CapabilityRules.ZERO_COPY);
         }
     }
 
@@ -199,18 +198,18 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
      * implements each one. Rules come before {@link #BUILT} so that a forbidden combination is reported as
      * QEMU reports it even when it involves a capability livemig lacks.
      */
-    public static MigrationConfig validated(MigrationConfig c) throws MigrationException {
+    public static MigrationConfig validated(MigrationConfig c) throws MigrationConfigException {
         return validated(c, QmpDialect.QEMU_7_2);
     }
 
     /** As {@link #validated(MigrationConfig)}, with {@code dialect}'s rules and their texts. */
-    public static MigrationConfig validated(MigrationConfig c, QmpDialect dialect) throws MigrationException {
+    public static MigrationConfig validated(MigrationConfig c, QmpDialect dialect) throws MigrationConfigException {
         var enabled = c.capabilities.isEmpty() ? EnumSet.noneOf(MigrationCapability.class) : EnumSet.copyOf(c.capabilities);
         CapabilityRules.check(enabled, dialect.rules());
         c.checkZeroCopyCompression();
         for (MigrationCapability cap : enabled) {
             if (!BUILT.contains(cap)) {
-                throw new MigrationException("capability " + cap.qmpName() + " is not built yet in livemig");
+                throw new MigrationConfigException("capability " + cap.qmpName() + " is not built yet in livemig");
             }
         }
         return c;

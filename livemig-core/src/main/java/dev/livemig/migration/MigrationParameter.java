@@ -1,6 +1,5 @@
 package dev.livemig.migration;
 
-import dev.livemig.wire.MigrationException;
 
 import java.util.Arrays;
 import java.util.List;
@@ -132,10 +131,10 @@ public enum MigrationParameter {
     }
 
     /** The parameter with this QMP name (dashes); an unknown name is refused with "unknown parameter NAME". */
-    public static MigrationParameter byName(String name) throws MigrationException {
+    public static MigrationParameter byName(String name) throws MigrationConfigException {
         MigrationParameter p = BY_NAME.get(name);
         if (p == null) {
-            throw new MigrationException("unknown parameter " + name);
+            throw new MigrationConfigException("unknown parameter " + name);
         }
         return p;
     }
@@ -156,7 +155,7 @@ public enum MigrationParameter {
     }
 
     /** Whether a valid {@code value} means the same as QEMU's default ("no" for a false boolean, say). */
-    public boolean isDefault(String value) throws MigrationException {
+    public boolean isDefault(String value) throws MigrationConfigException {
         return switch (type) {
             case BOOL -> booleanValue(value) == booleanValue(defaultValue);
             case INT, SIZE -> longValue(value) == longValue(defaultValue);
@@ -185,13 +184,13 @@ public enum MigrationParameter {
     }
 
     /** Refuses a bad value with QEMU's error text. */
-    public void validate(String value) throws MigrationException {
+    public void validate(String value) throws MigrationConfigException {
         switch (type) {
             case INT, SIZE -> longValue(value);
             case BOOL -> booleanValue(value);
             case ENUM -> {
                 if (!choices.contains(value)) {
-                    throw new MigrationException("Parameter '" + qmpName + "' does not accept value '" + value + "'");
+                    throw new MigrationConfigException("Parameter '" + qmpName + "' does not accept value '" + value + "'");
                 }
             }
             case STRING -> {
@@ -201,7 +200,7 @@ public enum MigrationParameter {
     }
 
     /** The value of an INT or SIZE parameter, as unsigned 64-bit, after {@link #validate}'s checks. */
-    public long longValue(String value) throws MigrationException {
+    public long longValue(String value) throws MigrationConfigException {
         if (type != Type.INT && type != Type.SIZE) {
             throw new IllegalStateException(qmpName + " is not an integer parameter");
         }
@@ -210,14 +209,14 @@ public enum MigrationParameter {
             // QEMU casts a negative JSON integer to uint64, so -1 becomes 2^64-1 and fails the range below.
             v = value.startsWith("-") ? Long.parseLong(value) : Long.parseUnsignedLong(value);
         } catch (NumberFormatException e) {
-            throw new MigrationException("Invalid parameter type for '" + qmpName + "', expected: integer");
+            throw new MigrationConfigException("Invalid parameter type for '" + qmpName + "', expected: integer");
         }
         if (bits < 64 && Long.compareUnsigned(v, (1L << bits) - 1) > 0) {
-            throw new MigrationException("Parameter '" + qmpName + "' expects uint" + bits + "_t");
+            throw new MigrationConfigException("Parameter '" + qmpName + "' expects uint" + bits + "_t");
         }
         boolean inRange = Long.compareUnsigned(v, min) >= 0 && Long.compareUnsigned(v, max) <= 0;
         if (!inRange || (this == XBZRLE_CACHE_SIZE && Long.bitCount(v) != 1)) {
-            throw new MigrationException(switch (this) {
+            throw new MigrationConfigException(switch (this) {
                 case VCPU_DIRTY_LIMIT -> "Parameter 'vcpu_dirty_limit' must be greater than 1 MB/s";
                 case X_VCPU_DIRTY_LIMIT_PERIOD -> "Parameter '" + qmpName + "' expects a value between 1 and 1000";
                 default -> "Parameter '" + qmpName.replace('-', '_') + "' expects " + expects;
@@ -227,7 +226,7 @@ public enum MigrationParameter {
     }
 
     /** The value of a BOOL parameter, accepting QEMU's on/off, yes/no, true/false, y/n. */
-    public boolean booleanValue(String value) throws MigrationException {
+    public boolean booleanValue(String value) throws MigrationConfigException {
         if (type != Type.BOOL) {
             throw new IllegalStateException(qmpName + " is not a boolean parameter");
         }
@@ -237,6 +236,6 @@ public enum MigrationParameter {
         if (FALSE.contains(value)) {
             return false;
         }
-        throw new MigrationException("Invalid parameter type for '" + qmpName + "', expected: boolean");
+        throw new MigrationConfigException("Invalid parameter type for '" + qmpName + "', expected: boolean");
     }
 }

@@ -1,7 +1,10 @@
 package dev.livemig.wire;
 
 /**
- * The one error type of a migration stream: malformed input, a dead peer, a refused capability.
+ * The one error type of a migration stream: malformed input, a dead peer. A configuration the caller gave
+ * that cannot be used (an unknown capability, a parameter out of range, a forbidden combination) is the
+ * subclass {@link dev.livemig.migration.MigrationConfigException}: no stream is involved, so it never names a
+ * section or an offset, and a caller may tell its own mistake from a peer's.
  *
  * <p>Readers translate I/O and protocol faults into this exception exactly once, at the point where the
  * byte offset and the section being read are known; the message then carries both as key=value pairs
@@ -11,7 +14,7 @@ package dev.livemig.wire;
  * with {@link #quote(String)}, and every message is passed through {@link #printable(String)} once more here,
  * so that no control or bidi character from a stream reaches an operator's terminal.
  */
-public final class MigrationException extends Exception {
+public class MigrationException extends Exception {
     private final String bare;
     private final String section;
     private final long offset;

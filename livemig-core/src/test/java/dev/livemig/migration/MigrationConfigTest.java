@@ -47,6 +47,19 @@ class MigrationConfigTest {
     }
 
     @Test
+    void configurationMistakesAreTheirOwnKindAndNameNoStreamPosition() {
+        for (org.junit.jupiter.api.function.Executable mistake : List.<org.junit.jupiter.api.function.Executable>of(
+                () -> MigrationCapability.byName("warp-drive"),
+                () -> MigrationConfig.defaults().withParameter("multifd-channels", "0"),
+                () -> MigrationConfig.defaults().withParameter("no-such-parameter", "1"),
+                () -> MigrationConfig.defaults().withCapability(MigrationCapability.SWITCHOVER_ACK))) {
+            var e = assertThrows(MigrationConfigException.class, mistake);
+            assertNull(e.section(), e.getMessage());
+            assertFalse(e.getMessage().contains("offset="), e.getMessage());
+        }
+    }
+
+    @Test
     void unknownCapabilityIsNamed() {
         assertEquals("unknown capability warp-drive",
                 refusal(() -> MigrationCapability.byName("warp-drive")));
