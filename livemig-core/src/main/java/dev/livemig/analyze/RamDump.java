@@ -84,26 +84,18 @@ final class RamDump implements AutoCloseable {
             long flags = word & (PAGE - 1);
             long addr = word & ~(long) (PAGE - 1);
             if ((flags & RamFlags.MEM_SIZE) != 0) {
-                long total = addr;
-                long sum = 0;
-                while (total > 0) {
-                    name = in.str8();
-                    long len = in.be64();
-                    if (len <= 0 || len > total) {
-                        throw in.errorAt(at, "RAM block " + MigrationException.quote(name) + " of length " + len + " beyond the total " + total);
-                    }
-                    ceiling.admit(in, at, name, len, sum); // before a block-sized file is made for it
-                    sum += len;
-                    total -= len;
-                    sizes.put(name, String.format("0x%016x", len));
-                    lengths.put(name, len);
+                // the ceiling admits each block before a block-sized file is made for it
+                dev.livemig.ram.RamBlockList.read(in, at, addr, ceiling::admit, (stream, entry, entryAt) -> {
+                    name = entry.name();
+                    sizes.put(name, String.format("0x%016x", entry.length()));
+                    lengths.put(name, entry.length());
                     if (extractInto != null) {
-                        openBlockFile(in, at, len);
+                        openBlockFile(stream, at, entry.length());
                     }
                     if (mappedRam) {
-                        mappedBlock(in, len);
+                        mappedBlock(stream, entry.length());
                     }
-                }
+                });
                 flags &= ~RamFlags.MEM_SIZE;
             }
             if ((flags & (RamFlags.ZERO | RamFlags.PAGE | RamFlags.XBZRLE | RamFlags.COMPRESS_PAGE)) != 0) {

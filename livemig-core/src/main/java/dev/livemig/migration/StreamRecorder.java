@@ -199,52 +199,13 @@ public final class StreamRecorder {
         }
     }
 
-    /** Reads the MEM_SIZE block list without consuming it (the loader reads it again) and allocates the blocks. */
+    /** Reads the MEM_SIZE block list that opens the RAM section and allocates its blocks; the loader reads on from there. */
     private static Machine shapedBy(StreamReader in, String machineType, RamCeiling ceiling) throws MigrationException {
-        long at = in.offset();
-        int p = 0;
-        long word = 0;
-        for (int i = 0; i < 8; i++) {
-            word = (word << 8) | peek(in, p++);
-        }
-        if ((word & RamFlags.MEM_SIZE) == 0) {
-            throw in.error("the RAM section does not start with the block list");
-        }
-        long total = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
         var b = Machine.builder(machineType);
-        int count = 0;
-        long sum = 0;
-        while (total > 0) {
-            int len = peek(in, p++);
-            StringBuilder name = new StringBuilder();
-            for (int i = 0; i < len; i++) {
-                name.append((char) peek(in, p++));
-            }
-            long length = 0;
-            for (int i = 0; i < 8; i++) {
-                length = (length << 8) | peek(in, p++);
-            }
-            if (length <= 0 || length > total || ++count > 1024) {
-                throw in.error("RAM block " + MigrationException.quote(name.toString()) + " of length " + length
-                        + " beyond the total " + total);
-            }
-            ceiling.admit(in, at, name.toString(), length, sum);
-            sum += length;
-            total -= length;
-            b.ram(name.toString(), length);
+        for (var block : dev.livemig.ram.RamBlockList.readOpening(in, ceiling::admit)) {
+            b.ram(block.name(), block.length());
         }
         return b.build();
-    }
-
-    private static int peek(StreamReader in, int ahead) throws MigrationException {
-        if (ahead >= 8192) {
-            throw in.error("RAM block list longer than 8192 bytes");
-        }
-        int v = in.peek(ahead);
-        if (v < 0) {
-            throw in.error("truncated RAM block list");
-        }
-        return v;
     }
 
     private static Result write(Path file, String machineType, int ramSection, Machine machine, byte[] tail)

@@ -220,32 +220,22 @@ public final class RamLoader {
         }
     }
 
+    /** The block list must name this machine's blocks with their lengths; mapped-ram's block data follows each entry. */
     private void readBlockList(StreamReader in, long at, long total) throws MigrationException {
-        long remaining = total;
-        while (remaining > 0) {
-            long entryAt = in.offset();
-            String name = in.str8();
-            long length = in.be64();
-            RamBlock local = blocks.get(name);
+        RamBlockList.read(in, at, total, RamBlockList.Admission.ANY, (stream, entry, entryAt) -> {
+            RamBlock local = blocks.get(entry.name());
             if (local == null) {
-                throw in.errorAt(entryAt, "unknown RAM block in block list: block=" + MigrationException.quote(name) + " known=" + blocks.keySet());
+                throw stream.errorAt(entryAt, "unknown RAM block in block list: block=" + MigrationException.quote(entry.name())
+                        + " known=" + blocks.keySet());
             }
-            if (length != local.usedLength()) {
-                throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
-                        MigrationException.quote(name), length, local.usedLength()));
+            if (entry.length() != local.usedLength()) {
+                throw stream.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
+                        MigrationException.quote(entry.name()), entry.length(), local.usedLength()));
             }
-            if (length > remaining) {
-                throw in.errorAt(entryAt, String.format("RAM block list exceeds its total: block=%s length=0x%x remaining=0x%x",
-                        MigrationException.quote(name), length, remaining));
-            }
-            remaining -= length;
             if (mappedRam) {
-                loadMappedBlock(in, local);
+                loadMappedBlock(stream, local);
             }
-        }
-        if (remaining != 0) {
-            throw in.errorAt(at, "RAM block list total mismatch");
-        }
+        });
     }
 
     /** mapped-ram: the block's pages from its page area, where its bitmap says they are; the rest zero. */

@@ -139,27 +139,9 @@ public final class Snapshots {
                     throw in.errorAt(at, "the stream does not start with a RAM section: " + MigrationException.quote(record.toString()));
                 }
                 in.section(dev.livemig.ram.RamFlags.IDSTR);
-                long wordAt = in.offset();
-                long word = in.be64();
-                if ((word & dev.livemig.ram.RamFlags.MEM_SIZE) == 0) {
-                    throw in.errorAt(wordAt, "the RAM section does not start with the block list");
-                }
-                long total = word & ~(long) (dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE - 1);
-                var blocks = new java.util.ArrayList<Shape.Block>();
-                long sum = 0;
-                while (total > 0) {
-                    String name = in.str8();
-                    long length = in.be64();
-                    if (length <= 0 || length > total || blocks.size() > 4096) {
-                        throw in.errorAt(wordAt, "RAM block " + MigrationException.quote(name) + " of length " + length
-                                + " beyond the total " + total);
-                    }
-                    ceiling.admit(in, wordAt, name, length, sum);
-                    sum += length;
-                    total -= length;
-                    blocks.add(new Shape.Block(name, length));
-                }
-                return new Shape(machineType, java.util.List.copyOf(blocks));
+                var blocks = dev.livemig.ram.RamBlockList.readOpening(in, ceiling::admit).stream()
+                        .map(e -> new Shape.Block(e.name(), e.length())).toList();
+                return new Shape(machineType, blocks);
             }
         } catch (IOException e) {
             throw new MigrationException("cannot read " + file + ": " + MigrationException.reason(e), e);
