@@ -34,8 +34,7 @@ class CancelIT {
             // loaded the machine, so the cancel comes midway; PRE_SWITCHOVER holds the migration until continued
             var config = new MigrationConfig(Set.of(MigrationCapability.PAUSE_BEFORE_SWITCHOVER), 300,
                     when == MigrationStatus.ACTIVE ? 8L << 20 : 1L << 30);
-            var m = new Migration(guest.machine(), config, e -> { });
-            m.start(at);
+            var m = dev.livemig.testing.Controllers.migrate(guest.machine(), config, at);
             QueryMigrate.migrationStatus(m, when);
             m.cancel();
             assertEquals(MigrationStatus.CANCELLED, m.awaitFinished(30, TimeUnit.SECONDS));

@@ -32,8 +32,7 @@ class DestinationDiesIT {
             var slow = new MigrationConfig(Set.of(), 300, 8L << 20);
             try (var doomed = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM)))) {
                 var at = MigrationUri.parse(doomed.nextLine().string("listening"));
-                var first = new Migration(guest.machine(), slow, e -> { });
-                first.start(at);
+                var first = dev.livemig.testing.Controllers.migrate(guest.machine(), slow, at);
                 Await.value("the first MiB to be sent", () -> first.info().toJson(),
                         q -> QueryMigrate.status(q).equals("active") && QueryMigrate.transferred(q) >= 1L << 20, QueryMigrate::ended,
                         QueryMigrate.WAIT);
@@ -58,8 +57,7 @@ class DestinationDiesIT {
 
             try (var fresh = LivemigProcess.start(List.of("tcp:127.0.0.1:0", "--ram", Long.toString(RAM), "--expect-stdin"))) {
                 var at = MigrationUri.parse(fresh.nextLine().string("listening"));
-                var second = new Migration(guest.machine(), new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
-                second.start(at);
+                var second = dev.livemig.testing.Controllers.migrate(guest.machine(), new MigrationConfig(Set.of(), 300, 1L << 30), at);
                 assertEquals(MigrationStatus.COMPLETED, second.awaitFinished(60, TimeUnit.SECONDS), second.info().toJson().toString());
                 var digests = Json.object();
                 guest.digests().forEach(digests::put);

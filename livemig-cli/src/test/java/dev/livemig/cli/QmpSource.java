@@ -64,8 +64,9 @@ final class QmpSource implements AutoCloseable {
 
     /** Starts the destination with the capabilities the source will use; returns the uri to migrate to. */
     String listen(String... capabilities) throws Exception {
-        incoming = new IncomingMigration(dest, new MigrationConfig(dev.livemig.migration.MigrationCapability.setOf(capabilities), 300, 1L << 30), true, e -> { });
-        return incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")).toString();
+        incoming = dev.livemig.testing.Controllers.listen(dest, new MigrationConfig(dev.livemig.migration.MigrationCapability.setOf(capabilities), 300, 1L << 30),
+                MigrationUri.parse("tcp:127.0.0.1:0"), true);
+        return incoming.address().toString();
     }
 
     IncomingMigration incoming() {

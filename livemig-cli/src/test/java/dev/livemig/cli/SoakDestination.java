@@ -39,8 +39,8 @@ public final class SoakDestination {
                 throw new IllegalArgumentException("unexpected line on stdin: " + line);
             }
             try (var guest = new DemoGuest(ram, 0)) {
-                var incoming = new IncomingMigration(guest.machine(), config, false, e -> { });
-                MigrationUri at = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+                var incoming = dev.livemig.testing.Controllers.listen(guest.machine(), config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
+                MigrationUri at = incoming.address();
                 print(Json.object().put("listening", at.toString()).build());
                 incoming.awaitFinished(Long.MAX_VALUE, TimeUnit.DAYS);
                 String problem = incoming.status() == MigrationStatus.COMPLETED ? guest.verify(Map.of())

@@ -40,10 +40,9 @@ class SwitchoverAckIT {
                      "--capability", "return-path", "--capability", "switchover-ack", "--expect-stdin"))) {
             guest.machine().resume();
             var at = MigrationUri.parse(dest.nextLine().string("listening"));
-            var m = new Migration(guest.machine(), new MigrationConfig(
-                    dev.livemig.migration.MigrationCapability.setOf("return-path", "switchover-ack", "pause-before-switchover"), 300, 1L << 30), e -> { });
             long startNs = System.nanoTime();
-            m.start(at);
+            var m = dev.livemig.testing.Controllers.migrate(guest.machine(), new MigrationConfig(
+                    dev.livemig.migration.MigrationCapability.setOf("return-path", "switchover-ack", "pause-before-switchover"), 300, 1L << 30), at);
             QueryMigrate.migrationStatus(m, MigrationStatus.PRE_SWITCHOVER);
             long heldMs = (System.nanoTime() - startNs) / 1_000_000;
             assertEquals(RunState.FINISH_MIGRATE, guest.machine().runState(), "QEMU stops the guest before pre-switchover");

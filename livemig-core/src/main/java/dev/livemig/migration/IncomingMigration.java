@@ -54,7 +54,7 @@ public final class IncomingMigration implements AutoCloseable {
     private final boolean scratch; // one of CodeWarmUp's
 
     /** {@code autostart} false keeps the machine paused after the load (QEMU's -S / autostart off). */
-    public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
+    IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, Consumer<MigrationEvent> events) {
         this(machine, config, autostart, QmpDialect.QEMU_7_2, events);
     }
 
@@ -62,7 +62,7 @@ public final class IncomingMigration implements AutoCloseable {
      * {@code dialect}: whose statuses it goes through; 10.0's destination is in setup while it listens (its
      * MIGRATION event is the caller's to send: QEMU announces setup before it listens, 7.2 as well).
      */
-    public IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, QmpDialect dialect,
+    IncomingMigration(Machine machine, MigrationConfig config, boolean autostart, QmpDialect dialect,
                              Consumer<MigrationEvent> events) {
         this.dialect = dialect;
         this.scratch = CodeWarmUp.onWarmUpThread();
@@ -73,12 +73,12 @@ public final class IncomingMigration implements AutoCloseable {
     }
 
     /** Starts listening; returns the address to give the source (the real port for tcp port 0). */
-    public MigrationUri listen(MigrationUri uri) throws MigrationException {
+    MigrationUri listen(MigrationUri uri) throws MigrationException {
         return listen(uri, HandshakeGate.DEFAULT);
     }
 
     /** Starts listening, taking only connections that pass {@code gate} (tcp, unix). */
-    public synchronized MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
+    synchronized MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
         MigrationConfig.validated(config);
         if (listener != null) {
             throw new MigrationException("already listening on " + listener.address());
@@ -121,7 +121,7 @@ public final class IncomingMigration implements AutoCloseable {
      * Changes whether the machine resumes when the load completes (QEMU's cont and stop during inmigrate).
      * Returns false when it is too late: the load has already ended and the run state was decided.
      */
-    public boolean setAutostart(boolean on) {
+    boolean setAutostart(boolean on) {
         synchronized (autostartLock) {
             if (autostartDecided) {
                 return false;

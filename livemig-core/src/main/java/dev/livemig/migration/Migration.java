@@ -75,12 +75,12 @@ public final class Migration implements AutoCloseable {
      * statuses, sending its events to {@code events}; nothing happens before {@link #start}. Applications migrate
      * through {@link MigrationController#migrate}, which applies QEMU's checks first.
      */
-    public Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
+    Migration(Machine machine, MigrationConfig config, Consumer<MigrationEvent> events) {
         this(machine, config, QmpDialect.QEMU_7_2, events);
     }
 
     /** {@code dialect}: whose statuses it goes through (10.0 passes through device at every switchover). */
-    public Migration(Machine machine, MigrationConfig config, QmpDialect dialect, Consumer<MigrationEvent> events) {
+    Migration(Machine machine, MigrationConfig config, QmpDialect dialect, Consumer<MigrationEvent> events) {
         this.dialect = dialect;
         this.machine = machine;
         this.config = config;
@@ -99,7 +99,7 @@ public final class Migration implements AutoCloseable {
      * xbzrle-cache-size (the cache is replaced, empty, before the next pass). Every
      * other parameter and every capability stays as the migration started with.
      */
-    public void retune(MigrationConfig changed) {
+    void retune(MigrationConfig changed) {
         tuned = changed;
         if (config.has(MigrationCapability.XBZRLE)) {
             StandardSections.of(machine).ram().resizeXbzrleCache(changed.longValue(MigrationParameter.XBZRLE_CACHE_SIZE));
@@ -115,7 +115,7 @@ public final class Migration implements AutoCloseable {
     }
 
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
-    public void start(MigrationUri uri) throws MigrationException {
+    void start(MigrationUri uri) throws MigrationException {
         MigrationConfig.validated(config);
         if (!CodeWarmUp.onWarmUpThread()) {
             CodeWarmUp.migrationBegins();
@@ -154,7 +154,7 @@ public final class Migration implements AutoCloseable {
      * QEMU's qmp_migrate for a URI it cannot use: the migration is set up and fails at once, never touching the
      * machine. {@code why} becomes its error-desc (null for none, as for QEMU's unknown protocol).
      */
-    public void failBeforeStart(String why) {
+    void failBeforeStart(String why) {
         synchronized (lock) {
             if (thread != null || state.status() != MigrationStatus.NONE) {
                 throw new IllegalStateException("this migration was already started: status=" + state.status().qemuName());

@@ -70,8 +70,8 @@ class QemuMultifdIncomingTest {
             Snapshots.load(m, known); // QEMU's device sections, with their descriptions
             var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30)
                     .withParameter("multifd-channels", "2").withParameter("multifd-compression", compression);
-            var incoming = new IncomingMigration(m, config, false, e -> { });
-            MigrationUri at = incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var incoming = dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
+            MigrationUri at = incoming.address();
             // what the destination held before must not survive where the source's pages are zero
             m.ramBlock("pc.ram").orElseThrow().memory().asSlice(REGION, REGION_BYTES).fill((byte) 0x5a);
             try (QemuProcess qemu = QemuProcess.start(QemuOptions.paused("pc").on(version).withImage(REGION, image))) {
@@ -94,12 +94,13 @@ class QemuMultifdIncomingTest {
     void multifdWithoutASocketTransportIsRefused() throws Exception {
         try (Machine m = QemuMachines.shaped("pc")) {
             var config = new MigrationConfig(Set.of(MigrationCapability.MULTIFD), 300, 1L << 30);
-            var e = assertThrows(dev.livemig.wire.MigrationException.class,
-                    () -> new IncomingMigration(m, config, false, ev -> { }).listen(MigrationUri.parse("exec:cat /dev/null")));
-            assertTrue(e.getMessage().contains("multifd needs a socket transport"), e.getMessage());
-            var out = assertThrows(dev.livemig.wire.MigrationException.class,
-                    () -> new dev.livemig.migration.Migration(m, config, ev -> { }).start(MigrationUri.parse("exec:cat > /dev/null")));
+            // the outgoing side first: a machine made a destination waits for its migration and migrates nowhere
+            var out = assertThrows(dev.livemig.migration.MigrationRefusedException.class,
+                    () -> dev.livemig.testing.Controllers.migrate(m, config, MigrationUri.parse("exec:cat > /dev/null")));
             assertTrue(out.getMessage().startsWith("multifd is not supported by current protocol"), out.getMessage());
+            var e = assertThrows(dev.livemig.wire.MigrationException.class,
+                    () -> dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("exec:cat /dev/null"), false));
+            assertTrue(e.getMessage().contains("multifd needs a socket transport"), e.getMessage());
         }
     }
 }

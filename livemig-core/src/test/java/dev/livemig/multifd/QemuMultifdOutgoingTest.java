@@ -90,7 +90,7 @@ class QemuMultifdOutgoingTest {
             var config = new MigrationConfig(caps, 300, 64L << 20)
                     .withParameter("multifd-channels", Integer.toString(channels))
                     .withParameter("multifd-compression", compression);
-            var migration = new Migration(m, config, e -> { });
+            Migration migration;
             AtomicBoolean writing = new AtomicBoolean(true);
             AtomicLong writes = new AtomicLong();
             Thread writer = Thread.ofPlatform().start(() -> {
@@ -110,7 +110,8 @@ class QemuMultifdOutgoingTest {
                     Thread.sleep(1);
                 }
                 long writesAtStart = writes.get();
-                migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port)); // QEMU binds within migrate-incoming
+                migration = dev.livemig.testing.Controllers.migrate(m, config,
+                        MigrationUri.parse("tcp:127.0.0.1:" + port)); // QEMU binds within migrate-incoming
                 // The writer dirties the region as fast as its thread runs. Whether the migration converges while it
                 // does depends on how that compares with what the channels carry (zlib on a loaded machine carries
                 // less than the writer dirties), so it writes only until pages it changed have gone again: the

@@ -108,8 +108,7 @@ public final class MappedRamBench {
             } else { // the migration engine, multifd channels writing the page areas
                 var config = new MigrationConfig(java.util.Set.of(dev.livemig.migration.MigrationCapability.MAPPED_RAM, dev.livemig.migration.MigrationCapability.MULTIFD), 300, 0)
                         .withParameter("multifd-channels", Integer.toString(channels));
-                var migration = new Migration(m, config, e -> { });
-                migration.start(MigrationUri.parse("file:" + file));
+                var migration = dev.livemig.testing.Controllers.migrate(m, config, MigrationUri.parse("file:" + file));
                 if (migration.awaitFinished(10, java.util.concurrent.TimeUnit.MINUTES) != MigrationStatus.COMPLETED) {
                     throw new IllegalStateException("livemig's save failed: " + migration.info().toJson());
                 }

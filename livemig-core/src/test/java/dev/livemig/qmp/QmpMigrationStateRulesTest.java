@@ -275,8 +275,8 @@ class QmpMigrationStateRulesTest {
                     awaitStatus("failed");
                 }
                 default -> {
-                    incoming = new IncomingMigration(dest, MigrationConfig.defaults(), true, e -> { });
-                    qmp.execute("migrate", uri(incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")).toString()));
+                    incoming = dev.livemig.testing.Controllers.listen(dest, MigrationConfig.defaults(), MigrationUri.parse("tcp:127.0.0.1:0"), true);
+                    qmp.execute("migrate", uri(incoming.address().toString()));
                     switch (status) {
                         case SETUP, ACTIVE -> holding.awaitEntered();
                         case PRE_SWITCHOVER -> awaitStatus("pre-switchover");
@@ -354,8 +354,8 @@ class QmpMigrationStateRulesTest {
                     peer.write(java.nio.ByteBuffer.wrap("not a migration stream".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
                 }
             } else {
-                migration = new Migration(source, new MigrationConfig(Set.of(), 300, 1L << 30), e -> { });
-                migration.start(MigrationUri.parse("tcp:" + address.string("host") + ":" + address.string("port")));
+                migration = dev.livemig.testing.Controllers.migrate(source, new MigrationConfig(Set.of(), 300, 1L << 30),
+                        MigrationUri.parse("tcp:" + address.string("host") + ":" + address.string("port")));
                 holding.awaitEntered();
                 if (status == Destination.COMPLETED) {
                     holding.release();

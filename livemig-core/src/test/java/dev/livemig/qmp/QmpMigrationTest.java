@@ -61,8 +61,8 @@ class QmpMigrationTest {
     /** Starts the destination with the capabilities the source will use; returns the uri to give migrate. */
     private String listen(String... capabilities) throws Exception {
         var config = new MigrationConfig(dev.livemig.migration.MigrationCapability.setOf(capabilities), 300, 1L << 30);
-        incoming = new IncomingMigration(dest, config, true, e -> { });
-        return incoming.listen(MigrationUri.parse("tcp:127.0.0.1:0")).toString();
+        incoming = dev.livemig.testing.Controllers.listen(dest, config, MigrationUri.parse("tcp:127.0.0.1:0"), true);
+        return incoming.address().toString();
     }
 
     private Json.Obj migrate(String uri) throws Exception {

@@ -71,8 +71,8 @@ class QemuValidateUuidTest {
         try (Machine m = QemuMachines.shaped(version, "pc", A)) {
             Snapshots.load(m, devices);
             m.enter(RunState.PRELAUNCH);
-            var migration = new Migration(m, MigrationConfig.defaults().withCapability(MigrationCapability.VALIDATE_UUID), e -> { });
-            migration.start(MigrationUri.parse("exec:cat > '" + file + "'"));
+            var migration = dev.livemig.testing.Controllers.migrate(m, MigrationConfig.defaults().withCapability(MigrationCapability.VALIDATE_UUID),
+                    MigrationUri.parse("exec:cat > '" + file + "'"));
             assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
         }
         try (QemuProcess same = QemuProcess.start(QemuOptions.incoming("pc", "exec:cat '" + file + "'").on(version)
