@@ -3,7 +3,8 @@ package dev.livemig.analyze;
 import dev.livemig.json.Json;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.CompressedPage;
-import dev.livemig.ram.RamFlags;
+import dev.livemig.ram.RamRecord;
+import dev.livemig.ram.RamRecords;
 import dev.livemig.ram.Xbzrle;
 import dev.livemig.savevm.RamCeiling;
 import dev.livemig.wire.MigrationException;
@@ -46,6 +47,7 @@ final class RamDump implements AutoCloseable {
     private final Run run = new Run();
     private final byte[] page = new byte[PAGE];
     private String name = "";
+    private final RamRecords records = new RamRecords(); // the section's grammar; the block named last carries over
     private boolean flushRecords; // current QEMU's per-round dialect: multifd syncs at MULTIFD_FLUSH, not at EOS
     private boolean mappedRam;
 
@@ -76,118 +78,103 @@ final class RamDump implements AutoCloseable {
         return o.build();
     }
 
-    /** One RAM section body, up to and including its EOS. */
+    /**
+     * One RAM section body, up to and including its EOS, through the section grammar the destination uses
+     * ({@link RamRecords}: one kind per word, as QEMU's loader reads it; analyze-migration.py tests the flag
+     * bits one by one, which only differs for words QEMU never writes and its loader refuses).
+     */
     void read(StreamReader in) throws MigrationException {
         while (true) {
-            long at = in.offset();
-            long word = in.be64();
-            long flags = word & (PAGE - 1);
-            long addr = word & ~(long) (PAGE - 1);
-            if ((flags & RamFlags.MEM_SIZE) != 0) {
-                // the ceiling admits each block before a block-sized file is made for it
-                dev.livemig.ram.RamBlockList.read(in, at, addr, ceiling::admit, (stream, entry, entryAt) -> {
-                    name = entry.name();
-                    sizes.put(name, String.format("0x%016x", entry.length()));
-                    lengths.put(name, entry.length());
-                    if (extractInto != null) {
-                        openBlockFile(stream, at, entry.length());
-                    }
-                    if (mappedRam) {
-                        mappedBlock(stream, entry.length());
-                    }
-                });
-                flags &= ~RamFlags.MEM_SIZE;
-            }
-            if ((flags & (RamFlags.ZERO | RamFlags.PAGE | RamFlags.XBZRLE | RamFlags.COMPRESS_PAGE)) != 0) {
-                if ((flags & RamFlags.CONTINUE) != 0) {
-                    flags &= ~RamFlags.CONTINUE;
-                } else {
-                    name = in.str8();
-                }
-                Long len = lengths.get(name);
-                if (len == null) {
-                    throw in.errorAt(at, "RAM record names block " + MigrationException.quote(name) + ", which the section's block list does not have");
-                }
-                if (addr < 0 || addr > len - PAGE) {
-                    throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, MigrationException.quote(name), len));
-                }
-            }
-            if ((flags & RamFlags.ZERO) != 0) {
-                int fill = in.u8();
-                if (dumpMemory) {
-                    String key = key(addr);
-                    memory.put(key, new Json.Str(String.format("Filled with 0x%02x", fill)));
-                    pages.put(key, filledWith(fill));
-                }
+            RamRecord record = records.next(in, ceiling::admit, (stream, entry, entryAt) -> {
+                // the ceiling has admitted the block before a block-sized file is made for it
+                name = entry.name();
+                sizes.put(name, String.format("0x%016x", entry.length()));
+                lengths.put(name, entry.length());
                 if (extractInto != null) {
-                    java.util.Arrays.fill(page, (byte) fill);
-                    store(addr, false); // a later pass may zero a page that held data: the file must say so
+                    openBlockFile(stream, entryAt, entry.length());
                 }
-                flags &= ~RamFlags.ZERO;
-                count(StreamStats.Kind.ZERO, in.offset() - at);
-            } else if ((flags & RamFlags.PAGE) != 0) {
-                pageData(in, addr);
-                flags &= ~RamFlags.PAGE;
-                count(StreamStats.Kind.NORMAL, in.offset() - at);
-            } else if ((flags & RamFlags.COMPRESS_PAGE) != 0) {
-                long lenAt = in.offset();
-                int n = in.be32();
-                if (n < 0 || n > CompressedPage.MAX_LENGTH) {
-                    throw in.errorAt(lenAt, "compressed page of " + Integer.toUnsignedString(n) + " bytes: more than "
-                            + CompressedPage.MAX_LENGTH);
+                if (mappedRam) {
+                    mappedBlock(stream, entry.length());
                 }
-                byte[] data = in.bytes(n);
-                try {
-                    CompressedPage.decode(data, n, inflater, MemorySegment.ofArray(page));
-                } catch (CompressedPage.Malformed e) {
-                    throw in.errorAt(lenAt, "compressed page at " + key(addr) + ": " + e.getMessage());
+            });
+            long at = record.at();
+            switch (record) {
+                case RamRecord.BlockList list -> {
+                    // read entry by entry above
                 }
-                store(addr, true);
-                flags &= ~RamFlags.COMPRESS_PAGE;
-                count(StreamStats.Kind.COMPRESSED, in.offset() - at);
-            } else if ((flags & RamFlags.XBZRLE) != 0) {
-                long encAt = in.offset();
-                int encoding = in.u8();
-                if (encoding != RamFlags.ENCODING_XBZRLE) {
-                    throw in.errorAt(encAt, "unknown XBZRLE encoding " + encoding);
+                case RamRecord.Zero zero -> {
+                    long addr = page(in, at, zero.block(), zero.offset());
+                    if (dumpMemory) {
+                        String key = key(addr);
+                        memory.put(key, new Json.Str(String.format("Filled with 0x%02x", zero.fill())));
+                        pages.put(key, filledWith(zero.fill()));
+                    }
+                    if (extractInto != null) {
+                        java.util.Arrays.fill(page, (byte) zero.fill());
+                        store(addr, false); // a later pass may zero a page that held data: the file must say so
+                    }
+                    count(StreamStats.Kind.ZERO, in.offset() - at);
                 }
-                int n = in.be16();
-                byte[] delta = in.bytes(n);
-                if (dumpMemory || extractInto != null) { // only the page's content needs the base
-                    load(addr);
+                case RamRecord.Page data -> {
+                    pageData(in, page(in, at, data.block(), data.offset()));
+                    count(StreamStats.Kind.NORMAL, in.offset() - at);
+                }
+                case RamRecord.Compressed c -> {
+                    long addr = page(in, at, c.block(), c.offset());
+                    byte[] bytes = in.bytes(c.length());
                     try {
-                        Xbzrle.decode(delta, n, MemorySegment.ofArray(page));
-                    } catch (Xbzrle.Malformed e) {
-                        throw in.errorAt(encAt, "XBZRLE page at " + key(addr) + ": " + e.getMessage());
+                        CompressedPage.decode(bytes, c.length(), inflater, MemorySegment.ofArray(page));
+                    } catch (CompressedPage.Malformed e) {
+                        throw in.errorAt(at, "compressed page at " + key(addr) + ": " + e.getMessage());
                     }
                     store(addr, true);
+                    count(StreamStats.Kind.COMPRESSED, in.offset() - at);
                 }
-                flags &= ~RamFlags.XBZRLE;
-                count(StreamStats.Kind.XBZRLE, in.offset() - at);
-            } else if ((flags & RamFlags.HOOK) != 0) {
-                throw in.errorAt(at, "RAM hooks don't make sense with files");
-            }
-            if ((flags & RamFlags.MULTIFD_FLUSH) != 0) {
-                flushRecords = true;
-                run.write();
-                for (MultifdChannelDump channel : channels) { // current QEMU: the channels' pages up to their SYNC
-                    channel.untilSync(lengths, this::channelPage);
+                case RamRecord.Xbzrle x -> {
+                    long addr = page(in, at, x.block(), x.offset());
+                    byte[] delta = in.bytes(x.length());
+                    if (dumpMemory || extractInto != null) { // only the page's content needs the base
+                        load(addr);
+                        try {
+                            Xbzrle.decode(delta, x.length(), MemorySegment.ofArray(page));
+                        } catch (Xbzrle.Malformed e) {
+                            throw in.errorAt(at, "XBZRLE page at " + key(addr) + ": " + e.getMessage());
+                        }
+                        store(addr, true);
+                    }
+                    count(StreamStats.Kind.XBZRLE, in.offset() - at);
                 }
-            }
-            flags &= ~RamFlags.MULTIFD_FLUSH;
-            if ((flags & RamFlags.EOS) != 0) {
-                run.write();
-                if (!flushRecords) {
-                    for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
+                case RamRecord.MultifdFlush flush -> {
+                    flushRecords = true;
+                    run.write();
+                    for (MultifdChannelDump channel : channels) { // current QEMU: the channels' pages up to their SYNC
                         channel.untilSync(lengths, this::channelPage);
                     }
                 }
-                return;
-            }
-            if (flags != 0) {
-                throw in.errorAt(at, String.format("Unknown RAM flags: %x", flags));
+                case RamRecord.End end -> {
+                    run.write();
+                    if (!flushRecords) {
+                        for (MultifdChannelDump channel : channels) { // 7.2: each channel's pages up to its SYNC come first
+                            channel.untilSync(lengths, this::channelPage);
+                        }
+                    }
+                    return;
+                }
             }
         }
+    }
+
+    /** A page record's block becomes the current one; its offset must lie in the block as the block list gave it. */
+    private long page(StreamReader in, long at, String block, long addr) throws MigrationException {
+        name = block;
+        Long len = lengths.get(name);
+        if (len == null) {
+            throw in.errorAt(at, "RAM record names block " + MigrationException.quote(name) + ", which the section's block list does not have");
+        }
+        if (addr < 0 || addr > len - PAGE) {
+            throw in.errorAt(at, String.format("RAM record at 0x%x beyond block %s of length 0x%x", addr, MigrationException.quote(name), len));
+        }
+        return addr;
     }
 
     /** One page's data at the reader, of the current block at {@code addr}: kept, extracted or skipped. */

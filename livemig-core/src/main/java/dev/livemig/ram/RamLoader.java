@@ -22,7 +22,9 @@ public final class RamLoader {
     private final Map<String, RamBlock> blocks = new LinkedHashMap<>();
     /** Per block, pages that may hold data (absent: unknown); a PAGE record sets its bit. */
     private final Map<RamBlock, DirtyBitmap> maybeData = new HashMap<>();
-    private RamBlock last; // the block of the previous page record on this channel (CONTINUE)
+    private final RamRecords records = new RamRecords(); // the section's grammar; keeps the last named block
+    private RamBlock last; // the block of the previous page record (CONTINUE)
+    private String lastName; // the name it was looked up by
     private long pagesLoaded;
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
     private SectionEnd sectionEnd = () -> { };
@@ -91,95 +93,77 @@ public final class RamLoader {
             throw in.error("unsupported ram section version: version=" + versionId + " supported=" + RamFlags.SECTION_VERSION);
         }
         while (true) {
-            long at = in.offset();
-            long word = in.be64();
-            int flags = (int) (word & (RamBlock.TARGET_PAGE_SIZE - 1));
-            long addr = word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1);
-            int kind = flags & ~RamFlags.CONTINUE;
-            if (mappedRam && kind != RamFlags.EOS && kind != RamFlags.MEM_SIZE) {
-                throw in.errorAt(at, "a mapped-ram stream carries no page records: kind=" + RamFlags.name(kind));
+            RamRecord record = records.next(in, RamBlockList.Admission.ANY, this::checkEntry);
+            long at = record.at();
+            if (mappedRam && !(record instanceof RamRecord.End || record instanceof RamRecord.BlockList)) {
+                throw in.errorAt(at, "a mapped-ram stream carries no page records: kind=" + record.kind());
             }
-            switch (kind) {
-                case RamFlags.EOS -> {
+            switch (record) {
+                case RamRecord.End end -> {
                     drainDecompression(in);
                     if (!flushRecords) { // per-section dialect (7.2): every EOS is a multifd sync point
                         syncPoint(in, at);
                     }
                     return;
                 }
-                case RamFlags.MULTIFD_FLUSH -> {
+                case RamRecord.MultifdFlush flush -> {
                     // per-round dialect (current QEMU, machine types 8.1+): the sync points are these records,
                     // and from the first one on, EOS is none
                     flushRecords = true;
                     drainDecompression(in);
                     syncPoint(in, at);
                 }
-                case RamFlags.MEM_SIZE -> readBlockList(in, at, addr);
-                case RamFlags.ZERO -> {
-                    MemorySegment page = page(in, at, flags, addr);
+                case RamRecord.BlockList list -> {
+                    // each entry was checked against the local blocks as it came (checkEntry)
+                }
+                case RamRecord.Zero zero -> {
+                    MemorySegment page = page(in, at, zero.block(), zero.offset());
                     awaitDecompression(page);
-                    int fill = in.u8();
                     DirtyBitmap known = maybeData.get(last);
-                    boolean knownZero = known != null && !known.get(addr >>> RamBlock.TARGET_PAGE_BITS);
-                    if (fill != 0 || (!knownZero && !ZeroPageDetector.isZero(page))) {
-                        page.fill((byte) fill);
-                        markData(addr);
+                    boolean knownZero = known != null && !known.get(zero.offset() >>> RamBlock.TARGET_PAGE_BITS);
+                    if (zero.fill() != 0 || (!knownZero && !ZeroPageDetector.isZero(page))) {
+                        page.fill((byte) zero.fill());
+                        markData(zero.offset());
                     }
                     pagesLoaded++;
                 }
-                case RamFlags.PAGE -> {
-                    MemorySegment page = page(in, at, flags, addr);
+                case RamRecord.Page data -> {
+                    MemorySegment page = page(in, at, data.block(), data.offset());
                     awaitDecompression(page);
                     in.readFully(page);
-                    markData(addr);
+                    markData(data.offset());
                     pagesLoaded++;
                 }
-                case RamFlags.COMPRESS_PAGE -> {
-                    MemorySegment page = page(in, at, flags, addr);
-                    int length = in.be32();
-                    if (length < 0 || length > CompressedPage.MAX_LENGTH) {
-                        throw in.errorAt(at, "compressed page length outside 0.." + CompressedPage.MAX_LENGTH + ": length=" + length);
-                    }
+                case RamRecord.Compressed c -> {
+                    MemorySegment page = page(in, at, c.block(), c.offset());
                     awaitDecompression(page);
                     if (decompressor == null) {
-                        in.readFully(MemorySegment.ofArray(compressed).asSlice(0, length));
+                        in.readFully(MemorySegment.ofArray(compressed).asSlice(0, c.length()));
                         try {
-                            CompressedPage.decode(compressed, length, inflater, page);
+                            CompressedPage.decode(compressed, c.length(), inflater, page);
                         } catch (CompressedPage.Malformed e) {
                             throw in.errorAt(at, e.getMessage());
                         }
                     } else {
                         DecompressThreads.Worker w = decompressor.idle();
-                        in.readFully(MemorySegment.ofArray(w.input).asSlice(0, length));
-                        decompressor.start(w, length, page, at);
+                        in.readFully(MemorySegment.ofArray(w.input).asSlice(0, c.length()));
+                        decompressor.start(w, c.length(), page, at);
                     }
-                    markData(addr);
+                    markData(c.offset());
                     pagesLoaded++;
                 }
-                case RamFlags.XBZRLE -> {
-                    MemorySegment page = page(in, at, flags, addr);
-                    int encoding = in.u8();
-                    if (encoding != RamFlags.ENCODING_XBZRLE) {
-                        throw in.errorAt(at, "xbzrle record with an unknown encoding: encoding=" + encoding);
-                    }
-                    int length = in.be16();
-                    if (length > RamBlock.TARGET_PAGE_SIZE) {
-                        throw in.errorAt(at, "xbzrle delta longer than a page: length=" + length);
-                    }
-                    in.readFully(MemorySegment.ofArray(compressed).asSlice(0, length));
+                case RamRecord.Xbzrle x -> {
+                    MemorySegment page = page(in, at, x.block(), x.offset());
+                    in.readFully(MemorySegment.ofArray(compressed).asSlice(0, x.length()));
                     awaitDecompression(page);
                     try {
-                        Xbzrle.decode(compressed, length, page); // onto this end's copy of the page
+                        Xbzrle.decode(compressed, x.length(), page); // onto this end's copy of the page
                     } catch (Xbzrle.Malformed e) {
                         throw in.errorAt(at, e.getMessage());
                     }
-                    markData(addr);
+                    markData(x.offset());
                     pagesLoaded++;
                 }
-                case RamFlags.HOOK ->
-                        throw in.errorAt(at, "unsupported ram record: kind=" + RamFlags.name(kind)
-                                + " (that encoding is not built in livemig yet)");
-                default -> throw in.errorAt(at, String.format("invalid ram record flags: flags=0x%03x", flags));
             }
         }
     }
@@ -220,22 +204,20 @@ public final class RamLoader {
         }
     }
 
-    /** The block list must name this machine's blocks with their lengths; mapped-ram's block data follows each entry. */
-    private void readBlockList(StreamReader in, long at, long total) throws MigrationException {
-        RamBlockList.read(in, at, total, RamBlockList.Admission.ANY, (stream, entry, entryAt) -> {
-            RamBlock local = blocks.get(entry.name());
-            if (local == null) {
-                throw stream.errorAt(entryAt, "unknown RAM block in block list: block=" + MigrationException.quote(entry.name())
-                        + " known=" + blocks.keySet());
-            }
-            if (entry.length() != local.usedLength()) {
-                throw stream.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
-                        MigrationException.quote(entry.name()), entry.length(), local.usedLength()));
-            }
-            if (mappedRam) {
-                loadMappedBlock(stream, local);
-            }
-        });
+    /** A block list entry must name one of this machine's blocks with its length; mapped-ram's block data follows it. */
+    private void checkEntry(StreamReader in, RamBlockList.Entry entry, long entryAt) throws MigrationException {
+        RamBlock local = blocks.get(entry.name());
+        if (local == null) {
+            throw in.errorAt(entryAt, "unknown RAM block in block list: block=" + MigrationException.quote(entry.name())
+                    + " known=" + blocks.keySet());
+        }
+        if (entry.length() != local.usedLength()) {
+            throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
+                    MigrationException.quote(entry.name()), entry.length(), local.usedLength()));
+        }
+        if (mappedRam) {
+            loadMappedBlock(in, local);
+        }
     }
 
     /** mapped-ram: the block's pages from its page area, where its bitmap says they are; the rest zero. */
@@ -323,21 +305,17 @@ public final class RamLoader {
         this.directIo = file;
     }
 
-    private MemorySegment page(StreamReader in, long at, int flags, long offset) throws MigrationException {
-        RamBlock block;
-        if ((flags & RamFlags.CONTINUE) != 0) {
-            block = last;
-            if (block == null) {
-                throw in.errorAt(at, "CONTINUE page record without a previous block");
-            }
-        } else {
-            String name = in.str8();
-            block = blocks.get(name);
+    /** The page a record places: its block looked up once per name (CONTINUE reuses the same String), its offset checked. */
+    private MemorySegment page(StreamReader in, long at, String name, long offset) throws MigrationException {
+        if (name != lastName) {
+            RamBlock block = blocks.get(name);
             if (block == null) {
                 throw in.errorAt(at, "page record names an unknown RAM block: block=" + MigrationException.quote(name));
             }
             last = block;
+            lastName = name;
         }
+        RamBlock block = last;
         if (offset < 0 || offset >= block.usedLength()) { // a word with its top bit set is a negative offset
             throw in.errorAt(at, String.format("page offset out of range: block=%s offset=0x%x length=0x%x",
                     block.name(), offset, block.usedLength()));
