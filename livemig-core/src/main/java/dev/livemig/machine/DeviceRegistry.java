@@ -21,19 +21,20 @@ public final class DeviceRegistry {
     public static final int AUTO_INSTANCE = -1;
 
     private final List<Registration> entries = new ArrayList<>();
+    private int keptLast; // how many entries at the end stay after everything registered later (registerLast)
     private int nextSectionId = 1;
 
     /** Registers declarative device state; returns the entry (whose instance id may have been assigned). */
     public synchronized <T> Registration.Device<T> register(String idstr, int instanceId, VmStateDescription<T> description, T state) {
         var entry = new Registration.Device<>(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, description, state);
-        entries.add(entry);
+        entries.add(entries.size() - keptLast, entry);
         return entry;
     }
 
     /** Registers iterative (live) state. */
     public synchronized Registration.Live registerLive(String idstr, int instanceId, int versionId, LiveStateHandler handler) {
         var entry = new Registration.Live(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, versionId, handler);
-        entries.add(entry);
+        entries.add(entries.size() - keptLast, entry);
         return entry;
     }
 
@@ -48,16 +49,37 @@ public final class DeviceRegistry {
         return entry;
     }
 
+    /**
+     * Registers declarative state to be saved after every entry, whenever they are registered: QEMU's
+     * "globalstate" (the run state the destination resumes in) ends its streams.
+     */
+    public synchronized <T> Registration.Device<T> registerLast(String idstr, int instanceId, VmStateDescription<T> description, T state) {
+        var entry = new Registration.Device<>(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, description, state);
+        entries.add(entry);
+        keptLast++;
+        return entry;
+    }
+
     /** Registers a section carried through unchanged (see {@link Registration.Opaque}). */
     public synchronized Registration.Opaque registerOpaque(String idstr, int instanceId, int versionId, byte[] data, Json.Obj description) {
         var entry = new Registration.Opaque(checkIdstr(idstr), instance(idstr, instanceId), nextSectionId++, versionId, data.clone(), description);
-        entries.add(entry);
+        entries.add(entries.size() - keptLast, entry);
         return entry;
     }
 
     /** Removes the entry registered under (idstr, instance id); returns whether there was one. */
     public synchronized boolean unregister(String idstr, int instanceId) {
-        return entries.removeIf(e -> e.idstr().equals(idstr) && e.instanceId() == instanceId);
+        for (int i = 0; i < entries.size(); i++) {
+            Registration e = entries.get(i);
+            if (e.idstr().equals(idstr) && e.instanceId() == instanceId) {
+                if (i >= entries.size() - keptLast) { // one of the entries kept last
+                    keptLast--;
+                }
+                entries.remove(i);
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The entry registered under (idstr, instance id), if any; {@link #AUTO_INSTANCE} matches nothing. */

@@ -8,8 +8,8 @@ import dev.livemig.ram.RamHandler;
 /**
  * The sections every machine carries, as QEMU's do: "ram" (live, instance 0, version 4) and "globalstate"
  * (device, instance 0). {@link #of} registers them on first use and finds them afterwards: "ram" before every
- * other entry, whenever that is (QEMU sets its RAM handler up before any device), and "globalstate" after the
- * entries already there (last, as in QEMU's streams, when an application registered its devices first).
+ * other entry and "globalstate" after every other entry, whenever either is registered, as in QEMU's streams;
+ * the save order does not depend on who asks first.
  */
 public record StandardSections(RamHandler ram, GlobalState globalState) {
 
@@ -33,7 +33,7 @@ public record StandardSections(RamHandler ram, GlobalState globalState) {
         GlobalState global = switch (devices.find(GlobalState.IDSTR, 0).orElse(null)) {
             case null -> {
                 var g = new GlobalState();
-                devices.register(GlobalState.IDSTR, 0, GlobalState.DESCRIPTION, g);
+                devices.registerLast(GlobalState.IDSTR, 0, GlobalState.DESCRIPTION, g);
                 yield g;
             }
             case Registration.Device<?> d when d.state() instanceof GlobalState g -> g;

@@ -47,11 +47,15 @@ class StandardSectionsTest {
     }
 
     @Test
-    void askedFirstTheyLeadInTheOrderTheyHadBefore() {
+    void askedFirstTheyStillFrameTheDevicesRegisteredAfterThem() {
         try (var m = Machine.builder("std-order").ram("mem", 64 << 10).build()) {
             StandardSections.of(m);
             m.devices().register("counter", 0, COUNTER, new Counter());
-            assertEquals(List.of("ram", "globalstate", "counter"), order(m));
+            m.devices().registerOpaque("opaque", 0, 1, new byte[0], dev.livemig.json.Json.object().build());
+            assertEquals(List.of("ram", "counter", "opaque", "globalstate"), order(m), "as in QEMU's streams");
+            m.devices().unregister("counter", 0);
+            m.devices().register("late", 0, COUNTER, new Counter());
+            assertEquals(List.of("ram", "opaque", "late", "globalstate"), order(m));
             assertSame(StandardSections.of(m).ram(), StandardSections.of(m).ram(), "found, not registered twice");
         }
     }
