@@ -3,7 +3,6 @@ package dev.livemig.migration;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RunState;
-import dev.livemig.ram.DirtyRateCalculation;
 import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;

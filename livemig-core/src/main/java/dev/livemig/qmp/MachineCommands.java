@@ -12,7 +12,7 @@ import dev.livemig.migration.QmpDialect;
 import dev.livemig.migration.MigrationEvent;
 import dev.livemig.migration.MigrationParameter;
 import dev.livemig.migration.MigrationStatus;
-import dev.livemig.ram.DirtyRateCalculation;
+import dev.livemig.migration.DirtyRateCalculation;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
 

@@ -1,4 +1,4 @@
-package dev.livemig.ram;
+package dev.livemig.migration;
 
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.Machine;

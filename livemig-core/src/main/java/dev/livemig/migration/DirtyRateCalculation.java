@@ -1,4 +1,4 @@
-package dev.livemig.ram;
+package dev.livemig.migration;
 
 import dev.livemig.json.Json;
 import dev.livemig.machine.DirtyBitmap;
@@ -24,14 +24,20 @@ import java.util.zip.CRC32C;
  * livemig-dirtyrate; {@link #info()} may be read at any moment.
  */
 public final class DirtyRateCalculation implements AutoCloseable {
+    /** The shortest calc-time QEMU accepts, in seconds. */
     public static final int MIN_CALC_TIME_SEC = 1;
+    /** The longest calc-time QEMU accepts, in seconds. */
     public static final int MAX_CALC_TIME_SEC = 60;
+    /** The fewest sample-pages (per GiB) QEMU accepts. */
     public static final int MIN_SAMPLE_PAGES = 128;
+    /** The most sample-pages (per GiB) QEMU accepts. */
     public static final int MAX_SAMPLE_PAGES = 16384;
+    /** sample-pages when calc-dirty-rate gives none, as QEMU. */
     public static final int DEFAULT_SAMPLE_PAGES = 512;
     /** Blocks smaller than this (128 KiB) are not sampled. */
     static final long MIN_SAMPLED_BLOCK = 128L << 10;
 
+    /** How the rate is measured (calc-dirty-rate's {@code mode}). */
     public enum Mode {
         PAGE_SAMPLING("page-sampling"), DIRTY_RING("dirty-ring"), DIRTY_BITMAP("dirty-bitmap");
 
@@ -41,10 +47,12 @@ public final class DirtyRateCalculation implements AutoCloseable {
             this.qemuName = qemuName;
         }
 
+        /** The name QMP uses. */
         public String qemuName() {
             return qemuName;
         }
 
+        /** The mode of this QMP name; an unknown one is refused with QEMU's text. */
         public static Mode byQemuName(String name) throws MigrationException {
             for (Mode m : values()) {
                 if (m.qemuName.equals(name)) {
@@ -55,6 +63,7 @@ public final class DirtyRateCalculation implements AutoCloseable {
         }
     }
 
+    /** Where the last measurement stands (query-dirty-rate's {@code status}). */
     public enum Status {
         UNSTARTED("unstarted"), MEASURING("measuring"), MEASURED("measured");
 
@@ -64,6 +73,7 @@ public final class DirtyRateCalculation implements AutoCloseable {
             this.qemuName = qemuName;
         }
 
+        /** The name QMP uses. */
         public String qemuName() {
             return qemuName;
         }
@@ -71,6 +81,7 @@ public final class DirtyRateCalculation implements AutoCloseable {
 
     /** query-dirty-rate's reply; {@code dirtyRate} is MB/s, present only once measured (-1 when nothing could be sampled). */
     public record Info(Status status, long startTimeSec, long calcTimeSec, long samplePages, Mode mode, long dirtyRate) {
+        /** As query-dirty-rate returns it (QEMU's member names; dirty-rate only once measured). */
         public Json.Obj toJson() {
             var b = Json.object();
             if (status == Status.MEASURED) {
@@ -96,6 +107,7 @@ public final class DirtyRateCalculation implements AutoCloseable {
         this.trackers = trackers;
     }
 
+    /** The last measurement, or the one running; readable at any moment. */
     public Info info() {
         return info;
     }
