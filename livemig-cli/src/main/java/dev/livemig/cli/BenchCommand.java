@@ -4,7 +4,7 @@ import dev.livemig.migration.MigrationCapability;
 import dev.livemig.host.HostFacts;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.migration.MigrationConfig;

@@ -4,7 +4,7 @@ import dev.livemig.host.HostCheck;
 import dev.livemig.host.HostChecks;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -43,7 +43,7 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         HostFeatures features = HostFeatures.fromSystemProperties().without(
-                HostFeatures.parse(disable).disabled().toArray(dev.livemig.linux.KernelFeature[]::new));
+                HostFeatures.parse(disable).disabled().toArray(dev.livemig.machine.KernelFeature[]::new));
         List<HostCheck> checks = new ArrayList<>(HostChecks.all(features));
         if (full) {
             checks.add(loopback());

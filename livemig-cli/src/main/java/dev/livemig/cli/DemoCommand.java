@@ -69,7 +69,7 @@ final class DemoCommand implements Callable<Integer> {
         List<String> common = new ArrayList<>(List.of("--ram", Long.toString(guest.ram), "--run-after", "300", "--expect-stdin"));
         migration.capabilities.forEach(c -> common.addAll(List.of("--capability", c)));
         migration.parameters.forEach(p -> common.addAll(List.of("--parameter", p))); // multifd-channels must agree
-        HostFacts host = HostFacts.measure(dev.livemig.linux.HostFeatures.fromSystemProperties());
+        HostFacts host = HostFacts.measure(dev.livemig.machine.HostFeatures.fromSystemProperties());
         say("host: %s", host.summary());
         try (DemoGuest g = new DemoGuest(guest.ram, dirtyRate)) {
             say("guest: %s of RAM (half random, half zero), dirtying %s/s; running for %d ms",

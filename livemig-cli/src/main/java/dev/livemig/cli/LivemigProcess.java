@@ -74,9 +74,9 @@ final class LivemigProcess implements AutoCloseable {
         if (aot != null && !aot.isBlank() && java.nio.file.Files.isRegularFile(java.nio.file.Path.of(aot))) {
             cmd.addAll(List.of("-XX:AOTCache=" + aot, "-Xlog:aot=off")); // one it cannot use is ignored quietly
         }
-        String disabled = System.getProperty(dev.livemig.linux.HostFeatures.PROPERTY);
+        String disabled = System.getProperty(dev.livemig.machine.HostFeatures.PROPERTY);
         if (disabled != null) { // kernel features switched off here are off at the other end of the demo too
-            cmd.add("-D" + dev.livemig.linux.HostFeatures.PROPERTY + "=" + disabled);
+            cmd.add("-D" + dev.livemig.machine.HostFeatures.PROPERTY + "=" + disabled);
         }
         String extra = System.getenv("LIVEMIG_DEST_JAVA_OPTS"); // e.g. a profiler for the second process
         if (extra != null && !extra.isBlank()) {

@@ -1,8 +1,8 @@
 package dev.livemig.host;
 
 import dev.livemig.json.Json;
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 import dev.livemig.linux.Memfd;
 import dev.livemig.linux.Mmap;
 import dev.livemig.linux.NativeCallException;

@@ -1,8 +1,8 @@
 package dev.livemig.host;
 
 import dev.livemig.json.Json;
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 
 /**
  * What a benchmark ran with, printed beside its figures so that results from different hosts of one kind can be

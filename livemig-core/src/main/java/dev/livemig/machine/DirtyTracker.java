@@ -1,7 +1,7 @@
 package dev.livemig.machine;
 
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 import dev.livemig.linux.NativeCallException;
 
 /**

@@ -1,6 +1,6 @@
 package dev.livemig.machine;
 
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 
 /**
  * A machine's choice of dirty tracker, probed once: {@link DirtyTracker#automatic(HostFeatures)} checks on scratch

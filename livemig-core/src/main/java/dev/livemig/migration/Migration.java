@@ -282,7 +282,7 @@ public final class Migration implements AutoCloseable {
         String why = null;
         try {
             if (config.has(MigrationCapability.ZERO_COPY_SEND) && (!(uri instanceof MigrationUri.Tcp)
-                    || !machine.hostFeatures().allows(dev.livemig.linux.KernelFeature.MSG_ZEROCOPY))) {
+                    || !machine.hostFeatures().allows(dev.livemig.machine.KernelFeature.MSG_ZEROCOPY))) {
                 throw new MigrationException(dev.livemig.transport.ZeroCopySocketChannel.UNAVAILABLE); // as QEMU, once started
             }
             if (config.has(MigrationCapability.COMPRESS) && !machine.compat().compressReadable()) {

@@ -1,7 +1,7 @@
 package dev.livemig.ram;
 
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 import dev.livemig.linux.PagemapScan;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;

@@ -1,6 +1,6 @@
 package dev.livemig.ram;
 
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.DirtyTrackerChoice;
 import dev.livemig.machine.LiveStateHandler;

@@ -1,6 +1,6 @@
 package dev.livemig.ram;
 
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;

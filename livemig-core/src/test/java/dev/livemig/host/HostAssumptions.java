@@ -1,6 +1,6 @@
 package dev.livemig.host;
 
-import dev.livemig.linux.HostFeatures;
+import dev.livemig.machine.HostFeatures;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

@@ -1,7 +1,7 @@
 package dev.livemig.migration;
 
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 import dev.livemig.savevm.StandardSections;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -38,18 +38,18 @@ final class LiveGuest implements AutoCloseable {
 
     /** {@code pagesPerSecond} 0 = no mutation at all. */
     LiveGuest(long ramBytes, long pagesPerSecond) {
-        this(ramBytes, pagesPerSecond, dev.livemig.linux.HostFeatures.ALL);
+        this(ramBytes, pagesPerSecond, dev.livemig.machine.HostFeatures.ALL);
     }
 
     /**
      * A guest whose migrations may use only {@code features} of the kernel's, less any the test run switches off
      * ({@code -Dlivemig.disable}: the build runs these tests again with huge pages off).
      */
-    LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.linux.HostFeatures features) {
+    LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features) {
         this.pagesPerSecond = pagesPerSecond;
         var off = new java.util.HashSet<>(features.disabled());
-        off.addAll(dev.livemig.linux.HostFeatures.fromSystemProperties().disabled());
-        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(new dev.livemig.linux.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
+        off.addAll(dev.livemig.machine.HostFeatures.fromSystemProperties().disabled());
+        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(new dev.livemig.machine.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 run = false;

@@ -30,11 +30,11 @@ final class LiveGuests implements AutoCloseable {
 
     /** A guest writing {@code pagesPerSecond} pages (0: none), closed with this object. */
     LiveGuest guest(long pagesPerSecond) {
-        return guest(pagesPerSecond, dev.livemig.linux.HostFeatures.ALL);
+        return guest(pagesPerSecond, dev.livemig.machine.HostFeatures.ALL);
     }
 
     /** As {@link #guest(long)}, its migrations using only {@code features} of the kernel's. */
-    LiveGuest guest(long pagesPerSecond, dev.livemig.linux.HostFeatures features) {
+    LiveGuest guest(long pagesPerSecond, dev.livemig.machine.HostFeatures features) {
         var g = new LiveGuest(ramBytes, pagesPerSecond, features);
         cleanup.add(g);
         return g;

@@ -71,8 +71,8 @@ class MigrationTest {
     /** The build runs this class twice: machines asking for huge pages (the default) and not (-Dlivemig.disable=thp). */
     @Test
     void guestRamIsInHugePagesExactlyWhenTheRunAsksForThemAndMovesEitherWay() throws Exception {
-        boolean asked = dev.livemig.linux.HostFeatures.fromSystemProperties()
-                .allows(dev.livemig.linux.KernelFeature.TRANSPARENT_HUGEPAGES);
+        boolean asked = dev.livemig.machine.HostFeatures.fromSystemProperties()
+                .allows(dev.livemig.machine.KernelFeature.TRANSPARENT_HUGEPAGES);
         boolean given = asked && dev.livemig.host.HostChecks.advisedMemoryGetsHugePages().orElse(false);
         var source = guest(20_000);
         var dest = guest(20_000);

@@ -29,7 +29,7 @@ class CompressedRecordLoadTest {
         }
         var pool = new DecompressThreads(threads);
         started.add(pool);
-        return new RamLoader(blocks, pool, dev.livemig.linux.HostFeatures.ALL);
+        return new RamLoader(blocks, pool, dev.livemig.machine.HostFeatures.ALL);
     }
 
     private static byte[] compressed(MemorySegment page) {

@@ -2,8 +2,8 @@ package dev.livemig.ram;
 
 import dev.livemig.host.HostCheck;
 import dev.livemig.host.HostChecks;
-import dev.livemig.linux.HostFeatures;
-import dev.livemig.linux.KernelFeature;
+import dev.livemig.machine.HostFeatures;
+import dev.livemig.machine.KernelFeature;
 import dev.livemig.machine.DirtyTracker;
 import dev.livemig.machine.ExplicitDirtyTracker;
 import dev.livemig.linux.Mmap;

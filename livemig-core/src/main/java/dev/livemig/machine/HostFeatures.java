@@ -1,4 +1,4 @@
-package dev.livemig.linux;
+package dev.livemig.machine;
 
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -15,6 +15,7 @@ import java.util.stream.Collectors;
  * (e.g. {@code -Dlivemig.disable=userfaultfd-wp,pagemap-scan}); {@code all} switches every feature off.
  */
 public record HostFeatures(Set<KernelFeature> disabled) {
+    /** The system property a process reads its switched-off features from ({@link #fromSystemProperties()}). */
     public static final String PROPERTY = "livemig.disable";
     /** Every feature the kernel offers may be used. */
     public static final HostFeatures ALL = new HostFeatures(Set.of());

@@ -1,4 +1,4 @@
-package dev.livemig.linux;
+package dev.livemig.machine;
 
 /**
  * A kernel feature livemig uses when the host offers it, each with a fallback that keeps migrations correct

@@ -1,4 +1,4 @@
-package dev.livemig.linux;
+package dev.livemig.machine;
 
 import org.junit.jupiter.api.Test;
 
