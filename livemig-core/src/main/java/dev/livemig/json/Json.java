@@ -199,6 +199,10 @@ public sealed interface Json {
     final class ObjBuilder {
         private final List<Member> members = new ArrayList<>();
 
+        /** Through {@link Json#object()}. */
+        private ObjBuilder() {
+        }
+
         /** Appends a member, even if one with this name is there already; returns this builder. */
         public ObjBuilder put(String name, Json value) {
             members.add(new Member(name, value));

@@ -15,6 +15,10 @@ public final class CpuThrottle {
     static final int MIN_PERCENTAGE = 1;
     static final int MAX_PERCENTAGE = 99;
 
+    /** A throttle at 0 % (a {@link Machine} has one; tests of pacing make their own). */
+    public CpuThrottle() {
+    }
+
     private volatile int percentage; // 0 = not throttling
 
     /** Starts or changes throttling, clamped to 1..99 as QEMU's cpu_throttle_set does. */

@@ -22,6 +22,10 @@ public final class DeviceRegistry {
 
     private final List<Registration> entries = new ArrayList<>();
     private int keptLast; // how many entries at the end stay after everything registered later (registerLast)
+
+    /** A {@link Machine}'s own (and its tests'). */
+    DeviceRegistry() {
+    }
     private int nextSectionId = 1;
 
     /** Registers declarative device state; returns the entry (whose instance id may have been assigned). */

@@ -8,6 +8,10 @@ import java.util.List;
  * migration or snapshot is refused with the reasons as its error.
  */
 public final class MigrationBlockers {
+    /** A {@link Machine}'s own. */
+    MigrationBlockers() {
+    }
+
     /** A handle to remove the blocker it stands for. */
     public record Blocker(String reason) {
     }

@@ -17,6 +17,10 @@ public final class GlobalState {
     public static final String IDSTR = "globalstate";
     private static final int NAME_BYTES = 100;
 
+    /** Only {@link StandardSections} makes one per machine. */
+    GlobalState() {
+    }
+
     private long size;
     private final byte[] runstate = new byte[NAME_BYTES];
     private RunState received;

@@ -16,6 +16,10 @@ import java.nio.channels.SocketChannel;
  * {@link #accept()}.
  */
 public abstract sealed class IncomingListener implements AutoCloseable {
+    /** Only the permitted listeners of this file. */
+    IncomingListener() {
+    }
+
     interface Opener {
         MigrationChannel open() throws IOException;
     }
