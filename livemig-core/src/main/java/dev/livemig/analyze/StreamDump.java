@@ -6,9 +6,9 @@ import dev.livemig.ram.RamFlags;
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.savevm.RamCeiling;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;

@@ -3,7 +3,7 @@ package dev.livemig.analyze;
 import dev.livemig.json.Json;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,13 +1,13 @@
 package dev.livemig.migration;
 
 import dev.livemig.transport.MigrationChannel;
-import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.ReturnPathCodec;
-import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.format.StreamRecord;
 import dev.livemig.wire.StreamWriter;
 
 /**

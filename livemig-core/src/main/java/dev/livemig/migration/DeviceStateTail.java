@@ -2,7 +2,7 @@ package dev.livemig.migration;
 
 import dev.livemig.savevm.DescribedDevices;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;

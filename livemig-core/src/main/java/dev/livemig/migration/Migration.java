@@ -11,8 +11,8 @@ import dev.livemig.savevm.StandardSections;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.transport.Transports;
-import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
 

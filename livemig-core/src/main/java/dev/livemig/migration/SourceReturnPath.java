@@ -2,8 +2,8 @@ package dev.livemig.migration;
 
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.ReturnPathCodec;
-import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
 import dev.livemig.wire.StreamReader;
 
 import java.util.concurrent.CountDownLatch;

@@ -14,9 +14,9 @@ import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.transport.Transports;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.format.StreamRecord;
 import dev.livemig.wire.StreamWriter;
 
 import java.io.IOException;
@@ -160,7 +160,7 @@ public final class StreamRecorder {
                     }
                     break;
                 }
-                if (in.peek(0) == dev.livemig.wire.WireFormat.SECTION_FOOTER) {
+                if (in.peek(0) == dev.livemig.wire.format.WireFormat.SECTION_FOOTER) {
                     in.u8();
                     in.be32();
                 }

@@ -4,7 +4,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;

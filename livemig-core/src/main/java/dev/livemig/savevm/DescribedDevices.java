@@ -4,7 +4,7 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParseException;
 import dev.livemig.json.JsonParser;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

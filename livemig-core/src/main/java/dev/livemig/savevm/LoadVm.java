@@ -7,9 +7,9 @@ import dev.livemig.machine.Registration;
 import dev.livemig.vmstate.DescribedSection;
 import dev.livemig.vmstate.VmStateCodec;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.format.StreamRecord;
 
 import java.util.HashMap;
 import java.util.List;
@@ -50,8 +50,8 @@ public final class LoadVm {
          * nothing to start here; any other command is refused, as a snapshot has none.
          */
         CommandHandler SNAPSHOT = (cmd, in) -> {
-            if (cmd.command() == dev.livemig.wire.MigrationCommands.SWITCHOVER_START) {
-                dev.livemig.wire.MigrationCommands.decode(cmd, in, true); // its length checked
+            if (cmd.command() == dev.livemig.wire.format.MigrationCommands.SWITCHOVER_START) {
+                dev.livemig.wire.format.MigrationCommands.decode(cmd, in, true); // its length checked
                 return;
             }
             throw in.error("unsupported command in this stream: cmd=" + cmd.command() + " length=" + cmd.data().length);

@@ -8,7 +8,7 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.Registration;
 import dev.livemig.vmstate.VmStateCodec;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamWriter;
 
 import java.nio.charset.StandardCharsets;
@@ -116,7 +116,7 @@ public final class SaveVm {
      */
     public void complete() throws MigrationException {
         if (machine.compat().sendSwitchoverStart()) {
-            dev.livemig.wire.MigrationCommands.write(out, new dev.livemig.wire.MigrationCommand.SwitchoverStart());
+            dev.livemig.wire.format.MigrationCommands.write(out, new dev.livemig.wire.format.MigrationCommand.SwitchoverStart());
         }
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {

@@ -129,12 +129,12 @@ public final class Snapshots {
     public static Shape shape(Path file, RamCeiling ceiling) throws MigrationException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
              StreamReader in = StreamReader.of(ch)) {
-            dev.livemig.wire.StreamFraming.readHeader(in);
+            dev.livemig.wire.format.StreamFraming.readHeader(in);
             long at = in.offset();
             String machineType = ConfigurationRecord.readAny(in);
             {
-                var record = dev.livemig.wire.StreamFraming.readRecord(in);
-                if (!(record instanceof dev.livemig.wire.StreamRecord.SectionStart start)
+                var record = dev.livemig.wire.format.StreamFraming.readRecord(in);
+                if (!(record instanceof dev.livemig.wire.format.StreamRecord.SectionStart start)
                         || !start.idstr().equals(dev.livemig.ram.RamFlags.IDSTR)) {
                     throw in.errorAt(at, "the stream does not start with a RAM section: " + MigrationException.quote(record.toString()));
                 }

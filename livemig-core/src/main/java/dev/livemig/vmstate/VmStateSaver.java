@@ -3,7 +3,7 @@ package dev.livemig.vmstate;
 import dev.livemig.json.Json;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -15,13 +15,13 @@ import dev.livemig.savevm.Snapshots;
 import dev.livemig.vmstate.VmStateCodec;
 import dev.livemig.vmstate.VmStateDescription;
 import dev.livemig.vmstate.VmStateType;
-import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.ReturnPathCodec;
-import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.format.StreamRecord;
 import dev.livemig.wire.StreamWriter;
 
 import java.io.ByteArrayOutputStream;

@@ -2,11 +2,11 @@ package dev.livemig.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.livemig.savevm.Snapshots;
-import dev.livemig.wire.MigrationCommand;
-import dev.livemig.wire.MigrationCommands;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;

@@ -7,7 +7,7 @@ import dev.livemig.testing.CraftedStreams;
 import dev.livemig.transport.HandshakeGate;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -4,9 +4,9 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParseException;
 import dev.livemig.json.JsonParser;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamReader;
-import dev.livemig.wire.StreamRecord;
+import dev.livemig.wire.format.StreamRecord;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -93,7 +93,7 @@ public record QemuSnapshot(String machine, List<RamBlock> ramBlocks, Map<String,
                     StreamFraming.readFooter(r, s.sectionId());
                     sections.add(new DeviceSection(s.sectionId(), s.idstr(), s.instanceId(), s.versionId(), size));
                 }
-                case StreamRecord.Command c when c.command() == dev.livemig.wire.MigrationCommands.SWITCHOVER_START
+                case StreamRecord.Command c when c.command() == dev.livemig.wire.format.MigrationCommands.SWITCHOVER_START
                         && c.data().length == 0 -> {
                     // 10.0 writes it into snapshot files too, before the final sections
                 }

@@ -53,9 +53,9 @@ class RamCeilingTest {
     @Test
     void blocksEachWithinTheCeilingAreRefusedWhenTogetherTheyAreNot() throws Exception {
         var w = dev.livemig.wire.StreamWriter.inMemory();
-        dev.livemig.wire.StreamFraming.writeHeader(w);
+        dev.livemig.wire.format.StreamFraming.writeHeader(w);
         ConfigurationRecord.write(w, CraftedStreams.MACHINE, List.of());
-        dev.livemig.wire.StreamFraming.writeSectionStart(w, false, 2, "ram", 0, 4);
+        dev.livemig.wire.format.StreamFraming.writeSectionStart(w, false, 2, "ram", 0, 4);
         w.be64((3L << 30) | dev.livemig.ram.RamFlags.MEM_SIZE);
         w.str8("a").be64(1L << 30).str8("b").be64(1L << 30).str8("c").be64(1L << 30);
         var e = assertThrows(MigrationException.class, () -> Snapshots.shape(file(w.toByteArray()), new RamCeiling(2L << 30)));

@@ -124,9 +124,9 @@ class SnapshotsTest {
     @Test
     void aPartForASectionThatNeverStartedIsRejectedWithItsId() throws Exception {
         var w = StreamWriter.inMemory();
-        dev.livemig.wire.StreamFraming.writeHeader(w);
+        dev.livemig.wire.format.StreamFraming.writeHeader(w);
         ConfigurationRecord.write(w, "livemig-test", java.util.List.of());
-        dev.livemig.wire.StreamFraming.writeSectionContinue(w, false, 99);
+        dev.livemig.wire.format.StreamFraming.writeSectionContinue(w, false, 99);
         byte[] stream = w.toByteArray();
         try (var target = new TestGuest()) {
             var e = assertThrows(MigrationException.class, () -> load(target, StreamReader.of(stream)));

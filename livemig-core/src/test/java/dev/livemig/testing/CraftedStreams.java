@@ -3,9 +3,9 @@ package dev.livemig.testing;
 import dev.livemig.ram.RamFlags;
 import dev.livemig.savevm.ConfigurationRecord;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.StreamFraming;
+import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamWriter;
-import dev.livemig.wire.WireFormat;
+import dev.livemig.wire.format.WireFormat;
 
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -98,12 +98,12 @@ public final class CraftedStreams {
      * pages of "pc.ram" (the first filled with 0x5a, the second zero), a FULL section "timer" with
      * {@link #TIMER_BODY}, EOF and a vmdescription trailer describing it.
      */
-    public static byte[] withReturnPath(dev.livemig.wire.MigrationCommand... commands) throws MigrationException {
+    public static byte[] withReturnPath(dev.livemig.wire.format.MigrationCommand... commands) throws MigrationException {
         StreamWriter w = StreamWriter.inMemory();
         StreamFraming.writeHeader(w);
         ConfigurationRecord.write(w, MACHINE, List.of());
         for (var c : commands) {
-            dev.livemig.wire.MigrationCommands.write(w, c);
+            dev.livemig.wire.format.MigrationCommands.write(w, c);
         }
         StreamFraming.writeSectionStart(w, false, 2, RamFlags.IDSTR, 0, RamFlags.SECTION_VERSION);
         w.be64(2 * 4096 | RamFlags.MEM_SIZE);

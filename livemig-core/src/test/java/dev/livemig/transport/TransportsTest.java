@@ -2,8 +2,8 @@ package dev.livemig.transport;
 
 import dev.livemig.testing.Await;
 import dev.livemig.wire.MigrationException;
-import dev.livemig.wire.ReturnPathCodec;
-import dev.livemig.wire.ReturnPathMessage;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
 import org.junit.jupiter.api.AfterEach;

@@ -1,6 +1,11 @@
 package dev.livemig.wire;
 
-import dev.livemig.wire.MigrationCommand.*;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
+import dev.livemig.wire.format.StreamFraming;
+import dev.livemig.wire.format.StreamRecord;
+
+import dev.livemig.wire.format.MigrationCommand.*;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

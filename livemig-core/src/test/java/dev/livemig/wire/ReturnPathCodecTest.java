@@ -1,6 +1,9 @@
 package dev.livemig.wire;
 
-import dev.livemig.wire.ReturnPathMessage.*;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
+
+import dev.livemig.wire.format.ReturnPathMessage.*;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

@@ -1,5 +1,8 @@
 package dev.livemig.wire;
 
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
+
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.livemig.fuzz.SeedCorpus;
 import dev.livemig.fuzz.UntrustedInput;

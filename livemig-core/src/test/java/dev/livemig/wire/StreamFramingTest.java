@@ -1,5 +1,8 @@
 package dev.livemig.wire;
 
+import dev.livemig.wire.format.StreamFraming;
+import dev.livemig.wire.format.StreamRecord;
+
 import org.junit.jupiter.api.Test;
 
 import java.util.HexFormat;

@@ -1,5 +1,12 @@
 package dev.livemig.wire;
 
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
+import dev.livemig.wire.format.StreamFraming;
+import dev.livemig.wire.format.StreamRecord;
+
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;

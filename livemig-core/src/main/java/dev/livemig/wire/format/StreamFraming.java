@@ -1,6 +1,10 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
-import static dev.livemig.wire.WireFormat.*;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+
+import static dev.livemig.wire.format.WireFormat.*;
 
 /**
  * Writing and reading the framing elements of QEMU's stream: header, section headers and footers, commands,

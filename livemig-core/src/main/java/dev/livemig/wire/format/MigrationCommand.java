@@ -1,4 +1,4 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
 import java.util.List;
 import java.util.Objects;

@@ -1,4 +1,4 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
 /**
  * One top-level record of the stream after the header and configuration (§3): what the destination's

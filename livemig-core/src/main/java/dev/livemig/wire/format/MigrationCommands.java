@@ -1,6 +1,10 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
-import dev.livemig.wire.MigrationCommand.*;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+
+import dev.livemig.wire.format.MigrationCommand.*;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;

@@ -1,4 +1,4 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
 /**
  * The constants of QEMU's migration stream, defined once (see docs/format.md §0.3, §2, §3).

@@ -1,6 +1,10 @@
-package dev.livemig.wire;
+package dev.livemig.wire.format;
 
-import dev.livemig.wire.ReturnPathMessage.*;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+
+import dev.livemig.wire.format.ReturnPathMessage.*;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
