@@ -76,7 +76,7 @@ class ExportedApiDocTest {
 
     @Test
     void everyExportedTypeAndEveryMemberOutsideCodeCanUseHasADocComment() throws IOException {
-        Path root = repositoryRoot();
+        Path root = RepositoryRoot.find();
         Path sources = root.resolve(CORE_SOURCES);
         List<String> exported = exportedPackages(sources.resolve("module-info.java"));
         assertFalse(exported.isEmpty(), "module-info.java of livemig-core exports no package; is the parse reading it?");
@@ -343,17 +343,4 @@ class ExportedApiDocTest {
         }
     }
 
-    /**
-     * The repository's root, found from the module directory surefire runs in (or any directory below the root):
-     * the nearest directory upwards that holds both docs/format.md and pom.xml.
-     */
-    private static Path repositoryRoot() {
-        Path start = Path.of("").toAbsolutePath();
-        for (Path dir = start; dir != null; dir = dir.getParent()) {
-            if (Files.isRegularFile(dir.resolve(FORMAT_REFERENCE)) && Files.isRegularFile(dir.resolve("pom.xml"))) {
-                return dir;
-            }
-        }
-        return fail("no directory from " + start + " upwards holds " + FORMAT_REFERENCE + " and pom.xml");
-    }
 }

@@ -55,7 +55,7 @@ class FormatReferenceTest {
 
     @Test
     void everySectionTheCodeCitesIsAHeadingOfTheDocumentItCites() throws IOException {
-        Path root = repositoryRoot();
+        Path root = RepositoryRoot.find();
         List<Citation> citations = citationsInJavaSources(root);
         assertFalse(citations.isEmpty(), "no citation found in any livemig-*/src; is the scan looking in the right place?");
 
@@ -79,7 +79,7 @@ class FormatReferenceTest {
 
     @Test
     void theFormatReferenceNumbersEachSectionOnce() throws IOException {
-        Path format = repositoryRoot().resolve(FORMAT_REFERENCE);
+        Path format = RepositoryRoot.find().resolve(FORMAT_REFERENCE);
         Map<String, List<Integer>> linesOf = new LinkedHashMap<>();
         for (Heading h : headings(format)) {
             linesOf.computeIfAbsent(h.number(), n -> new ArrayList<>()).add(h.line());
@@ -94,7 +94,7 @@ class FormatReferenceTest {
 
     @Test
     void everyNumberedHeadingOfTheFormatReferenceHasTheLevelItsNumberHas() throws IOException {
-        Path format = repositoryRoot().resolve(FORMAT_REFERENCE);
+        Path format = RepositoryRoot.find().resolve(FORMAT_REFERENCE);
         String misplaced = headings(format).stream()
                 .filter(h -> !h.levelFitsNumber())
                 .map(h -> "line " + h.line() + ": " + "#".repeat(h.level()) + " " + h.number())
@@ -103,19 +103,6 @@ class FormatReferenceTest {
                 + " (## N., ### N.M, #### N.M.K):\n  " + misplaced);
     }
 
-    /**
-     * The repository's root, found from the module directory surefire runs in (or any directory below the root):
-     * the nearest directory upwards that holds both docs/format.md and pom.xml.
-     */
-    private static Path repositoryRoot() {
-        Path start = Path.of("").toAbsolutePath();
-        for (Path dir = start; dir != null; dir = dir.getParent()) {
-            if (Files.isRegularFile(dir.resolve(FORMAT_REFERENCE)) && Files.isRegularFile(dir.resolve("pom.xml"))) {
-                return dir;
-            }
-        }
-        return fail("no directory from " + start + " upwards holds " + FORMAT_REFERENCE + " and pom.xml");
-    }
 
     /** Every citation in the .java files of each module's src directory (main and test), in file and line order. */
     private static List<Citation> citationsInJavaSources(Path root) throws IOException {
