@@ -22,6 +22,8 @@ final class Libc {
     static final int O_RDWR = 2;
     static final int O_NONBLOCK = 0x800;
     static final int O_CLOEXEC = 0x80000;
+    static final int EINTR = 4;
+    private static final short POLLIN = 0x1;
 
     private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
     private static final VarHandle ERRNO_HANDLE = Linker.Option.captureStateLayout()
@@ -32,6 +34,8 @@ final class Libc {
     private static final MethodHandle IOCTL_NOARG;
     private static final MethodHandle OPEN;
     private static final MethodHandle CLOSE;
+    private static final MethodHandle READ;
+    private static final MethodHandle POLL;
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -52,6 +56,10 @@ final class Libc {
                 ERRNO, Linker.Option.firstVariadicArg(2));
         CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), ERRNO);
+        READ = linker.downcallHandle(libc.find("read").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
+        POLL = linker.downcallHandle(libc.find("poll").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), ERRNO);
     }
 
     /**
@@ -123,6 +131,47 @@ final class Libc {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException("ioctl downcall failed", t);
+        }
+    }
+
+    /** read(2) into {@code buffer}; returns the byte count (0 at end of file), or minus errno. */
+    static long readOrErrno(int fd, MemorySegment buffer) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+            long rc = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
+            return rc < 0 ? -errno(state) : rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("read downcall failed", t);
+        }
+    }
+
+    /**
+     * Waits up to {@code timeoutMillis} (-1: without limit) until {@code fd} is readable (or has an error or
+     * hang-up to report, which the following read then returns); false on timeout. EINTR waits again.
+     */
+    static boolean pollIn(String what, int fd, int timeoutMillis) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+            MemorySegment pfd = a.allocate(8, 4); // struct pollfd {int fd; short events, revents}
+            while (true) {
+                pfd.set(ValueLayout.JAVA_INT, 0, fd);
+                pfd.set(ValueLayout.JAVA_SHORT, 4, POLLIN);
+                pfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+                int rc = (int) POLL.invokeExact(state, pfd, 1L, timeoutMillis);
+                if (rc >= 0) {
+                    return rc > 0;
+                }
+                int errno = errno(state);
+                if (errno != EINTR) {
+                    throw new NativeCallException("poll(" + what + ")", errno);
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("poll downcall failed", t);
         }
     }
 

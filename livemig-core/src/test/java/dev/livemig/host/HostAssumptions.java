@@ -16,6 +16,15 @@ public final class HostAssumptions {
         assumeOk(HostChecks.userfaultfd(HostFeatures.ALL));
     }
 
+    /** Missing-page userfaultfd (postcopy's), which every Linux 5.11+ grants user-mode-only without privilege. */
+    public static void assumeUserfaultfdMissing() {
+        try (var uffd = dev.livemig.linux.Userfaultfd.openMissing()) {
+            assumeTrue(uffd.features() >= 0);
+        } catch (dev.livemig.linux.NativeCallException e) {
+            assumeTrue(false, () -> "host lacks missing-page userfaultfd: " + e.getMessage());
+        }
+    }
+
     public static void assumePagemapScan() {
         assumeOk(HostChecks.pagemapScan(HostFeatures.ALL));
     }
