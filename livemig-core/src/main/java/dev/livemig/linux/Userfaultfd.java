@@ -77,9 +77,25 @@ public final class Userfaultfd implements AutoCloseable {
     private final FileDescriptorHolder fd;
     private final long features;
 
+    private final boolean kernelFaultsWait;
+
     private Userfaultfd(int fd, long features) {
+        this(fd, features, false);
+    }
+
+    private Userfaultfd(int fd, long features, boolean kernelFaultsWait) {
         this.fd = new FileDescriptorHolder(this, "userfaultfd", fd);
         this.features = features;
+        this.kernelFaultsWait = kernelFaultsWait;
+    }
+
+    /**
+     * Whether a fault the kernel takes for the process (a system call touching a missing page) waits like a
+     * user-mode one; false for a user-mode-only descriptor, where such a call fails with EFAULT. Always false
+     * for an adopted descriptor, which cannot tell.
+     */
+    public boolean kernelFaultsWait() {
+        return kernelFaultsWait;
     }
 
     /**
@@ -123,16 +139,28 @@ public final class Userfaultfd implements AutoCloseable {
 
     /**
      * Opens a descriptor for missing-page faults on anonymous memory, with the thread-id and poison features
-     * when the kernel has them ({@link #features()} tells). Faults are reported for user-mode accesses; an
-     * unprivileged caller gets no more (a system call reading a missing page fails with EFAULT instead).
+     * when the kernel has them ({@link #features()} tells). Faults the kernel takes on the process's behalf (a
+     * system call reading a missing page) wait too when the caller may ask for that (root, or
+     * vm.unprivileged_userfaultfd=1); otherwise only user-mode accesses wait and such a system call fails with
+     * EFAULT ({@link #kernelFaultsWait()} tells).
      *
      * @throws NativeCallException when userfaultfd(2) or UFFDIO_API fails (ENOSYS: no userfaultfd at all)
      */
     public static Userfaultfd openMissing() {
         long wanted = supportedFeatures() & (FEATURE_THREAD_ID | FEATURE_POISON);
-        int fd = create();
+        int fd;
+        boolean kernelFaults = true;
         try {
-            return new Userfaultfd(fd, handshake(fd, wanted));
+            fd = (int) Libc.syscall("userfaultfd(2)", NR_USERFAULTFD, Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+        } catch (NativeCallException e) {
+            if (e.errno() != 1) {
+                throw e;
+            }
+            kernelFaults = false; // EPERM: unprivileged descriptors are user-mode-only
+            fd = create();
+        }
+        try {
+            return new Userfaultfd(fd, handshake(fd, wanted), kernelFaults);
         } catch (RuntimeException | Error e) {
             Libc.close("userfaultfd", fd);
             throw e;

@@ -3,6 +3,7 @@ package dev.livemig.linux;
 import dev.livemig.host.HostAssumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -10,7 +11,14 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -78,6 +86,36 @@ class UserfaultfdMissingTest {
             assertEquals(42, guest.get(ValueLayout.JAVA_LONG, 0));
             assertTrue(uffd.copy(guest.address() + PAGE, page), "a missing page is placed without a fault");
             assertEquals(0x0101010101010101L, guest.get(ValueLayout.JAVA_LONG, PAGE));
+        }
+    }
+
+    @Test
+    void aSystemCallReadingAMissingPageWaitsOrFailsAsTheDescriptorSays(@TempDir Path dir) throws Exception {
+        try (Arena arena = Arena.ofShared(); Userfaultfd uffd = Userfaultfd.openMissing();
+             FileChannel file = FileChannel.open(dir.resolve("page"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            MemorySegment guest = Mmap.anonymous(arena, PAGE);
+            uffd.registerMissing(guest);
+            // the kernel reads the page while the thread is in native code: no safepoint waits for it
+            CompletableFuture<Integer> write = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return file.write(guest.asByteBuffer());
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }, r -> Thread.ofPlatform().daemon().start(r));
+            if (uffd.kernelFaultsWait()) {
+                Userfaultfd.PageFault fault = uffd.readFault(10_000);
+                assertNotNull(fault, "the kernel's read of the page waits for it");
+                MemorySegment page = arena.allocate(PAGE, PAGE);
+                page.fill((byte) 7);
+                assertTrue(uffd.copy(fault.address(), page));
+                assertEquals(PAGE, write.get(10, TimeUnit.SECONDS));
+                assertEquals(7, Files.readAllBytes(dir.resolve("page"))[PAGE - 1]);
+            } else {
+                var e = assertThrows(ExecutionException.class, () -> write.get(10, TimeUnit.SECONDS));
+                assertTrue(e.getCause().getMessage().contains("Bad address"), e.getCause().toString());
+                assertNull(uffd.readFault(0), "a user-mode-only descriptor reports no kernel fault");
+            }
         }
     }
 
