@@ -90,6 +90,24 @@ public final class DirtyBitmap {
         }
     }
 
+    /** Index of the first clear bit at or after {@code from}, or {@link #size()} when there is none. */
+    public long nextClear(long from) {
+        if (from >= bits) {
+            return bits;
+        }
+        int w = (int) (from >>> 6);
+        long word = ~(long) WORD.getVolatile(words, w) & (-1L << (from & 63));
+        while (true) {
+            if (word != 0) {
+                return Math.min(bits, ((long) w << 6) + Long.numberOfTrailingZeros(word));
+            }
+            if (++w >= words.length) {
+                return bits;
+            }
+            word = ~(long) WORD.getVolatile(words, w);
+        }
+    }
+
     /**
      * Moves every set bit of this bitmap into {@code target} (OR), clearing it here; returns how many bits
      * became newly set in the target. This is QEMU's per-iteration sync of the dirty log into the

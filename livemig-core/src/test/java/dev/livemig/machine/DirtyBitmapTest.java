@@ -24,6 +24,21 @@ class DirtyBitmapTest {
     }
 
     @Test
+    void nextClearEndsARunOfSetBitsAcrossWordsOrAtTheEnd() {
+        var b = new DirtyBitmap(200);
+        b.setRange(10, 150);
+        assertEquals(0, b.nextClear(0));
+        assertEquals(150, b.nextClear(10));
+        assertEquals(150, b.nextClear(149));
+        b.setRange(150, 200);
+        assertEquals(200, b.nextClear(10), "a run up to the last bit ends at the size");
+        assertEquals(200, b.nextClear(250));
+        var full = new DirtyBitmap(128);
+        full.setAll();
+        assertEquals(128, full.nextClear(0), "no clear bit in whole words");
+    }
+
+    @Test
     void setAllSetsExactlyTheBitmapsSize() {
         var b = new DirtyBitmap(130);
         b.setAll();
