@@ -5,6 +5,7 @@ import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.machine.RunState;
 import dev.livemig.multifd.MultifdSender;
+import dev.livemig.ram.PageRequests;
 import dev.livemig.ram.RamCounters;
 import dev.livemig.savevm.SaveVm;
 import dev.livemig.savevm.StandardSections;
@@ -36,6 +37,8 @@ public final class Migration implements AutoCloseable {
     private static final long SHUT_TIMEOUT_MS = 30_000;
     /** Passes beyond QEMU's switchover point while they keep halving what is left. */
     private static final int MAX_EXTRA_PASSES = 5;
+    /** QEMU's MAX_VM_CMD_PACKAGED_SIZE: the largest package a destination takes. */
+    private static final int MAX_PACKAGED_BYTES = 1 << 24;
 
     private final Machine machine;
     private final MigrationConfig config;
@@ -62,7 +65,11 @@ public final class Migration implements AutoCloseable {
     private volatile long expectedDowntimeMs;
     private volatile long remainingBytes;
     private volatile long bytesAtStop = -1;
+    private volatile long bytesAtPostcopy = -1;
     private volatile boolean pausedByUs;
+    private volatile boolean postcopyRequested; // migrate-start-postcopy: switch once precopy-only state is out
+    private volatile boolean inPostcopy;        // past the switch: the destination may run the guest
+    private volatile PageRequests pageRequests; // capability postcopy-ram
     private long passesReported; // only the migration thread reads and writes it
     /** Set under the lock once the outcome is decided; a later cancel changes nothing. */
     private boolean ending;
@@ -108,10 +115,20 @@ public final class Migration implements AutoCloseable {
             maxBandwidth = changed.maxBandwidth();
             downtimeLimitMs = changed.downtimeLimitMs();
             TransferWindow w = window;
-            if (w != null) {
-                w.retune(maxBandwidth, downtimeLimitMs, changed.longValue(MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH));
+            if (w != null) { // in postcopy, max-postcopy-bandwidth is the limit
+                w.retune(inPostcopy ? changed.longValue(MigrationParameter.MAX_POSTCOPY_BANDWIDTH) : maxBandwidth,
+                        downtimeLimitMs, changed.longValue(MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH));
             }
         }
+    }
+
+    /**
+     * migrate-start-postcopy: switch to postcopy at the next iteration whose precopy-only state fits the
+     * threshold (RAM is all postcopy-capable). A migration with less left than the threshold completes as
+     * precopy, as in QEMU. The caller checked that postcopy-ram is on.
+     */
+    void startPostcopy() {
+        postcopyRequested = true;
     }
 
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
@@ -126,6 +143,9 @@ public final class Migration implements AutoCloseable {
         } else if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd is not supported by current protocol (" + uri + "): it needs tcp or unix");
         }
+        if (config.has(MigrationCapability.POSTCOPY_RAM)) {
+            checkPostcopy();
+        }
         SaveVm.checkNotBlocked(machine);
         synchronized (lock) {
             if (thread != null) {
@@ -134,6 +154,21 @@ public final class Migration implements AutoCloseable {
             startNs = System.nanoTime();
             state.move(MigrationStatus.SETUP);
             thread = Thread.ofPlatform().name("livemig-mig-src").start(() -> run(uri));
+        }
+    }
+
+    /** What livemig's postcopy source does not carry yet, refused before anything is sent. */
+    private void checkPostcopy() throws MigrationException {
+        for (MigrationCapability c : java.util.List.of(MigrationCapability.MULTIFD, MigrationCapability.COMPRESS)) {
+            if (config.has(c)) {
+                throw new MigrationException("postcopy-ram together with " + c.qmpName() + " is not built yet in livemig");
+            }
+        }
+        for (RamBlock b : machine.ramBlocks()) {
+            if (b.pageSize() != RamBlock.TARGET_PAGE_SIZE) {
+                throw new MigrationException("postcopy-ram with RAM block " + b.name() + " of " + b.pageSize()
+                        + "-byte host pages is not built yet in livemig (4096-byte pages only)");
+            }
         }
     }
 
@@ -252,11 +287,14 @@ public final class Migration implements AutoCloseable {
         long total = s.isFinal() && totalMs >= 0 ? totalMs : (System.nanoTime() - startNs) / 1_000_000;
         long transferred = ram.transferred.get();
         long stop = bytesAtStop;
+        long postcopyFrom = bytesAtPostcopy;
+        PageRequests requests = pageRequests;
         var stats = new MigrationInfo.RamStats(transferred, s == MigrationStatus.COMPLETED ? 0 : remainingBytes,
                 machine.ramSize(), ram.duplicate.get(), ram.normal.get(), ram.normalBytes(), ram.dirtyPagesRate.get(),
                 mbps(s, w, transferred, total), ram.dirtySyncCount.get(), stop < 0 ? transferred : stop,
-                stop < 0 ? 0 : transferred - stop, w == null ? 0 : w.pagesPerSecond(), ram.multifdBytes.get(),
-                ram.dirtySyncMissedZeroCopy.get());
+                stop < 0 ? 0 : (postcopyFrom < 0 ? transferred : postcopyFrom) - stop, w == null ? 0 : w.pagesPerSecond(),
+                ram.multifdBytes.get(), ram.dirtySyncMissedZeroCopy.get(), requests == null ? 0 : requests.received(),
+                postcopyFrom < 0 ? 0 : transferred - postcopyFrom);
         return new MigrationInfo(s, total, Math.max(setupMs, 0), downtimeMs, expectedDowntimeMs,
                 s == MigrationStatus.SETUP || s == MigrationStatus.NONE ? null : stats, s == MigrationStatus.FAILED ? error : null,
                 s.isFinal() ? 0 : machine.cpuThrottle().percentage(),
@@ -308,16 +346,27 @@ public final class Migration implements AutoCloseable {
                     ? ((MigrationUri.File) uri).path() : null);
             StandardSections.of(machine).ram().mappedRamOutgoing(!mappedRam ? 0
                     : config.has(MigrationCapability.MULTIFD) ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
+            boolean postcopy = config.has(MigrationCapability.POSTCOPY_RAM);
+            pageRequests = postcopy ? new PageRequests(machine.ramBlocks()) : null;
+            StandardSections.of(machine).ram().postcopy(pageRequests);
             save = new SaveVm(machine, out);
             save.header(config.has(MigrationCapability.VALIDATE_UUID), mappedRam);
-            if (config.has(MigrationCapability.RETURN_PATH)) {
+            if (config.has(MigrationCapability.RETURN_PATH) || postcopy) { // postcopy always has one (§12.1)
                 if (!channel.isBidirectional()) {
-                    throw new MigrationException("return-path needs a transport that carries data back; " + uri + " does not");
+                    throw new MigrationException((postcopy ? "postcopy-ram" : "return-path")
+                            + " needs a transport that carries data back; " + uri + " does not");
                 }
-                rp = new SourceReturnPath(channel);
+                rp = new SourceReturnPath(channel, pageRequests);
                 rp.start();
                 MigrationCommands.write(out, new MigrationCommand.OpenReturnPath());
                 MigrationCommands.write(out, new MigrationCommand.Ping(1));
+            }
+            if (postcopy) {
+                long summary = 0;
+                for (RamBlock b : machine.ramBlocks()) {
+                    summary |= b.pageSize();
+                }
+                MigrationCommands.write(out, new MigrationCommand.PostcopyAdvise(summary, RamBlock.TARGET_PAGE_SIZE));
             }
             save.setup();
             out.flush();
@@ -333,8 +382,11 @@ public final class Migration implements AutoCloseable {
                 checkCancelled();
                 state.move(MigrationStatus.ACTIVE);
             }
-            iterate(save, out, rp);
-            switchover(save, out, rp);
+            if (iterate(save, out, rp)) {
+                postcopy(save, out, rp);
+            } else {
+                switchover(save, out, rp);
+            }
             end = MigrationStatus.COMPLETED;
         } catch (Cancelled c) {
             end = MigrationStatus.CANCELLED;
@@ -361,6 +413,7 @@ public final class Migration implements AutoCloseable {
             multifd.close();
         }
         StandardSections.of(machine).ram().pagesThrough(null);
+        StandardSections.of(machine).ram().postcopy(null);
         if (rp != null) {
             try {
                 rp.join();
@@ -379,9 +432,11 @@ public final class Migration implements AutoCloseable {
      * The precopy loop: iterate within the rate limit until what is left fits the downtime limit. Where QEMU
      * switches over as soon as it fits, livemig keeps going while each pass still halves what is left (the
      * guest dirties memory slower than it is sent), up to a few extra passes: the pause then moves a few
-     * pages instead of a whole downtime-limit's worth.
+     * pages instead of a whole downtime-limit's worth. Returns true to switch to postcopy instead: after
+     * migrate-start-postcopy, once what only precopy can carry fits the threshold while more than the threshold
+     * is left (QEMU's rule; with less left it completes as precopy).
      */
-    private void iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+    private boolean iterate(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
         TransferWindow w;
         synchronized (lock) {
             w = new TransferWindow(maxBandwidth, downtimeLimitMs,
@@ -397,6 +452,10 @@ public final class Migration implements AutoCloseable {
             checkReturnPath(rp);
             long threshold = w.threshold();
             LiveStateHandler.Pending pending = save.pending(false);
+            if (postcopyRequested && pageRequests != null && pending.total() >= threshold && pending.mustPrecopy() <= threshold && switchoverAllowed(rp)) {
+                remainingBytes = pending.total();
+                return true;
+            }
             // in the extra passes, sync only once the previous pass is out, so passes compare like with like
             boolean exact = pending.total() < threshold && (previousExact < 0 || pending.total() == 0);
             if (exact) {
@@ -413,7 +472,7 @@ public final class Migration implements AutoCloseable {
                 boolean stillShrinking = previousExact < 0 || pending.total() <= previousExact / 2;
                 boolean smallEnough = pending.total() <= threshold / 10;
                 if ((smallEnough || !stillShrinking || extraPasses >= MAX_EXTRA_PASSES) && switchoverAllowed(rp)) {
-                    return;
+                    return false;
                 }
                 previousExact = pending.total();
                 extraPasses++;
@@ -539,6 +598,140 @@ public final class Migration implements AutoCloseable {
         }
     }
 
+    /**
+     * The switch to postcopy (QEMU's postcopy_start, format reference §12.3): the guest stops, the state that
+     * cannot wait goes out (END sections of handlers without postcopy, the discard commands of the pages still
+     * to send, then the package: LISTEN, every device's FULL section, PING(3), RUN), and the destination runs the
+     * guest from there while the rest of RAM follows in {@link #postcopyPhase}. Downtime ends once the package
+     * is out. From the switch on the source never restarts the guest by itself: the destination may run it.
+     */
+    private void postcopy(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        var event = new SwitchoverEvent();
+        event.begin();
+        long stopNs = System.nanoTime();
+        RunState before;
+        boolean pauseFirst = config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER);
+        synchronized (lock) {
+            checkCancelled();
+            if (!pauseFirst && !dialect.passesThroughDevice()) {
+                state.move(MigrationStatus.POSTCOPY_ACTIVE); // 7.2 announces postcopy before it stops the guest
+            }
+            before = machine.pause(RunState.FINISH_MIGRATE);
+            pausedByUs = before.isRunning();
+        }
+        if (pausedByUs) {
+            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        }
+        bytesAtStop = ram.transferred.get();
+        long stoppedNs = System.nanoTime();
+        if (pauseFirst) {
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.PRE_SWITCHOVER);
+            }
+            continued.await();
+            synchronized (lock) {
+                checkCancelled();
+                state.move(dialect.passesThroughDevice() ? MigrationStatus.DEVICE : MigrationStatus.POSTCOPY_ACTIVE);
+            }
+        } else if (dialect.passesThroughDevice()) {
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.DEVICE);
+            }
+        }
+        long continuedNs = System.nanoTime();
+        StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
+        inPostcopy = true;
+        save.completeBeforePostcopy();
+        for (MigrationCommand.PostcopyRamDiscard discard : StandardSections.of(machine).ram().startPostcopy()) {
+            MigrationCommands.write(out, discard);
+        }
+        MigrationCommands.write(out, new MigrationCommand.Ping(2));
+        StreamWriter pkg = StreamWriter.inMemory();
+        MigrationCommands.write(pkg, new MigrationCommand.PostcopyListen());
+        save.saveDevices(pkg);
+        MigrationCommands.write(pkg, new MigrationCommand.Ping(3));
+        MigrationCommands.write(pkg, new MigrationCommand.PostcopyRun());
+        byte[] packaged = pkg.toByteArray();
+        if (packaged.length > MAX_PACKAGED_BYTES) {
+            throw new MigrationException("device state of " + packaged.length + " bytes does not fit a postcopy package (at most "
+                    + MAX_PACKAGED_BYTES + ", QEMU's limit)");
+        }
+        long writtenNs = System.nanoTime();
+        MigrationCommands.write(out, new MigrationCommand.Packaged(packaged.length));
+        out.bytes(packaged);
+        MigrationCommands.write(out, new MigrationCommand.Ping(4));
+        out.flush();
+        long sentNs = System.nanoTime();
+        downtimeMs = (sentNs - stopNs) / 1_000_000;
+        synchronized (lock) {
+            checkCancelled();
+            if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
+                state.move(MigrationStatus.POSTCOPY_ACTIVE);
+            }
+        }
+        event.end();
+        if (!scratch && event.shouldCommit()) {
+            event.downtime = sentNs - stopNs;
+            event.stop = stoppedNs - stopNs;
+            event.preSwitchover = continuedNs - stoppedNs;
+            event.finalState = writtenNs - continuedNs;
+            event.transfer = sentNs - writtenNs;
+            event.bytesAfterStop = ram.transferred.get() - bytesAtStop;
+            event.commit();
+        }
+        postcopyPhase(save, out, rp);
+    }
+
+    /**
+     * After the switch: the rest of RAM within max-postcopy-bandwidth (0: unlimited), pages the destination asks
+     * for first and whatever the rate limit says; then END sections and EOF (no trailer), and the destination's
+     * SHUT.
+     */
+    private void postcopyPhase(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        TransferWindow w;
+        synchronized (lock) {
+            w = new TransferWindow(tuned.longValue(MigrationParameter.MAX_POSTCOPY_BANDWIDTH), downtimeLimitMs, System.nanoTime());
+            window = w;
+        }
+        bytesAtPostcopy = ram.transferred.get();
+        while (true) {
+            checkCancelled();
+            checkReturnPath(rp);
+            remainingBytes = save.pending(false).total();
+            if (remainingBytes == 0 && !pageRequests.waiting()) {
+                break;
+            }
+            long budget = w.budget();
+            long before = out.offset();
+            long pagesBefore = ram.normal.get() + ram.duplicate.get();
+            if (budget == 0) {
+                if (pageRequests.await(w.untilWindowEnd(System.nanoTime()))) {
+                    save.iteratePostcopy(-1); // the rate limit is spent, but a guest thread waits
+                }
+            } else {
+                save.iteratePostcopy(budget == Long.MAX_VALUE ? 0 : budget);
+            }
+            out.flush();
+            w.account(out.offset() - before, ram.normal.get() + ram.duplicate.get() - pagesBefore);
+            w.roll(System.nanoTime());
+        }
+        save.completePostcopy();
+        emitPasses();
+        try {
+            channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
+        } catch (IOException e) {
+            throw new MigrationException("closing " + channel.describe() + " failed: " + e.getMessage(), e);
+        }
+        long shut = rp.awaitShut(SHUT_TIMEOUT_MS);
+        if (shut != 0) {
+            throw new MigrationException(shut < 0 ? "destination did not confirm the end of postcopy"
+                    + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())
+                    : "destination failed to load the state (SHUT status " + shut + ")");
+        }
+    }
+
     /** One MIGRATION_PASS per dirty-bitmap sync not yet reported, numbered as QEMU's dirty-sync-count. */
     private void emitPasses() {
         long syncs = ram.dirtySyncCount.get();
@@ -565,7 +758,8 @@ public final class Migration implements AutoCloseable {
         }
         // the source keeps running after a failed or cancelled switchover; QEMU announces a failure first (in
         // migration_completion) and then restarts the guest, while cancelled follows the restart (cleanup bh)
-        boolean restart = outcome != MigrationStatus.COMPLETED && pausedByUs;
+        // after the switch to postcopy the destination may run the guest: the source never restarts it by itself
+        boolean restart = outcome != MigrationStatus.COMPLETED && pausedByUs && !inPostcopy;
         pausedByUs = false;
         if (outcome == MigrationStatus.COMPLETED) {
             machine.pause(RunState.POSTMIGRATE);
@@ -575,6 +769,9 @@ public final class Migration implements AutoCloseable {
         }
         if (restart && outcome == MigrationStatus.CANCELLED) {
             restartGuest();
+        }
+        if (inPostcopy && outcome != MigrationStatus.COMPLETED && why != null) {
+            why += "; the guest stays paused here, whole, since the destination may already run it (cont resumes it here)";
         }
         synchronized (lock) {
             error = outcome == MigrationStatus.CANCELLED ? null : why;

@@ -26,7 +26,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             MigrationCapability.EVENTS, MigrationCapability.RETURN_PATH, MigrationCapability.PAUSE_BEFORE_SWITCHOVER,
             MigrationCapability.SWITCHOVER_ACK, MigrationCapability.AUTO_CONVERGE, MigrationCapability.COMPRESS,
             MigrationCapability.XBZRLE, MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND,
-            MigrationCapability.VALIDATE_UUID, MigrationCapability.MAPPED_RAM));
+            MigrationCapability.VALIDATE_UUID, MigrationCapability.MAPPED_RAM, MigrationCapability.POSTCOPY_RAM));
 
     /**
      * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the
@@ -47,7 +47,8 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             MigrationParameter.DECOMPRESS_THREADS, MigrationParameter.XBZRLE_CACHE_SIZE,
             MigrationParameter.MULTIFD_CHANNELS, MigrationParameter.MULTIFD_COMPRESSION,
             MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL,
-            MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION, MigrationParameter.DIRECT_IO);
+            MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION, MigrationParameter.DIRECT_IO,
+            MigrationParameter.MAX_POSTCOPY_BANDWIDTH);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {

@@ -292,6 +292,10 @@ public final class MigrationController implements AutoCloseable {
     }
 
     private IncomingMigration listenIncoming(MigrationUri uri) throws MigrationException {
+        if (config.has(MigrationCapability.POSTCOPY_RAM)) {
+            throw new MigrationConfigException("postcopy-ram on a livemig destination is not built yet"
+                    + " (a livemig source postcopies into QEMU); switch it off here to receive precopy");
+        }
         // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
         // (migrate-set-capabilities looks only at the outgoing status)
         var in = new IncomingMigration(machine, config, autostart, dialect, e -> forward(config, e));
@@ -365,6 +369,23 @@ public final class MigrationController implements AutoCloseable {
         }
         migration = m;
         return m;
+    }
+
+    /**
+     * QEMU's migrate-start-postcopy, with its checks and texts: postcopy-ram must be on, and a migration must have
+     * been started; the running one switches at its next iteration (one without postcopy-ram, or one that has
+     * ended, is not changed).
+     */
+    public void startPostcopy() throws MigrationRefusedException {
+        synchronized (lock) {
+            if (!config.has(MigrationCapability.POSTCOPY_RAM)) {
+                throw new MigrationRefusedException("Enable postcopy with migrate_set_capability before the start of migration");
+            }
+            if (migration == null) {
+                throw new MigrationRefusedException("Postcopy must be started after migration has been started");
+            }
+            migration.startPostcopy();
+        }
     }
 
     /** QEMU's migrate_cancel: nothing to do when no outgoing migration runs. */

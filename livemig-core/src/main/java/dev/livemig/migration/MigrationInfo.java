@@ -78,7 +78,15 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
     public record RamStats(long transferred, long remaining, long total, long duplicate, long normal,
                            long normalBytes, long dirtyPagesRate, double mbps, long dirtySyncCount,
                            long precopyBytes, long downtimeBytes, long pagesPerSecond, long multifdBytes,
-                           long dirtySyncMissedZeroCopy) {
+                           long dirtySyncMissedZeroCopy, long postcopyRequests, long postcopyBytes) {
+        /** Without postcopy figures. */
+        public RamStats(long transferred, long remaining, long total, long duplicate, long normal, long normalBytes,
+                        long dirtyPagesRate, double mbps, long dirtySyncCount, long precopyBytes, long downtimeBytes,
+                        long pagesPerSecond, long multifdBytes, long dirtySyncMissedZeroCopy) {
+            this(transferred, remaining, total, duplicate, normal, normalBytes, dirtyPagesRate, mbps, dirtySyncCount,
+                    precopyBytes, downtimeBytes, pagesPerSecond, multifdBytes, dirtySyncMissedZeroCopy, 0, 0);
+        }
+
         /** Without multifd and zero-copy-send figures. */
         public RamStats(long transferred, long remaining, long total, long duplicate, long normal, long normalBytes,
                         long dirtyPagesRate, double mbps, long dirtySyncCount, long precopyBytes, long downtimeBytes,
@@ -99,13 +107,13 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
                     .put("dirty-pages-rate", dirtyPagesRate)
                     .put("mbps", new Json.Num(String.format(java.util.Locale.ROOT, "%.4f", mbps)))
                     .put("dirty-sync-count", dirtySyncCount)
-                    .put("postcopy-requests", 0)
+                    .put("postcopy-requests", postcopyRequests)
                     .put("page-size", 4096)
                     .put("multifd-bytes", multifdBytes)
                     .put("pages-per-second", pagesPerSecond)
                     .put("precopy-bytes", precopyBytes)
                     .put("downtime-bytes", downtimeBytes)
-                    .put("postcopy-bytes", 0)
+                    .put("postcopy-bytes", postcopyBytes)
                     .put("dirty-sync-missed-zero-copy", dirtySyncMissedZeroCopy)
                     .build();
         }

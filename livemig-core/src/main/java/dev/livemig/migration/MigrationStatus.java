@@ -48,9 +48,11 @@ public enum MigrationStatus {
             SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLING),
             // QEMU 7.2 passes through device only after pre-switchover, otherwise active ends in completed;
             // 10.0 always passes through device (QmpDialect)
-            ACTIVE, EnumSet.of(PRE_SWITCHOVER, DEVICE, COMPLETED, FAILED, CANCELLING),
-            PRE_SWITCHOVER, EnumSet.of(DEVICE, FAILED, CANCELLING),
-            DEVICE, EnumSet.of(COMPLETED, FAILED, CANCELLING),
+            // postcopy-active: straight from active in 7.2, through device in 10.0, or after pre-switchover
+            ACTIVE, EnumSet.of(PRE_SWITCHOVER, DEVICE, POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLING),
+            PRE_SWITCHOVER, EnumSet.of(DEVICE, POSTCOPY_ACTIVE, FAILED, CANCELLING),
+            DEVICE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLING),
+            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLING),
             CANCELLING, EnumSet.of(CANCELLED, FAILED));
 
     // QEMU 7.2's destination stays none while it listens and goes to active when the source connects

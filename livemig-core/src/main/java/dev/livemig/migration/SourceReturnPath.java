@@ -1,5 +1,6 @@
 package dev.livemig.migration;
 
+import dev.livemig.ram.PageRequests;
 import dev.livemig.transport.MigrationChannel;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.format.ReturnPathCodec;
@@ -23,7 +24,15 @@ final class SourceReturnPath {
     private volatile long lastPong = -1;
     private volatile String failure;
 
+    private final PageRequests requests; // postcopy-ram; null: a page request is unexpected
+
     SourceReturnPath(MigrationChannel channel) {
+        this(channel, null);
+    }
+
+    /** {@code requests}: where postcopy page requests go (capability postcopy-ram), or null. */
+    SourceReturnPath(MigrationChannel channel, PageRequests requests) {
+        this.requests = requests;
         this.in = new StreamReader(channel, 4096);
         in.section("return-path");
         this.thread = Thread.ofPlatform().name("livemig-rp-src").daemon().unstarted(this::run);
@@ -43,8 +52,10 @@ final class SourceReturnPath {
                     }
                     case ReturnPathMessage.Pong p -> lastPong = p.value() & 0xffff_ffffL;
                     case ReturnPathMessage.SwitchoverAck ack -> switchoverAck.countDown();
+                    case ReturnPathMessage.ReqPagesId r when requests != null -> requests.add(r);
+                    case ReturnPathMessage.ReqPages r when requests != null -> requests.add(r);
                     case ReturnPathMessage other -> {
-                        failure = "unexpected return-path message in precopy: " + other;
+                        failure = "unexpected return-path message" + (requests == null ? " in precopy: " : ": ") + other;
                         return;
                     }
                 }

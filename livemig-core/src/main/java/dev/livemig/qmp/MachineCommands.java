@@ -39,7 +39,7 @@ final class MachineCommands {
     }
 
     /** QEMU commands in this area that livemig does not have; each answers that it is not built yet. */
-    private static final List<String> NOT_BUILT = List.of("migrate-start-postcopy", "migrate-pause", "migrate-recover");
+    private static final List<String> NOT_BUILT = List.of("migrate-pause", "migrate-recover");
 
     private final Machine machine;
     private final QmpDialect dialect;
@@ -95,6 +95,7 @@ final class MachineCommands {
                         optional("blk", QmpCommand.Type.BOOL), optional("inc", QmpCommand.Type.BOOL),
                         optional("detach", QmpCommand.Type.BOOL), optional("resume", QmpCommand.Type.BOOL)), this::migrate),
                 QmpCommand.of("migrate_cancel", a -> cancel()),
+                QmpCommand.of("migrate-start-postcopy", a -> startPostcopy()),
                 new QmpCommand("migrate-incoming", List.of(required("uri", QmpCommand.Type.STRING)), this::migrateIncoming),
                 new QmpCommand("migrate-continue", List.of(required("state", QmpCommand.Type.STRING)), this::migrateContinue),
                 new QmpCommand("migrate-set-capabilities", List.of(required("capabilities", QmpCommand.Type.ARRAY)), this::setCapabilities),
@@ -264,6 +265,15 @@ final class MachineCommands {
 
     private Json cancel() {
         controller.cancel();
+        return empty();
+    }
+
+    private Json startPostcopy() throws QmpException {
+        try {
+            controller.startPostcopy();
+        } catch (MigrationRefusedException e) {
+            throw refused(e);
+        }
         return empty();
     }
 

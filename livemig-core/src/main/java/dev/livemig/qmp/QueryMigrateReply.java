@@ -95,7 +95,9 @@ public final class QueryMigrateReply {
                 integer(ram, "ram.", "downtime-bytes", 0),
                 integer(ram, "ram.", "pages-per-second", 0),
                 integer(ram, "ram.", "multifd-bytes", 0),
-                integer(ram, "ram.", "dirty-sync-missed-zero-copy", 0));
+                integer(ram, "ram.", "dirty-sync-missed-zero-copy", 0),
+                integer(ram, "ram.", "postcopy-requests", 0),
+                integer(ram, "ram.", "postcopy-bytes", 0));
     }
 
     private static Json optional(Json.Obj o, String name) {

@@ -8,6 +8,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -30,6 +32,7 @@ public final class PageRequests {
     private final Map<String, Integer> byName = new HashMap<>();
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private final AtomicLong received = new AtomicLong();
+    private final Semaphore arrivals = new Semaphore(0);
     private int previousBlock = -1; // the reader thread's; forgotten at postcopy resume
 
     public PageRequests(List<RamBlock> blocks) {
@@ -80,6 +83,19 @@ public final class PageRequests {
         }
         received.incrementAndGet();
         queue.add(new Request(index, start / RamBlock.TARGET_PAGE_SIZE, length / RamBlock.TARGET_PAGE_SIZE));
+        arrivals.release();
+    }
+
+    /**
+     * Waits up to {@code nanos} for a request (the saver, when its rate limit is spent: requests are served all
+     * the same); true when one waits.
+     */
+    public boolean await(long nanos) throws InterruptedException {
+        if (!waiting()) {
+            arrivals.tryAcquire(nanos, TimeUnit.NANOSECONDS);
+        }
+        arrivals.drainPermits();
+        return waiting();
     }
 
     /** The oldest request not yet taken, or null. */

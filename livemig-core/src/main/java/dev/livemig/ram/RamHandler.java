@@ -33,6 +33,7 @@ public final class RamHandler implements LiveStateHandler {
     private volatile boolean mappedRamIncoming;
     private volatile int mappedRamOutgoing; // writers; 0: a stream
     private volatile java.nio.file.Path directIo; // direct-io: the mapped-ram file, its page areas unbuffered
+    private volatile PageRequests postcopyRequests; // postcopy-ram: the next outgoing migration's; null: precopy only
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -113,6 +114,27 @@ public final class RamHandler implements LiveStateHandler {
         this.channels = next;
     }
 
+    /**
+     * For the next outgoing migration: capability postcopy-ram with the queue its return path fills (null: no
+     * postcopy). RAM then counts as what postcopy can carry, as QEMU's does.
+     */
+    public void postcopy(PageRequests requests) {
+        this.postcopyRequests = requests;
+    }
+
+    @Override
+    public boolean hasPostcopy() {
+        return postcopyRequests != null;
+    }
+
+    /**
+     * The switch to postcopy of the running outgoing migration, machine paused: the discard commands to send
+     * (RamSaver#startPostcopy).
+     */
+    public List<dev.livemig.wire.format.MigrationCommand.PostcopyRamDiscard> startPostcopy() {
+        return saver().startPostcopy();
+    }
+
     /** How guest writes are tracked in the current (or last) migration: "userfaultfd …" or "explicit (why)". */
     public String trackerName() {
         return trackerName;
@@ -124,6 +146,7 @@ public final class RamHandler implements LiveStateHandler {
         trackerName = tracker.name();
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
         saver.mappedRam(mappedRamOutgoing, directIo);
+        saver.postcopyRequests(postcopyRequests);
         saver.setup(out);
     }
 
@@ -139,7 +162,11 @@ public final class RamHandler implements LiveStateHandler {
 
     @Override
     public Pending pendingEstimate() {
-        return saver == null ? Pending.NONE : new Pending(saver.remainingBytes(), 0);
+        RamSaver s = saver;
+        if (s == null) {
+            return Pending.NONE;
+        }
+        return postcopyRequests != null ? new Pending(0, s.remainingBytes()) : new Pending(s.remainingBytes(), 0);
     }
 
     @Override

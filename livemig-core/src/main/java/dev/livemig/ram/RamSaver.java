@@ -7,8 +7,10 @@ import dev.livemig.machine.MachineCompat;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
+import dev.livemig.wire.format.MigrationCommand.PostcopyRamDiscard;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -52,6 +54,8 @@ public final class RamSaver {
     private int cursorBlock;
     private long cursorPage;
     private RamBlock lastSent; // for CONTINUE; survives sections, as in QEMU
+    private PageRequests requests; // postcopy-ram: what the destination asks for; null without postcopy
+    private boolean inPostcopy;    // after the switch: whole pages on the main stream, requested ones first
     private long rounds;
     private long periodStartNs;
     private long periodDirtyPages;
@@ -124,6 +128,42 @@ public final class RamSaver {
         }
         this.mappedRamWriters = writers;
         this.mappedRamDirectIo = directIo;
+    }
+
+    /** Capability postcopy-ram: the queue the return path fills with the destination's page requests. Set before setup. */
+    public void postcopyRequests(PageRequests queue) {
+        this.requests = queue;
+    }
+
+    /**
+     * The switch to postcopy, with the machine paused (format reference §12.2, §12.3): a last sync, then the
+     * discard commands of every block, in block order, for the pages still to send. From here on pages go whole
+     * on the main stream (no XBZRLE, as in QEMU), requested pages ahead of the sweep, which starts over from the
+     * first block; the next page names its block.
+     */
+    public List<PostcopyRamDiscard> startPostcopy() {
+        if (requests == null) {
+            throw new IllegalStateException("postcopy needs the page-request queue (postcopyRequests before setup)");
+        }
+        sync();
+        inPostcopy = true;
+        xbzrleActive = false;
+        lastSent = null;
+        cursorBlock = 0;
+        cursorPage = 0;
+        var commands = new ArrayList<PostcopyRamDiscard>();
+        long left = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            commands.addAll(PostcopyDiscards.of(blocks.get(i), toSend[i])); // may round up to whole host pages
+            left += toSend[i].count();
+        }
+        dirtyPages = left;
+        return commands;
+    }
+
+    /** Whether {@link #startPostcopy} happened. */
+    public boolean inPostcopy() {
+        return inPostcopy;
     }
 
     /** START body: every page dirty, dirty logging (re)started, the MEM_SIZE block list, EOS. */
@@ -279,7 +319,8 @@ public final class RamSaver {
 
     /**
      * PART body: dirty pages until {@code budgetBytes} are written (0 = no byte limit) or 50 ms pass, then EOS.
-     * Returns true when no dirty page is left.
+     * Returns true when no dirty page is left. In postcopy, requested pages go first and between any two pages,
+     * outside the budget (a waiting guest thread is not rate-limited); a negative budget sends only them.
      */
     public boolean iterate(StreamWriter out, long budgetBytes) throws MigrationException {
         applyCacheResize();
@@ -288,12 +329,22 @@ public final class RamSaver {
         long deadline = System.nanoTime() + ITERATE_TIME_LIMIT_NS;
         boolean done = false;
         int sent = 0;
+        long requested = 0; // bytes of requested pages: outside the budget
         while (true) {
+            if (inPostcopy && requests.waiting()) {
+                long before = out.offset();
+                serveRequests(out);
+                requested += out.offset() - before;
+            }
+            if (budgetBytes < 0) {
+                done = dirtyPages == 0;
+                break;
+            }
             if (!sendNextPage(out)) {
                 done = true;
                 break;
             }
-            if (budgetBytes > 0 && out.offset() - start + multifdBytes() - multifdStart >= budgetBytes) {
+            if (budgetBytes > 0 && out.offset() - start - requested + multifdBytes() - multifdStart >= budgetBytes) {
                 break;
             }
             if ((++sent & 63) == 0 && System.nanoTime() > deadline) {
@@ -304,9 +355,36 @@ public final class RamSaver {
         return done;
     }
 
-    /** END body: a final sync, every remaining dirty page, EOS. The machine must be paused. */
+    /**
+     * The destination's requests, oldest first: each still-unsent page of a request goes now, and the sweep
+     * resumes right after the request (what a guest touches next tends to be near). A page already sent is not
+     * sent twice. Flushed at once: a guest thread waits for it.
+     */
+    private void serveRequests(StreamWriter out) throws MigrationException {
+        PageRequests.Request r;
+        while ((r = requests.poll()) != null) {
+            DirtyBitmap bits = toSend[r.block()];
+            for (long page = r.firstPage(); page < r.firstPage() + r.pages(); page++) {
+                if (bits.testAndClear(page)) {
+                    dirtyPages--;
+                    DirtyBitmap known = maybeData == null ? null : maybeData[r.block()];
+                    writePage(out, r.block(), page, known != null && !known.get(page));
+                }
+            }
+            cursorBlock = r.block();
+            cursorPage = r.firstPage() + r.pages();
+        }
+        out.flush();
+    }
+
+    /**
+     * END body: a final sync (not in postcopy: the machine stopped at the switch), every remaining dirty page,
+     * EOS. The machine must be paused.
+     */
     public void complete(StreamWriter out) throws MigrationException {
-        sync();
+        if (!inPostcopy) {
+            sync();
+        }
         lastStage = true;
         long start = out.offset();
         long multifdStart = multifdBytes();

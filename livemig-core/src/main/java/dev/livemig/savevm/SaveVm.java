@@ -115,33 +115,92 @@ public final class SaveVm {
      * and the trailer; the machine must be paused.
      */
     public void complete() throws MigrationException {
-        if (machine.compat().sendSwitchoverStart()) {
-            dev.livemig.wire.format.MigrationCommands.write(out, new dev.livemig.wire.format.MigrationCommand.SwitchoverStart());
-        }
+        switchoverStart();
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {
-                StreamFraming.writeSectionContinue(out, true, live.sectionId());
-                guarded(live, () -> live.handler().saveCompletePrecopy(out));
-                StreamFraming.writeFooter(out, live.sectionId());
+                writeEnd(live);
             }
         }
-        for (Registration e : entries) {
-            switch (e) {
-                case Registration.Device<?> device -> saveDevice(device);
-                case Registration.Opaque opaque -> {
-                    StreamFraming.writeSectionStart(out, true, opaque.sectionId(), opaque.idstr(), opaque.instanceId(), opaque.versionId());
-                    out.bytes(opaque.data());
-                    StreamFraming.writeFooter(out, opaque.sectionId());
-                    described.add(renamed(opaque.description(), opaque.idstr(), opaque.instanceId()));
-                }
-                case Registration.Live live -> {
-                    // done above
-                }
-            }
-        }
+        saveDevices(out);
         StreamFraming.writeEof(out);
         StreamFraming.writeVmDescription(out, vmDescription().getBytes(StandardCharsets.US_ASCII));
         out.flush();
+    }
+
+    /**
+     * The switch to postcopy, machine paused (format reference §12.3): SWITCHOVER_START where the dialect sends
+     * it, then END sections of the live handlers that cannot go on after the switch.
+     */
+    public void completeBeforePostcopy() throws MigrationException {
+        switchoverStart();
+        for (Registration e : entries) {
+            if (e instanceof Registration.Live live && live.handler().isActive() && !live.handler().hasPostcopy()) {
+                writeEnd(live);
+            }
+        }
+    }
+
+    /**
+     * The device state of the postcopy package: the FULL section of every device, into {@code pkg}. No EOF and
+     * no trailer follow in postcopy (QEMU leaves both out once postcopy started).
+     */
+    public void saveDevices(StreamWriter pkg) throws MigrationException {
+        for (Registration e : entries) {
+            switch (e) {
+                case Registration.Device<?> device -> saveDevice(pkg, device);
+                case Registration.Opaque opaque -> {
+                    StreamFraming.writeSectionStart(pkg, true, opaque.sectionId(), opaque.idstr(), opaque.instanceId(), opaque.versionId());
+                    pkg.bytes(opaque.data());
+                    StreamFraming.writeFooter(pkg, opaque.sectionId());
+                    described.add(renamed(opaque.description(), opaque.idstr(), opaque.instanceId()));
+                }
+                case Registration.Live live -> {
+                    // END sections, or still sending in postcopy
+                }
+            }
+        }
+    }
+
+    /**
+     * One round of PART sections of the handlers that go on after the switch to postcopy, within
+     * {@code budgetBytes} (0 = unlimited; negative: only what the destination asked for). Returns true when
+     * they have nothing left.
+     */
+    public boolean iteratePostcopy(long budgetBytes) throws MigrationException {
+        boolean done = true;
+        for (Registration e : entries) {
+            if (e instanceof Registration.Live live && live.handler().isActive() && live.handler().hasPostcopy()) {
+                StreamFraming.writeSectionContinue(out, false, live.sectionId());
+                boolean[] finished = new boolean[1];
+                guarded(live, () -> finished[0] = live.handler().saveIterate(out, budgetBytes));
+                StreamFraming.writeFooter(out, live.sectionId());
+                done &= finished[0];
+            }
+        }
+        return done;
+    }
+
+    /** The end of postcopy: END sections of the handlers that went on after the switch, then EOF; no trailer. */
+    public void completePostcopy() throws MigrationException {
+        for (Registration e : entries) {
+            if (e instanceof Registration.Live live && live.handler().isActive() && live.handler().hasPostcopy()) {
+                writeEnd(live);
+            }
+        }
+        StreamFraming.writeEof(out);
+        out.flush();
+    }
+
+    private void switchoverStart() throws MigrationException {
+        if (machine.compat().sendSwitchoverStart()) {
+            dev.livemig.wire.format.MigrationCommands.write(out, new dev.livemig.wire.format.MigrationCommand.SwitchoverStart());
+        }
+    }
+
+    private void writeEnd(Registration.Live live) throws MigrationException {
+        StreamFraming.writeSectionContinue(out, true, live.sectionId());
+        guarded(live, () -> live.handler().saveCompletePrecopy(out));
+        StreamFraming.writeFooter(out, live.sectionId());
     }
 
     /** Cleanup of every live handler, whatever the outcome. */
@@ -161,14 +220,14 @@ public final class SaveVm {
                 .build());
     }
 
-    private <T> void saveDevice(Registration.Device<T> device) throws MigrationException {
+    private <T> void saveDevice(StreamWriter into, Registration.Device<T> device) throws MigrationException {
         if (!device.description().needed(device.state())) {
             return;
         }
-        StreamFraming.writeSectionStart(out, true, device.sectionId(), device.idstr(), device.instanceId(), device.versionId());
+        StreamFraming.writeSectionStart(into, true, device.sectionId(), device.idstr(), device.instanceId(), device.versionId());
         Json.Obj[] vmsd = new Json.Obj[1];
-        guarded(device, () -> vmsd[0] = VmStateCodec.save(out, device.description(), device.state()));
-        StreamFraming.writeFooter(out, device.sectionId());
+        guarded(device, () -> vmsd[0] = VmStateCodec.save(into, device.description(), device.state()));
+        StreamFraming.writeFooter(into, device.sectionId());
         var obj = Json.object().put("name", device.idstr()).put("instance_id", device.instanceId());
         vmsd[0].members().forEach(m -> obj.put(m.name(), m.value()));
         described.add(obj.build());

@@ -1,0 +1,128 @@
+package dev.livemig.migration;
+
+import dev.livemig.json.Json;
+import dev.livemig.machine.Machine;
+import dev.livemig.qemu.QemuOptions;
+import dev.livemig.qemu.QemuProcess;
+import dev.livemig.qemu.QemuVersion;
+import dev.livemig.qmp.QmpError;
+import dev.livemig.savevm.Snapshots;
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * livemig postcopies a QEMU guest into a QEMU destination (format reference §12): the guest's state, recorded
+ * from a paused QEMU, is loaded into a livemig machine, which migrates it with postcopy-ram and switches to
+ * postcopy at once. The background sweep is held to 1 MiB/s, so memory the destination reads during postcopy
+ * (pmemsave faults in QEMU, which asks for the pages on the return path) arrives because livemig serves the
+ * requests ahead of the sweep. Afterwards the destination's memory equals the recorded guest's.
+ */
+@Tag("qemu")
+class QemuPostcopyTest {
+    private static final String MEMORY = "32M";
+    private static final int RAM_BYTES = 32 << 20;
+    private static final long IMAGE_AT = 0x100000;
+    private static final int IMAGE_BYTES = 4 << 20;
+    private static final int READ_BYTES = 64 << 10;
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"V7_2, pc", "V7_2, q35", "V10_0, pc"})
+    void aGuestPostcopiedIntoQemuArrivesWholeAndPagesItReadsEarlyAreServedFirst(QemuVersion version, String machine)
+            throws Exception {
+        byte[] image = new byte[IMAGE_BYTES];
+        new Random(machine.hashCode()).nextBytes(image);
+        Path file = dir.resolve("guest.snap");
+        byte[] low;
+        byte[] high;
+        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+            low = source.readGuestMemory(0, 0xa0000);
+            high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
+            var recorder = new StreamRecorder(MigrationConfig.defaults());
+            MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var recorded = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return recorder.record(file);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).build());
+            source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
+            source.waitForMigration(Duration.ofSeconds(60));
+            recorded.get(60, TimeUnit.SECONDS);
+        }
+
+        try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
+             Machine m = Snapshots.shape(file).machine()) {
+            m.enter(Snapshots.load(m, file).sourceRunState());
+            try {
+                destination.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                        Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+            } catch (QmpError e) {
+                // QEMU's destination needs a userfaultfd it may not get here (unprivileged, without /dev/userfaultfd)
+                assumeTrue(false, "this host's QEMU cannot be a postcopy destination: " + e.getMessage());
+            }
+            int port;
+            try (var s = new java.net.ServerSocket(0)) {
+                port = s.getLocalPort();
+            }
+            destination.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
+            var config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, 1L << 30)
+                    .withParameter("max-postcopy-bandwidth", Long.toString(1L << 20));
+            var migration = new Migration(m, config, QmpDialect.forMachine(m.compat()), e -> { });
+            migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port));
+            migration.startPostcopy();
+            awaitStatus(migration, MigrationStatus.POSTCOPY_ACTIVE, destination);
+            // the destination's RAM is registered for faults once it takes the package's LISTEN; read only then
+            destination.waitForMigration("postcopy-active", Duration.ofSeconds(30));
+
+            // the last 64 KiB of the image, which the sweep would reach only after seconds at 1 MiB/s
+            long readAt = IMAGE_AT + IMAGE_BYTES - READ_BYTES;
+            byte[] early = destination.readGuestMemory(readAt, READ_BYTES);
+            assertArrayEquals(Arrays.copyOfRange(image, IMAGE_BYTES - READ_BYTES, IMAGE_BYTES), early, "pages read during postcopy");
+            assertEquals(MigrationStatus.POSTCOPY_ACTIVE, migration.status(), "the sweep was still going");
+            assertTrue(migration.info().ram().postcopyRequests() > 0, "QEMU asked for the pages it read: " + migration.info().toJson());
+
+            assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS),
+                    migration.info().toJson() + "\n" + destination.logTail());
+            destination.waitForMigration(Duration.ofSeconds(30));
+            assertArrayEquals(low, destination.readGuestMemory(0, low.length), "low RAM");
+            assertArrayEquals(high, destination.readGuestMemory(IMAGE_AT, high.length), "RAM from the image on");
+            MigrationInfo info = migration.info();
+            assertTrue(info.ram().postcopyBytes() > IMAGE_BYTES / 2, "most of the image went after the switch: " + info.toJson());
+            assertTrue(info.downtimeMs() >= 0, info.toJson().toString());
+            assertEquals(dev.livemig.machine.RunState.POSTMIGRATE, m.runState(), "the source stays stopped");
+            assertEquals(image[0], m.ramBlock("pc.ram").orElseThrow().memory().get(ValueLayout.JAVA_BYTE, IMAGE_AT),
+                    "the source keeps its RAM");
+        }
+    }
+
+    private static void awaitStatus(Migration migration, MigrationStatus wanted, QemuProcess destination) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (migration.status() != wanted) {
+            assertFalse(migration.status().isFinal(), () -> "ended before " + wanted.qemuName() + ": "
+                    + migration.info().toJson() + "\n" + destination.logTail());
+            assertTrue(System.nanoTime() < deadline, "not " + wanted.qemuName() + " within 30 s: " + migration.info().toJson());
+            Thread.sleep(5);
+        }
+    }
+}
