@@ -48,46 +48,17 @@ class QemuPostcopyTest {
     @CsvSource({"V7_2, pc", "V7_2, q35", "V10_0, pc"})
     void aGuestPostcopiedIntoQemuArrivesWholeAndPagesItReadsEarlyAreServedFirst(QemuVersion version, String machine)
             throws Exception {
-        byte[] image = new byte[IMAGE_BYTES];
-        new Random(machine.hashCode()).nextBytes(image);
-        Path file = dir.resolve("guest.snap");
-        byte[] low;
-        byte[] high;
-        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
-            low = source.readGuestMemory(0, 0xa0000);
-            high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
-            var recorder = new StreamRecorder(MigrationConfig.defaults());
-            MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-            var recorded = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return recorder.record(file);
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            });
-            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).build());
-            source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
-            source.waitForMigration(Duration.ofSeconds(60));
-            recorded.get(60, TimeUnit.SECONDS);
-        }
+        byte[] image = image(machine);
+        Guest guest = record(version, machine, image);
+        Path file = guest.file();
+        byte[] low = guest.low();
+        byte[] high = guest.high();
 
         try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
              Machine m = Snapshots.shape(file).machine()) {
             m.enter(Snapshots.load(m, file).sourceRunState());
-            try {
-                destination.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
-                        Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
-            } catch (QmpError e) {
-                // QEMU's destination needs a userfaultfd it may not get here (unprivileged, without /dev/userfaultfd)
-                assumeTrue(false, "this host's QEMU cannot be a postcopy destination: " + e.getMessage());
-            }
-            int port;
-            try (var s = new java.net.ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
-            destination.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
-            var config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, 1L << 30)
-                    .withParameter("max-postcopy-bandwidth", Long.toString(1L << 20));
+            int port = postcopyDestination(destination);
+            var config = postcopyConfig();
             var migration = new Migration(m, config, QmpDialect.forMachine(m.compat()), e -> { });
             migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port));
             migration.startPostcopy();
@@ -114,6 +85,95 @@ class QemuPostcopyTest {
             assertEquals(image[0], m.ramBlock("pc.ram").orElseThrow().memory().get(ValueLayout.JAVA_BYTE, IMAGE_AT),
                     "the source keeps its RAM");
         }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"V7_2, pc"})
+    void aDestinationThatDiesInPostcopyLeavesTheSourcePausedWithItsStateWholeForCont(QemuVersion version, String machine)
+            throws Exception {
+        byte[] image = image(machine);
+        Guest guest = record(version, machine, image);
+        try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
+             Machine m = Snapshots.shape(guest.file()).machine()) {
+            Snapshots.load(m, guest.file());
+            m.enter(dev.livemig.machine.RunState.RUNNING);
+            int port = postcopyDestination(destination);
+            var controller = MigrationController.builder(m).config(postcopyConfig()).dialect(QmpDialect.forMachine(m.compat())).build();
+            Migration migration = controller.migrate("tcp:127.0.0.1:" + port);
+            controller.startPostcopy();
+            awaitStatus(migration, MigrationStatus.POSTCOPY_ACTIVE, destination);
+            destination.waitForMigration("postcopy-active", Duration.ofSeconds(30));
+            ProcessHandle qemu = ProcessHandle.of(destination.pid()).orElseThrow();
+            qemu.destroyForcibly();
+            qemu.onExit().get(30, TimeUnit.SECONDS);
+
+            assertEquals(MigrationStatus.FAILED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+            String error = migration.info().errorDesc();
+            assertTrue(error.contains("the guest stays paused here"), error);
+            assertEquals(dev.livemig.machine.RunState.POSTMIGRATE, m.runState(), "not restarted: the destination may have run it");
+            byte[] kept = m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_AT, guest.high().length).toArray(ValueLayout.JAVA_BYTE);
+            assertArrayEquals(guest.high(), kept, "the source's RAM is whole");
+            assertThrows(MigrationRefusedException.class, () -> controller.migrate("tcp:127.0.0.1:1"),
+                    "QEMU's rule: no migration from postmigrate");
+            controller.cont();
+            assertEquals(dev.livemig.machine.RunState.RUNNING, m.runState(), "cont resumes it here");
+        }
+    }
+
+    /** A recorded QEMU guest: the snapshot file and its memory below 640 KiB and from the image on. */
+    private record Guest(Path file, byte[] low, byte[] high) {
+    }
+
+    private static byte[] image(String machine) {
+        byte[] image = new byte[IMAGE_BYTES];
+        new Random(machine.hashCode()).nextBytes(image);
+        return image;
+    }
+
+    /** A paused QEMU with {@code image} in its RAM, recorded by livemig into a snapshot. */
+    private Guest record(QemuVersion version, String machine, byte[] image) throws Exception {
+        Path file = dir.resolve("guest.snap");
+        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+            byte[] low = source.readGuestMemory(0, 0xa0000);
+            byte[] high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
+            var recorder = new StreamRecorder(MigrationConfig.defaults());
+            MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var recorded = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return recorder.record(file);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 1L << 30).build());
+            source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
+            source.waitForMigration(Duration.ofSeconds(60));
+            recorded.get(60, TimeUnit.SECONDS);
+            return new Guest(file, low, high);
+        }
+    }
+
+    /** postcopy-ram on, listening on a free port (returned); skips where QEMU cannot be a postcopy destination. */
+    private static int postcopyDestination(QemuProcess destination) throws Exception {
+        try {
+            destination.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+        } catch (QmpError e) {
+            // QEMU's destination needs a userfaultfd it may not get here (unprivileged, without /dev/userfaultfd)
+            assumeTrue(false, "this host's QEMU cannot be a postcopy destination: " + e.getMessage());
+        }
+        int port;
+        try (var s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        destination.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
+        return port;
+    }
+
+    /** postcopy-ram, precopy unlimited in practice, the sweep after the switch held to 1 MiB/s. */
+    private static MigrationConfig postcopyConfig() throws Exception {
+        return new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, 1L << 30)
+                .withParameter("max-postcopy-bandwidth", Long.toString(1L << 20));
     }
 
     private static void awaitStatus(Migration migration, MigrationStatus wanted, QemuProcess destination) throws Exception {
