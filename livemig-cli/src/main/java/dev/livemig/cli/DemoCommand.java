@@ -62,6 +62,11 @@ final class DemoCommand implements Callable<Integer> {
         guest.check();
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
+        if (config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)) {
+            // said here, before the destination process starts, rather than in that process's error output
+            throw new dev.livemig.migration.MigrationConfigException("postcopy-ram: the demo's destination is livemig,"
+                    + " whose destination side of postcopy is not built yet (a livemig source postcopies into QEMU: docs/interop.md)");
+        }
         Path scratch = Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir"));
         String tag = "livemig-demo-" + ProcessHandle.current().pid();
         Path socket = Path.of(System.getProperty("java.io.tmpdir"), tag + ".sock");

@@ -8,7 +8,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The command's surface: every QMP subcommand documents itself, and the completion script knows them all. */
 class MainTest {
-    private static final List<String> QMP_COMMANDS = List.of("migrate", "status", "set-capability", "set-parameter");
+    private static final List<String> QMP_COMMANDS = List.of("migrate", "status", "set-capability", "set-parameter",
+            "start-postcopy");
 
     @Test
     void everyQmpSubcommandHasHelpNamingTheQmpOption() {
@@ -35,7 +36,8 @@ class MainTest {
         assertEquals(0, r.status(), r.toString());
         assertTrue(r.out().startsWith("#!/usr/bin/env bash"), r.out());
         assertTrue(r.out().contains("complete -F _complete_livemig"), "registers a completion function for livemig");
-        for (String cmd : List.of("demo", "guest", "incoming", "bench", "migrate", "status", "set-capability", "set-parameter")) {
+        for (String cmd : List.of("demo", "guest", "incoming", "bench", "migrate", "status", "set-capability", "set-parameter",
+                "start-postcopy")) {
             assertTrue(r.out().contains(cmd), cmd);
         }
         assertTrue(r.out().contains("--qmp"), "options are completed too");
