@@ -75,6 +75,16 @@ final class DestinationReturnPath {
         }
     }
 
+    /** Answers a PING found inside a postcopy package, as {@link #onCommand} answers one on the stream. */
+    void pong(int value, StreamReader in) throws MigrationException {
+        synchronized (this) {
+            if (out == null) {
+                throw in.error("PING without a return path: value=" + value);
+            }
+        }
+        send(new ReturnPathMessage.Pong(value));
+    }
+
     /** True once the source opened the return path. */
     synchronized boolean isOpen() {
         return out != null;

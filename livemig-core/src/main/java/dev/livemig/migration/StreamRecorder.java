@@ -14,6 +14,8 @@ import dev.livemig.transport.MigrationChannel;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.transport.Transports;
 import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
 import dev.livemig.wire.format.StreamFraming;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.format.StreamRecord;
@@ -72,6 +74,9 @@ public final class StreamRecorder {
      * the recorder keeps listening). Returns the address (the real port for tcp port 0).
      */
     public MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
+        if (config.has(MigrationCapability.POSTCOPY_RAM) && config.has(MigrationCapability.MULTIFD)) {
+            throw new MigrationConfigException("postcopy-ram together with multifd is not built yet in livemig record");
+        }
         if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
@@ -113,6 +118,7 @@ public final class StreamRecorder {
             RamLoader loader = null;
             int ramSection = -1;
             DeviceStateTail tail = new DeviceStateTail();
+            var postcopy = new PostcopyIncoming(config.has(MigrationCapability.POSTCOPY_RAM));
             while (true) {
                 long at = in.offset();
                 StreamRecord record = StreamFraming.readRecord(in);
@@ -140,7 +146,35 @@ public final class StreamRecorder {
                 } else if (record instanceof StreamRecord.SectionStart s && !s.full()) {
                     throw in.errorAt(at, "iterative section " + MigrationException.quote(s.idstr()) + " is not RAM: livemig records RAM as the only iterative section");
                 } else if (record instanceof StreamRecord.Command c) {
-                    returnPath.onCommand(c, in); // answered as a destination answers, nothing kept
+                    switch (MigrationCommands.decode(c, in, true)) {
+                        case MigrationCommand.PostcopyAdvise a ->
+                                postcopy.advise(a, machine == null ? List.of() : machine.ramBlocks(), in, at);
+                        case MigrationCommand.PostcopyRamDiscard d -> postcopy.discard(d, blocksByName(machine), loader, in, at);
+                        case MigrationCommand.Packaged p -> {
+                            // the device state, then the rest of RAM on this stream up to EOF (no trailer)
+                            PostcopyIncoming.Package pkg = postcopy.unpack(p, in, at);
+                            tail.writeBytes(pkg.deviceSections());
+                            for (int value : pkg.pings()) {
+                                returnPath.pong(value, in);
+                            }
+                        }
+                        case MigrationCommand.PostcopyListen l -> postcopy.outsidePackage(l, in, at);
+                        case MigrationCommand.PostcopyRun r -> postcopy.outsidePackage(r, in, at);
+                        default -> returnPath.onCommand(c, in); // answered as a destination answers, nothing kept
+                    }
+                    continue; // no footer follows a command
+                } else if (record instanceof StreamRecord.Eof && postcopy.phase() == PostcopyIncoming.Phase.RUNNING) {
+                    // postcopy ends with EOF and no trailer; the device state came in the package
+                    var w = new StreamWriter(java.nio.channels.Channels.newChannel(tail), 16);
+                    StreamFraming.writeEof(w);
+                    w.flush();
+                    if (loader.pagesOwed() > 0) {
+                        throw in.errorAt(at, loader.pagesOwed() + " pages discarded at the switch to postcopy never came again (first: "
+                                + loader.firstPageOwed() + ")");
+                    }
+                    break;
+                } else if (postcopy.phase() == PostcopyIncoming.Phase.RUNNING) {
+                    throw in.errorAt(at, "after the postcopy package only RAM sections and EOF may follow, not " + record);
                 } else { // EOF or a device section
                     // the non-iterative part: kept as it came, re-framed from here
                     var w = new StreamWriter(java.nio.channels.Channels.newChannel(tail), 4096);
@@ -197,6 +231,14 @@ public final class StreamRecorder {
                 machine.close();
             }
         }
+    }
+
+    private static java.util.Map<String, RamBlock> blocksByName(Machine machine) {
+        var out = new java.util.HashMap<String, RamBlock>();
+        if (machine != null) {
+            machine.ramBlocks().forEach(b -> out.put(b.name(), b));
+        }
+        return out;
     }
 
     /** Reads the MEM_SIZE block list that opens the RAM section and allocates its blocks; the loader reads on from there. */

@@ -24,6 +24,7 @@ public final class RamLoader {
     private final Map<RamBlock, DirtyBitmap> maybeData = new HashMap<>();
     private final RamRecords records = new RamRecords(); // the section's grammar; keeps the last named block
     private RamBlock last; // the block of the previous page record (CONTINUE)
+    private Map<RamBlock, DirtyBitmap> owed; // postcopy: pages discarded at the switch that must come again
     private String lastName; // the name it was looked up by
     private long pagesLoaded;
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
@@ -125,6 +126,7 @@ public final class RamLoader {
                         page.fill((byte) zero.fill());
                         markData(zero.offset());
                     }
+                    arrived(zero.offset());
                     pagesLoaded++;
                 }
                 case RamRecord.Page data -> {
@@ -132,6 +134,7 @@ public final class RamLoader {
                     awaitDecompression(page);
                     in.readFully(page);
                     markData(data.offset());
+                    arrived(data.offset());
                     pagesLoaded++;
                 }
                 case RamRecord.Compressed c -> {
@@ -150,6 +153,7 @@ public final class RamLoader {
                         decompressor.start(w, c.length(), page, at);
                     }
                     markData(c.offset());
+                    arrived(c.offset());
                     pagesLoaded++;
                 }
                 case RamRecord.Xbzrle x -> {
@@ -162,6 +166,7 @@ public final class RamLoader {
                         throw in.errorAt(at, e.getMessage());
                     }
                     markData(x.offset());
+                    arrived(x.offset());
                     pagesLoaded++;
                 }
             }
@@ -193,6 +198,47 @@ public final class RamLoader {
             DecompressThreads.Failure f = decompressor.drain();
             if (f != null) {
                 throw in.errorAt(f.recordOffset(), f.reason());
+            }
+        }
+    }
+
+    /**
+     * Postcopy: the destination dropped {@code length} bytes of {@code block} from {@code offset} (a DISCARD at
+     * the switch); every page of the range must arrive again before the stream ends ({@link #pagesOwed}).
+     * Offset and length must be whole target pages inside the block (the caller checked).
+     */
+    public void expectAgain(RamBlock block, long offset, long length) {
+        if (owed == null) {
+            owed = new HashMap<>();
+        }
+        owed.computeIfAbsent(block, b -> new DirtyBitmap(b.targetPages()))
+                .setRange(offset >>> RamBlock.TARGET_PAGE_BITS, (offset + length) >>> RamBlock.TARGET_PAGE_BITS);
+    }
+
+    /** Pages dropped by {@link #expectAgain} that have not arrived since; 0 when every one did. */
+    public long pagesOwed() {
+        return owed == null ? 0 : owed.values().stream().mapToLong(DirtyBitmap::count).sum();
+    }
+
+    /** The first page still owed, as "block offset 0x…", or null. */
+    public String firstPageOwed() {
+        if (owed != null) {
+            for (RamBlock b : blocks.values()) {
+                DirtyBitmap bits = owed.get(b);
+                long page = bits == null ? -1 : bits.nextSet(0);
+                if (page >= 0) {
+                    return b.name() + " offset 0x" + Long.toHexString(page << RamBlock.TARGET_PAGE_BITS);
+                }
+            }
+        }
+        return null;
+    }
+
+    private void arrived(long offset) {
+        if (owed != null) {
+            DirtyBitmap bits = owed.get(last);
+            if (bits != null) {
+                bits.testAndClear(offset >>> RamBlock.TARGET_PAGE_BITS);
             }
         }
     }

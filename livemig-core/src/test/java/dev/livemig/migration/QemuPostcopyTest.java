@@ -120,6 +120,58 @@ class QemuPostcopyTest {
         }
     }
 
+    /**
+     * QEMU postcopies into {@code livemig record} (format reference §12): it advises, discards, sends the package
+     * and the rest of RAM after the switch; record answers the PINGs, takes the package's device sections as
+     * they are and follows RAM to EOF. The recording holds the guest's memory exactly and loads into QEMU.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"V7_2, pc", "V7_2, q35", "V10_0, pc"})
+    void aQemuSourcePostcopiesIntoLivemigRecordWhichKeepsTheWholeGuest(QemuVersion version, String machine) throws Exception {
+        byte[] image = image(machine);
+        Path file = dir.resolve("postcopied.snap");
+        byte[] low;
+        byte[] high;
+        try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+            low = source.readGuestMemory(0, 0xa0000);
+            high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
+            var recorder = new StreamRecorder(new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300,
+                    MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+            MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var recorded = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return recorder.record(file);
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+            // slow enough that precopy cannot finish before the switch
+            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20).build());
+            source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
+            source.qmp().execute("migrate-start-postcopy");
+            Json.Obj done = source.waitForMigration(Duration.ofSeconds(60));
+            long postcopyBytes = done.get("ram").orElseThrow().asObject().get("postcopy-bytes").orElseThrow().asLong();
+            assertTrue(postcopyBytes > IMAGE_BYTES / 2, "most of the image went after the switch: " + done);
+            var result = recorded.get(60, TimeUnit.SECONDS);
+            assertEquals(version.machineType(machine), result.machineType());
+            assertTrue(result.tailBytes() > 0, "the package's device sections were kept: " + result);
+        }
+        // postcopy streams carry no vmdescription: analyze extracts the RAM and names the devices undecoded
+        Path extracted = java.nio.file.Files.createDirectories(dir.resolve("x"));
+        dev.livemig.analyze.StreamDump.extract(file, extracted, name -> { });
+        byte[] ram = java.nio.file.Files.readAllBytes(extracted.resolve("pc.ram"));
+        assertArrayEquals(low, Arrays.copyOfRange(ram, 0, low.length), "recorded low RAM");
+        assertArrayEquals(high, Arrays.copyOfRange(ram, (int) IMAGE_AT, (int) IMAGE_AT + high.length), "recorded RAM");
+        try (QemuProcess loaded = QemuProcess.start(QemuOptions.incoming(machine, "exec:cat '" + file + "'").on(version)
+                .withPaused(true).withMemory(MEMORY))) {
+            loaded.waitForMigration(Duration.ofSeconds(30));
+            assertArrayEquals(low, loaded.readGuestMemory(0, low.length), "the recording loaded by QEMU: low RAM");
+            assertArrayEquals(high, loaded.readGuestMemory(IMAGE_AT, high.length), "the recording loaded by QEMU");
+        }
+    }
+
     /** A recorded QEMU guest: the snapshot file and its memory below 640 KiB and from the image on. */
     private record Guest(Path file, byte[] low, byte[] high) {
     }

@@ -127,11 +127,11 @@ class StreamRecorderReturnPathTest {
 
     @Test
     void aCommandARecordingCannotServeFailsItByNameAndTheSourceGetsShutOne() throws Exception {
-        var outcome = record(Set.of("return-path"), CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.PostcopyListen()));
+        var outcome = record(Set.of("return-path"), CraftedStreams.withReturnPath(new MigrationCommand.OpenReturnPath(), new MigrationCommand.EnableColo()));
 
         assertEquals(List.of(new ReturnPathMessage.Shut(1)), outcome.returnPath());
         var e = refusal(outcome.recording());
-        assertTrue(e.getMessage().contains("command not supported in precopy by livemig yet: PostcopyListen"), e.getMessage());
+        assertTrue(e.getMessage().contains("command not supported in precopy by livemig yet: EnableColo"), e.getMessage());
         assertFalse(Files.exists(dir.resolve("rec.snap")), "nothing recorded");
     }
 

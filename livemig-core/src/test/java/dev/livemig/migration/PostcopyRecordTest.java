@@ -1,0 +1,92 @@
+package dev.livemig.migration;
+
+import dev.livemig.machine.RunState;
+import dev.livemig.savevm.Snapshots;
+import dev.livemig.transport.MigrationUri;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A livemig source postcopies into {@code livemig record} (the one livemig destination that takes postcopy
+ * today: it runs no guest, so nothing faults): a guest writing throughout precopy, switched by
+ * migrate-start-postcopy, arrives with every write exactly once.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class PostcopyRecordTest {
+    private static final long RAM = 16L << 20;
+
+    @TempDir
+    Path dir;
+
+    private final LiveGuests guests = new LiveGuests(RAM);
+
+    @AfterEach
+    void release() throws Exception {
+        guests.close();
+    }
+
+    private static MigrationConfig postcopy(long maxBandwidth) {
+        return new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, maxBandwidth);
+    }
+
+    private static CompletableFuture<StreamRecorder.Result> record(StreamRecorder recorder, Path file) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return recorder.record(file);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+    }
+
+    @Test
+    void aWritingGuestSwitchedToPostcopyIsRecordedWithEveryWriteOnce() throws Exception {
+        LiveGuest source = guests.guest(20_000);
+        source.start();
+        source.awaitWrites(1_000);
+        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        Path file = dir.resolve("postcopy.snap");
+        var recorded = record(recorder, file);
+        // precopy held to 32 MiB/s, so that the switch comes while most of RAM is still to send
+        var controller = MigrationController.builder(source.machine).config(postcopy(32L << 20)).build();
+        Migration migration = controller.migrate(at);
+        LiveGuests.awaitTransferred(migration, 1 << 20);
+        controller.startPostcopy();
+        assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+        var info = migration.info();
+        assertTrue(info.ram().postcopyBytes() > RAM / 4, "RAM went after the switch: " + info.toJson());
+        assertTrue(info.ram().precopyBytes() > 0, "and some before it: " + info.toJson());
+        assertEquals(RunState.POSTMIGRATE, source.machine.runState());
+        recorded.get(30, TimeUnit.SECONDS);
+
+        LiveGuest loaded = guests.guest(0);
+        Snapshots.load(loaded.machine, file);
+        LiveGuests.assertSameGuest(source, loaded);
+    }
+
+    @Test
+    void aRecordingWithoutPostcopyRamRefusesTheAdviceAndTheSourceRunsOn() throws Exception {
+        LiveGuest source = guests.guest(1_000);
+        source.start();
+        var recorder = new StreamRecorder(MigrationConfig.defaults());
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        var recorded = record(recorder, dir.resolve("refused.snap"));
+        var controller = MigrationController.builder(source.machine).config(postcopy(1L << 30)).build();
+        Migration migration = controller.migrate(at);
+        var e = assertThrows(ExecutionException.class, () -> recorded.get(30, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("POSTCOPY_ADVISE, but postcopy-ram is off here"), e.getCause().getMessage());
+        assertEquals(MigrationStatus.FAILED, migration.awaitFinished(30, TimeUnit.SECONDS));
+        assertEquals(RunState.RUNNING, source.machine.runState(), "failed before any switch: the source goes on");
+    }
+}
