@@ -245,9 +245,15 @@ public final class StreamDump {
                         }
                     }
                     case WireFormat.COMMAND -> { // return path, postcopy, packaged: the script stops here, livemig goes on
-                        in.be16();
+                        int command = in.be16();
                         int len = in.be16();
-                        in.skip(len);
+                        if (command == dev.livemig.wire.format.MigrationCommands.PACKAGED && len == 4) {
+                            // the package's length; its bytes are records of this stream (POSTCOPY_LISTEN, the
+                            // devices' FULL sections, PINGs, POSTCOPY_RUN): read on as if they were not packed
+                            in.be32u();
+                        } else {
+                            in.skip(len);
+                        }
                     }
                     default -> throw in.errorAt(at, "Unknown section type: " + type);
                 }

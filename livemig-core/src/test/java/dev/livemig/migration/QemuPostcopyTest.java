@@ -7,6 +7,7 @@ import dev.livemig.qemu.QemuProcess;
 import dev.livemig.qemu.QemuVersion;
 import dev.livemig.qmp.QmpError;
 import dev.livemig.savevm.Snapshots;
+import dev.livemig.testing.FaultProxy;
 import dev.livemig.transport.MigrationUri;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
@@ -132,12 +133,13 @@ class QemuPostcopyTest {
         Path file = dir.resolve("postcopied.snap");
         byte[] low;
         byte[] high;
+        FaultProxy proxy = null;
         try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
             low = source.readGuestMemory(0, 0xa0000);
             high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
             var recorder = new StreamRecorder(new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300,
                     MigrationConfig.DEFAULT_MAX_BANDWIDTH));
-            MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+            var at = (MigrationUri.Tcp) recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
             var recorded = CompletableFuture.supplyAsync(() -> {
                 try {
                     return recorder.record(file);
@@ -149,7 +151,9 @@ class QemuPostcopyTest {
                     Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
             // slow enough that precopy cannot finish before the switch
             source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20).build());
-            source.qmp().execute("migrate", Json.object().put("uri", at.toString()).build());
+            // a proxy keeps QEMU's own stream for analyze
+            proxy = FaultProxy.clean(new java.net.InetSocketAddress(at.host(), at.port()));
+            source.qmp().execute("migrate", Json.object().put("uri", proxy.uri()).build());
             source.qmp().execute("migrate-start-postcopy");
             Json.Obj done = source.waitForMigration(Duration.ofSeconds(60));
             long postcopyBytes = done.get("ram").orElseThrow().asObject().get("postcopy-bytes").orElseThrow().asLong();
@@ -157,7 +161,18 @@ class QemuPostcopyTest {
             var result = recorded.get(60, TimeUnit.SECONDS);
             assertEquals(version.machineType(machine), result.machineType());
             assertTrue(result.tailBytes() > 0, "the package's device sections were kept: " + result);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
         }
+        // QEMU's postcopy stream as it went: analyze reads through the package to the pages after the switch
+        Path raw = dir.resolve("qemu-postcopy.stream");
+        java.nio.file.Files.write(raw, proxy.copy(0, FaultProxy.Direction.TO_DESTINATION));
+        Path rawRam = java.nio.file.Files.createDirectories(dir.resolve("raw-x"));
+        dev.livemig.analyze.StreamDump.extract(raw, rawRam, name -> { });
+        byte[] streamed = java.nio.file.Files.readAllBytes(rawRam.resolve("pc.ram"));
+        assertArrayEquals(high, Arrays.copyOfRange(streamed, (int) IMAGE_AT, (int) IMAGE_AT + high.length), "RAM analyze extracts");
         // postcopy streams carry no vmdescription: analyze extracts the RAM and names the devices undecoded
         Path extracted = java.nio.file.Files.createDirectories(dir.resolve("x"));
         dev.livemig.analyze.StreamDump.extract(file, extracted, name -> { });
