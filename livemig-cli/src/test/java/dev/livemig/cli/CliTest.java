@@ -38,9 +38,9 @@ class CliTest {
 
     @Test
     void unbuiltCapabilitiesAndUnknownTransportsAreRefusedInOneLine() {
-        Run cap = run("demo", "--ram", "1M", "--capability", "release-ram");
+        Run cap = run("demo", "--ram", "1M", "--capability", "postcopy-blocktime");
         assertNotEquals(0, cap.status());
-        assertEquals("livemig: capability release-ram is not built yet in livemig", cap.err().strip());
+        assertEquals("livemig: capability postcopy-blocktime is not built yet in livemig", cap.err().strip());
         Run postcopy = run("demo", "--ram", "1M", "--capability", "postcopy-ram");
         assertNotEquals(0, postcopy.status());
         assertEquals("livemig: postcopy-ram: the demo's destination is livemig, whose destination side of postcopy is not built yet"

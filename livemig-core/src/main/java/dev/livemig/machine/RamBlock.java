@@ -168,6 +168,15 @@ public final class RamBlock {
         }
     }
 
+    /**
+     * Hands [offset, offset + length) of an anonymous block back to the system (it reads as zero afterwards):
+     * postcopy's release-ram, once the destination holds those pages. Memory the caller provided is left as it
+     * is, and false returned. Offset and length must be whole target pages inside the block.
+     */
+    public boolean release(long offset, long length) {
+        return anonymous && Mmap.discard(memory.asSlice(offset, length));
+    }
+
     /** Records that bytes [offset, offset+length) changed. Safe from any thread. */
     public void markDirty(long offset, long length) {
         if (length <= 0) {

@@ -66,6 +66,8 @@ public final class Migration implements AutoCloseable {
     private volatile long remainingBytes;
     private volatile long bytesAtStop = -1;
     private volatile long bytesAtPostcopy = -1;
+    private volatile long pagesReleased;         // release-ram
+    private long nextReleasePing = 0x100;        // release-ram batch PINGs, above QEMU's own values (1-4, 0x42)
     private volatile boolean pausedByUs;
     private volatile boolean postcopyRequested; // migrate-start-postcopy: switch once precopy-only state is out
     private volatile boolean inPostcopy;        // past the switch: the destination may run the guest
@@ -348,7 +350,7 @@ public final class Migration implements AutoCloseable {
                     : config.has(MigrationCapability.MULTIFD) ? (int) config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 1);
             boolean postcopy = config.has(MigrationCapability.POSTCOPY_RAM);
             pageRequests = postcopy ? new PageRequests(machine.ramBlocks()) : null;
-            StandardSections.of(machine).ram().postcopy(pageRequests);
+            StandardSections.of(machine).ram().postcopy(pageRequests, config.has(MigrationCapability.RELEASE_RAM));
             save = new SaveVm(machine, out);
             save.header(config.has(MigrationCapability.VALIDATE_UUID), mappedRam);
             if (config.has(MigrationCapability.RETURN_PATH) || postcopy) { // postcopy always has one (§12.1)
@@ -648,6 +650,9 @@ public final class Migration implements AutoCloseable {
             MigrationCommands.write(out, discard);
         }
         MigrationCommands.write(out, new MigrationCommand.Ping(2));
+        if (releaseRam()) {
+            saver().closeSwitchBatch(2); // what was sent before the switch goes once PING(2) is answered
+        }
         StreamWriter pkg = StreamWriter.inMemory();
         MigrationCommands.write(pkg, new MigrationCommand.PostcopyListen());
         save.saveDevices(pkg);
@@ -716,6 +721,13 @@ public final class Migration implements AutoCloseable {
             out.flush();
             w.account(out.offset() - before, ram.normal.get() + ram.duplicate.get() - pagesBefore);
             w.roll(System.nanoTime());
+            if (releaseRam()) {
+                if (saver().closeBatch(nextReleasePing)) {
+                    MigrationCommands.write(out, new MigrationCommand.Ping((int) nextReleasePing++));
+                    out.flush();
+                }
+                pagesReleased += saver().releaseConfirmed(rp::ponged);
+            }
         }
         save.completePostcopy();
         emitPasses();
@@ -725,11 +737,31 @@ public final class Migration implements AutoCloseable {
             throw new MigrationException("closing " + channel.describe() + " failed: " + e.getMessage(), e);
         }
         long shut = rp.awaitShut(SHUT_TIMEOUT_MS);
+        if (shut == 0 && releaseRam()) {
+            pagesReleased += saver().releaseAll(); // SHUT(0): the destination holds everything
+        }
         if (shut != 0) {
             throw new MigrationException(shut < 0 ? "destination did not confirm the end of postcopy"
                     + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())
                     : "destination failed to load the state (SHUT status " + shut + ")");
         }
+    }
+
+    /** Capability release-ram with postcopy: sent pages go back to the system once the destination confirmed them. */
+    private boolean releaseRam() {
+        return pageRequests != null && config.has(MigrationCapability.RELEASE_RAM);
+    }
+
+    private dev.livemig.ram.RamSaver saver() {
+        return StandardSections.of(machine).ram().outgoing();
+    }
+
+    /**
+     * Whether release-ram handed part of the guest's RAM back to the system after the destination confirmed it:
+     * the guest can then no longer run here, whatever became of the migration.
+     */
+    public boolean ramReleased() {
+        return pagesReleased > 0;
     }
 
     /** One MIGRATION_PASS per dirty-bitmap sync not yet reported, numbered as QEMU's dirty-sync-count. */
@@ -771,7 +803,10 @@ public final class Migration implements AutoCloseable {
             restartGuest();
         }
         if (inPostcopy && outcome != MigrationStatus.COMPLETED && why != null) {
-            why += "; the guest stays paused here, whole, since the destination may already run it (cont resumes it here)";
+            why += pagesReleased > 0
+                    ? "; the guest stays paused here, and cannot run here any more: release-ram handed " + pagesReleased
+                            + " of its pages back once the destination had them"
+                    : "; the guest stays paused here, whole, since the destination may already run it (cont resumes it here)";
         }
         synchronized (lock) {
             error = outcome == MigrationStatus.CANCELLED ? null : why;

@@ -213,6 +213,10 @@ public final class MigrationController implements AutoCloseable {
     public void cont() throws MigrationRefusedException {
         synchronized (lock) {
             refuseAfterFailedLoad();
+            if (migration != null && migration.ramReleased()) {
+                throw new MigrationRefusedException("the guest's RAM here went back to the system as the destination took it"
+                        + " (release-ram in postcopy): it cannot run here");
+            }
             while (true) {
                 RunState s = machine.runState();
                 if (s == RunState.INMIGRATE && autostartAfterIncoming(true)) {

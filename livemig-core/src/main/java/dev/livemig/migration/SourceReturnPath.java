@@ -23,6 +23,7 @@ final class SourceReturnPath {
     private volatile long shutStatus = -1; // QEMU's status is a be32 taken as unsigned: -1 is none yet
     private volatile long lastPong = -1;
     private volatile String failure;
+    private final java.util.Set<Long> pongs = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final PageRequests requests; // postcopy-ram; null: a page request is unexpected
 
@@ -50,7 +51,10 @@ final class SourceReturnPath {
                         shutStatus = Integer.toUnsignedLong(s.status());
                         return;
                     }
-                    case ReturnPathMessage.Pong p -> lastPong = p.value() & 0xffff_ffffL;
+                    case ReturnPathMessage.Pong p -> {
+                        lastPong = p.value() & 0xffff_ffffL;
+                        pongs.add(lastPong);
+                    }
                     case ReturnPathMessage.SwitchoverAck ack -> switchoverAck.countDown();
                     case ReturnPathMessage.ReqPagesId r when requests != null -> requests.add(r);
                     case ReturnPathMessage.ReqPages r when requests != null -> requests.add(r);
@@ -86,6 +90,11 @@ final class SourceReturnPath {
 
     String failure() {
         return failure;
+    }
+
+    /** Whether the destination answered PING({@code value}) (unsigned). */
+    boolean ponged(long value) {
+        return pongs.contains(value);
     }
 
     long lastPong() {

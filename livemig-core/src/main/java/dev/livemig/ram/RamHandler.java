@@ -34,6 +34,7 @@ public final class RamHandler implements LiveStateHandler {
     private volatile int mappedRamOutgoing; // writers; 0: a stream
     private volatile java.nio.file.Path directIo; // direct-io: the mapped-ram file, its page areas unbuffered
     private volatile PageRequests postcopyRequests; // postcopy-ram: the next outgoing migration's; null: precopy only
+    private volatile boolean releaseRam;
 
     /** {@code features}: the kernel features this machine's migrations may use. */
     public RamHandler(List<RamBlock> blocks, HostFeatures features) {
@@ -119,7 +120,18 @@ public final class RamHandler implements LiveStateHandler {
      * postcopy). RAM then counts as what postcopy can carry, as QEMU's does.
      */
     public void postcopy(PageRequests requests) {
+        postcopy(requests, false);
+    }
+
+    /** As {@link #postcopy(PageRequests)}, with capability release-ram ({@code releaseRam}). */
+    public void postcopy(PageRequests requests, boolean releaseRam) {
         this.postcopyRequests = requests;
+        this.releaseRam = releaseRam;
+    }
+
+    /** The running outgoing migration's saver (postcopy's release-ram batches go through it). */
+    public RamSaver outgoing() {
+        return saver();
     }
 
     @Override
@@ -147,6 +159,7 @@ public final class RamHandler implements LiveStateHandler {
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
         saver.mappedRam(mappedRamOutgoing, directIo);
         saver.postcopyRequests(postcopyRequests);
+        saver.releaseRam(releaseRam && postcopyRequests != null);
         saver.setup(out);
     }
 

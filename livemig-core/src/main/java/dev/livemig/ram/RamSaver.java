@@ -56,6 +56,9 @@ public final class RamSaver {
     private RamBlock lastSent; // for CONTINUE; survives sections, as in QEMU
     private PageRequests requests; // postcopy-ram: what the destination asks for; null without postcopy
     private boolean inPostcopy;    // after the switch: whole pages on the main stream, requested ones first
+    private boolean releaseRam;    // release-ram: pages sent in postcopy go back to the system once confirmed
+    private final java.util.ArrayDeque<ReleaseBatch> unconfirmed = new java.util.ArrayDeque<>();
+    private List<long[]> sentSinceBatch = new ArrayList<>(); // {block, first page, end page} runs
     private long rounds;
     private long periodStartNs;
     private long periodDirtyPages;
@@ -133,6 +136,88 @@ public final class RamSaver {
     /** Capability postcopy-ram: the queue the return path fills with the destination's page requests. Set before setup. */
     public void postcopyRequests(PageRequests queue) {
         this.requests = queue;
+    }
+
+    /** Capability release-ram (with postcopy-ram): see {@link #closeBatch}. Set before setup. */
+    public void releaseRam(boolean on) {
+        this.releaseRam = on;
+    }
+
+    /** Pages sent, waiting for the destination's answer to PING({@code ping}) before they are released. */
+    private record ReleaseBatch(long ping, List<long[]> runs) {
+    }
+
+    /**
+     * release-ram, at the switch: every page already sent and not dirtied since is released once the destination
+     * answers PING({@code ping}), which follows them on the stream (the destination answers in stream order, so
+     * its PONG says it has read, and placed, everything before).
+     */
+    public void closeSwitchBatch(long ping) {
+        var runs = new ArrayList<long[]>();
+        for (int i = 0; i < blocks.size(); i++) {
+            long size = toSend[i].size();
+            for (long from = toSend[i].nextClear(0); from < size; ) {
+                long to = toSend[i].nextSet(from);
+                to = to < 0 ? size : to;
+                runs.add(new long[]{i, from, to});
+                from = toSend[i].nextClear(to);
+            }
+        }
+        unconfirmed.add(new ReleaseBatch(ping, runs));
+    }
+
+    /**
+     * release-ram in postcopy: the pages sent since the last batch become one, released once the destination
+     * answers PING({@code ping}), which the caller writes right after. False (and no batch) when none were sent.
+     */
+    public boolean closeBatch(long ping) {
+        if (sentSinceBatch.isEmpty()) {
+            return false;
+        }
+        unconfirmed.add(new ReleaseBatch(ping, sentSinceBatch));
+        sentSinceBatch = new ArrayList<>();
+        return true;
+    }
+
+    /** Releases, oldest first, the batches whose PING the destination answered; returns the pages released. */
+    public long releaseConfirmed(java.util.function.LongPredicate answered) {
+        long released = 0;
+        while (!unconfirmed.isEmpty() && answered.test(unconfirmed.peekFirst().ping())) {
+            released += release(unconfirmed.removeFirst().runs());
+        }
+        return released;
+    }
+
+    /** The destination confirmed the whole stream (SHUT 0): every batch goes. */
+    public long releaseAll() {
+        long released = 0;
+        while (!unconfirmed.isEmpty()) {
+            released += release(unconfirmed.removeFirst().runs());
+        }
+        return released + release(sentSinceBatch);
+    }
+
+    private long release(List<long[]> runs) {
+        long pages = 0;
+        for (long[] run : runs) {
+            RamBlock block = blocks.get((int) run[0]);
+            block.release(run[1] * RamBlock.TARGET_PAGE_SIZE, (run[2] - run[1]) * RamBlock.TARGET_PAGE_SIZE);
+            pages += run[2] - run[1];
+        }
+        runs.clear();
+        return pages;
+    }
+
+    /** Notes a page sent in postcopy for release-ram, extending the last run when it continues it. */
+    private void noteSent(int blockIndex, long page) {
+        if (!sentSinceBatch.isEmpty()) {
+            long[] last = sentSinceBatch.getLast();
+            if (last[0] == blockIndex && last[2] == page) {
+                last[2] = page + 1;
+                return;
+            }
+        }
+        sentSinceBatch.add(new long[]{blockIndex, page, page + 1});
     }
 
     /**
@@ -369,6 +454,9 @@ public final class RamSaver {
                     dirtyPages--;
                     DirtyBitmap known = maybeData == null ? null : maybeData[r.block()];
                     writePage(out, r.block(), page, known != null && !known.get(page));
+                    if (releaseRam) {
+                        noteSent(r.block(), page);
+                    }
                 }
             }
             cursorBlock = r.block();
@@ -415,6 +503,9 @@ public final class RamSaver {
                 cursorPage = page + 1;
                 DirtyBitmap known = maybeData == null ? null : maybeData[cursorBlock];
                 writePage(out, cursorBlock, page, known != null && !known.get(page));
+                if (releaseRam && inPostcopy) {
+                    noteSent(cursorBlock, page);
+                }
                 return true;
             }
             cursorPage = 0;

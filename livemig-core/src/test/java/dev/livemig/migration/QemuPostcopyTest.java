@@ -45,10 +45,10 @@ class QemuPostcopyTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"V7_2, pc", "V7_2, q35", "V10_0, pc"})
-    void aGuestPostcopiedIntoQemuArrivesWholeAndPagesItReadsEarlyAreServedFirst(QemuVersion version, String machine)
-            throws Exception {
+    @ParameterizedTest(name = "{0} {1} release-ram={2}")
+    @CsvSource({"V7_2, pc, false", "V7_2, q35, false", "V10_0, pc, false", "V7_2, pc, true"})
+    void aGuestPostcopiedIntoQemuArrivesWholeAndPagesItReadsEarlyAreServedFirst(QemuVersion version, String machine,
+                                                                                boolean releaseRam) throws Exception {
         byte[] image = image(machine);
         Guest guest = record(version, machine, image);
         Path file = guest.file();
@@ -59,7 +59,8 @@ class QemuPostcopyTest {
              Machine m = Snapshots.shape(file).machine()) {
             m.enter(Snapshots.load(m, file).sourceRunState());
             int port = postcopyDestination(destination);
-            var config = postcopyConfig();
+            var config = releaseRam ? postcopyConfig().withCapability(MigrationCapability.RELEASE_RAM)
+                    : postcopyConfig();
             var migration = new Migration(m, config, QmpDialect.forMachine(m.compat()), e -> { });
             migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port));
             migration.startPostcopy();
@@ -83,15 +84,24 @@ class QemuPostcopyTest {
             assertTrue(info.ram().postcopyBytes() > IMAGE_BYTES / 2, "most of the image went after the switch: " + info.toJson());
             assertTrue(info.downtimeMs() >= 0, info.toJson().toString());
             assertEquals(dev.livemig.machine.RunState.POSTMIGRATE, m.runState(), "the source stays stopped");
-            assertEquals(image[0], m.ramBlock("pc.ram").orElseThrow().memory().get(ValueLayout.JAVA_BYTE, IMAGE_AT),
-                    "the source keeps its RAM");
+            var sourceRam = m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_AT, IMAGE_BYTES);
+            if (releaseRam) {
+                assertEquals(-1, sourceRam.mismatch(java.lang.foreign.MemorySegment.ofArray(new byte[IMAGE_BYTES])),
+                        "release-ram: the source handed its pages back once the destination had them");
+            } else {
+                assertEquals(-1, sourceRam.mismatch(java.lang.foreign.MemorySegment.ofArray(image)), "the source keeps its RAM");
+            }
         }
     }
 
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"V7_2, pc"})
-    void aDestinationThatDiesInPostcopyLeavesTheSourcePausedWithItsStateWholeForCont(QemuVersion version, String machine)
-            throws Exception {
+    /**
+     * Without release-ram the source keeps a whole copy and cont resumes it; with it, pages the destination
+     * confirmed are gone here, so the guest stays paused for good and cont is refused.
+     */
+    @ParameterizedTest(name = "{0} {1} release-ram={2}")
+    @CsvSource({"V7_2, pc, false", "V7_2, pc, true"})
+    void aDestinationThatDiesInPostcopyLeavesTheSourcePausedWithItsStateWholeForCont(QemuVersion version, String machine,
+                                                                                     boolean releaseRam) throws Exception {
         byte[] image = image(machine);
         Guest guest = record(version, machine, image);
         try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
@@ -99,11 +109,16 @@ class QemuPostcopyTest {
             Snapshots.load(m, guest.file());
             m.enter(dev.livemig.machine.RunState.RUNNING);
             int port = postcopyDestination(destination);
-            var controller = MigrationController.builder(m).config(postcopyConfig()).dialect(QmpDialect.forMachine(m.compat())).build();
+            var config = releaseRam ? postcopyConfig().withCapability(MigrationCapability.RELEASE_RAM)
+                    : postcopyConfig();
+            var controller = MigrationController.builder(m).config(config).dialect(QmpDialect.forMachine(m.compat())).build();
             Migration migration = controller.migrate("tcp:127.0.0.1:" + port);
             controller.startPostcopy();
             awaitStatus(migration, MigrationStatus.POSTCOPY_ACTIVE, destination);
             destination.waitForMigration("postcopy-active", Duration.ofSeconds(30));
+            if (releaseRam) {
+                Thread.sleep(500); // the sweep goes on at 1 MiB/s and the destination confirms what it placed
+            }
             ProcessHandle qemu = ProcessHandle.of(destination.pid()).orElseThrow();
             qemu.destroyForcibly();
             qemu.onExit().get(30, TimeUnit.SECONDS);
@@ -112,6 +127,13 @@ class QemuPostcopyTest {
             String error = migration.info().errorDesc();
             assertTrue(error.contains("the guest stays paused here"), error);
             assertEquals(dev.livemig.machine.RunState.POSTMIGRATE, m.runState(), "not restarted: the destination may have run it");
+            if (releaseRam) {
+                assertTrue(error.contains("cannot run here any more: release-ram handed"), error);
+                assertTrue(migration.ramReleased());
+                var refused = assertThrows(MigrationRefusedException.class, controller::cont);
+                assertTrue(refused.getMessage().contains("it cannot run here"), refused.getMessage());
+                return;
+            }
             byte[] kept = m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_AT, guest.high().length).toArray(ValueLayout.JAVA_BYTE);
             assertArrayEquals(guest.high(), kept, "the source's RAM is whole");
             assertThrows(MigrationRefusedException.class, () -> controller.migrate("tcp:127.0.0.1:1"),
