@@ -70,6 +70,7 @@ public final class Migration implements AutoCloseable {
     private long nextReleasePing = 0x100;        // release-ram batch PINGs, above QEMU's own values (1-4, 0x42)
     private volatile boolean pausedByUs;
     private volatile boolean postcopyRequested; // migrate-start-postcopy: switch once precopy-only state is out
+    private boolean postcopyWhenStuck;          // set before start
     private volatile boolean inPostcopy;        // past the switch: the destination may run the guest
     private volatile PageRequests pageRequests; // capability postcopy-ram
     private long passesReported; // only the migration thread reads and writes it
@@ -131,6 +132,21 @@ public final class Migration implements AutoCloseable {
      */
     void startPostcopy() {
         postcopyRequested = true;
+    }
+
+    /**
+     * When a migration with postcopy-ram switches by itself ({@link MigrationController.Builder#postcopyWhenStuck}):
+     * after two passes in a row that each left at least {@value #STUCK_SHARE_PERCENT}% of what the pass before
+     * left, with more left than the switchover threshold, the guest dirties memory as fast as the link sends it,
+     * and precopy would never end.
+     */
+    public static final String POSTCOPY_WHEN_STUCK_RULE = "two passes in a row each leave at least 90% of what the pass"
+            + " before left, and more than the switchover threshold";
+    private static final int STUCK_SHARE_PERCENT = 90;
+    private static final int STUCK_PASSES = 2;
+
+    void postcopyWhenStuck(boolean on) {
+        this.postcopyWhenStuck = on;
     }
 
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
@@ -449,6 +465,8 @@ public final class Migration implements AutoCloseable {
         AutoConverge autoConverge = config.has(MigrationCapability.AUTO_CONVERGE) ? new AutoConverge(machine.cpuThrottle(), () -> tuned) : null;
         long previousExact = -1;
         int extraPasses = 0;
+        long lastPassLeft = -1; // postcopyWhenStuck: what the previous pass left
+        int stuckPasses = 0;
         while (true) {
             checkCancelled();
             checkReturnPath(rp);
@@ -462,6 +480,17 @@ public final class Migration implements AutoCloseable {
             boolean exact = pending.total() < threshold && (previousExact < 0 || pending.total() == 0);
             if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
+                if (postcopyWhenStuck && pageRequests != null && !postcopyRequested) {
+                    boolean stuck = lastPassLeft >= 0 && pending.total() > threshold
+                            && pending.total() * 100 >= lastPassLeft * STUCK_SHARE_PERCENT;
+                    stuckPasses = stuck ? stuckPasses + 1 : 0;
+                    lastPassLeft = pending.total();
+                    if (stuckPasses >= STUCK_PASSES) {
+                        LOG.log(System.Logger.Level.INFO, "precopy does not converge ({0} bytes left after {1} passes): switching to postcopy",
+                                pending.total(), ram.dirtySyncCount.get());
+                        postcopyRequested = true; // the check at the top of the next round switches
+                    }
+                }
             }
             emitPasses();
             long periods = ram.periods.get();

@@ -51,6 +51,7 @@ public final class MigrationController implements AutoCloseable {
     private final HandshakeGate gate;
     private final CompletableFuture<IncomingMigration> incomingStarted = new CompletableFuture<>();
     private volatile boolean autostart;
+    private final boolean postcopyWhenStuck;
 
     private volatile MigrationConfig config;                       // changed under lock; read by event forwarding
     private Migration migration;                                   // guarded by lock
@@ -65,6 +66,7 @@ public final class MigrationController implements AutoCloseable {
         this.incomingUri = b.incomingUri;
         this.gate = b.gate;
         this.autostart = b.autostart;
+        this.postcopyWhenStuck = b.postcopyWhenStuck;
         this.dirtyRate = new DirtyRateCalculation(machine, DirtyTracker::automatic);
     }
 
@@ -86,6 +88,7 @@ public final class MigrationController implements AutoCloseable {
         private MigrationUri incomingUri;
         private boolean autostart;
         private HandshakeGate gate = HandshakeGate.DEFAULT;
+        private boolean postcopyWhenStuck;
 
         private Builder(Machine machine) {
             this.machine = Objects.requireNonNull(machine, "machine");
@@ -106,6 +109,16 @@ public final class MigrationController implements AutoCloseable {
         /** Where announced events go (see the class comment for which). */
         public Builder events(Consumer<MigrationEvent> listener) {
             this.events = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /**
+         * With capability postcopy-ram, switch a migration to postcopy by itself once precopy stops converging
+         * ({@link Migration#POSTCOPY_WHEN_STUCK_RULE}), as if migrate-start-postcopy had been issued then. Off by
+         * default, as in QEMU, which switches only when asked.
+         */
+        public Builder postcopyWhenStuck(boolean on) {
+            this.postcopyWhenStuck = on;
             return this;
         }
 
@@ -362,7 +375,9 @@ public final class MigrationController implements AutoCloseable {
             throw new MigrationRefusedException("the dirty rate is being measured in dirty-bitmap mode; migrate once query-dirty-rate says measured");
         }
         MigrationConfig started = config;
-        return new Migration(machine, started, dialect, e -> forward(started, e));
+        var m = new Migration(machine, started, dialect, e -> forward(started, e));
+        m.postcopyWhenStuck(postcopyWhenStuck);
+        return m;
     }
 
     private Migration start(Migration m, MigrationUri target) throws MigrationRefusedException {

@@ -76,6 +76,41 @@ class PostcopyRecordTest {
     }
 
     @Test
+    void aGuestThatDirtiesFasterThanTheLinkSwitchesToPostcopyByItselfWhenAskedTo() throws Exception {
+        LiveGuest source = guests.guest(400_000); // far more than 32 MiB/s of pages
+        source.start();
+        source.awaitWrites(10_000);
+        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        Path file = dir.resolve("stuck.snap");
+        var recorded = record(recorder, file);
+        var controller = MigrationController.builder(source.machine).config(postcopy(32L << 20)).postcopyWhenStuck(true).build();
+        Migration migration = controller.migrate(at);
+        assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+        var info = migration.info();
+        assertTrue(info.ram().postcopyBytes() > 0, "it switched: " + info.toJson());
+        assertTrue(info.ram().dirtySyncCount() >= 3, "after passes that did not converge: " + info.toJson());
+        recorded.get(30, TimeUnit.SECONDS);
+        LiveGuest loaded = guests.guest(0);
+        Snapshots.load(loaded.machine, file);
+        LiveGuests.assertSameGuest(source, loaded);
+    }
+
+    @Test
+    void aGuestThatConvergesIsNotSwitched() throws Exception {
+        LiveGuest source = guests.guest(100);
+        source.start();
+        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        var recorded = record(recorder, dir.resolve("converged.snap"));
+        var controller = MigrationController.builder(source.machine).config(postcopy(1L << 30)).postcopyWhenStuck(true).build();
+        Migration migration = controller.migrate(at);
+        assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+        assertEquals(0, migration.info().ram().postcopyBytes(), migration.info().toJson().toString());
+        recorded.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
     void aRecordingWithoutPostcopyRamRefusesTheAdviceAndTheSourceRunsOn() throws Exception {
         LiveGuest source = guests.guest(1_000);
         source.start();
