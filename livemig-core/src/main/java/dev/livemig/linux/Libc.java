@@ -35,6 +35,8 @@ final class Libc {
     private static final MethodHandle OPEN;
     private static final MethodHandle CLOSE;
     private static final MethodHandle READ;
+    private static final MethodHandle WRITE;
+    private static final MethodHandle SHUTDOWN;
     private static final MethodHandle POLL;
 
     static {
@@ -58,6 +60,10 @@ final class Libc {
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), ERRNO);
         READ = linker.downcallHandle(libc.find("read").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
+        WRITE = linker.downcallHandle(libc.find("write").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
+        SHUTDOWN = linker.downcallHandle(libc.find("shutdown").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), ERRNO);
         POLL = linker.downcallHandle(libc.find("poll").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), ERRNO);
     }
@@ -144,6 +150,32 @@ final class Libc {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException("read downcall failed", t);
+        }
+    }
+
+    /** write(2) from {@code buffer}; returns the byte count, or minus errno. */
+    static long writeOrErrno(int fd, MemorySegment buffer) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+            long rc = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
+            return rc < 0 ? -errno(state) : rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("write downcall failed", t);
+        }
+    }
+
+    /** shutdown(2) with {@code how} (1: no more writes, 2: neither way); returns 0 or minus errno. */
+    static int shutdownOrErrno(int fd, int how) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+            int rc = (int) SHUTDOWN.invokeExact(state, fd, how);
+            return rc < 0 ? -errno(state) : rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("shutdown downcall failed", t);
         }
     }
 

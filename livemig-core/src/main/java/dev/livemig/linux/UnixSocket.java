@@ -173,6 +173,11 @@ public final class UnixSocket implements AutoCloseable {
         sendDescriptors(new int[]{uffd.descriptor()});
     }
 
+    /** Sends the descriptors of {@code uffd} and of {@code stream}, in that order, in one message. */
+    public void sendDescriptors(Userfaultfd uffd, UnixSocket stream) throws IOException {
+        sendDescriptors(new int[]{uffd.descriptor(), stream.fd.fd()});
+    }
+
     /** Sends one marker byte carrying {@code fds} as SCM_RIGHTS; the descriptors stay open here too. */
     void sendDescriptors(int[] fds) throws IOException {
         if (fds.length == 0 || fds.length > MAX_DESCRIPTORS) {

@@ -1,0 +1,153 @@
+package dev.livemig.postcopy;
+
+import dev.livemig.linux.UnixSocket;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the guest's JVM and its page server tell each other on their Unix socket, one framed message each
+ * (u8 type, be32 length, payload). Both ends are livemig of the same build, so the layout is private to it;
+ * lengths are still bounded, as for any input.
+ */
+sealed interface ControlMessage {
+    int MAX_PAYLOAD = 64 << 20;
+
+    /** A RAM block of the guest: its name on the wire, its address in the guest's process, its length. */
+    record Block(String name, long address, long length) {
+    }
+
+    /**
+     * Guest → server, after the descriptors: what the userfaultfd's handshake granted, the RAM section's id on
+     * the stream, the blocks, and per block the pages still to come (one bit per target page, LSB first).
+     */
+    record Setup(long uffdFeatures, int ramSectionId, List<Block> blocks, List<long[]> missing) implements ControlMessage {
+    }
+
+    /** Guest → server: stream bytes the guest had read past the package; the server reads them first. */
+    record Leftover(byte[] bytes) implements ControlMessage {
+    }
+
+    /** Guest → server: answer PING({@code value}) on the return path (PINGs inside the package). */
+    record Pong(int value) implements ControlMessage {
+    }
+
+    /** Guest → server: the load is over; send SHUT({@code status}) and exit. */
+    record Shut(int status) implements ControlMessage {
+    }
+
+    /** Server → guest: the stream reached EOF with every page placed. */
+    record Done(long pagesPlaced, long faults, long requests, long latencyP50Nanos, long latencyP99Nanos,
+                long blocktimeNanos) implements ControlMessage {
+    }
+
+    /** Server → guest: the stream failed; {@code message} says where and why. */
+    record Failed(String message) implements ControlMessage {
+    }
+
+    static void write(UnixSocket socket, ControlMessage m) throws IOException {
+        var bytes = new ByteArrayOutputStream();
+        var out = new DataOutputStream(bytes);
+        int type = switch (m) {
+            case Setup s -> {
+                out.writeLong(s.uffdFeatures());
+                out.writeInt(s.ramSectionId());
+                out.writeInt(s.blocks().size());
+                for (int i = 0; i < s.blocks().size(); i++) {
+                    Block b = s.blocks().get(i);
+                    out.writeUTF(b.name());
+                    out.writeLong(b.address());
+                    out.writeLong(b.length());
+                    long[] words = s.missing().get(i);
+                    out.writeInt(words.length);
+                    for (long w : words) {
+                        out.writeLong(w);
+                    }
+                }
+                yield 1;
+            }
+            case Leftover l -> {
+                out.write(l.bytes());
+                yield 2;
+            }
+            case Pong p -> {
+                out.writeInt(p.value());
+                yield 3;
+            }
+            case Shut s -> {
+                out.writeInt(s.status());
+                yield 4;
+            }
+            case Done d -> {
+                out.writeLong(d.pagesPlaced());
+                out.writeLong(d.faults());
+                out.writeLong(d.requests());
+                out.writeLong(d.latencyP50Nanos());
+                out.writeLong(d.latencyP99Nanos());
+                out.writeLong(d.blocktimeNanos());
+                yield 5;
+            }
+            case Failed f -> {
+                out.write(f.message().getBytes(StandardCharsets.UTF_8));
+                yield 6;
+            }
+        };
+        byte[] payload = bytes.toByteArray();
+        var frame = new ByteArrayOutputStream(5 + payload.length);
+        var f = new DataOutputStream(frame);
+        f.writeByte(type);
+        f.writeInt(payload.length);
+        f.write(payload);
+        socket.write(frame.toByteArray());
+    }
+
+    static ControlMessage read(UnixSocket socket) throws IOException {
+        byte[] head = new byte[5];
+        socket.readFully(head);
+        int type = head[0] & 0xff;
+        int length = ((head[1] & 0xff) << 24) | ((head[2] & 0xff) << 16) | ((head[3] & 0xff) << 8) | (head[4] & 0xff);
+        if (length < 0 || length > MAX_PAYLOAD) {
+            throw new IOException("control message of " + length + " bytes");
+        }
+        byte[] payload = new byte[length];
+        socket.readFully(payload);
+        var in = new DataInputStream(new ByteArrayInputStream(payload));
+        return switch (type) {
+            case 1 -> {
+                long features = in.readLong();
+                int section = in.readInt();
+                int n = in.readInt();
+                if (n < 0 || n > 1 << 16) {
+                    throw new IOException("control message with " + n + " blocks");
+                }
+                var blocks = new ArrayList<Block>(n);
+                var missing = new ArrayList<long[]>(n);
+                for (int i = 0; i < n; i++) {
+                    blocks.add(new Block(in.readUTF(), in.readLong(), in.readLong()));
+                    int words = in.readInt();
+                    if (words < 0 || words > length / 8) {
+                        throw new IOException("control message with a bitmap of " + words + " words");
+                    }
+                    long[] bits = new long[words];
+                    for (int w = 0; w < words; w++) {
+                        bits[w] = in.readLong();
+                    }
+                    missing.add(bits);
+                }
+                yield new Setup(features, section, blocks, missing);
+            }
+            case 2 -> new Leftover(payload);
+            case 3 -> new Pong(in.readInt());
+            case 4 -> new Shut(in.readInt());
+            case 5 -> new Done(in.readLong(), in.readLong(), in.readLong(), in.readLong(), in.readLong(), in.readLong());
+            case 6 -> new Failed(new String(payload, StandardCharsets.UTF_8));
+            default -> throw new IOException("unknown control message type " + type);
+        };
+    }
+}

@@ -1,0 +1,398 @@
+package dev.livemig.postcopy;
+
+import dev.livemig.linux.DescriptorChannel;
+import dev.livemig.linux.ReceivedDescriptor;
+import dev.livemig.linux.UnixSocket;
+import dev.livemig.linux.Userfaultfd;
+import dev.livemig.machine.DirtyBitmap;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.ram.RamBlockList;
+import dev.livemig.ram.RamRecord;
+import dev.livemig.ram.RamRecords;
+import dev.livemig.wire.MigrationException;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
+import dev.livemig.wire.format.StreamFraming;
+import dev.livemig.wire.format.StreamRecord;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The destination's postcopy page server, a process of its own (docs/architecture.md, "Postcopy"): from
+ * POSTCOPY_LISTEN on it reads the main channel (RAM sections, PINGs, EOF) and places each page in the guest's
+ * address space through the guest's userfaultfd, reads the guest's faults and asks the source for missing pages
+ * on the return path, of which it is the only writer. Living outside the guest's JVM, it is never held up by
+ * that JVM's safepoints, which a guest thread waiting for a page would stall.
+ *
+ * <p>Started by {@link PageServerProcess} with the path of the control socket as its argument. It ends after the
+ * guest's final word (SHUT) or when the control socket closes. At EOF every page the guest still lacked must
+ * have arrived; a missing one fails the migration, and it and every page still missing after a failure are
+ * poisoned, so a guest thread waiting for one wakes with an error instead of waiting forever.
+ */
+public final class PageServer {
+    private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
+
+    private final UnixSocket control;
+    private final Userfaultfd uffd;
+    private final DescriptorChannel stream;
+    private final int ramSectionId;
+    private final List<ControlMessage.Block> blocks;
+    private final Map<String, Integer> byName = new HashMap<>();
+    private final DirtyBitmap[] missing;
+    private final DirtyBitmap[] requested;
+    private final StreamWriter returnPath;
+    /** Per faulting page (block << 40 | page): when the first fault came and which threads wait. */
+    private final Map<Long, List<long[]>> waiting = new ConcurrentHashMap<>();
+    private final long[] latencies = new long[1 << 20];
+    private int latencyCount;
+    private long blocktimeNanos;
+    private long pagesPlaced;
+    private volatile long faults;
+    private volatile long requests;
+    private volatile boolean serving = true;
+    private int lastRequestedBlock = -1;
+
+    PageServer(UnixSocket control, Userfaultfd uffd, DescriptorChannel stream, ControlMessage.Setup setup) {
+        this.control = control;
+        this.uffd = uffd;
+        this.stream = stream;
+        this.ramSectionId = setup.ramSectionId();
+        this.blocks = setup.blocks();
+        this.missing = new DirtyBitmap[blocks.size()];
+        this.requested = new DirtyBitmap[blocks.size()];
+        for (int i = 0; i < blocks.size(); i++) {
+            ControlMessage.Block b = blocks.get(i);
+            byName.put(b.name(), i);
+            missing[i] = new DirtyBitmap(b.length() / PAGE);
+            long[] words = setup.missing().get(i);
+            for (long page = 0; page < missing[i].size(); page++) {
+                if ((page >>> 6) < words.length && (words[(int) (page >>> 6)] & (1L << (page & 63))) != 0) {
+                    missing[i].set(page);
+                }
+            }
+            requested[i] = new DirtyBitmap(b.length() / PAGE);
+        }
+        this.returnPath = new StreamWriter(stream, 4096);
+    }
+
+    /** Connects to the guest's control socket at {@code args[0]} and serves until the guest says SHUT. */
+    public static void main(String[] args) throws Exception {
+        try (UnixSocket control = UnixSocket.connect(Path.of(args[0]))) {
+            List<ReceivedDescriptor> fds = control.receiveDescriptors(2);
+            if (fds.size() != 2) {
+                fds.forEach(ReceivedDescriptor::close);
+                throw new IOException("expected the userfaultfd and the stream, got " + fds.size() + " descriptors");
+            }
+            var setup = (ControlMessage.Setup) ControlMessage.read(control);
+            var leftover = (ControlMessage.Leftover) ControlMessage.read(control);
+            try (Userfaultfd uffd = Userfaultfd.adopt(fds.get(0), setup.uffdFeatures());
+                 DescriptorChannel main = DescriptorChannel.adopt(fds.get(1), "migration stream")) {
+                new PageServer(control, uffd, main, setup).serve(leftover.bytes());
+            }
+        }
+    }
+
+    void serve(byte[] leftover) throws IOException, MigrationException {
+        Thread faultThread = Thread.ofPlatform().name("livemig-pagefault").daemon().start(this::serveFaults);
+        // the guest's PONGs (PINGs of the package) come while the stream is read; its SHUT once we reported
+        var guestSays = new java.util.concurrent.CompletableFuture<Void>();
+        Thread controlThread = Thread.ofPlatform().name("livemig-pageserver-control").daemon().start(() -> {
+            try {
+                while (true) {
+                    switch (ControlMessage.read(control)) {
+                        case ControlMessage.Pong p -> send(new ReturnPathMessage.Pong(p.value()));
+                        case ControlMessage.Shut s -> {
+                            send(new ReturnPathMessage.Shut(s.status()));
+                            guestSays.complete(null);
+                            return;
+                        }
+                        default -> throw new IOException("unexpected control message from the guest");
+                    }
+                }
+            } catch (IOException | MigrationException | RuntimeException e) {
+                guestSays.completeExceptionally(e); // the guest went away: nothing is left to serve
+                stream.shutdown();
+            }
+        });
+        ControlMessage outcome;
+        try {
+            readStream(leftover);
+            long left = Arrays.stream(missing).mapToLong(DirtyBitmap::count).sum();
+            if (left > 0) {
+                outcome = new ControlMessage.Failed(left + " pages of the guest never arrived before EOF (first: " + firstMissing() + ")");
+            } else {
+                outcome = new ControlMessage.Done(pagesPlaced, faults, requests, percentile(50), percentile(99), blocktimeNanos);
+            }
+        } catch (MigrationException | RuntimeException e) {
+            outcome = new ControlMessage.Failed(e.getMessage() == null ? e.toString() : e.getMessage());
+        }
+        if (outcome instanceof ControlMessage.Failed) {
+            poisonMissing(); // a waiting guest thread wakes with an error rather than never
+        }
+        try {
+            ControlMessage.write(control, outcome);
+            guestSays.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            // the guest ended first; its threads are its own to release
+        } finally {
+            serving = false;
+            try {
+                faultThread.join(1_000);
+                controlThread.join(1_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** The stream from the package on: leftover bytes first, then the socket. */
+    private void readStream(byte[] leftover) throws MigrationException {
+        var in = new StreamReader(new Prefixed(leftover, stream));
+        in.section("postcopy");
+        var records = new RamRecords();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = arena.allocate(PAGE, PAGE);
+            MemorySegment filled = arena.allocate(PAGE, PAGE);
+            while (true) {
+                long at = in.offset();
+                StreamRecord record = StreamFraming.readRecord(in);
+                switch (record) {
+                    case StreamRecord.Eof eof -> {
+                        return;
+                    }
+                    case StreamRecord.Command c -> {
+                        switch (MigrationCommands.decode(c, in, true)) {
+                            case MigrationCommand.Ping ping -> send(new ReturnPathMessage.Pong(ping.value()));
+                            case MigrationCommand other -> throw in.errorAt(at, "command after the postcopy package: " + other);
+                        }
+                    }
+                    case StreamRecord.SectionContinue s -> {
+                        if (s.sectionId() != ramSectionId) {
+                            throw in.errorAt(at, "section " + s.sectionId() + " after the postcopy package: only RAM ("
+                                    + ramSectionId + ") goes on");
+                        }
+                        in.section("ram");
+                        loadRam(in, records, staging, filled);
+                        StreamFraming.readFooter(in, s.sectionId());
+                        in.section("postcopy");
+                    }
+                    case StreamRecord.SectionStart s -> throw in.errorAt(at, "section start after the postcopy package: "
+                            + MigrationException.quote(s.idstr()));
+                }
+            }
+        }
+    }
+
+    private void loadRam(StreamReader in, RamRecords records, MemorySegment staging, MemorySegment filled) throws MigrationException {
+        while (true) {
+            RamRecord r = records.next(in, RamBlockList.Admission.ANY, RamBlockList.EntryReader.NONE);
+            switch (r) {
+                case RamRecord.End end -> {
+                    return;
+                }
+                case RamRecord.MultifdFlush flush -> {
+                    // no multifd after the switch: nothing to sync
+                }
+                case RamRecord.Zero z -> {
+                    int b = block(in, r.at(), z.block(), z.offset());
+                    if (z.fill() == 0) {
+                        place(b, z.offset(), null);
+                    } else {
+                        filled.fill((byte) z.fill());
+                        place(b, z.offset(), filled);
+                    }
+                }
+                case RamRecord.Page p -> {
+                    int b = block(in, r.at(), p.block(), p.offset());
+                    in.readFully(staging);
+                    place(b, p.offset(), staging);
+                }
+                default -> throw in.errorAt(r.at(), "a " + r.kind() + " record after the switch to postcopy");
+            }
+        }
+    }
+
+    private int block(StreamReader in, long at, String name, long offset) throws MigrationException {
+        Integer b = byName.get(name);
+        if (b == null) {
+            throw in.errorAt(at, "page of unknown RAM block " + MigrationException.quote(name));
+        }
+        if (offset < 0 || offset >= blocks.get(b).length()) {
+            throw in.errorAt(at, String.format("page beyond block %s: offset 0x%x, length 0x%x", name, offset, blocks.get(b).length()));
+        }
+        return b;
+    }
+
+    /** Places one page atomically (null: zeros) and wakes whoever waits for it. */
+    private void place(int b, long offset, MemorySegment data) {
+        long address = blocks.get(b).address() + offset;
+        if (data == null) {
+            uffd.zeroPage(address, PAGE);
+        } else {
+            uffd.copy(address, data);
+        }
+        long page = offset / PAGE;
+        missing[b].testAndClear(page);
+        pagesPlaced++;
+        List<long[]> waiters = requested[b].get(page) ? waiting.remove(key(b, page)) : null;
+        if (waiters != null) {
+            long now = System.nanoTime();
+            synchronized (waiters) {
+                recordLatency(now - waiters.getFirst()[1]);
+                for (long[] w : waiters) {
+                    blocktimeNanos += now - w[1];
+                }
+            }
+        }
+    }
+
+    /** The fault thread: each missing page a guest thread touches is asked for once, on the return path. */
+    private void serveFaults() {
+        try {
+            while (serving) {
+                Userfaultfd.PageFault f = uffd.readFault(100);
+                if (f == null) {
+                    continue;
+                }
+                faults++;
+                long now = System.nanoTime();
+                int b = blockOf(f.address());
+                if (b < 0) {
+                    continue;
+                }
+                long offset = f.address() - blocks.get(b).address();
+                long page = offset / PAGE;
+                if (!missing[b].get(page)) {
+                    uffd.wake(blocks.get(b).address() + page * PAGE, PAGE); // placed meanwhile
+                    continue;
+                }
+                List<long[]> waiters = waiting.computeIfAbsent(key(b, page), k -> new ArrayList<>());
+                synchronized (waiters) {
+                    waiters.add(new long[]{f.threadId(), now});
+                }
+                if (!requested[b].get(page)) {
+                    requested[b].set(page);
+                    requests++;
+                    long start = page * PAGE;
+                    send(b == lastRequestedBlock ? new ReturnPathMessage.ReqPages(start, PAGE)
+                            : new ReturnPathMessage.ReqPagesId(start, PAGE, blocks.get(b).name()));
+                    lastRequestedBlock = b;
+                }
+                if (!missing[b].get(page)) {
+                    uffd.wake(blocks.get(b).address() + page * PAGE, PAGE); // placed while we asked
+                }
+            }
+        } catch (MigrationException | RuntimeException e) {
+            // the stream thread reports the failure; a fault thread that cannot write has nothing to add
+        }
+    }
+
+    private int blockOf(long address) {
+        for (int i = 0; i < blocks.size(); i++) {
+            ControlMessage.Block b = blocks.get(i);
+            if (address >= b.address() && address - b.address() < b.length()) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private void send(ReturnPathMessage m) throws MigrationException {
+        synchronized (returnPath) {
+            ReturnPathCodec.write(returnPath, m);
+            returnPath.flush();
+        }
+    }
+
+    private void poisonMissing() {
+        if ((uffd.features() & Userfaultfd.FEATURE_POISON) == 0) {
+            return; // without POISON (before 6.6) the guest's waiters are released when the descriptor closes
+        }
+        for (int b = 0; b < blocks.size(); b++) {
+            for (long page = missing[b].nextSet(0); page >= 0; page = missing[b].nextSet(page + 1)) {
+                try {
+                    uffd.poison(blocks.get(b).address() + page * PAGE, PAGE);
+                } catch (RuntimeException e) {
+                    // populated meanwhile (EEXIST): it is there after all
+                }
+            }
+        }
+    }
+
+    private String firstMissing() {
+        for (int b = 0; b < blocks.size(); b++) {
+            long page = missing[b].nextSet(0);
+            if (page >= 0) {
+                return blocks.get(b).name() + " offset 0x" + Long.toHexString(page * PAGE);
+            }
+        }
+        return "none";
+    }
+
+    private void recordLatency(long nanos) {
+        if (latencyCount < latencies.length) {
+            latencies[latencyCount++] = nanos;
+        }
+    }
+
+    private long percentile(int p) {
+        if (latencyCount == 0) {
+            return 0;
+        }
+        long[] sorted = Arrays.copyOf(latencies, latencyCount);
+        Arrays.sort(sorted);
+        return sorted[Math.min(latencyCount - 1, (int) Math.ceil(latencyCount * p / 100.0) - 1)];
+    }
+
+    private static long key(int block, long page) {
+        return ((long) block << 40) | page;
+    }
+
+    /** The bytes the guest had already read past the package, then the socket. */
+    private static final class Prefixed implements ReadableByteChannel {
+        private final ByteBuffer first;
+        private final ReadableByteChannel rest;
+
+        Prefixed(byte[] first, ReadableByteChannel rest) {
+            this.first = ByteBuffer.wrap(first);
+            this.rest = rest;
+        }
+
+        @Override
+        public int read(ByteBuffer dst) throws IOException {
+            if (first.hasRemaining()) {
+                int n = Math.min(first.remaining(), dst.remaining());
+                dst.put(dst.position(), first, first.position(), n);
+                dst.position(dst.position() + n);
+                first.position(first.position() + n);
+                return n;
+            }
+            return rest.read(dst);
+        }
+
+        @Override
+        public boolean isOpen() {
+            return rest.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+            rest.close();
+        }
+    }
+}

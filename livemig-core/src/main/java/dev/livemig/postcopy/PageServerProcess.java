@@ -1,0 +1,149 @@
+package dev.livemig.postcopy;
+
+import dev.livemig.linux.UnixSocket;
+import dev.livemig.linux.Userfaultfd;
+import dev.livemig.machine.DirtyBitmap;
+import dev.livemig.machine.RamBlock;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The guest side of a {@link PageServer}: starts it as a child JVM of the same build, hands it the guest's
+ * userfaultfd and the stream at POSTCOPY_LISTEN, passes on the PONGs the guest owes, and learns the outcome.
+ * Started early (a JVM takes a few hundred milliseconds to start) so that the switch does not wait for it.
+ *
+ * <p>One thread at a time. {@link #close} ends the child whatever it was doing.
+ */
+public final class PageServerProcess implements AutoCloseable {
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(30);
+
+    private final Path dir;
+    private final Process process;
+    private final UnixSocket control;
+
+    private PageServerProcess(Path dir, Process process, UnixSocket control) {
+        this.dir = dir;
+        this.process = process;
+        this.control = control;
+    }
+
+    /** Starts a page server and waits until it is connected. */
+    public static PageServerProcess start() throws IOException {
+        Path dir = Files.createTempDirectory("livemig-pageserver-",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path socketPath = dir.resolve("control.sock");
+        Process process = null;
+        try (UnixSocket.Server server = UnixSocket.listen(socketPath)) {
+            process = new ProcessBuilder(command(socketPath)).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
+            UnixSocket control = server.accept((int) CONNECT_TIMEOUT.toMillis());
+            if (control == null) {
+                throw new IOException("the postcopy page server did not connect within " + CONNECT_TIMEOUT.toSeconds()
+                        + " s" + (process.isAlive() ? "" : " (it exited with status " + process.exitValue() + ")"));
+            }
+            return new PageServerProcess(dir, process, control);
+        } catch (IOException | RuntimeException e) {
+            if (process != null) {
+                process.destroyForcibly();
+            }
+            Files.deleteIfExists(socketPath);
+            Files.deleteIfExists(dir);
+            throw e;
+        }
+    }
+
+    /** This JVM's java, class or module path, and native access, running {@link PageServer}. */
+    private static List<String> command(Path socket) {
+        var cmd = new ArrayList<String>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-Xmx256m");
+        cmd.add("-XX:+UseSerialGC");
+        Module module = PageServer.class.getModule();
+        if (module.isNamed()) {
+            cmd.addAll(List.of("--enable-native-access=" + module.getName(), "--module-path",
+                    System.getProperty("jdk.module.path"), "-m", module.getName() + "/" + PageServer.class.getName()));
+        } else {
+            cmd.addAll(List.of("--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    PageServer.class.getName()));
+        }
+        cmd.add(socket.toString());
+        return cmd;
+    }
+
+    /**
+     * POSTCOPY_LISTEN: hands over the userfaultfd (its ranges registered for missing pages), the stream (from now
+     * on the server's to read and the return path its to write) with the bytes already read past the package,
+     * and per block the pages that have not arrived ({@code missing}, one bit per target page).
+     */
+    public void handOver(Userfaultfd uffd, UnixSocket stream, byte[] leftover, int ramSectionId,
+                         List<RamBlock> blocks, List<DirtyBitmap> missing) throws IOException {
+        control.sendDescriptors(uffd, stream);
+        var described = new ArrayList<ControlMessage.Block>();
+        var words = new ArrayList<long[]>();
+        for (int i = 0; i < blocks.size(); i++) {
+            RamBlock b = blocks.get(i);
+            described.add(new ControlMessage.Block(b.name(), b.memory().address(), b.usedLength()));
+            DirtyBitmap bits = missing.get(i);
+            long[] w = new long[(int) ((bits.size() + 63) / 64)];
+            for (long page = bits.nextSet(0); page >= 0; page = bits.nextSet(page + 1)) {
+                w[(int) (page >>> 6)] |= 1L << (page & 63);
+            }
+            words.add(w);
+        }
+        ControlMessage.write(control, new ControlMessage.Setup(uffd.features(), ramSectionId, described, words));
+        ControlMessage.write(control, new ControlMessage.Leftover(leftover));
+    }
+
+    /** A PING the guest met in the package: the server answers it on the return path. */
+    public void pong(int value) throws IOException {
+        ControlMessage.write(control, new ControlMessage.Pong(value));
+    }
+
+    /** What the server reports once the stream ended: {@link ControlMessage.Done} or {@link ControlMessage.Failed}. */
+    public Outcome awaitOutcome() throws IOException {
+        return switch (ControlMessage.read(control)) {
+            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.faults(), d.requests(), d.latencyP50Nanos(),
+                    d.latencyP99Nanos(), d.blocktimeNanos());
+            case ControlMessage.Failed f -> new Outcome(f.message(), 0, 0, 0, 0, 0, 0);
+            case ControlMessage other -> throw new IOException("unexpected message from the page server: " + other);
+        };
+    }
+
+    /**
+     * The end of the stream as the page server saw it: {@code failure} null when every page arrived; the fault
+     * figures (faults read, pages asked for, fault-to-placement latency, blocktime summed over waiting threads).
+     */
+    public record Outcome(String failure, long pagesPlaced, long faults, long requests, long latencyP50Nanos,
+                          long latencyP99Nanos, long blocktimeNanos) {
+    }
+
+    /** The guest's last word: SHUT({@code status}) on the return path; then the server exits. */
+    public void shut(int status) throws IOException {
+        ControlMessage.write(control, new ControlMessage.Shut(status));
+    }
+
+    @Override
+    public void close() {
+        control.close();
+        try {
+            if (!process.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor();
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+        try {
+            Files.deleteIfExists(dir.resolve("control.sock"));
+            Files.deleteIfExists(dir);
+        } catch (IOException ignored) {
+            // a temporary directory left behind
+        }
+    }
+}

@@ -1,0 +1,214 @@
+package dev.livemig.postcopy;
+
+import dev.livemig.host.HostAssumptions;
+import dev.livemig.linux.Mmap;
+import dev.livemig.linux.UnixSocket;
+import dev.livemig.linux.Userfaultfd;
+import dev.livemig.machine.DirtyBitmap;
+import dev.livemig.machine.RamBlock;
+import dev.livemig.ram.RamFlags;
+import dev.livemig.wire.StreamReader;
+import dev.livemig.wire.StreamWriter;
+import dev.livemig.wire.format.MigrationCommand;
+import dev.livemig.wire.format.MigrationCommands;
+import dev.livemig.wire.format.ReturnPathCodec;
+import dev.livemig.wire.format.ReturnPathMessage;
+import dev.livemig.wire.format.StreamFraming;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.LongStream;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The postcopy page server in its own process, fed by this test as the source would feed it: the rest of RAM on
+ * the main channel, page requests answered. Guest threads here read missing pages from Java code.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class PageServerTest {
+    private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
+    private static final int PAGES = 64;
+    private static final int RAM_SECTION = 2;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void needsMissingPageFaults() {
+        HostAssumptions.assumeUserfaultfdMissing();
+    }
+
+    private static long pattern(long page) {
+        return 0x7061_6765_0000_0000L | page;
+    }
+
+    /** The source's end of the main channel. */
+    private record Source(UnixSocket socket) {
+        void send(Writes w) throws Exception {
+            StreamWriter out = StreamWriter.inMemory();
+            w.to(out);
+            socket.write(out.toByteArray());
+        }
+
+        /** A PART (or END) section of the "ram" block carrying {@code pages}; {@code zeros} go as ZERO records. */
+        void ram(boolean end, long[] pages, long... zeros) throws Exception {
+            send(w -> {
+                StreamFraming.writeSectionContinue(w, end, RAM_SECTION);
+                boolean named = false;
+                for (long p : pages) {
+                    boolean zero = LongStream.of(zeros).anyMatch(z -> z == p);
+                    w.be64(p * PAGE | (zero ? RamFlags.ZERO : RamFlags.PAGE) | (named ? RamFlags.CONTINUE : 0));
+                    if (!named) {
+                        w.str8("ram");
+                        named = true;
+                    }
+                    if (zero) {
+                        w.u8(0);
+                    } else {
+                        for (int off = 0; off < PAGE; off += 8) {
+                            w.be64(Long.reverseBytes(pattern(p))); // little-endian in guest memory
+                        }
+                    }
+                }
+                w.be64(RamFlags.EOS);
+                StreamFraming.writeFooter(w, RAM_SECTION);
+            });
+        }
+
+        ReturnPathMessage returnPath() throws Exception {
+            byte[] head = new byte[4];
+            socket.readFully(head);
+            byte[] payload = new byte[((head[2] & 0xff) << 8) | (head[3] & 0xff)];
+            socket.readFully(payload);
+            byte[] all = new byte[4 + payload.length];
+            System.arraycopy(head, 0, all, 0, 4);
+            System.arraycopy(payload, 0, all, 4, payload.length);
+            return ReturnPathCodec.read(StreamReader.of(all));
+        }
+    }
+
+    interface Writes {
+        void to(StreamWriter w) throws Exception;
+    }
+
+    /** Guest memory registered for missing pages, the page server started and given it and the stream. */
+    private final class Served implements AutoCloseable {
+        final Arena arena = Arena.ofShared();
+        final Userfaultfd uffd = Userfaultfd.openMissing();
+        final MemorySegment guest = Mmap.anonymous(arena, (long) PAGES * PAGE);
+        final PageServerProcess server;
+        final Source source;
+
+        Served(DirtyBitmap missing, byte[] leftover) throws Exception {
+            uffd.registerMissing(guest);
+            for (long p = 0; p < PAGES; p++) {
+                if (!missing.get(p)) {
+                    uffd.zeroPage(guest.address() + p * PAGE, PAGE); // arrived as zero before the switch
+                }
+            }
+            try (UnixSocket.Server listener = UnixSocket.listen(dir.resolve("main.sock"))) {
+                source = new Source(UnixSocket.connect(dir.resolve("main.sock")));
+                try (UnixSocket destination = listener.accept(10_000)) {
+                    server = PageServerProcess.start();
+                    server.handOver(uffd, destination, leftover, RAM_SECTION,
+                            List.of(new RamBlock("ram", guest, PAGE)), List.of(missing));
+                } // the server holds its own descriptor of the destination's end
+            }
+        }
+
+        CompletableFuture<Long> readFromJava(long page) {
+            return CompletableFuture.supplyAsync(() -> guest.get(ValueLayout.JAVA_LONG, page * PAGE + 8),
+                    r -> Thread.ofPlatform().daemon().start(r));
+        }
+
+        @Override
+        public void close() {
+            server.close();
+            source.socket().close();
+            uffd.close();
+            arena.close();
+        }
+    }
+
+    private static DirtyBitmap missing(long from, long to) {
+        var bits = new DirtyBitmap(PAGES);
+        bits.setRange(from, to);
+        return bits;
+    }
+
+    private static byte[] ping(int value) throws Exception {
+        StreamWriter w = StreamWriter.inMemory();
+        MigrationCommands.write(w, new MigrationCommand.Ping(value));
+        return w.toByteArray();
+    }
+
+    @Test
+    void aPageAGuestThreadWaitsForIsAskedForAndEveryMissingPageIsPlacedByEof() throws Exception {
+        try (Served s = new Served(missing(1, PAGES), ping(4))) {
+            assertEquals(new ReturnPathMessage.Pong(4), s.source.returnPath(), "PING(4), read before the handover, answered");
+            s.server.pong(3);
+            assertEquals(new ReturnPathMessage.Pong(3), s.source.returnPath(), "the package's PING(3), through the server");
+
+            CompletableFuture<Long> waiting = s.readFromJava(40);
+            assertEquals(new ReturnPathMessage.ReqPagesId(40L * PAGE, PAGE, "ram"), s.source.returnPath());
+            assertFalse(waiting.isDone(), "the reader waits for its page");
+            s.source.ram(false, new long[]{40});
+            assertEquals(pattern(40), waiting.get(30, TimeUnit.SECONDS));
+
+            long[] rest = LongStream.range(1, PAGES).filter(p -> p != 40).toArray();
+            s.source.ram(false, rest, 7);
+            s.source.ram(true, new long[0]);
+            s.source.send(StreamFraming::writeEof);
+            PageServerProcess.Outcome outcome = s.server.awaitOutcome();
+            assertNull(outcome.failure(), outcome.toString());
+            assertEquals(PAGES - 1, outcome.pagesPlaced());
+            assertEquals(1, outcome.requests());
+            assertTrue(outcome.latencyP50Nanos() > 0 && outcome.latencyP99Nanos() >= outcome.latencyP50Nanos(), outcome.toString());
+            s.server.shut(0);
+            assertEquals(new ReturnPathMessage.Shut(0), s.source.returnPath());
+
+            for (long p = 0; p < PAGES; p++) {
+                long expected = p == 0 || p == 7 ? 0 : pattern(p);
+                assertEquals(expected, s.guest.get(ValueLayout.JAVA_LONG, p * PAGE + PAGE - 8), "page " + p);
+            }
+        }
+    }
+
+    @Test
+    void aPageThatNeverArrivesFailsTheStreamAndItsReaderGetsAnErrorNotAHang() throws Exception {
+        assumeTrue((Userfaultfd.supportedFeatures() & Userfaultfd.FEATURE_POISON) != 0, "userfaultfd without POISON (Linux < 6.6)");
+        try (Served s = new Served(missing(1, 4), new byte[0])) {
+            s.source.ram(true, new long[]{1, 2});
+            s.source.send(StreamFraming::writeEof);
+            PageServerProcess.Outcome outcome = s.server.awaitOutcome();
+            assertEquals("1 pages of the guest never arrived before EOF (first: ram offset 0x3000)", outcome.failure());
+            var error = assertThrows(InternalError.class, () -> s.guest.get(ValueLayout.JAVA_LONG, 3L * PAGE));
+            assertTrue(error.getMessage().contains("unsafe memory access"), error.getMessage());
+            assertEquals(pattern(2), s.guest.get(ValueLayout.JAVA_LONG, 2L * PAGE));
+            s.server.shut(1);
+            assertEquals(new ReturnPathMessage.Shut(1), s.source.returnPath());
+        }
+    }
+
+    @Test
+    void aStreamThatIsNotPostcopyRamIsRefusedWithWhereAndWhat() throws Exception {
+        try (Served s = new Served(missing(1, 2), new byte[0])) {
+            s.source.send(w -> StreamFraming.writeSectionStart(w, true, 9, "timer", 0, 2));
+            PageServerProcess.Outcome outcome = s.server.awaitOutcome();
+            assertTrue(outcome.failure().startsWith("section start after the postcopy package: timer"), outcome.failure());
+            assertTrue(outcome.failure().contains("offset=0x0"), outcome.failure());
+            s.server.shut(1);
+        }
+    }
+}
