@@ -173,9 +173,12 @@ public final class UnixSocket implements AutoCloseable {
         sendDescriptors(new int[]{uffd.descriptor()});
     }
 
-    /** Sends the descriptors of {@code uffd} and of {@code stream}, in that order, in one message. */
-    public void sendDescriptors(Userfaultfd uffd, UnixSocket stream) throws IOException {
-        sendDescriptors(new int[]{uffd.descriptor(), stream.fd.fd()});
+    /**
+     * Sends the descriptors of {@code uffd} and of the Java socket {@code stream}, in that order, in one message
+     * (needs {@link SocketChannelDescriptor#OPTION}).
+     */
+    public void sendDescriptors(Userfaultfd uffd, java.nio.channels.SocketChannel stream) throws IOException {
+        sendDescriptors(new int[]{uffd.descriptor(), SocketChannelDescriptor.of(stream)});
     }
 
     /** Sends one marker byte carrying {@code fds} as SCM_RIGHTS; the descriptors stay open here too. */

@@ -77,13 +77,19 @@ public final class PageServerProcess implements AutoCloseable {
     }
 
     /**
-     * POSTCOPY_LISTEN: hands over the userfaultfd (its ranges registered for missing pages), the stream (from now
-     * on the server's to read and the return path its to write) with the bytes already read past the package,
-     * and per block the pages that have not arrived ({@code missing}, one bit per target page).
+     * POSTCOPY_LISTEN: hands over the userfaultfd (its ranges registered for missing pages), the stream, a tcp or
+     * unix socket channel (from now on the server's to read and the return path its to write; reaching its
+     * descriptor needs {@link dev.livemig.linux.SocketChannelDescriptor#OPTION}) with the bytes already read past
+     * the package, and per block the pages that have not arrived ({@code missing}, one bit per target page).
      */
-    public void handOver(Userfaultfd uffd, UnixSocket stream, byte[] leftover, int ramSectionId,
+    public void handOver(Userfaultfd uffd, java.nio.channels.SocketChannel stream, byte[] leftover, int ramSectionId,
                          List<RamBlock> blocks, List<DirtyBitmap> missing) throws IOException {
         control.sendDescriptors(uffd, stream);
+        describe(uffd, leftover, ramSectionId, blocks, missing);
+    }
+
+    private void describe(Userfaultfd uffd, byte[] leftover, int ramSectionId, List<RamBlock> blocks,
+                          List<DirtyBitmap> missing) throws IOException {
         var described = new ArrayList<ControlMessage.Block>();
         var words = new ArrayList<long[]>();
         for (int i = 0; i < blocks.size(); i++) {

@@ -2,7 +2,6 @@ package dev.livemig.postcopy;
 
 import dev.livemig.host.HostAssumptions;
 import dev.livemig.linux.Mmap;
-import dev.livemig.linux.UnixSocket;
 import dev.livemig.linux.Userfaultfd;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
@@ -19,7 +18,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
 import java.lang.foreign.Arena;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
@@ -54,11 +64,23 @@ class PageServerTest {
     }
 
     /** The source's end of the main channel. */
-    private record Source(UnixSocket socket) {
+    private record Source(SocketChannel socket) {
         void send(Writes w) throws Exception {
             StreamWriter out = StreamWriter.inMemory();
             w.to(out);
-            socket.write(out.toByteArray());
+            ByteBuffer b = ByteBuffer.wrap(out.toByteArray());
+            while (b.hasRemaining()) {
+                socket.write(b);
+            }
+        }
+
+        private void readFully(byte[] into) throws Exception {
+            ByteBuffer b = ByteBuffer.wrap(into);
+            while (b.hasRemaining()) {
+                if (socket.read(b) < 0) {
+                    throw new java.io.EOFException("the page server closed the stream");
+                }
+            }
         }
 
         /** A PART (or END) section of the "ram" block carrying {@code pages}; {@code zeros} go as ZERO records. */
@@ -88,9 +110,9 @@ class PageServerTest {
 
         ReturnPathMessage returnPath() throws Exception {
             byte[] head = new byte[4];
-            socket.readFully(head);
+            readFully(head);
             byte[] payload = new byte[((head[2] & 0xff) << 8) | (head[3] & 0xff)];
-            socket.readFully(payload);
+            readFully(payload);
             byte[] all = new byte[4 + payload.length];
             System.arraycopy(head, 0, all, 0, 4);
             System.arraycopy(payload, 0, all, 4, payload.length);
@@ -110,16 +132,20 @@ class PageServerTest {
         final PageServerProcess server;
         final Source source;
 
-        Served(DirtyBitmap missing, byte[] leftover) throws Exception {
+        /** {@code unix}: the main channel is a Unix-domain socket, else tcp over loopback (both Java's channels). */
+        Served(DirtyBitmap missing, byte[] leftover, boolean unix) throws Exception {
             uffd.registerMissing(guest);
             for (long p = 0; p < PAGES; p++) {
                 if (!missing.get(p)) {
                     uffd.zeroPage(guest.address() + p * PAGE, PAGE); // arrived as zero before the switch
                 }
             }
-            try (UnixSocket.Server listener = UnixSocket.listen(dir.resolve("main.sock"))) {
-                source = new Source(UnixSocket.connect(dir.resolve("main.sock")));
-                try (UnixSocket destination = listener.accept(10_000)) {
+            SocketAddress at = unix ? UnixDomainSocketAddress.of(dir.resolve("main.sock"))
+                    : new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+            try (ServerSocketChannel listener = ServerSocketChannel.open(unix ? StandardProtocolFamily.UNIX : StandardProtocolFamily.INET)) {
+                listener.bind(at);
+                source = new Source(SocketChannel.open(listener.getLocalAddress()));
+                try (SocketChannel destination = listener.accept()) {
                     server = PageServerProcess.start();
                     server.handOver(uffd, destination, leftover, RAM_SECTION,
                             List.of(new RamBlock("ram", guest, PAGE)), List.of(missing));
@@ -135,7 +161,11 @@ class PageServerTest {
         @Override
         public void close() {
             server.close();
-            source.socket().close();
+            try {
+                source.socket().close();
+            } catch (java.io.IOException ignored) {
+                // closing the test's end
+            }
             uffd.close();
             arena.close();
         }
@@ -153,9 +183,10 @@ class PageServerTest {
         return w.toByteArray();
     }
 
-    @Test
-    void aPageAGuestThreadWaitsForIsAskedForAndEveryMissingPageIsPlacedByEof() throws Exception {
-        try (Served s = new Served(missing(1, PAGES), ping(4))) {
+    @ParameterizedTest(name = "unix={0}")
+    @ValueSource(booleans = {false, true})
+    void aPageAGuestThreadWaitsForIsAskedForAndEveryMissingPageIsPlacedByEof(boolean unix) throws Exception {
+        try (Served s = new Served(missing(1, PAGES), ping(4), unix)) {
             assertEquals(new ReturnPathMessage.Pong(4), s.source.returnPath(), "PING(4), read before the handover, answered");
             s.server.pong(3);
             assertEquals(new ReturnPathMessage.Pong(3), s.source.returnPath(), "the package's PING(3), through the server");
@@ -188,7 +219,7 @@ class PageServerTest {
     @Test
     void aPageThatNeverArrivesFailsTheStreamAndItsReaderGetsAnErrorNotAHang() throws Exception {
         assumeTrue((Userfaultfd.supportedFeatures() & Userfaultfd.FEATURE_POISON) != 0, "userfaultfd without POISON (Linux < 6.6)");
-        try (Served s = new Served(missing(1, 4), new byte[0])) {
+        try (Served s = new Served(missing(1, 4), new byte[0], false)) {
             s.source.ram(true, new long[]{1, 2});
             s.source.send(StreamFraming::writeEof);
             PageServerProcess.Outcome outcome = s.server.awaitOutcome();
@@ -203,7 +234,7 @@ class PageServerTest {
 
     @Test
     void aStreamThatIsNotPostcopyRamIsRefusedWithWhereAndWhat() throws Exception {
-        try (Served s = new Served(missing(1, 2), new byte[0])) {
+        try (Served s = new Served(missing(1, 2), new byte[0], true)) {
             s.source.send(w -> StreamFraming.writeSectionStart(w, true, 9, "timer", 0, 2));
             PageServerProcess.Outcome outcome = s.server.awaitOutcome();
             assertTrue(outcome.failure().startsWith("section start after the postcopy package: timer"), outcome.failure());
