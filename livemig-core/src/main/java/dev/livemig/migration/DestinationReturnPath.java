@@ -69,8 +69,8 @@ final class DestinationReturnPath {
                 // QEMU 10.0 sends it as switchover begins, for handlers with a switchover_start hook (VFIO's
                 // multifd device state); no livemig handler has one
             }
-            case MigrationCommand.PostcopyAdvise advise -> throw in.error("POSTCOPY_ADVISE: the source wants postcopy, and"
-                    + " livemig's destination side of postcopy is not built yet (switch postcopy-ram off at the source)");
+            case MigrationCommand.PostcopyAdvise advise -> throw in.error("POSTCOPY_ADVISE, but postcopy-ram is off here"
+                    + " (turn it on at the destination too, or off at the source)");
             case MigrationCommand other -> throw in.error("command not supported in precopy by livemig yet: " + other);
         }
     }

@@ -48,6 +48,8 @@ public final class IncomingMigration implements AutoCloseable {
     private volatile boolean cancelled;
     private volatile DestinationReturnPath returnPath; // from the source's connection on
     private volatile RunState sourceRunState;
+    private volatile PostcopyDestination postcopy; // capability postcopy-ram, from the source's connection on
+    private volatile dev.livemig.postcopy.PageServerProcess.Outcome postcopyOutcome;
     private Thread thread;
     private volatile MigrationUri address;
     private final QmpDialect dialect;
@@ -97,6 +99,7 @@ public final class IncomingMigration implements AutoCloseable {
         if (dialect.listensInSetup()) {
             state.moveAnnounced(MigrationStatus.SETUP); // 7.2's stays none until the source connects
         }
+        StandardSections.of(machine).ram().postcopyIncoming(config.has(MigrationCapability.POSTCOPY_RAM));
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
         return listener.address();
@@ -207,9 +210,24 @@ public final class IncomingMigration implements AutoCloseable {
             StandardSections.of(machine).ram().directIo(config.booleanValue(MigrationParameter.DIRECT_IO)
                     && address instanceof MigrationUri.File file ? file.path() : null);
             var in = new StreamReader(channel);
-            LoadVm.Result result = new LoadVm(machine, in, DescribedDevices.NONE, returnPath::onCommand).load();
+            LoadVm.CommandHandler commands = returnPath::onCommand;
+            if (config.has(MigrationCapability.POSTCOPY_RAM)) {
+                postcopy = new PostcopyDestination(machine, returnPath, channel, in,
+                        () -> state.move(MigrationStatus.POSTCOPY_ACTIVE), this::startAtPostcopyRun);
+                commands = postcopy;
+            }
+            var load = new LoadVm(machine, in, DescribedDevices.NONE, commands);
+            if (postcopy != null) {
+                postcopy.loadWith(load);
+            }
+            LoadVm.Result result = load.load();
             if (multifd != null) {
                 multifd.checkNothingAfterLastSync();
+            }
+            if (postcopy != null && postcopy.handedOff()) {
+                postcopyOutcome = postcopy.awaitEnd(); // the guest runs (or not) since POSTCOPY_RUN
+                state.move(MigrationStatus.COMPLETED);
+                return;
             }
             returnPath.succeeded();
             sourceRunState = result.sourceRunState();
@@ -234,7 +252,10 @@ public final class IncomingMigration implements AutoCloseable {
                 LOG.log(System.Logger.Level.ERROR, "incoming migration failed unexpectedly", e);
             }
             DestinationReturnPath rp = returnPath;
-            if (rp != null) {
+            if (postcopy != null) {
+                postcopy.failed();
+                postcopy.close(); // the page server poisoned what never came; waiting guest threads are released
+            } else if (rp != null) {
                 rp.failed(); // best effort: the source learns of the failure from the closed connection otherwise
             }
             MigrationChannel.closeQuietly(channel);
@@ -248,6 +269,9 @@ public final class IncomingMigration implements AutoCloseable {
             }
             state.move(cancelled ? MigrationStatus.CANCELLED : MigrationStatus.FAILED);
         } finally {
+            if (postcopy != null) {
+                postcopy.close();
+            }
             MigrationChannel.closeQuietly(channel);
             IncomingListener l = listener;
             if (l != null) {
@@ -275,6 +299,36 @@ public final class IncomingMigration implements AutoCloseable {
             finished.countDown();
             completion.complete(info());
         }
+    }
+
+    /**
+     * POSTCOPY_RUN: the device state is loaded and the rest of RAM comes on demand, so the guest starts now when
+     * autostart says so (as QEMU starts it at RUN, not at the end of the stream).
+     */
+    private void startAtPostcopyRun() {
+        RunState source = StandardSections.of(machine).globalState().received();
+        source = source == null ? RunState.RUNNING : source;
+        sourceRunState = source;
+        boolean start;
+        synchronized (autostartLock) {
+            autostartDecided = true;
+            start = autostart && source.isRunning();
+            if (!start) {
+                machine.enter(source.isRunning() ? RunState.PAUSED : source);
+            }
+        }
+        if (start) {
+            machine.resume();
+            state.emit(new MigrationEvent.Resume(System.currentTimeMillis()));
+        }
+    }
+
+    /**
+     * What the postcopy page server measured once the migration completed in postcopy: pages it placed, faults,
+     * requests, fault latency (p50, p99) and blocktime; empty before, or without postcopy.
+     */
+    public java.util.Optional<dev.livemig.postcopy.PageServerProcess.Outcome> postcopyOutcome() {
+        return java.util.Optional.ofNullable(postcopyOutcome);
     }
 
     /** Completes with the final {@link MigrationInfo} (completed, failed or cancelled) when the load has ended. */

@@ -310,8 +310,7 @@ public final class MigrationController implements AutoCloseable {
 
     private IncomingMigration listenIncoming(MigrationUri uri) throws MigrationException {
         if (config.has(MigrationCapability.POSTCOPY_RAM)) {
-            throw new MigrationConfigException("postcopy-ram on a livemig destination is not built yet"
-                    + " (a livemig source postcopies into QEMU); switch it off here to receive precopy");
+            checkPostcopyDestination(uri);
         }
         // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
         // (migrate-set-capabilities looks only at the outgoing status)
@@ -320,6 +319,25 @@ public final class MigrationController implements AutoCloseable {
         incoming = in;
         incomingStarted.complete(in);
         return in;
+    }
+
+    /** What a postcopy destination needs of this JVM and host, refused before anything listens. */
+    private void checkPostcopyDestination(MigrationUri uri) throws MigrationException {
+        if (!(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationConfigException("postcopy-ram needs a tcp or unix migration channel, not " + uri);
+        }
+        if (config.has(MigrationCapability.MULTIFD)) {
+            throw new MigrationConfigException("postcopy-ram together with multifd is not built yet in livemig");
+        }
+        if (!dev.livemig.linux.SocketChannelDescriptor.available()) {
+            throw new MigrationConfigException("postcopy-ram on a destination needs this JVM started with "
+                    + dev.livemig.linux.SocketChannelDescriptor.OPTION + " (its page server takes over the stream's socket)");
+        }
+        try (var probe = dev.livemig.linux.Userfaultfd.openMissing()) {
+            probe.features();
+        } catch (RuntimeException e) {
+            throw new MigrationConfigException("postcopy-ram on a destination needs userfaultfd: " + e.getMessage());
+        }
     }
 
     private boolean migrationActive() {

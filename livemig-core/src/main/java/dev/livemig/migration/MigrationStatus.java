@@ -61,7 +61,8 @@ public enum MigrationStatus {
     private static final Map<MigrationStatus, Set<MigrationStatus>> DESTINATION = Map.of(
             NONE, EnumSet.of(SETUP, ACTIVE, FAILED, CANCELLED),
             SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLED),
-            ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED));
+            ACTIVE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLED),
+            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED));
 
     /** Throws when {@code from → to} is not a transition of {@code side}. */
     public static void checkMove(Side side, MigrationStatus from, MigrationStatus to) {

@@ -28,7 +28,7 @@ final class PostcopyIncoming {
     private static final int PING_BYTES = COMMAND_HEADER + 4;
     private static final int FOOTER_BYTES = 5;        // 0x7e, be32 section id
 
-    enum Phase { NONE, ADVISE, DISCARD, RUNNING }
+    enum Phase { NONE, ADVISE, DISCARD, LISTENING, RUNNING }
 
     /** A package's content: the FULL device sections as they came, and the PING values inside, in order. */
     record Package(byte[] deviceSections, List<Integer> pings) {
@@ -133,6 +133,30 @@ final class PostcopyIncoming {
         }
         phase = Phase.RUNNING;
         return new Package(java.util.Arrays.copyOfRange(bytes, from, end), List.copyOf(pings));
+    }
+
+    /** PACKAGED for a destination that loads it record by record: after ADVISE or DISCARD, at most 16 MiB. */
+    void checkPackage(MigrationCommand.Packaged packaged, StreamReader in, long at) throws MigrationException {
+        if (phase != Phase.ADVISE && phase != Phase.DISCARD) {
+            throw in.errorAt(at, "PACKAGED in postcopy state " + phase + " (expected ADVISE or DISCARD)");
+        }
+        if (packaged.length() > MAX_PACKAGED_BYTES) {
+            throw in.errorAt(at, "PACKAGED of " + packaged.length() + " bytes: more than " + MAX_PACKAGED_BYTES);
+        }
+    }
+
+    /** POSTCOPY_LISTEN (inside the package): after ADVISE or DISCARD. */
+    void listen(StreamReader in, long at) throws MigrationException {
+        if (phase != Phase.ADVISE && phase != Phase.DISCARD) {
+            throw in.errorAt(at, "POSTCOPY_LISTEN in postcopy state " + phase + " (expected ADVISE or DISCARD)");
+        }
+        phase = Phase.LISTENING;
+    }
+
+    /** POSTCOPY_RUN (closing the package): after LISTEN. */
+    void run(StreamReader in, long at) throws MigrationException {
+        expect(in, at, "POSTCOPY_RUN", Phase.LISTENING);
+        phase = Phase.RUNNING;
     }
 
     /** POSTCOPY_LISTEN or POSTCOPY_RUN outside a package: QEMU only ever sends them inside one. */

@@ -278,7 +278,12 @@ public final class PageServer {
                 long offset = f.address() - blocks.get(b).address();
                 long page = offset / PAGE;
                 if (!missing[b].get(page)) {
-                    uffd.wake(blocks.get(b).address() + page * PAGE, PAGE); // placed meanwhile
+                    // received before the switch as a zero page never written (nothing to ask for), or placed
+                    // meanwhile (then the zero page is refused, and the waiter only needs waking)
+                    long address = blocks.get(b).address() + page * PAGE;
+                    if (!uffd.zeroPage(address, PAGE)) {
+                        uffd.wake(address, PAGE);
+                    }
                     continue;
                 }
                 List<long[]> waiters = waiting.computeIfAbsent(key(b, page), k -> new ArrayList<>());

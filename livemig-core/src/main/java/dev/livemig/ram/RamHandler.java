@@ -203,6 +203,24 @@ public final class RamHandler implements LiveStateHandler {
         }
     }
 
+    private volatile boolean postcopyIncoming;
+
+    /**
+     * For the next incoming migration: capability postcopy-ram, so nothing is faulted in ahead (a page that has
+     * not arrived must stay missing for userfaultfd) and the loader notes which pages arrive. Set before listening.
+     */
+    public void postcopyIncoming(boolean on) {
+        this.postcopyIncoming = on;
+    }
+
+    /** The running incoming load's loader (postcopy reads what arrived from it). */
+    public synchronized RamLoader incoming() {
+        if (loader == null) {
+            throw new IllegalStateException("no incoming load runs");
+        }
+        return loader;
+    }
+
     private RamPrefault prefault;
     private java.util.Map<RamBlock, dev.livemig.machine.DirtyBitmap> populatedBeforePrefault;
 
@@ -212,6 +230,9 @@ public final class RamHandler implements LiveStateHandler {
      * instead of the migration (QEMU's -mem-prealloc, but only while waiting). Undone by {@link #loadCleanup}.
      */
     public synchronized void prepareIncoming() {
+        if (postcopyIncoming) {
+            return; // pages must stay missing until they come: nothing is faulted in
+        }
         if (prefault == null && populatedBeforePrefault == null) { // once (the prefault may be switched off)
             populatedBeforePrefault = RamLoader.populated(blocks, features);
             prefault = RamPrefault.start(blocks, features);
@@ -228,7 +249,9 @@ public final class RamHandler implements LiveStateHandler {
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
         loader.directIo(mappedRamIncoming ? directIo : null);
-        if (prefault == null) {
+        if (postcopyIncoming) {
+            loader.trackReceived();
+        } else if (prefault == null) {
             prefault = RamPrefault.start(blocks, features);
         }
     }

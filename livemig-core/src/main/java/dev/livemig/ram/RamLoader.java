@@ -25,6 +25,7 @@ public final class RamLoader {
     private final RamRecords records = new RamRecords(); // the section's grammar; keeps the last named block
     private RamBlock last; // the block of the previous page record (CONTINUE)
     private Map<RamBlock, DirtyBitmap> owed; // postcopy: pages discarded at the switch that must come again
+    private Map<RamBlock, DirtyBitmap> received; // postcopy destination: pages that arrived at least once
     private String lastName; // the name it was looked up by
     private long pagesLoaded;
     private final DecompressThreads decompressor; // null: COMPRESS_PAGE records are inflated on this thread
@@ -234,7 +235,41 @@ public final class RamLoader {
         return null;
     }
 
+    /** Postcopy destination: from now on note every page that arrives ({@link #missing}). */
+    public void trackReceived() {
+        received = new HashMap<>();
+        for (RamBlock b : blocks.values()) {
+            received.put(b, new DirtyBitmap(b.targetPages()));
+        }
+    }
+
+    /**
+     * Postcopy destination, at LISTEN: per block (in {@code order}), the pages the source has still to send: those
+     * that never arrived, and those discarded at the switch.
+     */
+    public List<DirtyBitmap> missing(List<RamBlock> order) {
+        var out = new java.util.ArrayList<DirtyBitmap>();
+        for (RamBlock b : order) {
+            var bits = new DirtyBitmap(b.targetPages());
+            DirtyBitmap got = received == null ? null : received.get(b);
+            DirtyBitmap due = owed == null ? null : owed.get(b);
+            for (long page = 0; page < bits.size(); page++) {
+                if (got == null || !got.get(page) || (due != null && due.get(page))) {
+                    bits.set(page);
+                }
+            }
+            out.add(bits);
+        }
+        return out;
+    }
+
     private void arrived(long offset) {
+        if (received != null) {
+            DirtyBitmap bits = received.get(last);
+            if (bits != null) {
+                bits.set(offset >>> RamBlock.TARGET_PAGE_BITS);
+            }
+        }
         if (owed != null) {
             DirtyBitmap bits = owed.get(last);
             if (bits != null) {

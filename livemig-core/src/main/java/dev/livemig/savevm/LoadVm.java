@@ -46,6 +46,14 @@ public final class LoadVm {
         void onCommand(StreamRecord.Command command, StreamReader in) throws MigrationException;
 
         /**
+         * True once a command handed the rest of the stream to someone else (postcopy's page server at
+         * POSTCOPY_LISTEN): the load then ends after that command without reading on.
+         */
+        default boolean handedOff() {
+            return false;
+        }
+
+        /**
          * A snapshot's: SWITCHOVER_START (which current QEMU writes into snapshot files too) is checked and has
          * nothing to start here; any other command is refused, as a snapshot has none.
          */
@@ -111,7 +119,13 @@ public final class LoadVm {
                     }
                     case StreamRecord.SectionStart start -> loadStart(start);
                     case StreamRecord.SectionContinue cont -> loadContinue(cont);
-                    case StreamRecord.Command cmd -> commands.onCommand(cmd, in);
+                    case StreamRecord.Command cmd -> {
+                        commands.onCommand(cmd, in);
+                        if (commands.handedOff()) {
+                            RunState state = standard.globalState().received(); // it came in the package
+                            return new Result(state == null ? RunState.RUNNING : state, null, null);
+                        }
+                    }
                 }
             }
         } finally {
@@ -121,6 +135,34 @@ public final class LoadVm {
                 }
             }
         }
+    }
+
+    /**
+     * A postcopy package (format reference §12.3): its records, a stream of their own with no header, through
+     * this load's devices and commands (POSTCOPY_LISTEN, the devices' FULL sections, PINGs, POSTCOPY_RUN) to its
+     * end. Only FULL sections and commands may be in it.
+     */
+    public void loadPackage(byte[] bytes) throws MigrationException {
+        var nested = new LoadVm(machine, StreamReader.of(bytes), new DescribedDevices(described), commands);
+        nested.in.section("package");
+        while (!nested.in.atEnd()) {
+            long at = nested.in.offset();
+            switch (StreamFraming.readRecord(nested.in)) {
+                case StreamRecord.SectionStart s when s.full() -> nested.loadStart(s);
+                case StreamRecord.Command cmd -> commands.onCommand(cmd, nested.in);
+                case StreamRecord other -> throw nested.in.errorAt(at, "a postcopy package carries FULL sections and commands, not " + other);
+            }
+        }
+    }
+
+    /** The stream's section id of the iterative section {@code idstr} started so far, or -1. */
+    public int startedSectionId(String idstr) {
+        for (var e : started.entrySet()) {
+            if (e.getValue().idstr().equals(idstr)) {
+                return e.getKey();
+            }
+        }
+        return -1;
     }
 
     private void loadStart(StreamRecord.SectionStart s) throws MigrationException {

@@ -14,6 +14,15 @@ import java.nio.channels.GatheringByteChannel;
 public interface MigrationChannel extends ByteChannel, GatheringByteChannel, java.nio.channels.ScatteringByteChannel {
 
     /**
+     * The connected socket under this channel, for a consumer that hands the rest of the stream to another
+     * process (postcopy's page server); empty for other transports, and while bytes read ahead are still
+     * to be returned.
+     */
+    default java.util.Optional<java.nio.channels.SocketChannel> socket() {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * The file under a file: channel, for layouts written at fixed offsets (mapped-ram); empty for streams.
      */
     default java.util.Optional<java.nio.channels.SeekableByteChannel> seekable() {

@@ -26,6 +26,11 @@ final class SocketMigrationChannel implements MigrationChannel {
     }
 
     @Override
+    public java.util.Optional<SocketChannel> socket() {
+        return preread.hasRemaining() ? java.util.Optional.empty() : java.util.Optional.of(socket);
+    }
+
+    @Override
     public int read(ByteBuffer dst) throws IOException {
         if (preread.hasRemaining()) {
             return drainPreread(dst);

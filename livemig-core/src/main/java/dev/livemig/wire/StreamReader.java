@@ -122,6 +122,19 @@ public final class StreamReader implements AutoCloseable {
         return new StreamReader(Channels.newChannel(new ByteArrayInputStream(bytes)), Math.max(512, Math.min(bytes.length, DEFAULT_BUFFER)));
     }
 
+    /**
+     * The bytes read from the channel but not consumed yet, taken out of this reader: whoever reads on from the
+     * channel itself (postcopy's page server) reads these first. Not for a mapped reader.
+     */
+    public byte[] takeBuffered() {
+        if (mapped != null) {
+            throw new IllegalStateException("a mapped reader has no read-ahead to hand over");
+        }
+        byte[] out = new byte[buf.remaining()];
+        buf.get(out);
+        return out;
+    }
+
     /** Bytes consumed so far: the offset of the next byte to be read. */
     public long offset() {
         return base + buf.position();
