@@ -62,11 +62,6 @@ final class DemoCommand implements Callable<Integer> {
         guest.check();
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
-        if (config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)) {
-            // said here, before the destination process starts, rather than in that process's error output
-            throw new dev.livemig.migration.MigrationConfigException("postcopy-ram: the demo's destination is livemig,"
-                    + " whose destination side of postcopy is not built yet (a livemig source postcopies into QEMU: docs/interop.md)");
-        }
         Path scratch = Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir"));
         String tag = "livemig-demo-" + ProcessHandle.current().pid();
         Path socket = Path.of(System.getProperty("java.io.tmpdir"), tag + ".sock");
@@ -118,10 +113,17 @@ final class DemoCommand implements Callable<Integer> {
             String verification = verdict.string("verification");
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson())
-                        .put("verified", verified).put("verification", verification).put("host", host.toJson()).build()));
+                        .put("verified", verified).put("verification", verification).put("host", host.toJson())
+                        .put("postcopy", verdict.get("postcopy").orElse(new Json.Null())).build()));
             } else {
                 System.out.print(ProgressLine.summary(info));
                 System.out.println("dirty tracking: " + dev.livemig.savevm.StandardSections.of(g.machine()).ram().trackerName());
+                if (verdict.get("postcopy").orElse(null) instanceof Json.Obj p) { // measured by the destination's page server
+                    System.out.printf(java.util.Locale.ROOT, "postcopy at the destination: %s page requests, fault latency"
+                                    + " p50 %.2f ms p99 %.2f ms, blocktime %s ms%n", p.get("requests").orElseThrow().asLong(),
+                            p.get("fault_latency_p50_us").orElseThrow().asLong() / 1e3,
+                            p.get("fault_latency_p99_us").orElseThrow().asLong() / 1e3, p.get("blocktime_ms").orElseThrow().asLong());
+                }
                 System.out.println((verified ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             return verified ? 0 : 1;

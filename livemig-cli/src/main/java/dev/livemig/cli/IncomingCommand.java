@@ -151,9 +151,11 @@ final class IncomingCommand implements Callable<Integer> {
                         .put("status", incoming.status().qemuName())
                         .put("source_run_state", incoming.sourceRunState() == null ? "unknown" : incoming.sourceRunState().qemuName())
                         .put("rounds_after_resume", ranRounds)
+                        .put("postcopy", incoming.postcopyOutcome().map(IncomingCommand::postcopyJson).orElse(new Json.Null()))
                         .build()));
             } else {
                 System.out.printf("incoming migration %s in %d ms%n", incoming.status().qemuName(), loadMs);
+                incoming.postcopyOutcome().ifPresent(o -> System.out.println(postcopyText(o)));
                 System.out.println((problem == null ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             System.out.flush();
@@ -162,6 +164,19 @@ final class IncomingCommand implements Callable<Integer> {
             }
             return problem == null ? 0 : 1;
         }
+    }
+
+    /** What the postcopy page server measured, in the JSON line: latencies in microseconds, blocktime in ms. */
+    static Json postcopyJson(dev.livemig.postcopy.PageServerProcess.Outcome o) {
+        return Json.object().put("pages_placed", o.pagesPlaced()).put("faults", o.faults()).put("requests", o.requests())
+                .put("fault_latency_p50_us", o.latencyP50Nanos() / 1_000).put("fault_latency_p99_us", o.latencyP99Nanos() / 1_000)
+                .put("blocktime_ms", o.blocktimeNanos() / 1_000_000).build();
+    }
+
+    static String postcopyText(dev.livemig.postcopy.PageServerProcess.Outcome o) {
+        return String.format(java.util.Locale.ROOT, "postcopy: %d pages after the switch, %d faults, %d page requests,"
+                        + " fault latency p50 %.2f ms p99 %.2f ms, blocktime %d ms", o.pagesPlaced(), o.faults(), o.requests(),
+                o.latencyP50Nanos() / 1e6, o.latencyP99Nanos() / 1e6, o.blocktimeNanos() / 1_000_000);
     }
 
     /** One line on stdout: the JSON object with --json, the text otherwise. */

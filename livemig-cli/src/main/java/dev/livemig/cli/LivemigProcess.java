@@ -68,7 +68,8 @@ final class LivemigProcess implements AutoCloseable {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String jar = System.getProperty("java.class.path"); // the shaded jar, or a test's class path
         // the same JVM flags as ./livemig: a small serial heap, since page data never lives on the heap
-        List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
+        List<String> cmd = new ArrayList<>(List.of(javaBin, "--enable-native-access=ALL-UNNAMED",
+                "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "-XX:+UseSerialGC",
                 "-Xms8m"));
         String aot = System.getenv("LIVEMIG_DESTINATION_AOT_CACHE"); // ./livemig's, trained for this jar
         if (aot != null && !aot.isBlank() && java.nio.file.Files.isRegularFile(java.nio.file.Path.of(aot))) {

@@ -53,6 +53,12 @@ final class ProgressLine {
             sb.append(String.format("dirty sync count: %d%n", ram.dirtySyncCount()));
             sb.append(String.format("precopy ram: %d kbytes%n", ram.precopyBytes() / 1024));
             sb.append(String.format("downtime ram: %d kbytes%n", ram.downtimeBytes() / 1024));
+            if (ram.postcopyBytes() > 0) { // HMP's wording; both only once postcopy started
+                sb.append(String.format("postcopy ram: %d kbytes%n", ram.postcopyBytes() / 1024));
+            }
+            if (ram.postcopyRequests() > 0) {
+                sb.append(String.format("postcopy request count: %d%n", ram.postcopyRequests()));
+            }
         }
         var x = info.xbzrle();
         if (x != null) { // HMP's wording

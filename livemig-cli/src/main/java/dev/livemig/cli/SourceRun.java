@@ -22,7 +22,9 @@ final class SourceRun {
 
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet)
             throws MigrationException, MigrationRefusedException, InterruptedException {
-        try (var controller = MigrationController.builder(machine).config(config).build()) {
+        // with postcopy-ram the command line switches by itself once precopy stops converging
+        try (var controller = MigrationController.builder(machine).config(config)
+                .postcopyWhenStuck(config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)).build()) {
             return follow(controller, config, target, quiet);
         }
     }

@@ -3,6 +3,7 @@ package dev.livemig.cli;
 import dev.livemig.cli.guest.SlowLoadDevice;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -100,6 +101,18 @@ class DemoIT {
         Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
         assertEquals("completed", info.string("status"));
         assertTrue(info.get(statsMember).orElseThrow().asObject().number("pages") > 0, info.toString());
+    }
+
+    @Test
+    void aGuestThatDirtiesFasterThanTheLinkMovesInPostcopy() throws Exception {
+        // 400 MiB/s of writes over a 32 MiB/s link never converge: the demo switches to postcopy by itself
+        Json.Obj verdict = demo("--capability", "postcopy-ram", "--dirty-rate", "400M", "--parameter", "max-bandwidth=32M");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
+        assertEquals("completed", info.string("status"));
+        assertTrue(info.get("ram").orElseThrow().asObject().number("postcopy-bytes") > 0, info.toString());
+        Json.Obj postcopy = verdict.get("postcopy").orElseThrow().asObject();
+        assertTrue(postcopy.number("pages_placed") > 0, postcopy.toString());
     }
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> multifdMatrix() {
