@@ -81,6 +81,7 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
                     if (!b.isAnonymous()) {
                         throw at.errorAt(offset, "postcopy needs anonymous guest RAM; block " + b.name() + " is memory the application provided");
                     }
+                    b.discard(); // as QEMU: a page that does not arrive before the switch must be missing, not stale
                 }
                 server = CompletableFuture.supplyAsync(() -> { // a JVM starts while precopy goes on
                     try {

@@ -209,6 +209,39 @@ class QemuPostcopyTest {
         }
     }
 
+    /**
+     * QEMU postcopies into a livemig destination that takes it as QEMU's own would: the machine shaped like the
+     * guest (from an earlier recording, which also describes QEMU's devices), postcopy-ram on, its RAM registered
+     * for missing pages at LISTEN and served by the page server.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"V7_2, pc", "V10_0, pc"})
+    void aQemuSourcePostcopiesIntoALivemigDestination(QemuVersion version, String machine) throws Exception {
+        byte[] image = image(machine);
+        Guest shape = record(version, machine, image);
+        try (Machine m = Snapshots.shape(shape.file()).machine();
+             QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+            // QEMU's device sections are read with the descriptions a recording's load leaves registered; the
+            // RAM it loaded goes at POSTCOPY_ADVISE, which drops all of it
+            Snapshots.load(m, shape.file());
+            var config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH);
+            IncomingMigration incoming = dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
+            source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20).build());
+            source.qmp().execute("migrate", Json.object().put("uri", incoming.address().toString()).build());
+            source.qmp().execute("migrate-start-postcopy");
+            Json.Obj done = source.waitForMigration(Duration.ofSeconds(60));
+            assertTrue(done.get("ram").orElseThrow().asObject().get("postcopy-bytes").orElseThrow().asLong() > IMAGE_BYTES / 2,
+                    "most of the image went after the switch: " + done);
+            assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
+            assertTrue(incoming.postcopyOutcome().orElseThrow().pagesPlaced() > 0);
+            var ram = m.ramBlock("pc.ram").orElseThrow().memory();
+            assertArrayEquals(shape.low(), ram.asSlice(0, shape.low().length).toArray(ValueLayout.JAVA_BYTE), "low RAM");
+            assertArrayEquals(shape.high(), ram.asSlice(IMAGE_AT, shape.high().length).toArray(ValueLayout.JAVA_BYTE), "RAM from the image on");
+        }
+    }
+
     /** A recorded QEMU guest: the snapshot file and its memory below 640 KiB and from the image on. */
     private record Guest(Path file, byte[] low, byte[] high) {
     }
