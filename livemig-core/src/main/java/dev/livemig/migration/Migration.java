@@ -563,35 +563,8 @@ public final class Migration implements AutoCloseable {
         var event = new SwitchoverEvent();
         event.begin();
         long stopNs = System.nanoTime();
-        RunState before;
-        synchronized (lock) {
-            checkCancelled(); // a cancel already decided must not stop the guest
-            before = machine.pause(RunState.FINISH_MIGRATE);
-            pausedByUs = before.isRunning();
-        }
-        if (pausedByUs) {
-            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
-        }
-        bytesAtStop = ram.transferred.get();
-        long stoppedNs = System.nanoTime();
-        if (config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
-            synchronized (lock) {
-                checkCancelled();
-                state.move(MigrationStatus.PRE_SWITCHOVER);
-            }
-            continued.await();
-            synchronized (lock) {
-                checkCancelled();
-                state.move(MigrationStatus.DEVICE);
-            }
-        } else if (dialect.passesThroughDevice()) {
-            synchronized (lock) { // current QEMU passes through device at every switchover
-                checkCancelled();
-                state.move(MigrationStatus.DEVICE);
-            }
-        }
-        long continuedNs = System.nanoTime();
-        StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
+        Stopped stopped = stopGuest(null, MigrationStatus.DEVICE);
+        StandardSections.of(machine).globalState().store(stopped.before().isRunning() ? RunState.RUNNING : stopped.before());
         save.complete();
         long writtenNs = System.nanoTime();
         out.flush();
@@ -616,12 +589,61 @@ public final class Migration implements AutoCloseable {
         }
         long endNs = System.nanoTime();
         downtimeMs = (endNs - stopNs) / 1_000_000;
+        commit(event, stopNs, stopped, writtenNs, sentNs, endNs);
+    }
+
+    /** When the guest stopped and when it went on from pre-switchover (at once without it), and how it ran before. */
+    private record Stopped(RunState before, long stoppedNs, long continuedNs) {
+    }
+
+    /**
+     * The first steps of every switchover: the guest stops (finish-migrate; STOP only when it was running), after
+     * {@code first} is announced when not null (7.2's postcopy-active); with pause-before-switchover the status
+     * goes pre-switchover until migrate-continue and then {@code afterPause}; without it, device where the dialect
+     * passes through it (current QEMU does at every switchover). A cancel already decided does not stop the guest.
+     */
+    private Stopped stopGuest(MigrationStatus first, MigrationStatus afterPause) throws InterruptedException {
+        RunState before;
+        synchronized (lock) {
+            checkCancelled();
+            if (first != null) {
+                state.move(first);
+            }
+            before = machine.pause(RunState.FINISH_MIGRATE);
+            pausedByUs = before.isRunning();
+        }
+        if (pausedByUs) {
+            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        }
+        bytesAtStop = ram.transferred.get();
+        long stoppedNs = System.nanoTime();
+        if (config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.PRE_SWITCHOVER);
+            }
+            continued.await();
+            synchronized (lock) {
+                checkCancelled();
+                state.move(afterPause);
+            }
+        } else if (dialect.passesThroughDevice()) {
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.DEVICE);
+            }
+        }
+        return new Stopped(before, stoppedNs, System.nanoTime());
+    }
+
+    /** The switchover's JFR event: its parts add up to the downtime (the destination's load is 0 in postcopy). */
+    private void commit(SwitchoverEvent event, long stopNs, Stopped stopped, long writtenNs, long sentNs, long endNs) {
         event.end();
         if (!scratch && event.shouldCommit()) {
             event.downtime = endNs - stopNs;
-            event.stop = stoppedNs - stopNs;
-            event.preSwitchover = continuedNs - stoppedNs;
-            event.finalState = writtenNs - continuedNs;
+            event.stop = stopped.stoppedNs() - stopNs;
+            event.preSwitchover = stopped.continuedNs() - stopped.stoppedNs();
+            event.finalState = writtenNs - stopped.continuedNs();
             event.transfer = sentNs - writtenNs;
             event.destinationLoad = endNs - sentNs;
             event.bytesAfterStop = ram.transferred.get() - bytesAtStop;
@@ -640,38 +662,10 @@ public final class Migration implements AutoCloseable {
         var event = new SwitchoverEvent();
         event.begin();
         long stopNs = System.nanoTime();
-        RunState before;
-        boolean pauseFirst = config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER);
-        synchronized (lock) {
-            checkCancelled();
-            if (!pauseFirst && !dialect.passesThroughDevice()) {
-                state.move(MigrationStatus.POSTCOPY_ACTIVE); // 7.2 announces postcopy before it stops the guest
-            }
-            before = machine.pause(RunState.FINISH_MIGRATE);
-            pausedByUs = before.isRunning();
-        }
-        if (pausedByUs) {
-            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
-        }
-        bytesAtStop = ram.transferred.get();
-        long stoppedNs = System.nanoTime();
-        if (pauseFirst) {
-            synchronized (lock) {
-                checkCancelled();
-                state.move(MigrationStatus.PRE_SWITCHOVER);
-            }
-            continued.await();
-            synchronized (lock) {
-                checkCancelled();
-                state.move(dialect.passesThroughDevice() ? MigrationStatus.DEVICE : MigrationStatus.POSTCOPY_ACTIVE);
-            }
-        } else if (dialect.passesThroughDevice()) {
-            synchronized (lock) {
-                checkCancelled();
-                state.move(MigrationStatus.DEVICE);
-            }
-        }
-        long continuedNs = System.nanoTime();
+        boolean announceFirst = !config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER) && !dialect.passesThroughDevice();
+        Stopped stopped = stopGuest(announceFirst ? MigrationStatus.POSTCOPY_ACTIVE : null, // 7.2 announces it first
+                dialect.passesThroughDevice() ? MigrationStatus.DEVICE : MigrationStatus.POSTCOPY_ACTIVE);
+        RunState before = stopped.before();
         StandardSections.of(machine).globalState().store(before.isRunning() ? RunState.RUNNING : before);
         inPostcopy = true;
         save.completeBeforePostcopy();
@@ -705,16 +699,7 @@ public final class Migration implements AutoCloseable {
                 state.move(MigrationStatus.POSTCOPY_ACTIVE);
             }
         }
-        event.end();
-        if (!scratch && event.shouldCommit()) {
-            event.downtime = sentNs - stopNs;
-            event.stop = stoppedNs - stopNs;
-            event.preSwitchover = continuedNs - stoppedNs;
-            event.finalState = writtenNs - continuedNs;
-            event.transfer = sentNs - writtenNs;
-            event.bytesAfterStop = ram.transferred.get() - bytesAtStop;
-            event.commit();
-        }
+        commit(event, stopNs, stopped, writtenNs, sentNs, sentNs);
         postcopyPhase(save, out, rp);
     }
 

@@ -97,6 +97,37 @@ class PostcopyRecordTest {
     }
 
     @Test
+    void withPauseBeforeSwitchoverTheSwitchWaitsInPreSwitchoverForContinue() throws Exception {
+        LiveGuest source = guests.guest(20_000);
+        source.start();
+        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        Path file = dir.resolve("paused.snap");
+        var recorded = record(recorder, file);
+        var statuses = new java.util.concurrent.CopyOnWriteArrayList<MigrationStatus>();
+        var config = postcopy(32L << 20).withCapability(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)
+                .withCapability(MigrationCapability.EVENTS);
+        var controller = MigrationController.builder(source.machine).config(config)
+                .events(e -> {
+                    if (e instanceof MigrationEvent.StatusChanged c) {
+                        statuses.add(c.status());
+                    }
+                }).build();
+        Migration migration = controller.migrate(at);
+        controller.startPostcopy();
+        LiveGuests.awaitStatus(migration, MigrationStatus.PRE_SWITCHOVER);
+        assertEquals(RunState.FINISH_MIGRATE, source.machine.runState(), "stopped, waiting for migrate-continue");
+        controller.continueFrom(MigrationStatus.PRE_SWITCHOVER);
+        assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+        assertEquals(java.util.List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.PRE_SWITCHOVER,
+                MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED), statuses, "7.2's order");
+        recorded.get(30, TimeUnit.SECONDS);
+        LiveGuest loaded = guests.guest(0);
+        Snapshots.load(loaded.machine, file);
+        LiveGuests.assertSameGuest(source, loaded);
+    }
+
+    @Test
     void aGuestThatConvergesIsNotSwitched() throws Exception {
         LiveGuest source = guests.guest(100);
         source.start();
