@@ -39,6 +39,17 @@ class PostcopyRecordTest {
         return new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, maxBandwidth);
     }
 
+    /** A recorder taking postcopy, listening, and the recording it makes into {@code file}. */
+    private record Recording(MigrationUri at, Path file, CompletableFuture<StreamRecorder.Result> result) {
+    }
+
+    private Recording recording(String name) throws Exception {
+        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
+        Path file = dir.resolve(name);
+        return new Recording(at, file, record(recorder, file));
+    }
+
     private static CompletableFuture<StreamRecorder.Result> record(StreamRecorder recorder, Path file) {
         return CompletableFuture.supplyAsync(() -> {
             try {
@@ -54,13 +65,10 @@ class PostcopyRecordTest {
         LiveGuest source = guests.guest(20_000);
         source.start();
         source.awaitWrites(1_000);
-        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
-        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        Path file = dir.resolve("postcopy.snap");
-        var recorded = record(recorder, file);
+        Recording rec = recording("postcopy.snap");
         // precopy held to 32 MiB/s, so that the switch comes while most of RAM is still to send
         var controller = MigrationController.builder(source.machine).config(postcopy(32L << 20)).build();
-        Migration migration = controller.migrate(at);
+        Migration migration = controller.migrate(rec.at());
         LiveGuests.awaitTransferred(migration, 1 << 20);
         controller.startPostcopy();
         assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
@@ -68,10 +76,10 @@ class PostcopyRecordTest {
         assertTrue(info.ram().postcopyBytes() > RAM / 4, "RAM went after the switch: " + info.toJson());
         assertTrue(info.ram().precopyBytes() > 0, "and some before it: " + info.toJson());
         assertEquals(RunState.POSTMIGRATE, source.machine.runState());
-        recorded.get(30, TimeUnit.SECONDS);
+        rec.result().get(30, TimeUnit.SECONDS);
 
         LiveGuest loaded = guests.guest(0);
-        Snapshots.load(loaded.machine, file);
+        Snapshots.load(loaded.machine, rec.file());
         LiveGuests.assertSameGuest(source, loaded);
     }
 
@@ -80,19 +88,16 @@ class PostcopyRecordTest {
         LiveGuest source = guests.guest(400_000); // far more than 32 MiB/s of pages
         source.start();
         source.awaitWrites(10_000);
-        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
-        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        Path file = dir.resolve("stuck.snap");
-        var recorded = record(recorder, file);
+        Recording rec = recording("stuck.snap");
         var controller = MigrationController.builder(source.machine).config(postcopy(32L << 20)).postcopyWhenStuck(true).build();
-        Migration migration = controller.migrate(at);
+        Migration migration = controller.migrate(rec.at());
         assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
         var info = migration.info();
         assertTrue(info.ram().postcopyBytes() > 0, "it switched: " + info.toJson());
         assertTrue(info.ram().dirtySyncCount() >= 3, "after passes that did not converge: " + info.toJson());
-        recorded.get(30, TimeUnit.SECONDS);
+        rec.result().get(30, TimeUnit.SECONDS);
         LiveGuest loaded = guests.guest(0);
-        Snapshots.load(loaded.machine, file);
+        Snapshots.load(loaded.machine, rec.file());
         LiveGuests.assertSameGuest(source, loaded);
     }
 
@@ -100,10 +105,7 @@ class PostcopyRecordTest {
     void withPauseBeforeSwitchoverTheSwitchWaitsInPreSwitchoverForContinue() throws Exception {
         LiveGuest source = guests.guest(20_000);
         source.start();
-        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
-        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        Path file = dir.resolve("paused.snap");
-        var recorded = record(recorder, file);
+        Recording rec = recording("paused.snap");
         var statuses = new java.util.concurrent.CopyOnWriteArrayList<MigrationStatus>();
         var config = postcopy(32L << 20).withCapability(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)
                 .withCapability(MigrationCapability.EVENTS);
@@ -113,7 +115,7 @@ class PostcopyRecordTest {
                         statuses.add(c.status());
                     }
                 }).build();
-        Migration migration = controller.migrate(at);
+        Migration migration = controller.migrate(rec.at());
         controller.startPostcopy();
         LiveGuests.awaitStatus(migration, MigrationStatus.PRE_SWITCHOVER);
         assertEquals(RunState.FINISH_MIGRATE, source.machine.runState(), "stopped, waiting for migrate-continue");
@@ -121,9 +123,9 @@ class PostcopyRecordTest {
         assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
         assertEquals(java.util.List.of(MigrationStatus.SETUP, MigrationStatus.ACTIVE, MigrationStatus.PRE_SWITCHOVER,
                 MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED), statuses, "7.2's order");
-        recorded.get(30, TimeUnit.SECONDS);
+        rec.result().get(30, TimeUnit.SECONDS);
         LiveGuest loaded = guests.guest(0);
-        Snapshots.load(loaded.machine, file);
+        Snapshots.load(loaded.machine, rec.file());
         LiveGuests.assertSameGuest(source, loaded);
     }
 
@@ -131,14 +133,12 @@ class PostcopyRecordTest {
     void aGuestThatConvergesIsNotSwitched() throws Exception {
         LiveGuest source = guests.guest(100);
         source.start();
-        var recorder = new StreamRecorder(postcopy(MigrationConfig.DEFAULT_MAX_BANDWIDTH));
-        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
-        var recorded = record(recorder, dir.resolve("converged.snap"));
+        Recording rec = recording("converged.snap");
         var controller = MigrationController.builder(source.machine).config(postcopy(1L << 30)).postcopyWhenStuck(true).build();
-        Migration migration = controller.migrate(at);
+        Migration migration = controller.migrate(rec.at());
         assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
         assertEquals(0, migration.info().ram().postcopyBytes(), migration.info().toJson().toString());
-        recorded.get(30, TimeUnit.SECONDS);
+        rec.result().get(30, TimeUnit.SECONDS);
     }
 
     @Test
