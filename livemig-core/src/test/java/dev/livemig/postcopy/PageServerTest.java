@@ -43,13 +43,18 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The postcopy page server in its own process, fed by this test as the source would feed it: the rest of RAM on
- * the main channel, page requests answered. Guest threads here read missing pages from Java code.
+ * the main channel, page requests answered. A guest thread waiting for a page reads it with a native memcpy: this
+ * JVM is the source too, and a read from Java code would let a safepoint wait for a page only this JVM can send
+ * (docs/architecture.md, "Postcopy"; {@code CrossProcessFaultServingTest} covers reads from Java code).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class PageServerTest {
     private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
     private static final int PAGES = 64;
     private static final int RAM_SECTION = 2;
+    private static final java.lang.invoke.MethodHandle MEMCPY = java.lang.foreign.Linker.nativeLinker().downcallHandle(
+            java.lang.foreign.Linker.nativeLinker().defaultLookup().find("memcpy").orElseThrow(),
+            java.lang.foreign.FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
 
     @TempDir
     Path dir;
@@ -153,9 +158,17 @@ class PageServerTest {
             }
         }
 
-        CompletableFuture<Long> readFromJava(long page) {
-            return CompletableFuture.supplyAsync(() -> guest.get(ValueLayout.JAVA_LONG, page * PAGE + 8),
-                    r -> Thread.ofPlatform().daemon().start(r));
+        /** The second long of {@code page}, read by a native memcpy on a thread of its own. */
+        CompletableFuture<Long> readNatively(long page) {
+            MemorySegment into = arena.allocate(8, 8);
+            return CompletableFuture.supplyAsync(() -> {
+                try {
+                    MemorySegment ignored = (MemorySegment) MEMCPY.invokeExact(into, guest.asSlice(page * PAGE + 8, 8), 8L);
+                } catch (Throwable t) {
+                    throw new IllegalStateException(t);
+                }
+                return into.get(ValueLayout.JAVA_LONG, 0);
+            }, r -> Thread.ofPlatform().daemon().start(r));
         }
 
         @Override
@@ -191,7 +204,7 @@ class PageServerTest {
             s.server.pong(3);
             assertEquals(new ReturnPathMessage.Pong(3), s.source.returnPath(), "the package's PING(3), through the server");
 
-            CompletableFuture<Long> waiting = s.readFromJava(40);
+            CompletableFuture<Long> waiting = s.readNatively(40);
             assertEquals(new ReturnPathMessage.ReqPagesId(40L * PAGE, PAGE, "ram"), s.source.returnPath());
             assertFalse(waiting.isDone(), "the reader waits for its page");
             s.source.ram(false, new long[]{40});

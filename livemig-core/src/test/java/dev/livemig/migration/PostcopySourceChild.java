@@ -1,0 +1,36 @@
+package dev.livemig.migration;
+
+import dev.livemig.transport.MigrationUri;
+
+import java.util.EnumSet;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The source of {@code PostcopyMigrationTest}, in a JVM of its own as a real source is: a writing
+ * {@link LiveGuest} migrated with postcopy-ram to {@code args[0]} (precopy held to 32 MiB/s, the sweep after the
+ * switch to 8 MiB/s, the switch after the first MiB). Prints "STATUS POSTCOPY_REQUESTS WRITES" at the end.
+ */
+public final class PostcopySourceChild {
+    static final long RAM = 16L << 20;
+
+    private PostcopySourceChild() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        try (var guests = new LiveGuests(RAM)) {
+            LiveGuest source = guests.guest(20_000);
+            source.start();
+            source.awaitWrites(1_000);
+            MigrationConfig config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, 32L << 20)
+                    .withParameter("max-postcopy-bandwidth", Long.toString(8L << 20));
+            var migration = new Migration(source.machine, config, e -> { });
+            migration.start(MigrationUri.parse(args[0]));
+            LiveGuests.awaitTransferred(migration, 1 << 20);
+            migration.startPostcopy();
+            MigrationStatus status = migration.awaitFinished(120, TimeUnit.SECONDS);
+            System.out.println(status.qemuName() + " " + migration.info().ram().postcopyRequests() + " " + source.cpu.writes
+                    + (status == MigrationStatus.COMPLETED ? "" : " " + migration.info().errorDesc()));
+        }
+        System.exit(0);
+    }
+}
