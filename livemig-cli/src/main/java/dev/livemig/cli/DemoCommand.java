@@ -119,10 +119,11 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.print(ProgressLine.summary(info));
                 System.out.println("dirty tracking: " + dev.livemig.savevm.StandardSections.of(g.machine()).ram().trackerName());
                 if (verdict.get("postcopy").orElse(null) instanceof Json.Obj p) { // measured by the destination's page server
-                    System.out.printf(java.util.Locale.ROOT, "postcopy at the destination: %s page requests, fault latency"
-                                    + " p50 %.2f ms p99 %.2f ms, blocktime %s ms%n", p.get("requests").orElseThrow().asLong(),
-                            p.get("fault_latency_p50_us").orElseThrow().asLong() / 1e3,
-                            p.get("fault_latency_p99_us").orElseThrow().asLong() / 1e3, p.get("blocktime_ms").orElseThrow().asLong());
+                    System.out.printf(java.util.Locale.ROOT, "postcopy at the destination (its guest ran from the switch):"
+                                    + " %d page requests, fault latency p50 %.2f ms p99 %.2f ms, blocktime %d ms"
+                                    + " (%d guest threads waited)%n", p.number("requests"),
+                            p.number("fault_latency_p50_us") / 1e3, p.number("fault_latency_p99_us") / 1e3,
+                            p.number("blocktime_ms"), p.get("thread_blocktime_ms").orElseThrow().asObject().members().size());
                 }
                 System.out.println((verified ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }

@@ -88,8 +88,10 @@ final class IncomingCommand implements Callable<Integer> {
              QmpServer server = qmp.given() ? qmp.listenOn(QmpServer.builder(g.machine()).config(config)
                      .incoming(defer ? null : MigrationUri.parse(uri), false, gate)).start() : null;
              // without QMP the command drives the controller itself (with QMP, the server's serves the clients)
+             // with postcopy the guest starts at the switch, as QEMU's does, and runs while its RAM still arrives
              MigrationController direct = server != null ? null
-                     : MigrationController.builder(g.machine()).config(config).destination(MigrationUri.parse(uri), false, gate).build()) {
+                     : MigrationController.builder(g.machine()).config(config)
+                     .destination(MigrationUri.parse(uri), startsAtSwitch(config, g), gate).build()) {
             IncomingMigration incoming;
             if (server != null) {
                 line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));
@@ -132,16 +134,25 @@ final class IncomingCommand implements Callable<Integer> {
             if (expectStdin) {
                 expected.putAll(readDigests());
             }
+            Map<String, String> startedWith = g.devicesAtStart();
+            if (startedWith != null) {
+                // it ran here before the load ended: its counters moved on, its content and the devices it started
+                // with are the source's
+                expected.remove(DemoGuest.RAM_BLOCK);
+            }
             if (problem == null) {
                 for (var e : expected.entrySet()) {
-                    if (!e.getValue().equals(loaded.get(e.getKey()))) {
-                        problem = e.getKey() + " differs: source digest " + e.getValue() + ", loaded " + loaded.get(e.getKey());
+                    String got = startedWith != null && startedWith.containsKey(e.getKey()) ? startedWith.get(e.getKey())
+                            : loaded.get(e.getKey());
+                    if (!e.getValue().equals(got)) {
+                        problem = e.getKey() + " differs: source digest " + e.getValue() + ", loaded " + got;
                         break;
                     }
                 }
             }
             String verification = problem != null ? problem : "RAM follows the sweep rule"
                     + (expected.isEmpty() ? "" : "; digests of " + String.join(", ", expected.keySet()) + " match the source")
+                    + (startedWith != null ? " (devices as the guest started here, at the switch to postcopy)" : "")
                     + (ranRounds > 0 ? "; the guest ran " + ranRounds + " more rounds here and still follows the rule" : "");
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object()
@@ -166,17 +177,45 @@ final class IncomingCommand implements Callable<Integer> {
         }
     }
 
-    /** What the postcopy page server measured, in the JSON line: latencies in microseconds, blocktime in ms. */
+    /**
+     * What the postcopy page server measured, in the JSON line: latencies in microseconds (the histogram's buckets
+     * by their lower bound), blocktime in ms, per guest thread by its kernel thread id.
+     */
     static Json postcopyJson(dev.livemig.postcopy.PageServerProcess.Outcome o) {
-        return Json.object().put("pages_placed", o.pagesPlaced()).put("faults", o.faults()).put("requests", o.requests())
-                .put("fault_latency_p50_us", o.latencyP50Nanos() / 1_000).put("fault_latency_p99_us", o.latencyP99Nanos() / 1_000)
-                .put("blocktime_ms", o.blocktimeNanos() / 1_000_000).build();
+        var f = o.faults();
+        var histogram = Json.object();
+        long[] buckets = f.latencyHistogram();
+        for (int i = 0; i < buckets.length; i++) {
+            if (buckets[i] > 0) {
+                histogram.put(Long.toString(i == 0 ? 0 : 1L << i), buckets[i]);
+            }
+        }
+        var threads = Json.object();
+        f.threads().forEach(t -> threads.put(Long.toString(t.threadId()), t.nanos() / 1_000_000));
+        return Json.object().put("pages_placed", o.pagesPlaced()).put("faults", f.faults()).put("requests", f.requests())
+                .put("fault_latency_p50_us", f.latencyP50Nanos() / 1_000).put("fault_latency_p99_us", f.latencyP99Nanos() / 1_000)
+                .put("fault_latency_histogram_us", histogram.build())
+                .put("blocktime_ms", f.blocktimeNanos() / 1_000_000).put("thread_blocktime_ms", threads.build()).build();
     }
 
     static String postcopyText(dev.livemig.postcopy.PageServerProcess.Outcome o) {
+        var f = o.faults();
         return String.format(java.util.Locale.ROOT, "postcopy: %d pages after the switch, %d faults, %d page requests,"
-                        + " fault latency p50 %.2f ms p99 %.2f ms, blocktime %d ms", o.pagesPlaced(), o.faults(), o.requests(),
-                o.latencyP50Nanos() / 1e6, o.latencyP99Nanos() / 1e6, o.blocktimeNanos() / 1_000_000);
+                        + " fault latency p50 %.2f ms p99 %.2f ms, blocktime %d ms (%d guest threads waited)", o.pagesPlaced(),
+                f.faults(), f.requests(), f.latencyP50Nanos() / 1e6, f.latencyP99Nanos() / 1e6, f.blocktimeNanos() / 1_000_000,
+                f.threads().size());
+    }
+
+    /**
+     * Whether the guest starts when the source switches to postcopy (capability postcopy-ram), its device digests
+     * kept as it starts; otherwise it stays paused until verified.
+     */
+    private static boolean startsAtSwitch(MigrationConfig config, DemoGuest g) {
+        if (!config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)) {
+            return false;
+        }
+        g.captureDevicesAtNextResume();
+        return true;
     }
 
     /** One line on stdout: the JSON object with --json, the text otherwise. */

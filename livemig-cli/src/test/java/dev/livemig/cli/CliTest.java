@@ -38,9 +38,9 @@ class CliTest {
 
     @Test
     void unbuiltCapabilitiesAndUnknownTransportsAreRefusedInOneLine() {
-        Run cap = run("demo", "--ram", "1M", "--capability", "postcopy-blocktime");
+        Run cap = run("demo", "--ram", "1M", "--capability", "dirty-bitmaps");
         assertNotEquals(0, cap.status());
-        assertEquals("livemig: capability postcopy-blocktime is not built yet in livemig", cap.err().strip());
+        assertEquals("livemig: capability dirty-bitmaps is not built yet in livemig", cap.err().strip());
         Run rule = run("demo", "--ram", "1M", "--capability", "switchover-ack");
         assertTrue(rule.err().contains("Capability 'switchover-ack' requires capability 'return-path'"), rule.err());
         Run param = run("demo", "--ram", "1M", "--parameter", "downtime-limit=-1");

@@ -113,6 +113,13 @@ class DemoIT {
         assertTrue(info.get("ram").orElseThrow().asObject().number("postcopy-bytes") > 0, info.toString());
         Json.Obj postcopy = verdict.get("postcopy").orElseThrow().asObject();
         assertTrue(postcopy.number("pages_placed") > 0, postcopy.toString());
+        // the destination's guest ran from the switch on and waited for pages it touched first
+        assertTrue(verdict.string("verification").contains("at the switch to postcopy"), verdict.toString());
+        assertTrue(postcopy.number("requests") > 0, postcopy.toString());
+        long measured = postcopy.get("fault_latency_histogram_us").orElseThrow().asObject().members().stream()
+                .mapToLong(m -> m.value().asLong()).sum();
+        assertTrue(measured > 0 && measured <= postcopy.number("requests"), "each page asked for and waited for: " + postcopy);
+        assertFalse(postcopy.get("thread_blocktime_ms").orElseThrow().asObject().members().isEmpty(), postcopy.toString());
     }
 
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> multifdMatrix() {

@@ -44,8 +44,8 @@ class SetCapabilityCommandTest {
                 CliRun.of("set-capability", "--qmp", qmp.unix(), "teleport", "on").oneLineError());
         assertEquals("livemig: Capability 'switchover-ack' requires capability 'return-path'",
                 CliRun.of("set-capability", "--qmp", qmp.unix(), "switchover-ack", "on").oneLineError());
-        assertEquals("livemig: capability postcopy-blocktime is not built yet in livemig",
-                CliRun.of("set-capability", "--qmp", qmp.unix(), "postcopy-blocktime", "on").oneLineError());
+        assertEquals("livemig: capability dirty-bitmaps is not built yet in livemig",
+                CliRun.of("set-capability", "--qmp", qmp.unix(), "dirty-bitmaps", "on").oneLineError());
         assertFalse(enabled("switchover-ack"));
     }
 

@@ -162,10 +162,18 @@ public final class IncomingMigration implements AutoCloseable {
 
     /**
      * query-migrate's reply on the destination: only the status, and the error once failed (a destination
-     * counts no transfer figures; they are -1).
+     * counts no transfer figures; they are -1); once completed in postcopy with capability postcopy-blocktime,
+     * the blocktime (as QEMU, which reports it only then).
      */
     public MigrationInfo info() {
-        return new MigrationInfo(state.status(), -1, -1, -1, -1, null, state.status() == MigrationStatus.FAILED ? error : null, 0);
+        MigrationStatus s = state.status();
+        var outcome = postcopyOutcome;
+        MigrationInfo.PostcopyBlocktime blocktime = null;
+        if (s == MigrationStatus.COMPLETED && outcome != null && config.has(MigrationCapability.POSTCOPY_BLOCKTIME)) {
+            var each = outcome.faults().threads().stream().map(t -> t.nanos() / 1_000_000).toList();
+            blocktime = new MigrationInfo.PostcopyBlocktime(outcome.faults().blocktimeNanos() / 1_000_000, each);
+        }
+        return new MigrationInfo(s, -1, -1, -1, -1, null, s == MigrationStatus.FAILED ? error : null, 0, null, null, blocktime);
     }
 
     private void run() {

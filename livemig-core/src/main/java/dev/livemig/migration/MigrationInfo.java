@@ -9,7 +9,27 @@ import dev.livemig.json.Json;
  */
 public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
                             long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
-                            CompressionStats compression, XbzrleStats xbzrle) {
+                            CompressionStats compression, XbzrleStats xbzrle, PostcopyBlocktime postcopyBlocktime) {
+
+    /** Without postcopy blocktime (a source, or a destination without capability postcopy-blocktime). */
+    public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
+                         long expectedDowntimeMs, RamStats ram, String errorDesc, int cpuThrottlePercentage,
+                         CompressionStats compression, XbzrleStats xbzrle) {
+        this(status, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, ram, errorDesc, cpuThrottlePercentage,
+                compression, xbzrle, null);
+    }
+
+    /**
+     * A destination's postcopy-blocktime and postcopy-vcpu-blocktime (milliseconds, QEMU's uint32): per guest
+     * thread that waited for a page, in the order they first faulted, the time it waited; and the total. QEMU's
+     * total is the time during which every vCPU waited at once; a JVM has no fixed set of vCPUs, so livemig's is
+     * the time during which at least one guest thread waited (the same for a guest of one thread).
+     */
+    public record PostcopyBlocktime(long totalMs, java.util.List<Long> perThreadMs) {
+        public PostcopyBlocktime {
+            perThreadMs = java.util.List.copyOf(perThreadMs);
+        }
+    }
 
     /** Without xbzrle statistics (capability xbzrle off). */
     public MigrationInfo(MigrationStatus status, long totalTimeMs, long setupTimeMs, long downtimeMs,
@@ -151,6 +171,12 @@ public record MigrationInfo(MigrationStatus status, long totalTimeMs, long setup
         }
         if (errorDesc != null) {
             o.put("error-desc", errorDesc);
+        }
+        if (postcopyBlocktime != null) {
+            o.put("postcopy-blocktime", postcopyBlocktime.totalMs());
+            var each = new java.util.ArrayList<Json>();
+            postcopyBlocktime.perThreadMs().forEach(ms -> each.add(new Json.Num(Long.toString(ms))));
+            o.put("postcopy-vcpu-blocktime", new Json.Arr(each));
         }
         return o.build();
     }

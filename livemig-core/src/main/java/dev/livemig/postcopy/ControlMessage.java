@@ -42,9 +42,8 @@ sealed interface ControlMessage {
     record Shut(int status) implements ControlMessage {
     }
 
-    /** Server → guest: the stream reached EOF with every page placed. */
-    record Done(long pagesPlaced, long faults, long requests, long latencyP50Nanos, long latencyP99Nanos,
-                long blocktimeNanos) implements ControlMessage {
+    /** Server → guest: the stream reached EOF with every page placed; the figures of {@link FaultFigures}. */
+    record Done(long pagesPlaced, FaultFigures figures) implements ControlMessage {
     }
 
     /** Server → guest: the stream failed; {@code message} says where and why. */
@@ -85,12 +84,22 @@ sealed interface ControlMessage {
                 yield 4;
             }
             case Done d -> {
+                FaultFigures f = d.figures();
                 out.writeLong(d.pagesPlaced());
-                out.writeLong(d.faults());
-                out.writeLong(d.requests());
-                out.writeLong(d.latencyP50Nanos());
-                out.writeLong(d.latencyP99Nanos());
-                out.writeLong(d.blocktimeNanos());
+                out.writeLong(f.faults());
+                out.writeLong(f.requests());
+                out.writeLong(f.latencyP50Nanos());
+                out.writeLong(f.latencyP99Nanos());
+                out.writeLong(f.blocktimeNanos());
+                out.writeInt(f.threads().size());
+                for (FaultFigures.ThreadBlocktime t : f.threads()) {
+                    out.writeLong(t.threadId());
+                    out.writeLong(t.nanos());
+                }
+                out.writeInt(f.latencyHistogram().length);
+                for (long n : f.latencyHistogram()) {
+                    out.writeLong(n);
+                }
                 yield 5;
             }
             case Failed f -> {
@@ -145,7 +154,31 @@ sealed interface ControlMessage {
             case 2 -> new Leftover(payload);
             case 3 -> new Pong(in.readInt());
             case 4 -> new Shut(in.readInt());
-            case 5 -> new Done(in.readLong(), in.readLong(), in.readLong(), in.readLong(), in.readLong(), in.readLong());
+            case 5 -> {
+                long placed = in.readLong();
+                long faults = in.readLong();
+                long requests = in.readLong();
+                long p50 = in.readLong();
+                long p99 = in.readLong();
+                long blocktime = in.readLong();
+                int threads = in.readInt();
+                if (threads < 0 || threads > length / 16) {
+                    throw new IOException("control message with " + threads + " threads");
+                }
+                var each = new ArrayList<FaultFigures.ThreadBlocktime>(threads);
+                for (int i = 0; i < threads; i++) {
+                    each.add(new FaultFigures.ThreadBlocktime(in.readLong(), in.readLong()));
+                }
+                int buckets = in.readInt();
+                if (buckets < 0 || buckets > 64) {
+                    throw new IOException("control message with " + buckets + " histogram buckets");
+                }
+                long[] histogram = new long[buckets];
+                for (int i = 0; i < buckets; i++) {
+                    histogram[i] = in.readLong();
+                }
+                yield new Done(placed, new FaultFigures(faults, requests, p50, p99, blocktime, each, histogram));
+            }
             case 6 -> new Failed(new String(payload, StandardCharsets.UTF_8));
             default -> throw new IOException("unknown control message type " + type);
         };

@@ -28,9 +28,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The destination's postcopy page server, a process of its own (docs/architecture.md, "Postcopy"): from
@@ -56,11 +56,18 @@ public final class PageServer {
     private final DirtyBitmap[] missing;
     private final DirtyBitmap[] requested;
     private final StreamWriter returnPath;
-    /** Per faulting page (block << 40 | page): when the first fault came and which threads wait. */
-    private final Map<Long, List<long[]>> waiting = new ConcurrentHashMap<>();
+    /**
+     * Per faulting page (block << 40 | page): which threads wait, since when ({thread, nanoTime}), the first one
+     * first. Guarded by itself, as are the blocktime figures below.
+     */
+    private final Map<Long, List<long[]>> waiting = new HashMap<>();
+    private final Map<Long, Long> threadBlocktime = new LinkedHashMap<>();
+    private int blockedThreads;
+    private long blockedSince;
+    private long blocktimeNanos;
     private final long[] latencies = new long[1 << 20];
     private int latencyCount;
-    private long blocktimeNanos;
+    private final long[] latencyHistogram = new long[FaultFigures.BUCKETS];
     private long pagesPlaced;
     private volatile long faults;
     private volatile long requests;
@@ -136,7 +143,7 @@ public final class PageServer {
             if (left > 0) {
                 outcome = new ControlMessage.Failed(left + " pages of the guest never arrived before EOF (first: " + firstMissing() + ")");
             } else {
-                outcome = new ControlMessage.Done(pagesPlaced, faults, requests, percentile(50), percentile(99), blocktimeNanos);
+                outcome = new ControlMessage.Done(pagesPlaced, figures());
             }
         } catch (MigrationException | RuntimeException e) {
             outcome = new ControlMessage.Failed(e.getMessage() == null ? e.toString() : e.getMessage());
@@ -249,15 +256,29 @@ public final class PageServer {
         long page = offset / PAGE;
         missing[b].testAndClear(page);
         pagesPlaced++;
-        List<long[]> waiters = requested[b].get(page) ? waiting.remove(key(b, page)) : null;
-        if (waiters != null) {
-            long now = System.nanoTime();
-            synchronized (waiters) {
+        synchronized (waiting) { // every page: a waiter may have come in since the copy (it is awake already)
+            List<long[]> waiters = waiting.isEmpty() ? null : waiting.remove(key(b, page));
+            if (waiters != null) {
+                long now = System.nanoTime();
                 recordLatency(now - waiters.getFirst()[1]);
                 for (long[] w : waiters) {
-                    blocktimeNanos += now - w[1];
+                    threadBlocktime.merge(w[0], now - w[1], Long::sum);
+                }
+                blockedThreads -= waiters.size();
+                if (blockedThreads == 0) {
+                    blocktimeNanos += now - blockedSince;
                 }
             }
+        }
+    }
+
+    /** The figures so far. */
+    private FaultFigures figures() {
+        synchronized (waiting) {
+            var threads = new ArrayList<FaultFigures.ThreadBlocktime>();
+            threadBlocktime.forEach((tid, nanos) -> threads.add(new FaultFigures.ThreadBlocktime(tid, nanos)));
+            long blocked = blocktimeNanos + (blockedThreads > 0 ? System.nanoTime() - blockedSince : 0);
+            return new FaultFigures(faults, requests, percentile(50), percentile(99), blocked, threads, latencyHistogram);
         }
     }
 
@@ -277,7 +298,18 @@ public final class PageServer {
                 }
                 long offset = f.address() - blocks.get(b).address();
                 long page = offset / PAGE;
-                if (!missing[b].get(page)) {
+                boolean waits;
+                synchronized (waiting) { // against place(): a waiter added here is either removed there or woken below
+                    waits = missing[b].get(page);
+                    if (waits) {
+                        waiting.computeIfAbsent(key(b, page), k -> new ArrayList<>()).add(new long[]{f.threadId(), now});
+                        threadBlocktime.putIfAbsent((long) f.threadId(), 0L);
+                        if (blockedThreads++ == 0) {
+                            blockedSince = now;
+                        }
+                    }
+                }
+                if (!waits) {
                     // received before the switch as a zero page never written (nothing to ask for), or placed
                     // meanwhile (then the zero page is refused, and the waiter only needs waking)
                     long address = blocks.get(b).address() + page * PAGE;
@@ -285,10 +317,6 @@ public final class PageServer {
                         uffd.wake(address, PAGE);
                     }
                     continue;
-                }
-                List<long[]> waiters = waiting.computeIfAbsent(key(b, page), k -> new ArrayList<>());
-                synchronized (waiters) {
-                    waiters.add(new long[]{f.threadId(), now});
                 }
                 if (!requested[b].get(page)) {
                     requested[b].set(page);
@@ -350,6 +378,7 @@ public final class PageServer {
     }
 
     private void recordLatency(long nanos) {
+        latencyHistogram[FaultFigures.bucket(nanos)]++;
         if (latencyCount < latencies.length) {
             latencies[latencyCount++] = nanos;
         }

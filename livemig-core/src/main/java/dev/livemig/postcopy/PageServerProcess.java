@@ -114,19 +114,17 @@ public final class PageServerProcess implements AutoCloseable {
     /** What the server reports once the stream ended: {@link ControlMessage.Done} or {@link ControlMessage.Failed}. */
     public Outcome awaitOutcome() throws IOException {
         return switch (ControlMessage.read(control)) {
-            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.faults(), d.requests(), d.latencyP50Nanos(),
-                    d.latencyP99Nanos(), d.blocktimeNanos());
-            case ControlMessage.Failed f -> new Outcome(f.message(), 0, 0, 0, 0, 0, 0);
+            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.figures());
+            case ControlMessage.Failed f -> new Outcome(f.message(), 0, null);
             case ControlMessage other -> throw new IOException("unexpected message from the page server: " + other);
         };
     }
 
     /**
-     * The end of the stream as the page server saw it: {@code failure} null when every page arrived; the fault
-     * figures (faults read, pages asked for, fault-to-placement latency, blocktime summed over waiting threads).
+     * The end of the stream as the page server saw it: {@code failure} null when every page arrived, then the
+     * pages it placed and what it measured of the guest's faults.
      */
-    public record Outcome(String failure, long pagesPlaced, long faults, long requests, long latencyP50Nanos,
-                          long latencyP99Nanos, long blocktimeNanos) {
+    public record Outcome(String failure, long pagesPlaced, FaultFigures faults) {
     }
 
     /** The guest's last word: SHUT({@code status}) on the return path; then the server exits. */

@@ -39,7 +39,27 @@ public final class QueryMigrateReply {
                 optional(reply, "error-desc") == null ? null : string(reply, "error-desc"),
                 (int) integer(reply, "", "cpu-throttle-percentage", 0),
                 compression(reply),
-                xbzrle(reply));
+                xbzrle(reply),
+                blocktime(reply));
+    }
+
+    private static MigrationInfo.PostcopyBlocktime blocktime(Json.Obj reply) throws IOException {
+        if (optional(reply, "postcopy-blocktime") == null) {
+            return null;
+        }
+        var each = new java.util.ArrayList<Long>();
+        if (optional(reply, "postcopy-vcpu-blocktime") != null) {
+            if (!(optional(reply, "postcopy-vcpu-blocktime") instanceof Json.Arr(var elements))) {
+                throw wrongType(reply, "postcopy-vcpu-blocktime", "an array");
+            }
+            for (Json e : elements) {
+                if (!(e instanceof Json.Num(String text)) || !text.matches("[0-9]{1,10}")) {
+                    throw wrongType(reply, "postcopy-vcpu-blocktime", "an array of integers");
+                }
+                each.add(Long.parseLong(text));
+            }
+        }
+        return new MigrationInfo.PostcopyBlocktime(integer(reply, "", "postcopy-blocktime", 0), each);
     }
 
     private static MigrationInfo.CompressionStats compression(Json.Obj reply) throws IOException {

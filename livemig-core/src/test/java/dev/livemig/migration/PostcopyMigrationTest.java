@@ -49,8 +49,14 @@ class PostcopyMigrationTest {
         LiveGuest dest = guests.guest(20_000);
         dest.start(); // its cpu thread, paused until the migration starts the guest here
         dest.machine.pause();
+        // postcopy-blocktime on one of the two: query-migrate reports blocktime only with it, as QEMU's
+        boolean blocktime = transport.equals("tcp");
+        var capabilities = EnumSet.of(MigrationCapability.POSTCOPY_RAM);
+        if (blocktime) {
+            capabilities.add(MigrationCapability.POSTCOPY_BLOCKTIME);
+        }
         var incoming = new IncomingMigration(dest.machine,
-                new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH), true, e -> { });
+                new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH), true, e -> { });
         MigrationUri at = incoming.listen(MigrationUri.parse(transport.equals("tcp") ? "tcp:127.0.0.1:0"
                 : "unix:" + dir.resolve("postcopy.sock")));
         Process source = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -70,10 +76,20 @@ class PostcopyMigrationTest {
         assertEquals("completed", words[0], result);
         assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
         assertEquals(RunState.RUNNING, dest.machine.runState(), "the guest runs on the destination since POSTCOPY_RUN");
-        var outcome = incoming.postcopyOutcome().orElseThrow();
+        var outcome = incoming.postcopyOutcome().orElseThrow().faults();
         assertTrue(outcome.requests() > 0, "the destination's guest asked for pages: " + outcome);
         assertTrue(outcome.latencyP99Nanos() > 0, outcome.toString());
+        assertTrue(outcome.measuredPages() > 0 && outcome.blocktimeNanos() > 0 && !outcome.threads().isEmpty(), outcome.toString());
         assertTrue(Long.parseLong(words[1]) >= outcome.requests(), "the source served them: " + result + " " + outcome);
+        MigrationInfo.PostcopyBlocktime reported = incoming.info().postcopyBlocktime();
+        if (blocktime) {
+            assertNotNull(reported, incoming.info().toJson().toString());
+            assertEquals(outcome.blocktimeNanos() / 1_000_000, reported.totalMs());
+            assertEquals(outcome.threads().size(), reported.perThreadMs().size(), reported.toString());
+            assertTrue(incoming.info().toJson().has("postcopy-vcpu-blocktime"));
+        } else {
+            assertNull(reported, "without postcopy-blocktime query-migrate has none");
+        }
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write, before and after the switch, is in RAM exactly once");
         assertTrue(dest.cpu.writes > Long.parseLong(words[2]), "the guest went on writing on the destination");

@@ -78,6 +78,11 @@ class QemuPostcopyTest {
             assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS),
                     migration.info().toJson() + "\n" + destination.logTail());
             destination.waitForMigration(Duration.ofSeconds(30));
+            // QEMU's blocktime counts vCPU faults only (the reads above are its monitor's): one vCPU, one entry
+            MigrationInfo atDestination = dev.livemig.qmp.QueryMigrateReply.parse(
+                    destination.qmp().execute("query-migrate").asObject());
+            assertNotNull(atDestination.postcopyBlocktime(), atDestination.toJson().toString());
+            assertEquals(1, atDestination.postcopyBlocktime().perThreadMs().size(), atDestination.toJson().toString());
             assertArrayEquals(low, destination.readGuestMemory(0, low.length), "low RAM");
             assertArrayEquals(high, destination.readGuestMemory(IMAGE_AT, high.length), "RAM from the image on");
             MigrationInfo info = migration.info();
@@ -279,7 +284,8 @@ class QemuPostcopyTest {
     private static int postcopyDestination(QemuProcess destination) throws Exception {
         try {
             destination.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
-                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build(),
+                    Json.object().put("capability", "postcopy-blocktime").put("state", true).build()))).build());
         } catch (QmpError e) {
             // QEMU's destination needs a userfaultfd it may not get here (unprivileged, without /dev/userfaultfd)
             assumeTrue(false, "this host's QEMU cannot be a postcopy destination: " + e.getMessage());

@@ -196,6 +196,37 @@ class PageServerTest {
         return w.toByteArray();
     }
 
+    @Test
+    void blocktimeCountsEachThreadsWaitAndTheTimeAnyThreadWaited() throws Exception {
+        try (Served s = new Served(missing(1, PAGES), new byte[0], false)) {
+            CompletableFuture<Long> first = s.readNatively(40);
+            assertEquals(new ReturnPathMessage.ReqPagesId(40L * PAGE, PAGE, "ram"), s.source.returnPath());
+            Thread.sleep(30);
+            CompletableFuture<Long> second = s.readNatively(41);
+            assertEquals(new ReturnPathMessage.ReqPages(41L * PAGE, PAGE), s.source.returnPath(), "same block: no name");
+            Thread.sleep(30);
+            s.source.ram(false, new long[]{40});
+            assertEquals(pattern(40), first.get(30, TimeUnit.SECONDS));
+            Thread.sleep(30);
+            s.source.ram(false, new long[]{41});
+            assertEquals(pattern(41), second.get(30, TimeUnit.SECONDS));
+
+            s.source.ram(false, LongStream.range(1, PAGES).filter(p -> p != 40 && p != 41).toArray());
+            s.source.ram(true, new long[0]);
+            s.source.send(StreamFraming::writeEof);
+            FaultFigures f = s.server.awaitOutcome().faults();
+            assertEquals(2, f.requests());
+            assertEquals(2, f.measuredPages(), java.util.Arrays.toString(f.latencyHistogram()));
+            assertEquals(2, f.threads().size(), "two guest threads waited: " + f.threads());
+            long a = f.threads().get(0).nanos();
+            long b = f.threads().get(1).nanos();
+            assertTrue(a >= 60_000_000L && b >= 60_000_000L, "each waited through two 30 ms pauses: " + f.threads());
+            assertTrue(f.blocktimeNanos() >= Math.max(a, b) && f.blocktimeNanos() < a + b,
+                    "the overlapping waits count once in the total: " + f);
+            s.server.shut(0);
+        }
+    }
+
     @ParameterizedTest(name = "unix={0}")
     @ValueSource(booleans = {false, true})
     void aPageAGuestThreadWaitsForIsAskedForAndEveryMissingPageIsPlacedByEof(boolean unix) throws Exception {
@@ -217,8 +248,13 @@ class PageServerTest {
             PageServerProcess.Outcome outcome = s.server.awaitOutcome();
             assertNull(outcome.failure(), outcome.toString());
             assertEquals(PAGES - 1, outcome.pagesPlaced());
-            assertEquals(1, outcome.requests());
-            assertTrue(outcome.latencyP50Nanos() > 0 && outcome.latencyP99Nanos() >= outcome.latencyP50Nanos(), outcome.toString());
+            FaultFigures f = outcome.faults();
+            assertEquals(1, f.requests());
+            assertTrue(f.latencyP50Nanos() > 0 && f.latencyP99Nanos() >= f.latencyP50Nanos(), f.toString());
+            assertEquals(1, f.measuredPages(), "one page waited for: one latency in the histogram");
+            assertEquals(1, f.threads().size(), "one guest thread waited");
+            assertEquals(f.blocktimeNanos(), f.threads().getFirst().nanos(), "one thread, one wait: the total is its wait");
+            assertTrue(f.blocktimeNanos() >= f.latencyP50Nanos(), f.toString());
             s.server.shut(0);
             assertEquals(new ReturnPathMessage.Shut(0), s.source.returnPath());
 

@@ -315,8 +315,8 @@ class QmpServerTest {
             assertEquals(List.of("events", "return-path"), enabled(c));
             c.execute("migrate-set-capabilities", caps("return-path", false));
             assertEquals(List.of("events"), enabled(c));
-            assertGeneric("capability postcopy-blocktime is not built yet in livemig",
-                    refused(c, "migrate-set-capabilities", JsonWriter.compact(caps("postcopy-blocktime", true))));
+            assertGeneric("capability dirty-bitmaps is not built yet in livemig",
+                    refused(c, "migrate-set-capabilities", JsonWriter.compact(caps("dirty-bitmaps", true))));
             assertGeneric("Parameter 'capability' does not accept value 'warp-drive'",
                     refused(c, "migrate-set-capabilities", JsonWriter.compact(caps("warp-drive", true))));
             assertGeneric("Parameter 'capabilities[0].state' is missing", refused(c, "migrate-set-capabilities",

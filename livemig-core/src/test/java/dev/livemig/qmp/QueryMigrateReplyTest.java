@@ -33,6 +33,8 @@ class QueryMigrateReplyTest {
                 new MigrationInfo(MigrationStatus.ACTIVE, 1500, 12, -1, 40, RAM, null, 0, null,
                         new MigrationInfo.XbzrleStats(64L << 20, 4096, 300, 12, 2)),
                 new MigrationInfo(MigrationStatus.COMPLETED, 2100, 12, 35, -1, RAM, null, 0),
+                new MigrationInfo(MigrationStatus.COMPLETED, -1, -1, -1, -1, null, null, 0, null, null,
+                        new MigrationInfo.PostcopyBlocktime(120, List.of(80L, 0L, 120L))),
                 new MigrationInfo(MigrationStatus.FAILED, -1, -1, -1, -1, null, "Failed to connect", 0),
                 new MigrationInfo(MigrationStatus.CANCELLED, -1, -1, -1, -1, null, null, 0))) {
             assertEquals(info, QueryMigrateReply.parse(info.toJson()), info.toString());
@@ -81,6 +83,16 @@ class QueryMigrateReplyTest {
                 assertThrows(IOException.class, () -> parse("{\"status\": \"failed\", \"error-desc\": null}")).getMessage());
         assertEquals("query-migrate reply has an unknown status 'paused'",
                 assertThrows(IOException.class, () -> parse("{\"status\": \"paused\"}")).getMessage());
+    }
+
+    @Test
+    void aDestinationsPostcopyBlocktimeReadsAsQemuWritesIt() throws Exception {
+        MigrationInfo info = parse("{\"status\": \"completed\", \"postcopy-blocktime\": 12, \"postcopy-vcpu-blocktime\": [3, 12]}");
+        assertEquals(new MigrationInfo.PostcopyBlocktime(12, List.of(3L, 12L)), info.postcopyBlocktime());
+        assertEquals(null, parse("{\"status\": \"completed\"}").postcopyBlocktime(), "absent without the capability");
+        assertEquals("query-migrate reply member postcopy-vcpu-blocktime should be an array of integers, not [-1]",
+                assertThrows(IOException.class, () -> parse("{\"status\": \"completed\", \"postcopy-blocktime\": 1,"
+                        + " \"postcopy-vcpu-blocktime\": [-1]}")).getMessage());
     }
 
     @Test

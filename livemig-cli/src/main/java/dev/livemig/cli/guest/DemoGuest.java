@@ -19,6 +19,8 @@ import java.util.zip.CRC32C;
 public final class DemoGuest implements AutoCloseable {
     public static final String MACHINE_TYPE = "livemig-demo-1";
     public static final String RAM_BLOCK = "guest.ram";
+    /** The digest of RAM without the sweep counters (the first 8 bytes of each page). */
+    public static final String RAM_CONTENT = "guest.ram.content";
 
     private final Machine machine;
     private final PageSweeper sweeper;
@@ -37,6 +39,7 @@ public final class DemoGuest implements AutoCloseable {
 
             @Override
             public void resume() {
+                captureDevicesOnce();
                 cpu[0].resume();
             }
         });
@@ -52,6 +55,32 @@ public final class DemoGuest implements AutoCloseable {
         machine.devices().register("cpu", 0, PageSweeper.DESCRIPTION, sweeper);
         machine.devices().register("console", 0, ConsoleDevice.DESCRIPTION, console);
         machine.devices().register("counter", 0, CounterDevice.DESCRIPTION, counter);
+    }
+
+    private volatile boolean captureAtResume;
+    private volatile Map<String, String> devicesAtStart;
+
+    /**
+     * Keeps the device digests of the moment the guest next starts, before its CPU runs: a destination whose
+     * guest starts at the switch to postcopy (and runs while its RAM still arrives) is checked against them.
+     */
+    public void captureDevicesAtNextResume() {
+        captureAtResume = true;
+    }
+
+    /** The device digests taken when the guest started (see {@link #captureDevicesAtNextResume}); null before. */
+    public Map<String, String> devicesAtStart() {
+        return devicesAtStart;
+    }
+
+    private void captureDevicesOnce() {
+        if (captureAtResume && devicesAtStart == null) {
+            try {
+                devicesAtStart = deviceDigests();
+            } catch (MigrationException e) {
+                devicesAtStart = Map.of("error", e.getMessage());
+            }
+        }
     }
 
     public Machine machine() {
@@ -90,9 +119,21 @@ public final class DemoGuest implements AutoCloseable {
      */
     public Map<String, String> digests() throws MigrationException {
         var out = new LinkedHashMap<String, String>();
+        RamBlock ram = machine.ramBlock(RAM_BLOCK).orElseThrow();
         var crc = new CRC32C();
-        crc.update(machine.ramBlock(RAM_BLOCK).orElseThrow().memory().asByteBuffer());
+        crc.update(ram.memory().asByteBuffer());
         out.put(RAM_BLOCK, Long.toHexString(crc.getValue()));
+        var content = new CRC32C(); // all but each page's counter: what a guest that ran since must still hold
+        for (long off = 0; off < ram.usedLength(); off += RamBlock.TARGET_PAGE_SIZE) {
+            content.update(ram.memory().asSlice(off + 8, RamBlock.TARGET_PAGE_SIZE - 8).asByteBuffer());
+        }
+        out.put(RAM_CONTENT, Long.toHexString(content.getValue()));
+        out.putAll(deviceDigests());
+        return out;
+    }
+
+    private Map<String, String> deviceDigests() throws MigrationException {
+        var out = new LinkedHashMap<String, String>();
         for (Registration r : machine.devices().snapshot()) {
             if (r instanceof Registration.Device<?> d && !r.idstr().equals(dev.livemig.savevm.GlobalState.IDSTR)) {
                 out.put(r.idstr(), deviceDigest(d));
