@@ -181,6 +181,11 @@ public final class UnixSocket implements AutoCloseable {
         sendDescriptors(new int[]{uffd.descriptor(), SocketChannelDescriptor.of(stream)});
     }
 
+    /** Sends the descriptor of the Java socket {@code channel} (needs {@link SocketChannelDescriptor#OPTION}). */
+    public void sendDescriptors(java.nio.channels.SocketChannel channel) throws IOException {
+        sendDescriptors(new int[]{SocketChannelDescriptor.of(channel)});
+    }
+
     /** Sends one marker byte carrying {@code fds} as SCM_RIGHTS; the descriptors stay open here too. */
     void sendDescriptors(int[] fds) throws IOException {
         if (fds.length == 0 || fds.length > MAX_DESCRIPTORS) {

@@ -19,13 +19,16 @@ import java.util.regex.Pattern;
  * @param compressReadable             whether a destination of this machine type can read the compress
  *                                     capability's COMPRESS_PAGE records: QEMU 9.1 removed that capability, so no
  *                                     QEMU that has a 9.1 or later machine type does; livemig's own machines do
+ * @param preemptAtSetup               x-preempt-pre-7-2 (machine types up to 7.2): the postcopy-preempt channel is
+ *                                     connected at the start of the migration, and ends with an EOS word;
+ *                                     otherwise at the switch, after the PONG of PING(1), without EOS (§12.7)
  */
 public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSwitchoverStart, boolean multifdZeroPages,
-                            boolean compressReadable) {
+                            boolean compressReadable, boolean preemptAtSetup) {
     /** QEMU 7.2's behaviour (and what current QEMU does for a 7.2 machine type). */
-    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false, false, true);
+    public static final MachineCompat QEMU_7_2 = new MachineCompat(true, false, false, true, true);
     /** Current QEMU's (10.0) wire choices, for livemig's own machines (whose destinations still read compress). */
-    public static final MachineCompat CURRENT = new MachineCompat(false, true, true, true);
+    public static final MachineCompat CURRENT = new MachineCompat(false, true, true, true, false);
 
     private static final Pattern QEMU_PC = Pattern.compile("pc-(?:i440fx|q35)-(\\d+)\\.(\\d+)(?:\\.\\d+)?");
 
@@ -38,6 +41,6 @@ public record MachineCompat(boolean multifdFlushAfterEachSection, boolean sendSw
         int major = Integer.parseInt(m.group(1));
         int minor = Integer.parseInt(m.group(2));
         int version = major * 100 + minor;
-        return new MachineCompat(version <= 800, version >= 1000, version >= 900, version < 901);
+        return new MachineCompat(version <= 800, version >= 1000, version >= 900, version < 901, version <= 702);
     }
 }

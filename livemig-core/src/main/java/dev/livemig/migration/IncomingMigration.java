@@ -105,6 +105,33 @@ public final class IncomingMigration implements AutoCloseable {
         return listener.address();
     }
 
+    /** postcopy-preempt: a second connection carries requested pages (§12.7). */
+    private boolean preemptChannel() {
+        return config.has(MigrationCapability.POSTCOPY_RAM) && config.has(MigrationCapability.POSTCOPY_PREEMPT)
+                && !multifdChannels();
+    }
+
+    /**
+     * Takes the next connection as the preempt channel, whenever it comes (QEMU 7.2's source connects it at the
+     * start, current QEMU's at the switch); the listener closes after it, or when the migration ends.
+     */
+    private Thread acceptPreempt(PostcopyDestination to) {
+        IncomingListener l = listener;
+        return Thread.ofPlatform().name("livemig-preempt-accept").daemon().start(() -> {
+            try {
+                to.preemptChannel(l.acceptSilent()); // silent until the first requested page
+            } catch (MigrationException e) {
+                // closed: the migration ended before it came, or the page server could not take it (then the
+                // pages it would carry are missing at EOF, and the load fails saying so)
+                if (!cancelled && state.status() != MigrationStatus.COMPLETED) {
+                    LOG.log(System.Logger.Level.DEBUG, "postcopy-preempt channel: {0}", e.getMessage());
+                }
+            } finally {
+                l.close();
+            }
+        });
+    }
+
     /** multifd over sockets; with mapped-ram a file's pages are read where they are instead (§17.2). */
     private boolean multifdChannels() {
         return config.has(MigrationCapability.MULTIFD) && !config.has(MigrationCapability.MAPPED_RAM);
@@ -205,7 +232,7 @@ public final class IncomingMigration implements AutoCloseable {
                     }
                 });
                 StandardSections.of(machine).ram().atSectionEnd(receiver::sync);
-            } else {
+            } else if (!preemptChannel()) {
                 listener.close(); // one migration per listen, as QEMU
             }
             if (cancelled) {
@@ -227,6 +254,9 @@ public final class IncomingMigration implements AutoCloseable {
             var load = new LoadVm(machine, in, DescribedDevices.NONE, commands);
             if (postcopy != null) {
                 postcopy.loadWith(load);
+            }
+            if (preemptChannel()) {
+                acceptor = acceptPreempt(postcopy);
             }
             LoadVm.Result result = load.load();
             if (multifd != null) {

@@ -51,6 +51,8 @@ public final class Migration implements AutoCloseable {
     private final StatusMachine state;
     private volatile boolean cancelRequested;
     private volatile MigrationChannel channel;
+    private volatile MigrationChannel preemptChannel; // postcopy-preempt: requested pages go here after the switch
+    private MigrationUri target; // the migration thread's: where further channels connect
     private volatile MultifdSender multifd;
     private volatile TransferWindow window;
     // the two parameters QEMU applies to a running migration; guarded by lock with window
@@ -164,6 +166,10 @@ public final class Migration implements AutoCloseable {
         if (config.has(MigrationCapability.POSTCOPY_RAM)) {
             checkPostcopy();
         }
+        if (config.has(MigrationCapability.POSTCOPY_PREEMPT) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationException("postcopy-preempt needs a second connection to the destination: a tcp or unix"
+                    + " transport, not " + uri);
+        }
         SaveVm.checkNotBlocked(machine);
         synchronized (lock) {
             if (thread != null) {
@@ -268,6 +274,7 @@ public final class Migration implements AutoCloseable {
         }
         continued.countDown();
         MigrationChannel.closeQuietly(channel); // unblocks a write stuck on a slow or dead peer
+        MigrationChannel.closeQuietly(preemptChannel);
         MultifdSender m = multifd;
         if (m != null) {
             m.abort();
@@ -332,6 +339,7 @@ public final class Migration implements AutoCloseable {
     }
 
     private void run(MigrationUri uri) {
+        target = uri;
         SaveVm save = null;
         SourceReturnPath rp = null;
         MigrationStatus end;
@@ -357,6 +365,9 @@ public final class Migration implements AutoCloseable {
                     () -> new MigrationException(dev.livemig.ram.MappedRamWriter.NEEDS_A_FILE))) : new StreamWriter(channel);
             if (config.has(MigrationCapability.MULTIFD) && !mappedRam) {
                 multifd = connectMultifd(uri);
+            }
+            if (config.has(MigrationCapability.POSTCOPY_PREEMPT) && machine.compat().preemptAtSetup()) {
+                preemptChannel = Transports.connect(uri); // 7.2's destination takes the second connection for it
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().pagesThrough(multifd);
@@ -427,6 +438,7 @@ public final class Migration implements AutoCloseable {
         StandardSections.of(machine).ram().mappedRamOutgoing(0);
         StandardSections.of(machine).ram().directIo(null);
         MigrationChannel.closeQuietly(channel);
+        MigrationChannel.closeQuietly(preemptChannel);
         if (multifd != null) {
             multifd.close();
         }
@@ -659,6 +671,9 @@ public final class Migration implements AutoCloseable {
      * is out. From the switch on the source never restarts the guest by itself: the destination may run it.
      */
     private void postcopy(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
+        if (config.has(MigrationCapability.POSTCOPY_PREEMPT) && preemptChannel == null) {
+            connectPreempt(rp); // while the guest still runs here
+        }
         var event = new SwitchoverEvent();
         event.begin();
         long stopNs = System.nanoTime();
@@ -671,6 +686,9 @@ public final class Migration implements AutoCloseable {
         save.completeBeforePostcopy();
         for (MigrationCommand.PostcopyRamDiscard discard : StandardSections.of(machine).ram().startPostcopy()) {
             MigrationCommands.write(out, discard);
+        }
+        if (preemptChannel != null) {
+            saver().preemptTo(new StreamWriter(preemptChannel, 64 << 10));
         }
         MigrationCommands.write(out, new MigrationCommand.Ping(2));
         if (releaseRam()) {
@@ -744,6 +762,9 @@ public final class Migration implements AutoCloseable {
             }
         }
         save.completePostcopy();
+        if (preemptChannel != null && machine.compat().preemptAtSetup()) {
+            saver().endPreempt(); // a 7.2 destination's preempt thread ends at this EOS
+        }
         emitPasses();
         try {
             channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
@@ -759,6 +780,24 @@ public final class Migration implements AutoCloseable {
                     + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())
                     : "destination failed to load the state (SHUT status " + shut + ")");
         }
+    }
+
+    /**
+     * postcopy-preempt in current QEMU's form: the second connection is made at the switch, once the destination
+     * answered PING(1) (it has taken the main channel, so it takes this one as the preempt channel).
+     */
+    private void connectPreempt(SourceReturnPath rp) throws MigrationException, InterruptedException {
+        long deadline = System.nanoTime() + SHUT_TIMEOUT_MS * 1_000_000;
+        while (!rp.ponged(1)) {
+            checkCancelled();
+            checkReturnPath(rp);
+            if (System.nanoTime() > deadline) {
+                throw new MigrationException("postcopy-preempt: the destination did not answer PING(1) within "
+                        + SHUT_TIMEOUT_MS + " ms; no channel to connect");
+            }
+            Thread.sleep(1);
+        }
+        preemptChannel = Transports.connect(target);
     }
 
     /** Capability release-ram with postcopy: sent pages go back to the system once the destination confirmed them. */

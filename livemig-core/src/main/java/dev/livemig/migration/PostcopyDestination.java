@@ -44,7 +44,9 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
     private LoadVm load;
     private CompletableFuture<PageServerProcess> server;
     private Userfaultfd uffd;
-    private boolean handedOff;
+    private volatile boolean handedOff;
+    private MigrationChannel preempt;      // guarded by this: postcopy-preempt's channel, once accepted
+    private boolean preemptPassedOn;      // guarded by this
 
     /**
      * {@code stream} and {@code in}: the main channel's socket and the reader of it; {@code onListen} and
@@ -125,6 +127,35 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         }
     }
 
+    /**
+     * postcopy-preempt: the second connection, accepted whenever it came (at the start of the migration in 7.2's
+     * form, at the switch in current QEMU's); passed on to the page server once it has the stream.
+     */
+    synchronized void preemptChannel(MigrationChannel channel) throws MigrationException {
+        if (preempt != null) {
+            MigrationChannel.closeQuietly(channel);
+            throw new MigrationException("a third connection in postcopy-preempt from " + channel.describe());
+        }
+        preempt = channel;
+        if (handedOff) {
+            passOnPreempt();
+        }
+    }
+
+    private void passOnPreempt() throws MigrationException {
+        if (preempt == null || preemptPassedOn) {
+            return;
+        }
+        SocketChannel socket = preempt.socket().orElseThrow(() -> new MigrationException(
+                "postcopy-preempt needs a tcp or unix channel, not " + preempt.describe()));
+        try {
+            pageServer().preempt(socket);
+        } catch (IOException e) {
+            throw new MigrationException("postcopy-preempt: the page server went away: " + e.getMessage(), e);
+        }
+        preemptPassedOn = true;
+    }
+
     /** POSTCOPY_LISTEN: RAM registered for missing pages, the stream and what is missing handed to the page server. */
     private void listen() throws MigrationException {
         int ramSection = load.startedSectionId(RamFlags.IDSTR);
@@ -146,7 +177,10 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         } catch (IOException | RuntimeException e) {
             throw new MigrationException("postcopy cannot start here: " + (e.getMessage() == null ? e : e.getMessage()), e);
         }
-        handedOff = true;
+        synchronized (this) {
+            handedOff = true;
+            passOnPreempt(); // if it came before LISTEN
+        }
         onListen.run();
     }
 
@@ -201,6 +235,9 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         }
         if (uffd != null) {
             uffd.close();
+        }
+        synchronized (this) {
+            MigrationChannel.closeQuietly(preempt);
         }
     }
 }

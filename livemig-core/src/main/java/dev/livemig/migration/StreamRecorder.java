@@ -77,6 +77,9 @@ public final class StreamRecorder {
         if (config.has(MigrationCapability.POSTCOPY_RAM) && config.has(MigrationCapability.MULTIFD)) {
             throw new MigrationConfigException("postcopy-ram together with multifd is not built yet in livemig record");
         }
+        if (config.has(MigrationCapability.POSTCOPY_PREEMPT)) {
+            throw new MigrationConfigException("postcopy-preempt is not built yet in livemig record");
+        }
         if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }

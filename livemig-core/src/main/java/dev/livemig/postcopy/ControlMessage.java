@@ -42,8 +42,15 @@ sealed interface ControlMessage {
     record Shut(int status) implements ControlMessage {
     }
 
+    /**
+     * Guest → server: the postcopy-preempt channel's descriptor follows (one SCM_RIGHTS marker byte); requested
+     * pages arrive there.
+     */
+    record Preempt() implements ControlMessage {
+    }
+
     /** Server → guest: the stream reached EOF with every page placed; the figures of {@link FaultFigures}. */
-    record Done(long pagesPlaced, FaultFigures figures) implements ControlMessage {
+    record Done(long pagesPlaced, long pagesOnPreempt, FaultFigures figures) implements ControlMessage {
     }
 
     /** Server → guest: the stream failed; {@code message} says where and why. */
@@ -86,6 +93,7 @@ sealed interface ControlMessage {
             case Done d -> {
                 FaultFigures f = d.figures();
                 out.writeLong(d.pagesPlaced());
+                out.writeLong(d.pagesOnPreempt());
                 out.writeLong(f.faults());
                 out.writeLong(f.requests());
                 out.writeLong(f.latencyP50Nanos());
@@ -106,6 +114,7 @@ sealed interface ControlMessage {
                 out.write(f.message().getBytes(StandardCharsets.UTF_8));
                 yield 6;
             }
+            case Preempt p -> 7;
         };
         byte[] payload = bytes.toByteArray();
         var frame = new ByteArrayOutputStream(5 + payload.length);
@@ -156,6 +165,7 @@ sealed interface ControlMessage {
             case 4 -> new Shut(in.readInt());
             case 5 -> {
                 long placed = in.readLong();
+                long onPreempt = in.readLong();
                 long faults = in.readLong();
                 long requests = in.readLong();
                 long p50 = in.readLong();
@@ -177,9 +187,10 @@ sealed interface ControlMessage {
                 for (int i = 0; i < buckets; i++) {
                     histogram[i] = in.readLong();
                 }
-                yield new Done(placed, new FaultFigures(faults, requests, p50, p99, blocktime, each, histogram));
+                yield new Done(placed, onPreempt, new FaultFigures(faults, requests, p50, p99, blocktime, each, histogram));
             }
             case 6 -> new Failed(new String(payload, StandardCharsets.UTF_8));
+            case 7 -> new Preempt();
             default -> throw new IOException("unknown control message type " + type);
         };
     }

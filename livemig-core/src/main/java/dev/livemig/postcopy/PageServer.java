@@ -46,6 +46,8 @@ import java.util.Map;
  */
 public final class PageServer {
     private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
+    /** How long pages sent on the preempt channel before the main stream's EOF may take to arrive after it. */
+    private static final long PREEMPT_DRAIN_NANOS = 10_000_000_000L;
 
     private final UnixSocket control;
     private final Userfaultfd uffd;
@@ -68,7 +70,11 @@ public final class PageServer {
     private final long[] latencies = new long[1 << 20];
     private int latencyCount;
     private final long[] latencyHistogram = new long[FaultFigures.BUCKETS];
-    private long pagesPlaced;
+    private long pagesPlaced;         // guarded by waiting
+    private long pagesOnPreempt;      // guarded by waiting
+    private long missingCount;        // guarded by waiting: pages the guest still lacks
+    private boolean preemptReading;   // guarded by waiting: a preempt channel is attached and being read
+    private String preemptEnd;        // guarded by waiting: how the preempt channel ended, when it did
     private volatile long faults;
     private volatile long requests;
     private volatile boolean serving = true;
@@ -93,6 +99,7 @@ public final class PageServer {
                 }
             }
             requested[i] = new DirtyBitmap(b.length() / PAGE);
+            missingCount += missing[i].count();
         }
         this.returnPath = new StreamWriter(stream, 4096);
     }
@@ -123,6 +130,7 @@ public final class PageServer {
                 while (true) {
                     switch (ControlMessage.read(control)) {
                         case ControlMessage.Pong p -> send(new ReturnPathMessage.Pong(p.value()));
+                        case ControlMessage.Preempt p -> attachPreempt(control.receiveDescriptors(1));
                         case ControlMessage.Shut s -> {
                             send(new ReturnPathMessage.Shut(s.status()));
                             guestSays.complete(null);
@@ -139,11 +147,16 @@ public final class PageServer {
         ControlMessage outcome;
         try {
             readStream(leftover);
-            long left = Arrays.stream(missing).mapToLong(DirtyBitmap::count).sum();
+            long left = awaitPreempt();
             if (left > 0) {
-                outcome = new ControlMessage.Failed(left + " pages of the guest never arrived before EOF (first: " + firstMissing() + ")");
+                String preempt;
+                synchronized (waiting) {
+                    preempt = preemptEnd == null ? "" : "; the preempt channel " + preemptEnd;
+                }
+                outcome = new ControlMessage.Failed(left + " pages of the guest never arrived before EOF (first: "
+                        + firstMissing() + ")" + preempt);
             } else {
-                outcome = new ControlMessage.Done(pagesPlaced, figures());
+                outcome = figures(); // read under its lock: the preempt thread may still be placing
             }
         } catch (MigrationException | RuntimeException e) {
             outcome = new ControlMessage.Failed(e.getMessage() == null ? e.toString() : e.getMessage());
@@ -165,6 +178,55 @@ public final class PageServer {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    /**
+     * After the main stream's EOF: requested pages may still be on their way on the preempt channel, sent before
+     * the EOF; waits until every page is there or that channel ended. Returns the pages still missing.
+     */
+    private long awaitPreempt() {
+        long deadline = System.nanoTime() + PREEMPT_DRAIN_NANOS;
+        synchronized (waiting) {
+            while (missingCount > 0 && preemptReading) {
+                if (System.nanoTime() > deadline) {
+                    preemptEnd = "was still open without them " + PREEMPT_DRAIN_NANOS / 1_000_000_000L + " s after the main stream's EOF";
+                    break;
+                }
+                try {
+                    waiting.wait(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            return missingCount;
+        }
+    }
+
+    /** postcopy-preempt: reads requested pages from the channel the guest passed on, on a thread of its own. */
+    private void attachPreempt(List<ReceivedDescriptor> fds) throws IOException {
+        DescriptorChannel channel = DescriptorChannel.adopt(fds.getFirst(), "postcopy preempt channel");
+        synchronized (waiting) {
+            preemptReading = true;
+        }
+        Thread.ofPlatform().name("livemig-pageserver-preempt").daemon().start(() -> {
+            String end;
+            try (channel) {
+                var in = new StreamReader(channel);
+                in.section("postcopy preempt");
+                try (Arena arena = Arena.ofConfined()) {
+                    loadRam(in, true, new RamRecords(), arena.allocate(PAGE, PAGE), arena.allocate(PAGE, PAGE));
+                }
+                end = "ended with EOS"; // 7.2's form
+            } catch (MigrationException | RuntimeException e) {
+                end = "ended: " + (e.getMessage() == null ? e : e.getMessage()); // current form: closed by the source
+            }
+            synchronized (waiting) {
+                preemptReading = false;
+                preemptEnd = end;
+                waiting.notifyAll();
+            }
+        });
     }
 
     /** The stream from the package on: leftover bytes first, then the socket. */
@@ -194,7 +256,7 @@ public final class PageServer {
                                     + ramSectionId + ") goes on");
                         }
                         in.section("ram");
-                        loadRam(in, records, staging, filled);
+                        loadRam(in, false, records, staging, filled);
                         StreamFraming.readFooter(in, s.sectionId());
                         in.section("postcopy");
                     }
@@ -205,7 +267,9 @@ public final class PageServer {
         }
     }
 
-    private void loadRam(StreamReader in, RamRecords records, MemorySegment staging, MemorySegment filled) throws MigrationException {
+    /** RAM records until EOS, on the main stream or ({@code onPreempt}) the postcopy-preempt channel. */
+    private void loadRam(StreamReader in, boolean onPreempt, RamRecords records, MemorySegment staging, MemorySegment filled)
+            throws MigrationException {
         while (true) {
             RamRecord r = records.next(in, RamBlockList.Admission.ANY, RamBlockList.EntryReader.NONE);
             switch (r) {
@@ -218,16 +282,16 @@ public final class PageServer {
                 case RamRecord.Zero z -> {
                     int b = block(in, r.at(), z.block(), z.offset());
                     if (z.fill() == 0) {
-                        place(b, z.offset(), null);
+                        place(onPreempt, b, z.offset(), null);
                     } else {
                         filled.fill((byte) z.fill());
-                        place(b, z.offset(), filled);
+                        place(onPreempt, b, z.offset(), filled);
                     }
                 }
                 case RamRecord.Page p -> {
                     int b = block(in, r.at(), p.block(), p.offset());
                     in.readFully(staging);
-                    place(b, p.offset(), staging);
+                    place(onPreempt, b, p.offset(), staging);
                 }
                 default -> throw in.errorAt(r.at(), "a " + r.kind() + " record after the switch to postcopy");
             }
@@ -246,17 +310,21 @@ public final class PageServer {
     }
 
     /** Places one page atomically (null: zeros) and wakes whoever waits for it. */
-    private void place(int b, long offset, MemorySegment data) {
+    private void place(boolean onPreempt, int b, long offset, MemorySegment data) {
         long address = blocks.get(b).address() + offset;
-        if (data == null) {
-            uffd.zeroPage(address, PAGE);
-        } else {
-            uffd.copy(address, data);
-        }
+        // false: already there (the other channel placed it first, with preempt)
+        boolean placed = data == null ? uffd.zeroPage(address, PAGE) : uffd.copy(address, data);
         long page = offset / PAGE;
-        missing[b].testAndClear(page);
-        pagesPlaced++;
         synchronized (waiting) { // every page: a waiter may have come in since the copy (it is awake already)
+            if (placed) {
+                pagesPlaced++;
+                if (onPreempt) {
+                    pagesOnPreempt++;
+                }
+            }
+            if (missing[b].testAndClear(page) && --missingCount == 0) {
+                waiting.notifyAll();
+            }
             List<long[]> waiters = waiting.isEmpty() ? null : waiting.remove(key(b, page));
             if (waiters != null) {
                 long now = System.nanoTime();
@@ -272,13 +340,14 @@ public final class PageServer {
         }
     }
 
-    /** The figures so far. */
-    private FaultFigures figures() {
+    /** The pages placed and the fault figures so far. */
+    private ControlMessage.Done figures() {
         synchronized (waiting) {
             var threads = new ArrayList<FaultFigures.ThreadBlocktime>();
             threadBlocktime.forEach((tid, nanos) -> threads.add(new FaultFigures.ThreadBlocktime(tid, nanos)));
             long blocked = blocktimeNanos + (blockedThreads > 0 ? System.nanoTime() - blockedSince : 0);
-            return new FaultFigures(faults, requests, percentile(50), percentile(99), blocked, threads, latencyHistogram);
+            return new ControlMessage.Done(pagesPlaced, pagesOnPreempt, new FaultFigures(faults, requests, percentile(50), percentile(99),
+                    blocked, threads, latencyHistogram));
         }
     }
 

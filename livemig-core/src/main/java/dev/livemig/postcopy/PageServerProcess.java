@@ -82,7 +82,7 @@ public final class PageServerProcess implements AutoCloseable {
      * descriptor needs {@link dev.livemig.linux.SocketChannelDescriptor#OPTION}) with the bytes already read past
      * the package, and per block the pages that have not arrived ({@code missing}, one bit per target page).
      */
-    public void handOver(Userfaultfd uffd, java.nio.channels.SocketChannel stream, byte[] leftover, int ramSectionId,
+    public synchronized void handOver(Userfaultfd uffd, java.nio.channels.SocketChannel stream, byte[] leftover, int ramSectionId,
                          List<RamBlock> blocks, List<DirtyBitmap> missing) throws IOException {
         control.sendDescriptors(uffd, stream);
         describe(uffd, leftover, ramSectionId, blocks, missing);
@@ -107,28 +107,38 @@ public final class PageServerProcess implements AutoCloseable {
     }
 
     /** A PING the guest met in the package: the server answers it on the return path. */
-    public void pong(int value) throws IOException {
+    public synchronized void pong(int value) throws IOException {
         ControlMessage.write(control, new ControlMessage.Pong(value));
+    }
+
+    /**
+     * postcopy-preempt: the channel requested pages come on (a tcp or unix socket), after {@link #handOver}; from
+     * now on the server's to read.
+     */
+    public synchronized void preempt(java.nio.channels.SocketChannel channel) throws IOException {
+        ControlMessage.write(control, new ControlMessage.Preempt());
+        control.sendDescriptors(channel);
     }
 
     /** What the server reports once the stream ended: {@link ControlMessage.Done} or {@link ControlMessage.Failed}. */
     public Outcome awaitOutcome() throws IOException {
         return switch (ControlMessage.read(control)) {
-            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.figures());
-            case ControlMessage.Failed f -> new Outcome(f.message(), 0, null);
+            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.pagesOnPreempt(), d.figures());
+            case ControlMessage.Failed f -> new Outcome(f.message(), 0, 0, null);
             case ControlMessage other -> throw new IOException("unexpected message from the page server: " + other);
         };
     }
 
     /**
      * The end of the stream as the page server saw it: {@code failure} null when every page arrived, then the
-     * pages it placed and what it measured of the guest's faults.
+     * pages it placed (of them, those that came on the postcopy-preempt channel) and what it measured of the
+     * guest's faults.
      */
-    public record Outcome(String failure, long pagesPlaced, FaultFigures faults) {
+    public record Outcome(String failure, long pagesPlaced, long pagesOnPreempt, FaultFigures faults) {
     }
 
     /** The guest's last word: SHUT({@code status}) on the return path; then the server exits. */
-    public void shut(int status) throws IOException {
+    public synchronized void shut(int status) throws IOException {
         ControlMessage.write(control, new ControlMessage.Shut(status));
     }
 

@@ -57,6 +57,9 @@ public final class RamSaver {
     private PageRequests requests; // postcopy-ram: what the destination asks for; null without postcopy
     private boolean inPostcopy;    // after the switch: whole pages on the main stream, requested ones first
     private boolean releaseRam;    // release-ram: pages sent in postcopy go back to the system once confirmed
+    private StreamWriter preempt;  // postcopy-preempt, from the switch: where requested pages go
+    private RamBlock lastSentOnPreempt; // CONTINUE is per channel (§12.7)
+    private List<long[]> sentOnPreempt = new ArrayList<>(); // release-ram: released only on SHUT(0)
     private final java.util.ArrayDeque<ReleaseBatch> unconfirmed = new java.util.ArrayDeque<>();
     private List<long[]> sentSinceBatch = new ArrayList<>(); // {block, first page, end page} runs
     private long rounds;
@@ -194,7 +197,7 @@ public final class RamSaver {
         while (!unconfirmed.isEmpty()) {
             released += release(unconfirmed.removeFirst().runs());
         }
-        return released + release(sentSinceBatch);
+        return released + release(sentSinceBatch) + release(sentOnPreempt);
     }
 
     private long release(List<long[]> runs) {
@@ -244,6 +247,15 @@ public final class RamSaver {
         }
         dirtyPages = left;
         return commands;
+    }
+
+    /**
+     * Capability postcopy-preempt, after {@link #startPostcopy}: requested pages go on {@code channel} (RAM records
+     * without section framing, each flushed at once) instead of queueing behind the sweep on the main stream.
+     */
+    public void preemptTo(StreamWriter channel) {
+        this.preempt = channel;
+        this.lastSentOnPreempt = null;
     }
 
     /** Whether {@link #startPostcopy} happened. */
@@ -446,6 +458,8 @@ public final class RamSaver {
      * sent twice. Flushed at once: a guest thread waits for it.
      */
     private void serveRequests(StreamWriter out) throws MigrationException {
+        StreamWriter to = preempt != null ? preempt : out;
+        long before = to.offset();
         PageRequests.Request r;
         while ((r = requests.poll()) != null) {
             DirtyBitmap bits = toSend[r.block()];
@@ -453,8 +467,11 @@ public final class RamSaver {
                 if (bits.testAndClear(page)) {
                     dirtyPages--;
                     DirtyBitmap known = maybeData == null ? null : maybeData[r.block()];
-                    writePage(out, r.block(), page, known != null && !known.get(page));
-                    if (releaseRam) {
+                    writePage(to, r.block(), page, known != null && !known.get(page));
+                    if (releaseRam && to == preempt) {
+                        // a PONG on the main stream says nothing of the preempt channel: kept until SHUT(0)
+                        sentOnPreempt.add(new long[]{r.block(), page, page + 1});
+                    } else if (releaseRam) {
                         noteSent(r.block(), page);
                     }
                 }
@@ -462,7 +479,19 @@ public final class RamSaver {
             cursorBlock = r.block();
             cursorPage = r.firstPage() + r.pages();
         }
-        out.flush();
+        to.flush();
+        if (to == preempt) {
+            counters.transferred.addAndGet(to.offset() - before); // the main stream's section accounts for its own
+        }
+    }
+
+    /** postcopy-preempt in 7.2's form: the EOS word that ends the destination's reading of the channel. */
+    public void endPreempt() throws MigrationException {
+        if (preempt != null) {
+            preempt.be64(RamFlags.EOS);
+            preempt.flush();
+            counters.transferred.addAndGet(8);
+        }
     }
 
     /**
@@ -567,8 +596,15 @@ public final class RamSaver {
         }
     }
 
-    /** The record's first word, with the block's name unless it is the block of the previous record. */
+    /** The record's first word, with the block's name unless it is the block of the channel's previous record. */
     private StreamWriter header(StreamWriter out, RamBlock block, long word) throws MigrationException {
+        if (out == preempt) {
+            if (block == lastSentOnPreempt) {
+                return out.be64(word | RamFlags.CONTINUE);
+            }
+            lastSentOnPreempt = block;
+            return out.be64(word).str8(block.name());
+        }
         if (block == lastSent) {
             return out.be64(word | RamFlags.CONTINUE);
         }

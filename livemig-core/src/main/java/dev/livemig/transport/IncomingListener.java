@@ -30,6 +30,14 @@ public abstract sealed class IncomingListener implements AutoCloseable {
     /** Waits for the next incoming channel. */
     public abstract MigrationChannel accept() throws MigrationException;
 
+    /**
+     * Waits for the next incoming channel without the {@link HandshakeGate}: for a channel that may stay silent
+     * until it is needed (postcopy-preempt's first bytes are the first requested page, maybe never).
+     */
+    public MigrationChannel acceptSilent() throws MigrationException {
+        return accept();
+    }
+
     @Override
     public abstract void close();
 
@@ -118,6 +126,19 @@ public abstract sealed class IncomingListener implements AutoCloseable {
                     LOG.log(System.Logger.Level.WARNING, "livemig: dropped a connection to " + address + " from " + peer
                             + ": " + MigrationException.reason(e) + "; still listening");
                 }
+            }
+        }
+
+        @Override
+        public MigrationChannel acceptSilent() throws MigrationException {
+            try {
+                SocketChannel s = server.accept();
+                if (address instanceof MigrationUri.Tcp) {
+                    s.socket().setTcpNoDelay(true);
+                }
+                return new SocketMigrationChannel(s, address + " (from " + s.getRemoteAddress() + ")");
+            } catch (IOException e) {
+                throw new MigrationException("accept failed on " + address + ": " + MigrationException.reason(e), e);
             }
         }
 

@@ -10,26 +10,27 @@ import static org.junit.jupiter.api.Assertions.*;
 class MachineCompatTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource({
-            "pc-i440fx-7.2, true, false, false, true",
-            "pc-q35-7.2, true, false, false, true",
-            "pc-i440fx-8.0, true, false, false, true",   // the last with a multifd sync per section
-            "pc-i440fx-8.1, false, false, false, true",  // MULTIFD_FLUSH per round from here
-            "pc-q35-8.2, false, false, false, true",     // the last with zero-page-detection=legacy
-            "pc-i440fx-9.0, false, false, true, true",   // the last that a QEMU with compress knows
-            "pc-i440fx-9.1, false, false, true, false",
-            "pc-q35-9.2, false, false, true, false",     // the last without SWITCHOVER_START
-            "pc-i440fx-10.0, false, true, true, false",
-            "pc-q35-10.1, false, true, true, false",
-            "pc-q35-4.0.1, true, false, false, true",
-            "livemig-bench, false, true, true, true",    // not a QEMU machine type: current QEMU's wire choices
-            "pc, false, true, true, true"})              // an alias is not what a configuration record carries
+            "pc-i440fx-7.2, true, false, false, true, true",
+            "pc-q35-7.2, true, false, false, true, true",      // the last with the preempt channel at setup
+            "pc-i440fx-8.0, true, false, false, true, false",   // the last with a multifd sync per section
+            "pc-i440fx-8.1, false, false, false, true, false",  // MULTIFD_FLUSH per round from here
+            "pc-q35-8.2, false, false, false, true, false",     // the last with zero-page-detection=legacy
+            "pc-i440fx-9.0, false, false, true, true, false",   // the last that a QEMU with compress knows
+            "pc-i440fx-9.1, false, false, true, false, false",
+            "pc-q35-9.2, false, false, true, false, false",     // the last without SWITCHOVER_START
+            "pc-i440fx-10.0, false, true, true, false, false",
+            "pc-q35-10.1, false, true, true, false, false",
+            "pc-q35-4.0.1, true, false, false, true, true",
+            "livemig-bench, false, true, true, true, false",    // not a QEMU machine type: current QEMU's wire choices
+            "pc, false, true, true, true, false"})              // an alias is not what a configuration record carries
     void qemusChoicesForEachMachineType(String machineType, boolean flushPerSection, boolean switchoverStart,
-                                        boolean zeroPagesInPackets, boolean compressReadable) {
+                                        boolean zeroPagesInPackets, boolean compressReadable, boolean preemptAtSetup) {
         MachineCompat c = MachineCompat.forMachineType(machineType);
         assertEquals(flushPerSection, c.multifdFlushAfterEachSection(), "multifd-flush-after-each-section");
         assertEquals(switchoverStart, c.sendSwitchoverStart(), "send-switchover-start");
         assertEquals(zeroPagesInPackets, c.multifdZeroPages(), "zero-page-detection=multifd");
         assertEquals(compressReadable, c.compressReadable(), "compress");
+        assertEquals(preemptAtSetup, c.preemptAtSetup(), "x-preempt-pre-7-2");
     }
 
     @org.junit.jupiter.api.Test

@@ -46,10 +46,16 @@ final class LiveGuest implements AutoCloseable {
      * ({@code -Dlivemig.disable}: the build runs these tests again with huge pages off).
      */
     LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features) {
+        this(ramBytes, pagesPerSecond, features, dev.livemig.machine.MachineCompat.CURRENT);
+    }
+
+    /** As above, speaking the wire dialect {@code compat} (a QEMU machine type's choices). */
+    LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features,
+              dev.livemig.machine.MachineCompat compat) {
         this.pagesPerSecond = pagesPerSecond;
         var off = new java.util.HashSet<>(features.disabled());
         off.addAll(dev.livemig.machine.HostFeatures.fromSystemProperties().disabled());
-        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).hostFeatures(new dev.livemig.machine.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
+        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).compat(compat).hostFeatures(new dev.livemig.machine.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 run = false;

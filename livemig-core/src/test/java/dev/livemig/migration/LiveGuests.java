@@ -35,7 +35,12 @@ final class LiveGuests implements AutoCloseable {
 
     /** As {@link #guest(long)}, its migrations using only {@code features} of the kernel's. */
     LiveGuest guest(long pagesPerSecond, dev.livemig.machine.HostFeatures features) {
-        var g = new LiveGuest(ramBytes, pagesPerSecond, features);
+        return guest(pagesPerSecond, features, dev.livemig.machine.MachineCompat.CURRENT);
+    }
+
+    /** As {@link #guest(long, dev.livemig.machine.HostFeatures)}, speaking {@code compat}'s dialect. */
+    LiveGuest guest(long pagesPerSecond, dev.livemig.machine.HostFeatures features, dev.livemig.machine.MachineCompat compat) {
+        var g = new LiveGuest(ramBytes, pagesPerSecond, features, compat);
         cleanup.add(g);
         return g;
     }

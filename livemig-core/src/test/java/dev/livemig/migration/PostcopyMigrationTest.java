@@ -8,7 +8,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -43,9 +43,13 @@ class PostcopyMigrationTest {
         guests.close();
     }
 
-    @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"tcp", "unix"})
-    void aWritingGuestMovesInPostcopyAndGoesOnWritingThereWhileItsPagesArrive(String transport) throws Exception {
+    /**
+     * {@code preempt}: none, or postcopy-preempt in current QEMU's form (the channel connected at the switch) or
+     * 7.2's (a 7.2-dialect source connects it at the start and ends it with EOS); the destination takes either.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"tcp, none", "unix, none", "tcp, preempt-at-switch", "unix, preempt-at-setup"})
+    void aWritingGuestMovesInPostcopyAndGoesOnWritingThereWhileItsPagesArrive(String transport, String preempt) throws Exception {
         LiveGuest dest = guests.guest(20_000);
         dest.start(); // its cpu thread, paused until the migration starts the guest here
         dest.machine.pause();
@@ -55,13 +59,16 @@ class PostcopyMigrationTest {
         if (blocktime) {
             capabilities.add(MigrationCapability.POSTCOPY_BLOCKTIME);
         }
+        if (!preempt.equals("none")) {
+            capabilities.add(MigrationCapability.POSTCOPY_PREEMPT);
+        }
         var incoming = new IncomingMigration(dest.machine,
                 new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH), true, e -> { });
         MigrationUri at = incoming.listen(MigrationUri.parse(transport.equals("tcp") ? "tcp:127.0.0.1:0"
                 : "unix:" + dir.resolve("postcopy.sock")));
         Process source = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Dlivemig.warmup=off", "-Xmx512m",
-                "-cp", System.getProperty("java.class.path"), PostcopySourceChild.class.getName(), at.toString())
+                "-cp", System.getProperty("java.class.path"), PostcopySourceChild.class.getName(), at.toString(), preempt)
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         String result;
         try (var out = new BufferedReader(new InputStreamReader(source.getInputStream(), StandardCharsets.UTF_8))) {
@@ -76,7 +83,14 @@ class PostcopyMigrationTest {
         assertEquals("completed", words[0], result);
         assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
         assertEquals(RunState.RUNNING, dest.machine.runState(), "the guest runs on the destination since POSTCOPY_RUN");
+        long onPreempt = incoming.postcopyOutcome().orElseThrow().pagesOnPreempt();
         var outcome = incoming.postcopyOutcome().orElseThrow().faults();
+        if (preempt.equals("none")) {
+            assertEquals(0, onPreempt, "without preempt every page comes on the main stream");
+        } else {
+            assertTrue(onPreempt > 0 && onPreempt <= outcome.requests(), "requested pages came on the preempt channel: "
+                    + onPreempt + " of " + outcome.requests());
+        }
         assertTrue(outcome.requests() > 0, "the destination's guest asked for pages: " + outcome);
         assertTrue(outcome.latencyP99Nanos() > 0, outcome.toString());
         assertTrue(outcome.measuredPages() > 0 && outcome.blocktimeNanos() > 0 && !outcome.threads().isEmpty(), outcome.toString());
