@@ -248,7 +248,7 @@ public final class IncomingMigration implements AutoCloseable {
             LoadVm.CommandHandler commands = returnPath::onCommand;
             if (config.has(MigrationCapability.POSTCOPY_RAM)) {
                 postcopy = new PostcopyDestination(machine, returnPath, channel, in,
-                        () -> state.move(MigrationStatus.POSTCOPY_ACTIVE), this::startAtPostcopyRun);
+                        () -> state.move(MigrationStatus.POSTCOPY_ACTIVE), this::startAtPostcopyRun, recoverAddress(), config.has(MigrationCapability.POSTCOPY_PREEMPT));
                 commands = postcopy;
             }
             var load = new LoadVm(machine, in, DescribedDevices.NONE, commands);
@@ -263,7 +263,23 @@ public final class IncomingMigration implements AutoCloseable {
                 multifd.checkNothingAfterLastSync();
             }
             if (postcopy != null && postcopy.handedOff()) {
-                postcopyOutcome = postcopy.awaitEnd(); // the guest runs (or not) since POSTCOPY_RUN
+                postcopyOutcome = postcopy.awaitEnd(new dev.livemig.postcopy.PageServerProcess.Recovery() {
+                    @Override
+                    public void paused(String reason) {
+                        LOG.log(System.Logger.Level.WARNING, "postcopy paused: {0}", reason);
+                        state.move(MigrationStatus.POSTCOPY_PAUSED); // waiting guest threads keep waiting
+                    }
+
+                    @Override
+                    public void recovering() {
+                        state.move(MigrationStatus.POSTCOPY_RECOVER);
+                    }
+
+                    @Override
+                    public void resumed() {
+                        state.move(MigrationStatus.POSTCOPY_ACTIVE);
+                    }
+                }); // the guest runs (or not) since POSTCOPY_RUN
                 state.move(MigrationStatus.COMPLETED);
                 return;
             }
@@ -337,6 +353,43 @@ public final class IncomingMigration implements AutoCloseable {
             finished.countDown();
             completion.complete(info());
         }
+    }
+
+    /**
+     * migrate-recover (format reference §12.6): after a cut in postcopy, the page server listens on {@code uri}
+     * for the source's new main channel (no header: the stream goes on where it broke), and with postcopy-preempt
+     * for its new preempt channel after it; returns the address. Only in postcopy-paused, with QEMU's words. The
+     * page server also listens on this destination's own address at every cut, so a source may resume there
+     * without this command (the command is served by this JVM, which a thread waiting for a page can stop).
+     */
+    public MigrationUri recover(MigrationUri uri) throws MigrationException {
+        PostcopyDestination p = postcopy;
+        if (state.status() != MigrationStatus.POSTCOPY_PAUSED || p == null) {
+            throw new MigrationException("Migrate recover can only be run when postcopy is paused.");
+        }
+        if (!(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+            throw new MigrationException("postcopy recovery needs a tcp or unix transport, not " + uri);
+        }
+        return MigrationUri.parse(p.recover(uri.toString()));
+    }
+
+    /**
+     * Where the page server awaits a source that resumes without a migrate-recover: the address this destination
+     * listened on, for tcp and unix (the source's migrate resume=true names it again).
+     */
+    private String recoverAddress() {
+        MigrationUri a = address;
+        return a instanceof MigrationUri.Tcp || a instanceof MigrationUri.Unix ? a.toString() : "";
+    }
+
+    /** migrate-pause on the destination: cuts the link in postcopy on purpose (both ends then pause). */
+    public void pausePostcopy() throws MigrationException {
+        PostcopyDestination p = postcopy;
+        MigrationStatus s = state.status();
+        if (p == null || (s != MigrationStatus.POSTCOPY_ACTIVE && s != MigrationStatus.POSTCOPY_RECOVER)) {
+            throw new MigrationException("migrate-pause is currently only supported during postcopy-active or postcopy-recover state");
+        }
+        p.cut();
     }
 
     /**

@@ -53,6 +53,8 @@ public final class Migration implements AutoCloseable {
     private volatile MigrationChannel channel;
     private volatile MigrationChannel preemptChannel; // postcopy-preempt: requested pages go here after the switch
     private MigrationUri target; // the migration thread's: where further channels connect
+    /** migrate resume=true: where a paused postcopy reconnects, taken by the migration thread. */
+    private final java.util.concurrent.BlockingQueue<MigrationUri> resumeTargets = new java.util.concurrent.LinkedBlockingQueue<>();
     private volatile MultifdSender multifd;
     private volatile TransferWindow window;
     // the two parameters QEMU applies to a running migration; guarded by lock with window
@@ -733,6 +735,35 @@ public final class Migration implements AutoCloseable {
             window = w;
         }
         bytesAtPostcopy = ram.transferred.get();
+        Link link = new Link(out, rp);
+        while (true) {
+            try {
+                sendRest(save, link, w);
+                return;
+            } catch (DestinationFailed e) {
+                throw e;
+            } catch (MigrationException e) {
+                // the link failed: the destination holds what it received, this side the rest (§12.6)
+                link = pauseUntilRecovered(save, link, e.getMessage());
+            }
+        }
+    }
+
+    /** The main channel of a postcopy phase and its return path: replaced by each recovery. */
+    private record Link(StreamWriter out, SourceReturnPath rp) {
+    }
+
+    /** SHUT with a non-zero status: the destination failed to load; nothing to recover. */
+    private static final class DestinationFailed extends MigrationException {
+        DestinationFailed(String message) {
+            super(message);
+        }
+    }
+
+    /** The rest of RAM, then END sections, EOF and the destination's SHUT, on {@code link}. */
+    private void sendRest(SaveVm save, Link link, TransferWindow w) throws MigrationException, InterruptedException {
+        StreamWriter out = link.out();
+        SourceReturnPath rp = link.rp();
         while (true) {
             checkCancelled();
             checkReturnPath(rp);
@@ -775,11 +806,136 @@ public final class Migration implements AutoCloseable {
         if (shut == 0 && releaseRam()) {
             pagesReleased += saver().releaseAll(); // SHUT(0): the destination holds everything
         }
-        if (shut != 0) {
-            throw new MigrationException(shut < 0 ? "destination did not confirm the end of postcopy"
-                    + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure())
-                    : "destination failed to load the state (SHUT status " + shut + ")");
+        if (shut > 0) {
+            throw new DestinationFailed("destination failed to load the state (SHUT status " + shut + ")");
         }
+        if (shut != 0) {
+            throw new MigrationException("destination did not confirm the end of postcopy"
+                    + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure()));
+        }
+    }
+
+    /**
+     * A cut link in postcopy (format reference §12.6): postcopy-paused, the guest paused here and its state
+     * whole, until migrate resume=true names where the destination listens again (its migrate-recover). Then
+     * postcopy-recover: a new main channel without header, RECV_BITMAP for every block, the pages the destination
+     * lacks marked to send, the preempt channel again, POSTCOPY_RESUME, and postcopy-active once RESUME_ACK
+     * comes. A failure on the way pauses again; only cancel ends it.
+     */
+    private Link pauseUntilRecovered(SaveVm save, Link broken, String reason) throws InterruptedException {
+        while (true) {
+            MigrationChannel.closeQuietly(channel);
+            MigrationChannel.closeQuietly(preemptChannel);
+            preemptChannel = null;
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.POSTCOPY_PAUSED);
+            }
+            LOG.log(System.Logger.Level.WARNING, "postcopy paused: {0}", reason);
+            try {
+                broken.rp().join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw e;
+            }
+            MigrationUri uri = awaitResumeTarget();
+            synchronized (lock) {
+                checkCancelled();
+                state.move(MigrationStatus.POSTCOPY_RECOVER);
+            }
+            SourceReturnPath rp = null;
+            try {
+                channel = Transports.connect(uri);
+                var out = new StreamWriter(channel);
+                rp = new SourceReturnPath(channel, pageRequests);
+                var sizes = new java.util.LinkedHashMap<String, Long>();
+                for (RamBlock b : machine.ramBlocks()) {
+                    sizes.put(b.name(), (b.targetPages() + 63) / 64 * 8);
+                }
+                rp.expectBitmaps(sizes);
+                rp.start();
+                for (String block : sizes.keySet()) {
+                    MigrationCommands.write(out, new MigrationCommand.RecvBitmap(block));
+                }
+                out.flush();
+                long deadline = System.nanoTime() + SHUT_TIMEOUT_MS * 1_000_000;
+                while (rp.bitmaps().size() < sizes.size()) {
+                    checkCancelled();
+                    checkReturnPath(rp);
+                    if (System.nanoTime() > deadline) {
+                        throw new MigrationException("postcopy recovery: the destination sent " + rp.bitmaps().size()
+                                + " of " + sizes.size() + " received bitmaps within " + SHUT_TIMEOUT_MS + " ms");
+                    }
+                    Thread.sleep(1);
+                }
+                saver().resumeFrom(rp.bitmaps());
+                save.continueOn(out);
+                if (config.has(MigrationCapability.POSTCOPY_PREEMPT)) {
+                    preemptChannel = Transports.connect(uri); // after the main one, as the destination expects
+                    saver().preemptTo(new StreamWriter(preemptChannel, 64 << 10));
+                }
+                MigrationCommands.write(out, new MigrationCommand.PostcopyResume());
+                out.flush();
+                if (!rp.awaitResumeAck(SHUT_TIMEOUT_MS)) {
+                    throw new MigrationException("postcopy recovery: no RESUME_ACK from the destination"
+                            + (rp.failure() == null ? " within " + SHUT_TIMEOUT_MS + " ms" : ": " + rp.failure()));
+                }
+                synchronized (lock) {
+                    checkCancelled();
+                    state.move(MigrationStatus.POSTCOPY_ACTIVE);
+                }
+                LOG.log(System.Logger.Level.INFO, "postcopy resumed on {0}", uri);
+                return new Link(out, rp);
+            } catch (MigrationException e) {
+                reason = "recovery on " + uri + " failed: " + e.getMessage();
+                if (rp != null) {
+                    broken = new Link(broken.out(), rp);
+                }
+            }
+        }
+    }
+
+    /** The next migrate resume=true, checking for cancel while it waits. */
+    private MigrationUri awaitResumeTarget() throws InterruptedException {
+        while (true) {
+            checkCancelled();
+            MigrationUri uri = resumeTargets.poll(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+            if (uri != null) {
+                return uri;
+            }
+        }
+    }
+
+    /**
+     * migrate with resume=true (format reference §12.6): reconnects a paused postcopy to {@code uri}, where the
+     * destination's migrate-recover listens. Returns at once; the status goes to postcopy-recover, then
+     * postcopy-active (or back to postcopy-paused). QEMU's refusals and words.
+     */
+    public void resumePostcopy(MigrationUri uri) throws MigrationException {
+        synchronized (lock) {
+            if (state.status() != MigrationStatus.POSTCOPY_PAUSED) {
+                throw new MigrationException("Cannot resume if there is no paused migration");
+            }
+            if (releaseRam()) {
+                throw new MigrationException("Postcopy recovery cannot work when release-ram capability is set");
+            }
+            if (!(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
+                throw new MigrationException("postcopy recovery needs a tcp or unix transport, not " + uri);
+            }
+            resumeTargets.add(uri);
+        }
+    }
+
+    /** migrate-pause on the source: cuts the link in postcopy on purpose; both ends then pause. */
+    public void pausePostcopy() throws MigrationException {
+        synchronized (lock) {
+            MigrationStatus s = state.status();
+            if (s != MigrationStatus.POSTCOPY_ACTIVE && s != MigrationStatus.POSTCOPY_RECOVER) {
+                throw new MigrationException("migrate-pause is currently only supported during postcopy-active or postcopy-recover state");
+            }
+        }
+        MigrationChannel.cut(channel);
+        MigrationChannel.cut(preemptChannel);
     }
 
     /**

@@ -425,6 +425,65 @@ public final class MigrationController implements AutoCloseable {
         }
     }
 
+    /**
+     * migrate with resume=true: a postcopy paused by a cut link reconnects to {@code uri}, where the destination's
+     * migrate-recover listens (format reference §12.6).
+     */
+    public void resumePostcopy(String uri) throws MigrationRefusedException {
+        Migration m;
+        synchronized (lock) {
+            m = migration;
+        }
+        if (m == null) {
+            throw new MigrationRefusedException("Cannot resume if there is no paused migration");
+        }
+        try {
+            m.resumePostcopy(MigrationUri.parse(uri));
+        } catch (MigrationException e) {
+            throw new MigrationRefusedException(e.getMessage());
+        }
+    }
+
+    /**
+     * migrate-pause: cuts the link of a migration in postcopy on purpose, the outgoing one here if there is one,
+     * else the incoming one; both ends then go to postcopy-paused.
+     */
+    public void pausePostcopy() throws MigrationRefusedException {
+        Migration m;
+        IncomingMigration in;
+        synchronized (lock) {
+            m = migration;
+            in = incoming;
+        }
+        try {
+            if (m != null && !m.status().isFinal()) {
+                m.pausePostcopy();
+            } else if (in != null) {
+                in.pausePostcopy();
+            } else {
+                throw new MigrationRefusedException("migrate-pause is currently only supported during postcopy-active or postcopy-recover state");
+            }
+        } catch (MigrationException e) {
+            throw new MigrationRefusedException(e.getMessage());
+        }
+    }
+
+    /** migrate-recover: the paused incoming postcopy listens on {@code uri} for the source's new channels. */
+    public MigrationUri recoverPostcopy(String uri) throws MigrationRefusedException {
+        IncomingMigration in;
+        synchronized (lock) {
+            in = incoming;
+        }
+        if (in == null) {
+            throw new MigrationRefusedException("Migrate recover can only be run when postcopy is paused.");
+        }
+        try {
+            return in.recover(MigrationUri.parse(uri));
+        } catch (MigrationException e) {
+            throw new MigrationRefusedException(e.getMessage());
+        }
+    }
+
     /** QEMU's migrate_cancel: nothing to do when no outgoing migration runs. */
     public void cancel() {
         Migration m;

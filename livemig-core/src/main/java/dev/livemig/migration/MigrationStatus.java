@@ -52,7 +52,10 @@ public enum MigrationStatus {
             ACTIVE, EnumSet.of(PRE_SWITCHOVER, DEVICE, POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLING),
             PRE_SWITCHOVER, EnumSet.of(DEVICE, POSTCOPY_ACTIVE, FAILED, CANCELLING),
             DEVICE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLING),
-            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLING),
+            // a cut link pauses postcopy until migrate resume=true reconnects (format reference §12.6)
+            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLING, POSTCOPY_PAUSED),
+            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER, FAILED, CANCELLING),
+            POSTCOPY_RECOVER, EnumSet.of(POSTCOPY_ACTIVE, POSTCOPY_PAUSED, FAILED, CANCELLING),
             CANCELLING, EnumSet.of(CANCELLED, FAILED));
 
     // QEMU 7.2's destination stays none while it listens and goes to active when the source connects
@@ -62,7 +65,9 @@ public enum MigrationStatus {
             NONE, EnumSet.of(SETUP, ACTIVE, FAILED, CANCELLED),
             SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLED),
             ACTIVE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLED),
-            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED));
+            POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED, POSTCOPY_PAUSED),
+            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER, FAILED, CANCELLED),
+            POSTCOPY_RECOVER, EnumSet.of(POSTCOPY_ACTIVE, POSTCOPY_PAUSED, FAILED, CANCELLED));
 
     /** Throws when {@code from → to} is not a transition of {@code side}. */
     public static void checkMove(Side side, MigrationStatus from, MigrationStatus to) {

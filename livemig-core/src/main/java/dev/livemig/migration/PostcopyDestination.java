@@ -39,6 +39,8 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
     private final StreamReader in;
     private final Runnable onListen;
     private final Runnable onRun;
+    private final String recoverAddress;   // where the page server awaits a resuming source by itself ("" none)
+    private final boolean preemptExpected;
     private final PostcopyIncoming states = new PostcopyIncoming(true);
     private final Map<String, RamBlock> blocks = new HashMap<>();
     private LoadVm load;
@@ -53,7 +55,9 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
      * {@code onRun} move the migration's status and start the guest.
      */
     PostcopyDestination(Machine machine, DestinationReturnPath returnPath, MigrationChannel stream, StreamReader in,
-                        Runnable onListen, Runnable onRun) {
+                        Runnable onListen, Runnable onRun, String recoverAddress, boolean preemptExpected) {
+        this.recoverAddress = recoverAddress;
+        this.preemptExpected = preemptExpected;
         this.machine = machine;
         this.returnPath = returnPath;
         this.stream = stream;
@@ -156,6 +160,25 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         preemptPassedOn = true;
     }
 
+    /**
+     * migrate-recover: the page server listens on {@code uri} for the source that resumes after a cut (format
+     * reference §12.6); returns where. The page server, not this JVM, accepts: a guest thread waiting for a page
+     * may hold this JVM at a safepoint until the page comes.
+     */
+    String recover(String uri) throws MigrationException {
+        try {
+            return pageServer().recover(uri);
+        } catch (IOException e) {
+            throw new MigrationException("migrate-recover on " + uri + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** migrate-pause: cuts the link on purpose; the page server pauses as for any cut. */
+    synchronized void cut() {
+        MigrationChannel.cut(stream);
+        MigrationChannel.cut(preempt);
+    }
+
     /** POSTCOPY_LISTEN: RAM registered for missing pages, the stream and what is missing handed to the page server. */
     private void listen() throws MigrationException {
         int ramSection = load.startedSectionId(RamFlags.IDSTR);
@@ -171,7 +194,8 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
             }
             SocketChannel socket = stream.socket().orElseThrow(() -> new MigrationException(
                     "postcopy-ram needs a tcp or unix migration channel, not " + stream.describe()));
-            pageServer().handOver(uffd, socket, in.takeBuffered(), ramSection, ram, missing);
+            pageServer().handOver(uffd, socket, in.takeBuffered(), ramSection, ram, missing,
+                    new PageServerProcess.Recoverable(recoverAddress, preemptExpected));
         } catch (MigrationException e) {
             throw e;
         } catch (IOException | RuntimeException e) {
@@ -196,9 +220,9 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
      * After the load handed off: waits for the page server's outcome, then has it send SHUT. Returns the figures;
      * throws when a page never arrived or the stream failed.
      */
-    PageServerProcess.Outcome awaitEnd() throws MigrationException {
+    PageServerProcess.Outcome awaitEnd(PageServerProcess.Recovery recovery) throws MigrationException {
         try {
-            PageServerProcess.Outcome outcome = pageServer().awaitOutcome();
+            PageServerProcess.Outcome outcome = pageServer().awaitOutcome(recovery);
             pageServer().shut(outcome.failure() == null ? 0 : 1);
             if (outcome.failure() != null) {
                 throw new MigrationException("postcopy: " + outcome.failure());

@@ -26,6 +26,10 @@ final class SourceReturnPath {
     private final java.util.Set<Long> pongs = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private final PageRequests requests; // postcopy-ram; null: a page request is unexpected
+    /** Postcopy recovery: per RAM block, the received-bitmap bytes expected (§11.4); empty otherwise. */
+    private volatile java.util.Map<String, Long> bitmapBytes = java.util.Map.of();
+    private final java.util.Map<String, byte[]> bitmaps = new java.util.concurrent.ConcurrentHashMap<>();
+    private final CountDownLatch resumeAck = new CountDownLatch(1);
 
     SourceReturnPath(MigrationChannel channel) {
         this(channel, null);
@@ -56,6 +60,8 @@ final class SourceReturnPath {
                         pongs.add(lastPong);
                     }
                     case ReturnPathMessage.SwitchoverAck ack -> switchoverAck.countDown();
+                    case ReturnPathMessage.RecvBitmap b when bitmapBytes.containsKey(b.block()) -> readBitmap(b.block());
+                    case ReturnPathMessage.ResumeAck a when !bitmapBytes.isEmpty() -> resumeAck.countDown();
                     case ReturnPathMessage.ReqPagesId r when requests != null -> requests.add(r);
                     case ReturnPathMessage.ReqPages r when requests != null -> requests.add(r);
                     case ReturnPathMessage other -> {
@@ -69,7 +75,41 @@ final class SourceReturnPath {
         } finally {
             shut.countDown();
             switchoverAck.countDown(); // release a waiting switchover; it re-checks why
+            resumeAck.countDown();
         }
+    }
+
+    /**
+     * A recovery's return path: RECV_BITMAP answers are expected for these blocks, {@code bytes} each (QEMU's size:
+     * one bit per target page, in 64-bit words); set before {@link #start}.
+     */
+    void expectBitmaps(java.util.Map<String, Long> bytes) {
+        this.bitmapBytes = java.util.Map.copyOf(bytes);
+    }
+
+    /** The bitmap that follows RP RECV_BITMAP outside the message (§11.4), checked against what the block needs. */
+    private void readBitmap(String block) throws MigrationException {
+        long size = in.be64();
+        long expected = bitmapBytes.get(block);
+        if (size != expected) {
+            throw in.error("received bitmap of block " + block + ": " + size + " bytes, expected " + expected);
+        }
+        byte[] bits = in.bytes((int) size);
+        long end = in.be64();
+        if (end != 0x0123456789abcdefL) {
+            throw in.error(String.format("received bitmap of block %s: end marker 0x%x", block, end));
+        }
+        bitmaps.put(block, bits);
+    }
+
+    /** The received bitmaps so far, by block (little-endian 64-bit words: page i is bit i % 8 of byte i / 8). */
+    java.util.Map<String, byte[]> bitmaps() {
+        return java.util.Map.copyOf(bitmaps);
+    }
+
+    /** Waits up to {@code timeoutMs} for RESUME_ACK; false when the path ended or the time passed without one. */
+    boolean awaitResumeAck(long timeoutMs) throws InterruptedException {
+        return resumeAck.await(timeoutMs, TimeUnit.MILLISECONDS) && failure == null && shutStatus < 0;
     }
 
     /** Waits up to {@code timeoutMs} for the destination's SHUT; returns its status (unsigned), or -1 if none came. */

@@ -77,9 +77,6 @@ public final class StreamRecorder {
         if (config.has(MigrationCapability.POSTCOPY_RAM) && config.has(MigrationCapability.MULTIFD)) {
             throw new MigrationConfigException("postcopy-ram together with multifd is not built yet in livemig record");
         }
-        if (config.has(MigrationCapability.POSTCOPY_PREEMPT)) {
-            throw new MigrationConfigException("postcopy-preempt is not built yet in livemig record");
-        }
         if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
@@ -98,6 +95,7 @@ public final class StreamRecorder {
         Machine machine = null;
         MultifdReceiver multifd = null;
         Thread acceptor = null;
+        var preempt = new PreemptChannel();
         try {
             main = listener.accept();
             returnPath = new DestinationReturnPath(main, config.has(MigrationCapability.SWITCHOVER_ACK));
@@ -112,6 +110,8 @@ public final class StreamRecorder {
                         // closed: the recording ended
                     }
                 });
+            } else if (config.has(MigrationCapability.POSTCOPY_RAM) && config.has(MigrationCapability.POSTCOPY_PREEMPT)) {
+                acceptor = drainPreempt(listener, preempt);
             } else {
                 listener.close();
             }
@@ -205,6 +205,9 @@ public final class StreamRecorder {
             if (loader == null) {
                 throw new MigrationException("the stream ended without a RAM section: nothing to record");
             }
+            if (preempt.failure != null) {
+                throw new MigrationException(preempt.failure);
+            }
             if (multifd != null) {
                 multifd.checkNothingAfterLastSync(); // a page that came after the last sync would be missing
             }
@@ -218,6 +221,7 @@ public final class StreamRecorder {
             throw e;
         } finally {
             MigrationChannel.closeQuietly(main);
+            MigrationChannel.closeQuietly(preempt.channel);
             listener.close();
             channels.closeAll();
             if (multifd != null) {
@@ -234,6 +238,38 @@ public final class StreamRecorder {
                 machine.close();
             }
         }
+    }
+
+    /** The postcopy-preempt connection, once accepted, and what was wrong on it. */
+    private static final class PreemptChannel {
+        volatile MigrationChannel channel;
+        volatile String failure;
+    }
+
+    /**
+     * postcopy-preempt: takes the second connection (silent until a page is asked for) and reads it to its end.
+     * A recording asks for no page, so the only thing that may come is 7.2's closing EOS; anything else fails the
+     * recording, since a page there would be missing from it.
+     */
+    private static Thread drainPreempt(IncomingListener listener, PreemptChannel preempt) {
+        return Thread.ofPlatform().name("livemig-record-preempt").daemon().start(() -> {
+            try {
+                preempt.channel = listener.acceptSilent();
+                var in = new StreamReader(preempt.channel);
+                in.section("postcopy preempt");
+                if (!in.atEnd()) {
+                    long word = in.be64();
+                    if (word != RamFlags.EOS || !in.atEnd()) {
+                        preempt.failure = in.errorAt(0, String.format("a RAM record (0x%x) on the postcopy-preempt channel:"
+                                + " livemig record asks for no page, so none may come there", word)).getMessage();
+                    }
+                }
+            } catch (MigrationException e) {
+                // the recording ended (listener or channel closed) before the source connected or finished it
+            } finally {
+                listener.close();
+            }
+        });
     }
 
     private static java.util.Map<String, RamBlock> blocksByName(Machine machine) {

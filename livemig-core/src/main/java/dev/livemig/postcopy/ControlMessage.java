@@ -25,9 +25,12 @@ sealed interface ControlMessage {
 
     /**
      * Guest → server, after the descriptors: what the userfaultfd's handshake granted, the RAM section's id on
-     * the stream, the blocks, and per block the pages still to come (one bit per target page, LSB first).
+     * the stream, the blocks, and per block the pages still to come (one bit per target page, LSB first); where to
+     * await a source that resumes after a cut by itself (the incoming address; empty: only on migrate-recover) and
+     * whether it brings a preempt channel.
      */
-    record Setup(long uffdFeatures, int ramSectionId, List<Block> blocks, List<long[]> missing) implements ControlMessage {
+    record Setup(long uffdFeatures, int ramSectionId, List<Block> blocks, List<long[]> missing, String recoverAddress,
+                 boolean preempt) implements ControlMessage {
     }
 
     /** Guest → server: stream bytes the guest had read past the package; the server reads them first. */
@@ -47,6 +50,26 @@ sealed interface ControlMessage {
      * pages arrive there.
      */
     record Preempt() implements ControlMessage {
+    }
+
+    /** Guest → server: migrate-recover: listen on {@code uri} for the source that resumes; answered by {@link Listening}. */
+    record Recover(String uri) implements ControlMessage {
+    }
+
+    /** Server → guest: where it listens for the recovery ({@code address}), or why it cannot ({@code error}). */
+    record Listening(String address, String error) implements ControlMessage {
+    }
+
+    /** Server → guest: the source reconnected; the recovery handshake runs. */
+    record Recovering() implements ControlMessage {
+    }
+
+    /** Server → guest: the link failed ({@code reason}); every waiting guest thread keeps waiting for recovery. */
+    record Paused(String reason) implements ControlMessage {
+    }
+
+    /** Server → guest: POSTCOPY_RESUME came on the recovered channel; pages flow again. */
+    record Resumed() implements ControlMessage {
     }
 
     /** Server → guest: the stream reached EOF with every page placed; the figures of {@link FaultFigures}. */
@@ -76,6 +99,8 @@ sealed interface ControlMessage {
                         out.writeLong(w);
                     }
                 }
+                out.writeUTF(s.recoverAddress());
+                out.writeBoolean(s.preempt());
                 yield 1;
             }
             case Leftover l -> {
@@ -115,6 +140,21 @@ sealed interface ControlMessage {
                 yield 6;
             }
             case Preempt p -> 7;
+            case Recover r -> {
+                out.writeUTF(r.uri());
+                yield 8;
+            }
+            case Listening l -> {
+                out.writeUTF(l.address());
+                out.writeUTF(l.error());
+                yield 11;
+            }
+            case Recovering r -> 12;
+            case Paused p -> {
+                out.write(p.reason().getBytes(StandardCharsets.UTF_8));
+                yield 9;
+            }
+            case Resumed r -> 10;
         };
         byte[] payload = bytes.toByteArray();
         var frame = new ByteArrayOutputStream(5 + payload.length);
@@ -158,7 +198,7 @@ sealed interface ControlMessage {
                     }
                     missing.add(bits);
                 }
-                yield new Setup(features, section, blocks, missing);
+                yield new Setup(features, section, blocks, missing, in.readUTF(), in.readBoolean());
             }
             case 2 -> new Leftover(payload);
             case 3 -> new Pong(in.readInt());
@@ -191,6 +231,11 @@ sealed interface ControlMessage {
             }
             case 6 -> new Failed(new String(payload, StandardCharsets.UTF_8));
             case 7 -> new Preempt();
+            case 8 -> new Recover(in.readUTF());
+            case 9 -> new Paused(new String(payload, StandardCharsets.UTF_8));
+            case 10 -> new Resumed();
+            case 11 -> new Listening(in.readUTF(), in.readUTF());
+            case 12 -> new Recovering();
             default -> throw new IOException("unknown control message type " + type);
         };
     }

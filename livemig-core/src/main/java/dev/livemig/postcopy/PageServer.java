@@ -9,6 +9,11 @@ import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.RamBlockList;
 import dev.livemig.ram.RamRecord;
 import dev.livemig.ram.RamRecords;
+import dev.livemig.transport.HandshakeGate;
+import dev.livemig.transport.IncomingListener;
+import dev.livemig.transport.MigrationChannel;
+import dev.livemig.transport.MigrationUri;
+import dev.livemig.transport.Transports;
 import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
@@ -23,6 +28,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -46,18 +52,28 @@ import java.util.Map;
  */
 public final class PageServer {
     private static final int PAGE = RamBlock.TARGET_PAGE_SIZE;
+    /** The end marker of a received bitmap on the return path (§11.4). */
+    private static final long RECV_BITMAP_END = 0x0123456789abcdefL;
     /** How long pages sent on the preempt channel before the main stream's EOF may take to arrive after it. */
     private static final long PREEMPT_DRAIN_NANOS = 10_000_000_000L;
 
     private final UnixSocket control;
     private final Userfaultfd uffd;
-    private final DescriptorChannel stream;
+    private volatile ByteChannel stream; // the main channel: replaced by recovery
     private final int ramSectionId;
     private final List<ControlMessage.Block> blocks;
     private final Map<String, Integer> byName = new HashMap<>();
     private final DirtyBitmap[] missing;
     private final DirtyBitmap[] requested;
-    private final StreamWriter returnPath;
+    private final Object returnPathLock = new Object();
+    private StreamWriter returnPath; // guarded by returnPathLock: on the main channel, replaced with it
+    /** Main channels that recovery brings, accepted here (the guest JVM may be stopped behind a waiting thread). */
+    private final java.util.concurrent.BlockingQueue<Recovered> recovered = new java.util.concurrent.LinkedBlockingQueue<>();
+    private final String recoverAddress; // where a cut link is awaited by itself: the incoming address; "" none
+    private final boolean preemptExpected;
+    private final List<IncomingListener> recoveryListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile boolean guestGone;
+    private boolean recovering; // the stream thread's: a recovered channel, before POSTCOPY_RESUME
     /**
      * Per faulting page (block << 40 | page): which threads wait, since when ({thread, nanoTime}), the first one
      * first. Guarded by itself, as are the blocktime figures below.
@@ -78,13 +94,15 @@ public final class PageServer {
     private volatile long faults;
     private volatile long requests;
     private volatile boolean serving = true;
-    private int lastRequestedBlock = -1;
+    private int lastRequestedBlock = -1; // guarded by returnPathLock
 
     PageServer(UnixSocket control, Userfaultfd uffd, DescriptorChannel stream, ControlMessage.Setup setup) {
         this.control = control;
         this.uffd = uffd;
         this.stream = stream;
         this.ramSectionId = setup.ramSectionId();
+        this.recoverAddress = setup.recoverAddress();
+        this.preemptExpected = setup.preempt();
         this.blocks = setup.blocks();
         this.missing = new DirtyBitmap[blocks.size()];
         this.requested = new DirtyBitmap[blocks.size()];
@@ -129,24 +147,27 @@ public final class PageServer {
             try {
                 while (true) {
                     switch (ControlMessage.read(control)) {
-                        case ControlMessage.Pong p -> send(new ReturnPathMessage.Pong(p.value()));
-                        case ControlMessage.Preempt p -> attachPreempt(control.receiveDescriptors(1));
+                        case ControlMessage.Pong p -> sendIfLinked(new ReturnPathMessage.Pong(p.value()));
+                        case ControlMessage.Preempt p -> attachPreempt(DescriptorChannel.adopt(
+                                control.receiveDescriptors(1).getFirst(), "postcopy preempt channel"));
+                        case ControlMessage.Recover r -> toGuest(listenForRecovery(r.uri()));
                         case ControlMessage.Shut s -> {
-                            send(new ReturnPathMessage.Shut(s.status()));
+                            sendIfLinked(new ReturnPathMessage.Shut(s.status()));
                             guestSays.complete(null);
                             return;
                         }
                         default -> throw new IOException("unexpected control message from the guest");
                     }
                 }
-            } catch (IOException | MigrationException | RuntimeException e) {
+            } catch (IOException | RuntimeException e) {
                 guestSays.completeExceptionally(e); // the guest went away: nothing is left to serve
-                stream.shutdown();
+                guestGone = true;
+                cut(stream);
             }
         });
         ControlMessage outcome;
         try {
-            readStream(leftover);
+            readUntilEof(leftover);
             long left = awaitPreempt();
             if (left > 0) {
                 String preempt;
@@ -161,11 +182,12 @@ public final class PageServer {
         } catch (MigrationException | RuntimeException e) {
             outcome = new ControlMessage.Failed(e.getMessage() == null ? e.toString() : e.getMessage());
         }
-        if (outcome instanceof ControlMessage.Failed) {
+        if (outcome instanceof ControlMessage.Failed f) {
+            System.err.println("livemig page server: postcopy failed: " + f.message()); // beside the guest's report
             poisonMissing(); // a waiting guest thread wakes with an error rather than never
         }
         try {
-            ControlMessage.write(control, outcome);
+            toGuest(outcome);
             guestSays.join();
         } catch (java.util.concurrent.CompletionException e) {
             // the guest ended first; its threads are its own to release
@@ -203,9 +225,8 @@ public final class PageServer {
         }
     }
 
-    /** postcopy-preempt: reads requested pages from the channel the guest passed on, on a thread of its own. */
-    private void attachPreempt(List<ReceivedDescriptor> fds) throws IOException {
-        DescriptorChannel channel = DescriptorChannel.adopt(fds.getFirst(), "postcopy preempt channel");
+    /** postcopy-preempt: reads requested pages from {@code channel}, on a thread of its own. */
+    private void attachPreempt(ByteChannel channel) {
         synchronized (waiting) {
             preemptReading = true;
         }
@@ -218,7 +239,7 @@ public final class PageServer {
                     loadRam(in, true, new RamRecords(), arena.allocate(PAGE, PAGE), arena.allocate(PAGE, PAGE));
                 }
                 end = "ended with EOS"; // 7.2's form
-            } catch (MigrationException | RuntimeException e) {
+            } catch (MigrationException | IOException | RuntimeException e) {
                 end = "ended: " + (e.getMessage() == null ? e : e.getMessage()); // current form: closed by the source
             }
             synchronized (waiting) {
@@ -229,10 +250,126 @@ public final class PageServer {
         });
     }
 
-    /** The stream from the package on: leftover bytes first, then the socket. */
-    private void readStream(byte[] leftover) throws MigrationException {
-        var in = new StreamReader(new Prefixed(leftover, stream));
-        in.section("postcopy");
+    /**
+     * The main stream to its EOF, across cuts: when the link fails (a read error, or the stream ends before EOF)
+     * the guest hears PAUSED, every waiting thread keeps waiting, and the stream goes on from the next channel
+     * recovery brings (format reference §12.6). A malformed stream fails at once.
+     */
+    private void readUntilEof(byte[] leftover) throws MigrationException, IOException {
+        byte[] first = leftover;
+        while (true) {
+            try {
+                readStream(first, stream);
+                return;
+            } catch (MigrationException e) {
+                if (!linkLost(e)) {
+                    throw e;
+                }
+                cut(stream);
+                System.err.println("livemig page server: postcopy paused: " + e.getMessage());
+                recoveryListeners.forEach(IncomingListener::close); // a recovery that broke may still hold one
+                recoveryListeners.clear();
+                toGuest(new ControlMessage.Paused(e.getMessage())); // migrate-recover may come from here on
+                if (!recoverAddress.isEmpty()) {
+                    listenForRecovery(recoverAddress); // the source may resume there without a migrate-recover
+                }
+                MigrationChannel next = awaitRecovered();
+                synchronized (returnPathLock) {
+                    stream = next;
+                    returnPath = new StreamWriter(next, 4096);
+                }
+                toGuest(new ControlMessage.Recovering());
+                recovering = true;
+                first = new byte[0];
+            }
+        }
+    }
+
+    /** A read that failed or hit the end of the channel: the link, not the stream's content. */
+    private static boolean linkLost(MigrationException e) {
+        return e.getCause() instanceof IOException || e.bareMessage().startsWith("truncated stream")
+                || e.bareMessage().startsWith("unexpected end of stream");
+    }
+
+    /** A recovered main channel and the listener it came to (which takes the preempt channel next). */
+    private record Recovered(MigrationChannel main, IncomingListener from) {
+    }
+
+    /**
+     * Waits for a recovered main channel; fails when the guest gives up or goes away. The other listeners close
+     * (one recovery at a time); the one it came to stays open for the preempt channel, if one is to follow.
+     */
+    private MigrationChannel awaitRecovered() throws MigrationException {
+        while (true) {
+            if (guestGone) {
+                throw new MigrationException("postcopy paused, and the guest gave up before a recovery");
+            }
+            try {
+                Recovered next = recovered.poll(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+                if (next != null) {
+                    for (IncomingListener l : recoveryListeners) {
+                        if (l != next.from() || !preemptExpected) {
+                            l.close();
+                            recoveryListeners.remove(l);
+                        }
+                    }
+                    return next.main();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new MigrationException("interrupted while postcopy was paused");
+            }
+        }
+    }
+
+    /**
+     * Listens on {@code address} for a source that resumes (migrate resume=true): the first connection is the
+     * new main channel (no header; silent gate: it writes at once, but nothing of it may be lost), the next one,
+     * with postcopy-preempt, the new preempt channel. Accepted here, not in the guest JVM: a guest thread waiting
+     * for a page may hold that JVM at a safepoint until the page comes. Answers where it listens, or why not.
+     */
+    private ControlMessage.Listening listenForRecovery(String address) {
+        IncomingListener l;
+        try {
+            l = Transports.listen(MigrationUri.parse(address), HandshakeGate.DEFAULT);
+        } catch (MigrationException | RuntimeException e) {
+            return new ControlMessage.Listening("", e.getMessage() == null ? e.toString() : e.getMessage());
+        }
+        recoveryListeners.add(l);
+        Thread.ofPlatform().name("livemig-pageserver-recover").daemon().start(() -> {
+            try (l) {
+                MigrationChannel main = l.acceptSilent();
+                recovered.add(new Recovered(main, l));
+                if (preemptExpected) {
+                    attachPreempt(l.acceptSilent());
+                }
+            } catch (MigrationException | RuntimeException e) {
+                // closed: another listener took the recovery, or the server ends
+            }
+        });
+        return new ControlMessage.Listening(l.address().toString(), "");
+    }
+
+    /** One message to the guest: the stream thread and the control thread both speak. */
+    private void toGuest(ControlMessage m) throws IOException {
+        synchronized (control) {
+            ControlMessage.write(control, m);
+        }
+    }
+
+    /** Both directions of the link shut down, so that whoever reads or writes it sees the end. */
+    private static void cut(ByteChannel channel) {
+        if (channel instanceof DescriptorChannel d) {
+            d.shutdown();
+        } else if (channel instanceof MigrationChannel m) {
+            MigrationChannel.cut(m);
+        }
+    }
+
+    /** The stream from the package on (or from a recovery on): leftover bytes first, then the socket. */
+    private void readStream(byte[] leftover, ByteChannel channel) throws MigrationException {
+        var in = new StreamReader(new Prefixed(leftover, channel));
+        in.section(recovering ? "postcopy (recovered)" : "postcopy");
         var records = new RamRecords();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment staging = arena.allocate(PAGE, PAGE);
@@ -247,7 +384,10 @@ public final class PageServer {
                     case StreamRecord.Command c -> {
                         switch (MigrationCommands.decode(c, in, true)) {
                             case MigrationCommand.Ping ping -> send(new ReturnPathMessage.Pong(ping.value()));
-                            case MigrationCommand other -> throw in.errorAt(at, "command after the postcopy package: " + other);
+                            case MigrationCommand.RecvBitmap r when recovering -> sendReceivedBitmap(in, at, r.block());
+                            case MigrationCommand.PostcopyResume r when recovering -> resume();
+                            case MigrationCommand other -> throw in.errorAt(at, "command after the postcopy package"
+                                    + (recovering ? " (recovered)" : "") + ": " + other);
                         }
                     }
                     case StreamRecord.SectionContinue s -> {
@@ -264,6 +404,66 @@ public final class PageServer {
                             + MigrationException.quote(s.idstr()));
                 }
             }
+        }
+    }
+
+    /**
+     * RECV_BITMAP(block) of a recovery: the pages of the block that arrived (not missing), in QEMU's layout
+     * (§11.4): the RP message, then be64 size, the bitmap as little-endian 64-bit words (page i = bit i % 64 of
+     * word i / 64), and the end marker, written together.
+     */
+    private void sendReceivedBitmap(StreamReader in, long at, String name) throws MigrationException {
+        Integer b = byName.get(name);
+        if (b == null) {
+            throw in.errorAt(at, "RECV_BITMAP of unknown RAM block " + MigrationException.quote(name));
+        }
+        long pages = missing[b].size();
+        long words = (pages + 63) / 64;
+        synchronized (returnPathLock) {
+            ReturnPathCodec.write(returnPath, new ReturnPathMessage.RecvBitmap(name));
+            returnPath.be64(words * 8);
+            synchronized (waiting) { // a page placed meanwhile is then either in or out, not torn
+                for (long w = 0; w < words; w++) {
+                    long bits = 0;
+                    for (int i = 0; i < 64 && w * 64 + i < pages; i++) {
+                        if (!missing[b].get(w * 64 + i)) {
+                            bits |= 1L << i;
+                        }
+                    }
+                    returnPath.be64(Long.reverseBytes(bits)); // little-endian on the wire
+                }
+            }
+            returnPath.be64(RECV_BITMAP_END);
+            returnPath.flush();
+        }
+    }
+
+    /**
+     * POSTCOPY_RESUME: RESUME_ACK(1), the guest hears RESUMED, and every page a thread still waits for is asked
+     * for again (the requests of the cut link may be lost), the first naming its block.
+     */
+    private void resume() throws MigrationException {
+        recovering = false;
+        send(new ReturnPathMessage.ResumeAck(ReturnPathMessage.ResumeAck.VALUE));
+        try {
+            toGuest(new ControlMessage.Resumed());
+        } catch (IOException e) {
+            throw new MigrationException("the guest went away during postcopy recovery: " + e.getMessage(), e);
+        }
+        List<Long> pages;
+        synchronized (waiting) {
+            pages = new ArrayList<>(waiting.keySet());
+        }
+        synchronized (returnPathLock) {
+            lastRequestedBlock = -1;
+            for (long key : pages) {
+                int b = (int) (key >>> 40);
+                long start = (key & ((1L << 40) - 1)) * PAGE;
+                ReturnPathCodec.write(returnPath, b == lastRequestedBlock ? new ReturnPathMessage.ReqPages(start, PAGE)
+                        : new ReturnPathMessage.ReqPagesId(start, PAGE, blocks.get(b).name()));
+                lastRequestedBlock = b;
+            }
+            returnPath.flush();
         }
     }
 
@@ -390,17 +590,15 @@ public final class PageServer {
                 if (!requested[b].get(page)) {
                     requested[b].set(page);
                     requests++;
-                    long start = page * PAGE;
-                    send(b == lastRequestedBlock ? new ReturnPathMessage.ReqPages(start, PAGE)
-                            : new ReturnPathMessage.ReqPagesId(start, PAGE, blocks.get(b).name()));
-                    lastRequestedBlock = b;
+                    request(b, page * PAGE);
                 }
                 if (!missing[b].get(page)) {
                     uffd.wake(blocks.get(b).address() + page * PAGE, PAGE); // placed while we asked
                 }
             }
-        } catch (MigrationException | RuntimeException e) {
-            // the stream thread reports the failure; a fault thread that cannot write has nothing to add
+        } catch (RuntimeException e) {
+            // the stream thread reports the failure; a fault thread has nothing to add (a cut return path does not
+            // end it: recovery asks for the waiting pages again)
         }
     }
 
@@ -414,8 +612,34 @@ public final class PageServer {
         return -1;
     }
 
+    /**
+     * Asks for one page. A return path that fails (a cut link) leaves it waiting: recovery asks for every waiting
+     * page again, so the fault thread goes on.
+     */
+    private void request(int b, long start) {
+        synchronized (returnPathLock) {
+            try {
+                ReturnPathCodec.write(returnPath, b == lastRequestedBlock ? new ReturnPathMessage.ReqPages(start, PAGE)
+                        : new ReturnPathMessage.ReqPagesId(start, PAGE, blocks.get(b).name()));
+                returnPath.flush();
+                lastRequestedBlock = b;
+            } catch (MigrationException e) {
+                lastRequestedBlock = -1; // the next channel's first request names its block
+            }
+        }
+    }
+
+    /** For the guest's word: on a cut link it is lost with the link (the source learns of the cut its own way). */
+    private void sendIfLinked(ReturnPathMessage m) {
+        try {
+            send(m);
+        } catch (MigrationException e) {
+            // the link is cut: the stream thread pauses for recovery
+        }
+    }
+
     private void send(ReturnPathMessage m) throws MigrationException {
-        synchronized (returnPath) {
+        synchronized (returnPathLock) {
             ReturnPathCodec.write(returnPath, m);
             returnPath.flush();
         }

@@ -83,13 +83,21 @@ public final class PageServerProcess implements AutoCloseable {
      * the package, and per block the pages that have not arrived ({@code missing}, one bit per target page).
      */
     public synchronized void handOver(Userfaultfd uffd, java.nio.channels.SocketChannel stream, byte[] leftover, int ramSectionId,
-                         List<RamBlock> blocks, List<DirtyBitmap> missing) throws IOException {
+                         List<RamBlock> blocks, List<DirtyBitmap> missing, Recoverable recoverable) throws IOException {
         control.sendDescriptors(uffd, stream);
-        describe(uffd, leftover, ramSectionId, blocks, missing);
+        describe(uffd, leftover, ramSectionId, blocks, missing, recoverable);
+    }
+
+    /**
+     * How the server awaits a source that resumes after a cut: by itself on {@code address} (the incoming address,
+     * re-listened on; empty: only where migrate-recover says), with a preempt channel after the main one when
+     * {@code preempt}.
+     */
+    public record Recoverable(String address, boolean preempt) {
     }
 
     private void describe(Userfaultfd uffd, byte[] leftover, int ramSectionId, List<RamBlock> blocks,
-                          List<DirtyBitmap> missing) throws IOException {
+                          List<DirtyBitmap> missing, Recoverable recoverable) throws IOException {
         var described = new ArrayList<ControlMessage.Block>();
         var words = new ArrayList<long[]>();
         for (int i = 0; i < blocks.size(); i++) {
@@ -102,7 +110,8 @@ public final class PageServerProcess implements AutoCloseable {
             }
             words.add(w);
         }
-        ControlMessage.write(control, new ControlMessage.Setup(uffd.features(), ramSectionId, described, words));
+        ControlMessage.write(control, new ControlMessage.Setup(uffd.features(), ramSectionId, described, words,
+                recoverable.address(), recoverable.preempt()));
         ControlMessage.write(control, new ControlMessage.Leftover(leftover));
     }
 
@@ -122,11 +131,73 @@ public final class PageServerProcess implements AutoCloseable {
 
     /** What the server reports once the stream ended: {@link ControlMessage.Done} or {@link ControlMessage.Failed}. */
     public Outcome awaitOutcome() throws IOException {
-        return switch (ControlMessage.read(control)) {
-            case ControlMessage.Done d -> new Outcome(null, d.pagesPlaced(), d.pagesOnPreempt(), d.figures());
-            case ControlMessage.Failed f -> new Outcome(f.message(), 0, 0, null);
-            case ControlMessage other -> throw new IOException("unexpected message from the page server: " + other);
-        };
+        return awaitOutcome(new Recovery() {
+            @Override
+            public void paused(String reason) {
+                // without a listener a cut link stays paused until the guest gives up (close)
+            }
+
+            @Override
+            public void resumed() {
+            }
+        });
+    }
+
+    /** What the guest hears of a cut link while it waits for the outcome (format reference §12.6). */
+    public interface Recovery {
+        /** The link failed; the server waits for the source to resume. */
+        void paused(String reason);
+
+        /** The source reconnected; the recovery handshake runs. */
+        default void recovering() {
+        }
+
+        /** The recovered channel carried POSTCOPY_RESUME. */
+        void resumed();
+    }
+
+    /** As {@link #awaitOutcome()}, telling {@code recovery} of every pause and resume on the way. */
+    public Outcome awaitOutcome(Recovery recovery) throws IOException {
+        while (true) {
+            switch (ControlMessage.read(control)) {
+                case ControlMessage.Done d -> {
+                    return new Outcome(null, d.pagesPlaced(), d.pagesOnPreempt(), d.figures());
+                }
+                case ControlMessage.Failed f -> {
+                    return new Outcome(f.message(), 0, 0, null);
+                }
+                case ControlMessage.Paused p -> recovery.paused(p.reason());
+                case ControlMessage.Recovering r -> recovery.recovering();
+                case ControlMessage.Resumed r -> recovery.resumed();
+                case ControlMessage.Listening l -> listening.add(l);
+                case ControlMessage other -> throw new IOException("unexpected message from the page server: " + other);
+            }
+        }
+    }
+
+    private final java.util.concurrent.BlockingQueue<ControlMessage.Listening> listening = new java.util.concurrent.LinkedBlockingQueue<>();
+
+    /**
+     * migrate-recover: the server listens on {@code uri} for the source that resumes; returns the address (the
+     * real port for tcp port 0). Its answer is read by the thread in {@link #awaitOutcome(Recovery)}.
+     */
+    public String recover(String uri) throws IOException {
+        synchronized (this) {
+            ControlMessage.write(control, new ControlMessage.Recover(uri));
+        }
+        try {
+            ControlMessage.Listening l = listening.poll(CONNECT_TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+            if (l == null) {
+                throw new IOException("the page server did not answer migrate-recover within " + CONNECT_TIMEOUT.toSeconds() + " s");
+            }
+            if (!l.error().isEmpty()) {
+                throw new IOException(l.error());
+            }
+            return l.address();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
     }
 
     /**

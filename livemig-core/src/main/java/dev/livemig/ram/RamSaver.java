@@ -485,6 +485,33 @@ public final class RamSaver {
         }
     }
 
+    /**
+     * Postcopy recovery: per block (by name) the destination's received bitmap (§11.4: page i is bit i % 8 of
+     * byte i / 8); every page not in it is to be sent again, from the first block on, the next page of each
+     * channel naming its block. The preempt channel, if any, is set again by {@link #preemptTo}.
+     */
+    public void resumeFrom(java.util.Map<String, byte[]> received) {
+        long left = 0;
+        for (int i = 0; i < blocks.size(); i++) {
+            byte[] bits = received.get(blocks.get(i).name());
+            DirtyBitmap send = toSend[i];
+            send.clear();
+            for (long page = 0; page < send.size(); page++) {
+                boolean arrived = bits != null && page / 8 < bits.length && (bits[(int) (page / 8)] & (1 << (page % 8))) != 0;
+                if (!arrived) {
+                    send.set(page);
+                    left++;
+                }
+            }
+        }
+        dirtyPages = left;
+        cursorBlock = 0;
+        cursorPage = 0;
+        lastSent = null;
+        preempt = null;
+        lastSentOnPreempt = null;
+    }
+
     /** postcopy-preempt in 7.2's form: the EOS word that ends the destination's reading of the channel. */
     public void endPreempt() throws MigrationException {
         if (preempt != null) {

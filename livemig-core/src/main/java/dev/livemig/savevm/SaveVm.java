@@ -23,7 +23,7 @@ import java.util.List;
  */
 public final class SaveVm {
     private final Machine machine;
-    private final StreamWriter out;
+    private StreamWriter out; // replaced only by a postcopy recovery (continueOn)
     private final List<Registration> entries;
     private final List<Json> described = new ArrayList<>();
 
@@ -32,6 +32,14 @@ public final class SaveVm {
         this.machine = machine;
         this.out = out;
         this.entries = machine.devices().snapshot();
+    }
+
+    /**
+     * Postcopy recovery (format reference §12.6): the rest of the save goes on {@code next}, a new main channel
+     * that carries no header; what was buffered for the cut one is dropped with it.
+     */
+    public void continueOn(StreamWriter next) {
+        this.out = next;
     }
 
     /** Refuses when the machine has migration blockers. */

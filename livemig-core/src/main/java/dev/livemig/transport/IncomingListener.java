@@ -156,7 +156,10 @@ public abstract sealed class IncomingListener implements AutoCloseable {
         }
 
         @Override
-        public void close() {
+        public synchronized void close() {
+            if (!server.isOpen()) {
+                return; // closed already: its path may belong to a new listener by now
+            }
             try {
                 server.close();
                 if (address instanceof MigrationUri.Unix unix) {

@@ -49,6 +49,24 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         return n;
     }
 
+    /**
+     * Shuts both directions of a socket channel down (migrate-pause): every process holding the socket sees the
+     * link end, and a thread blocked on it returns; the channel stays open until closed. Nothing for others.
+     */
+    static void cut(MigrationChannel channel) {
+        if (channel == null) {
+            return;
+        }
+        channel.socket().ifPresent(socket -> {
+            try {
+                socket.shutdownInput();
+                socket.shutdownOutput();
+            } catch (IOException e) {
+                // already closed: the link is cut either way
+            }
+        });
+    }
+
     /** Closes {@code channel} if there is one, ignoring errors: for when the outcome is already decided. */
     static void closeQuietly(MigrationChannel channel) {
         if (channel != null) {

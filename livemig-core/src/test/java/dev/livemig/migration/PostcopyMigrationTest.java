@@ -15,6 +15,7 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -46,10 +47,15 @@ class PostcopyMigrationTest {
     /**
      * {@code preempt}: none, or postcopy-preempt in current QEMU's form (the channel connected at the switch) or
      * 7.2's (a 7.2-dialect source connects it at the start and ends it with EOS); the destination takes either.
+     * {@code cuts}: none; "recover": migrate-pause cuts the link in postcopy, both ends pause, the source resumes
+     * where the destination listened (its page server listens there again by itself); "recover-twice": the first
+     * resume is cut again inside the recovery handshake ({@link PostcopySourceChild}).
      */
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"tcp, none", "unix, none", "tcp, preempt-at-switch", "unix, preempt-at-setup"})
-    void aWritingGuestMovesInPostcopyAndGoesOnWritingThereWhileItsPagesArrive(String transport, String preempt) throws Exception {
+    @ParameterizedTest(name = "{0} {1} cuts={2}")
+    @CsvSource({"tcp, none, none", "unix, none, none", "tcp, preempt-at-switch, none", "unix, preempt-at-setup, none",
+            "unix, none, recover", "tcp, preempt-at-switch, recover-twice"})
+    void aWritingGuestMovesInPostcopyAndGoesOnWritingThereWhileItsPagesArrive(String transport, String preempt, String cuts)
+            throws Exception {
         LiveGuest dest = guests.guest(20_000);
         dest.start(); // its cpu thread, paused until the migration starts the guest here
         dest.machine.pause();
@@ -62,13 +68,18 @@ class PostcopyMigrationTest {
         if (!preempt.equals("none")) {
             capabilities.add(MigrationCapability.POSTCOPY_PREEMPT);
         }
+        var statuses = new java.util.concurrent.CopyOnWriteArrayList<MigrationStatus>();
         var incoming = new IncomingMigration(dest.machine,
-                new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH), true, e -> { });
+                new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH), true, e -> {
+                    if (e instanceof MigrationEvent.StatusChanged c) {
+                        statuses.add(c.status());
+                    }
+                });
         MigrationUri at = incoming.listen(MigrationUri.parse(transport.equals("tcp") ? "tcp:127.0.0.1:0"
                 : "unix:" + dir.resolve("postcopy.sock")));
         Process source = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Dlivemig.warmup=off", "-Xmx512m",
-                "-cp", System.getProperty("java.class.path"), PostcopySourceChild.class.getName(), at.toString(), preempt)
+                "-cp", System.getProperty("java.class.path"), PostcopySourceChild.class.getName(), at.toString(), preempt, cuts)
                 .redirectError(ProcessBuilder.Redirect.INHERIT).start();
         String result;
         try (var out = new BufferedReader(new InputStreamReader(source.getInputStream(), StandardCharsets.UTF_8))) {
@@ -78,7 +89,7 @@ class PostcopyMigrationTest {
                 source.destroyForcibly();
             }
         }
-        assertNotNull(result, "the source printed nothing");
+        assertNotNull(result, "the source printed nothing; the destination: " + incoming.status().qemuName() + " " + incoming.error());
         String[] words = result.split(" ");
         assertEquals("completed", words[0], result);
         assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
@@ -104,6 +115,14 @@ class PostcopyMigrationTest {
         } else {
             assertNull(reported, "without postcopy-blocktime query-migrate has none");
         }
+        var pausedThenRecovered = List.of(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_ACTIVE);
+        long recoveries = java.util.Collections.indexOfSubList(statuses, pausedThenRecovered) < 0 ? 0
+                : statuses.stream().filter(s -> s == MigrationStatus.POSTCOPY_RECOVER).count();
+        assertEquals(switch (cuts) {
+            case "recover" -> 1;
+            case "recover-twice" -> 2;
+            default -> 0;
+        }, recoveries, "the destination paused and recovered: " + statuses);
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write, before and after the switch, is in RAM exactly once");
         assertTrue(dest.cpu.writes > Long.parseLong(words[2]), "the guest went on writing on the destination");

@@ -14,6 +14,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class PostcopySourceChild {
     static final long RAM = 16L << 20;
+    /** Every status the migration went through, in order. */
+    private static final java.util.concurrent.BlockingQueue<MigrationStatus> STATUSES = new java.util.concurrent.LinkedBlockingQueue<>();
 
     private PostcopySourceChild() {
     }
@@ -31,14 +33,77 @@ public final class PostcopySourceChild {
             }
             MigrationConfig config = new MigrationConfig(capabilities, 300, 32L << 20)
                     .withParameter("max-postcopy-bandwidth", Long.toString(8L << 20));
-            var migration = new Migration(source.machine, config, e -> { });
+            var migration = new Migration(source.machine, config, e -> {
+                if (e instanceof MigrationEvent.StatusChanged c) {
+                    STATUSES.add(c.status());
+                }
+            });
             migration.start(MigrationUri.parse(args[0]));
             LiveGuests.awaitTransferred(migration, 1 << 20);
             migration.startPostcopy();
+            if (args.length > 2 && !args[2].equals("none")) {
+                recoverAfterCuts(migration, args[0], args[2].equals("recover-twice"));
+            }
             MigrationStatus status = migration.awaitFinished(120, TimeUnit.SECONDS);
             System.out.println(status.qemuName() + " " + migration.info().ram().postcopyRequests() + " " + source.cpu.writes
                     + (status == MigrationStatus.COMPLETED ? "" : " " + migration.info().errorDesc()));
         }
         System.exit(0);
+    }
+
+    /**
+     * {@code args[2]} "recover": once in postcopy, migrate-pause cuts the link; both ends pause; migrate
+     * resume=true reconnects to {@code address}, where the destination's page server listens again by itself (the
+     * destination JVM, whose guest thread may be waiting for a page, plays no part). "recover-twice": the first
+     * resume goes through a proxy that cuts it inside the recovery handshake (after 12 bytes of the new stream,
+     * in the first RECV_BITMAP), so both ends pause again before a second resume succeeds. A resume that comes
+     * before the page server listens again fails and pauses again; it is retried.
+     */
+    private static void recoverAfterCuts(Migration migration, String address, boolean twice) throws Exception {
+        next(MigrationStatus.POSTCOPY_ACTIVE);
+        Thread.sleep(200); // the destination's guest runs and faults meanwhile
+        migration.pausePostcopy();
+        next(MigrationStatus.POSTCOPY_PAUSED);
+        if (twice) {
+            var tcp = (MigrationUri.Tcp) MigrationUri.parse(address);
+            for (boolean reached = false; !reached; ) { // until the cut happened at the destination, not before it
+                try (var proxy = dev.livemig.testing.FaultProxy.start(new java.net.InetSocketAddress(tcp.host(), tcp.port()),
+                        new dev.livemig.testing.FaultProxy.Fault(dev.livemig.testing.FaultProxy.Kind.CUT, 0,
+                                dev.livemig.testing.FaultProxy.Direction.TO_DESTINATION, 12))) {
+                    migration.resumePostcopy(MigrationUri.parse(proxy.uri()));
+                    next(MigrationStatus.POSTCOPY_RECOVER);
+                    next(MigrationStatus.POSTCOPY_PAUSED);
+                    reached = proxy.forwarded(0, dev.livemig.testing.FaultProxy.Direction.TO_SOURCE) > 0; // a bitmap came back
+                }
+                Thread.sleep(50);
+            }
+        }
+        // as an operator would: again until it takes (the page server listens again only once it saw the cut)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            migration.resumePostcopy(MigrationUri.parse(address));
+            next(MigrationStatus.POSTCOPY_RECOVER);
+            MigrationStatus s = STATUSES.poll(60, TimeUnit.SECONDS);
+            if (s == MigrationStatus.POSTCOPY_ACTIVE) {
+                return;
+            }
+            if (s != MigrationStatus.POSTCOPY_PAUSED || System.nanoTime() > deadline) {
+                throw new IllegalStateException("status " + s + " after a resume");
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** Waits for the next status change, which must be {@code wanted}. */
+    private static void next(MigrationStatus wanted) throws Exception {
+        while (true) {
+            MigrationStatus s = STATUSES.poll(60, TimeUnit.SECONDS);
+            if (s == wanted) {
+                return;
+            }
+            if (s == null || s.isFinal()) {
+                throw new IllegalStateException("status " + s + " while waiting for " + wanted.qemuName());
+            }
+        }
     }
 }

@@ -108,8 +108,9 @@ class QemuPostcopyTest {
     }
 
     /**
-     * Without release-ram the source keeps a whole copy and cont resumes it; with it, pages the destination
-     * confirmed are gone here, so the guest stays paused for good and cont is refused.
+     * The destination dies in postcopy: the source pauses (postcopy-paused, waiting for a migrate resume=true that
+     * will not come) until cancelled. Without release-ram it keeps a whole copy and cont resumes it; with it, pages
+     * the destination confirmed are gone here, so the guest stays paused for good and cont is refused.
      */
     @ParameterizedTest(name = "{0} {1} release-ram={2}")
     @CsvSource({"V7_2, pc, false", "V7_2, pc, true"})
@@ -136,12 +137,13 @@ class QemuPostcopyTest {
             qemu.destroyForcibly();
             qemu.onExit().get(30, TimeUnit.SECONDS);
 
-            assertEquals(MigrationStatus.FAILED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
-            String error = migration.info().errorDesc();
-            assertTrue(error.contains("the guest stays paused here"), error);
+            // a cut link pauses postcopy (the destination could come back with migrate-recover); this one is gone
+            // for good, so the operator cancels
+            awaitStatus(migration, MigrationStatus.POSTCOPY_PAUSED, destination);
+            controller.cancel();
+            assertEquals(MigrationStatus.CANCELLED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
             assertEquals(dev.livemig.machine.RunState.POSTMIGRATE, m.runState(), "not restarted: the destination may have run it");
             if (releaseRam) {
-                assertTrue(error.contains("cannot run here any more: release-ram handed"), error);
                 assertTrue(migration.ramReleased());
                 var refused = assertThrows(MigrationRefusedException.class, controller::cont);
                 assertTrue(refused.getMessage().contains("it cannot run here"), refused.getMessage());
@@ -161,9 +163,10 @@ class QemuPostcopyTest {
      * and the rest of RAM after the switch; record answers the PINGs, takes the package's device sections as
      * they are and follows RAM to EOF. The recording holds the guest's memory exactly and loads into QEMU.
      */
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"V7_2, pc", "V7_2, q35", "V10_0, pc"})
-    void aQemuSourcePostcopiesIntoLivemigRecordWhichKeepsTheWholeGuest(QemuVersion version, String machine) throws Exception {
+    @ParameterizedTest(name = "{0} {1} preempt={2}")
+    @CsvSource({"V7_2, pc, false", "V7_2, q35, false", "V10_0, pc, false", "V7_2, pc, true", "V10_0, q35, true"})
+    void aQemuSourcePostcopiesIntoLivemigRecordWhichKeepsTheWholeGuest(QemuVersion version, String machine,
+                                                                       boolean preempt) throws Exception {
         byte[] image = image(machine);
         Path file = dir.resolve("postcopied.snap");
         byte[] low;
@@ -172,8 +175,10 @@ class QemuPostcopyTest {
         try (QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
             low = source.readGuestMemory(0, 0xa0000);
             high = source.readGuestMemory(IMAGE_AT, RAM_BYTES - (int) IMAGE_AT);
-            var recorder = new StreamRecorder(new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300,
-                    MigrationConfig.DEFAULT_MAX_BANDWIDTH));
+            // with postcopy-preempt QEMU opens a second connection (at the start in 7.2, at the switch in 10.0)
+            var capabilities = preempt ? EnumSet.of(MigrationCapability.POSTCOPY_RAM, MigrationCapability.POSTCOPY_PREEMPT)
+                    : EnumSet.of(MigrationCapability.POSTCOPY_RAM);
+            var recorder = new StreamRecorder(new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH));
             var at = (MigrationUri.Tcp) recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"));
             var recorded = CompletableFuture.supplyAsync(() -> {
                 try {
@@ -182,8 +187,12 @@ class QemuPostcopyTest {
                     throw new RuntimeException(e);
                 }
             });
-            source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
-                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+            var qemuCapabilities = new java.util.ArrayList<Json>(List.of(
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build()));
+            if (preempt) {
+                qemuCapabilities.add(Json.object().put("capability", "postcopy-preempt").put("state", true).build());
+            }
+            source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(qemuCapabilities)).build());
             // slow enough that precopy cannot finish before the switch
             source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20).build());
             // a proxy keeps QEMU's own stream for analyze

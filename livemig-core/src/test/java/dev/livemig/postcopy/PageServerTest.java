@@ -6,6 +6,7 @@ import dev.livemig.linux.Userfaultfd;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.ram.RamFlags;
+import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.StreamReader;
 import dev.livemig.wire.StreamWriter;
 import dev.livemig.wire.format.MigrationCommand;
@@ -113,6 +114,18 @@ class PageServerTest {
             });
         }
 
+        /** RP RECV_BITMAP's out-of-band part (§11.4): size, little-endian words, end marker. */
+        byte[] receivedBitmap() throws Exception {
+            byte[] size = new byte[8];
+            readFully(size);
+            byte[] bits = new byte[(int) ByteBuffer.wrap(size).getLong()];
+            readFully(bits);
+            byte[] end = new byte[8];
+            readFully(end);
+            assertEquals(0x0123456789abcdefL, ByteBuffer.wrap(end).getLong(), "end marker");
+            return bits;
+        }
+
         ReturnPathMessage returnPath() throws Exception {
             byte[] head = new byte[4];
             readFully(head);
@@ -153,7 +166,7 @@ class PageServerTest {
                 try (SocketChannel destination = listener.accept()) {
                     server = PageServerProcess.start();
                     server.handOver(uffd, destination, leftover, RAM_SECTION,
-                            List.of(new RamBlock("ram", guest, PAGE)), List.of(missing));
+                            List.of(new RamBlock("ram", guest, PAGE)), List.of(missing), new PageServerProcess.Recoverable("", false));
                 } // the server holds its own descriptor of the destination's end
             }
         }
@@ -224,6 +237,72 @@ class PageServerTest {
             assertTrue(f.blocktimeNanos() >= Math.max(a, b) && f.blocktimeNanos() < a + b,
                     "the overlapping waits count once in the total: " + f);
             s.server.shut(0);
+        }
+    }
+
+    /**
+     * A cut link (§12.6): the server pauses, the waiting reader keeps waiting; migrate-recover makes the server
+     * listen; the source reconnects without a header, asks for the received bitmap, resumes, and gets the waiting
+     * page asked for again; the rest follows on the new channel to EOF.
+     */
+    @Test
+    void aCutLinkPausesUntilTheSourceReconnectsThenTheStreamGoesOnWithNothingLost() throws Exception {
+        try (Served s = new Served(missing(1, PAGES), new byte[0], false)) {
+            var events = new java.util.concurrent.LinkedBlockingQueue<String>();
+            CompletableFuture<PageServerProcess.Outcome> outcome = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return s.server.awaitOutcome(new PageServerProcess.Recovery() {
+                        @Override
+                        public void paused(String reason) {
+                            events.add("paused");
+                        }
+
+                        @Override
+                        public void recovering() {
+                            events.add("recovering");
+                        }
+
+                        @Override
+                        public void resumed() {
+                            events.add("resumed");
+                        }
+                    });
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, r -> Thread.ofPlatform().daemon().start(r));
+            s.source.ram(false, LongStream.range(1, 20).toArray());
+            CompletableFuture<Long> waiting = s.readNatively(40);
+            assertEquals(new ReturnPathMessage.ReqPagesId(40L * PAGE, PAGE, "ram"), s.source.returnPath());
+            s.source.socket().close(); // the link dies
+            assertEquals("paused", events.poll(30, TimeUnit.SECONDS));
+            assertFalse(waiting.isDone(), "the reader keeps waiting through the pause");
+
+            MigrationUri at = MigrationUri.parse(s.server.recover("tcp:127.0.0.1:0"));
+            var port = ((MigrationUri.Tcp) at).port();
+            var resumed = new Source(SocketChannel.open(new InetSocketAddress(InetAddress.getLoopbackAddress(), port)));
+            resumed.send(w -> MigrationCommands.write(w, new MigrationCommand.RecvBitmap("ram")));
+            assertEquals(new ReturnPathMessage.RecvBitmap("ram"), resumed.returnPath());
+            long received = ByteBuffer.wrap(resumed.receivedBitmap()).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+            assertEquals(0xFFFFF, received, "page 0 (zero before the switch) and pages 1 to 19 arrived, no other");
+            assertEquals("recovering", events.poll(30, TimeUnit.SECONDS));
+            resumed.send(w -> MigrationCommands.write(w, new MigrationCommand.PostcopyResume()));
+            assertEquals(new ReturnPathMessage.ResumeAck(1), resumed.returnPath());
+            assertEquals(new ReturnPathMessage.ReqPagesId(40L * PAGE, PAGE, "ram"), resumed.returnPath(),
+                    "the page a thread still waits for, asked for again, naming its block");
+            assertEquals("resumed", events.poll(30, TimeUnit.SECONDS));
+            resumed.ram(false, new long[]{40});
+            assertEquals(pattern(40), waiting.get(30, TimeUnit.SECONDS));
+            resumed.ram(true, LongStream.range(20, PAGES).filter(p -> p != 40).toArray());
+            resumed.send(StreamFraming::writeEof);
+            PageServerProcess.Outcome done = outcome.get(30, TimeUnit.SECONDS);
+            assertNull(done.failure(), done.toString());
+            assertEquals(PAGES - 1, done.pagesPlaced());
+            for (long p = 1; p < PAGES; p++) {
+                assertEquals(pattern(p), s.guest.get(ValueLayout.JAVA_LONG, p * PAGE + PAGE - 8), "page " + p);
+            }
+            s.server.shut(0);
+            assertEquals(new ReturnPathMessage.Shut(0), resumed.returnPath());
         }
     }
 

@@ -291,15 +291,16 @@ class QmpServerTest {
             c.execute("migrate-set-capabilities", caps("postcopy-ram", false));
             assertGeneric("Migration not in expected state: none", refused(c, "migrate-continue", "{\"state\": \"pre-switchover\"}"));
             assertGeneric("Parameter 'state' does not accept value 'nowhere'", refused(c, "migrate-continue", "{\"state\": \"nowhere\"}"));
-            assertGeneric("postcopy recovery is not built yet in livemig",
+            assertGeneric("Cannot resume if there is no paused migration",
                     refused(c, "migrate", "{\"uri\": \"tcp:127.0.0.1:1\", \"resume\": true}"));
             assertGeneric("Parameter 'uri' expects a valid migration protocol", refused(c, "migrate", "{\"uri\": \"carrier-pigeon:coop\"}"));
             assertGeneric("'-incoming' was not specified on the command line",
                     refused(c, "migrate-incoming", "{\"uri\": \"tcp:127.0.0.1:0\"}"));
             assertEquals("GenericError", refused(c, "migrate-incoming", "{}").errorClass(), "uri is required");
-            for (String name : List.of("migrate-pause", "migrate-recover")) {
-                assertGeneric(name + " is not built yet in livemig", refused(c, name, null));
-            }
+            assertGeneric("migrate-pause is currently only supported during postcopy-active or postcopy-recover state",
+                    refused(c, "migrate-pause", null));
+            assertGeneric("Migrate recover can only be run when postcopy is paused.",
+                    refused(c, "migrate-recover", "{\"uri\": \"tcp:127.0.0.1:0\"}"));
             // QEMU 7.2 sets the migration up before it rejects the protocol: the status is failed, with no reason
             assertJson("{\"status\": \"failed\"}", (c.execute("query-migrate")), "as QEMU 7.2 answers");
         }
