@@ -47,6 +47,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--run-time", defaultValue = "1000", paramLabel = "MS", description = "How long the guest runs before migrating.")
     long runMs;
 
+    @Option(names = "--recover-after-cut", description = "With postcopy-ram: cut the link on purpose (migrate-pause)"
+            + " as soon as the migration is in postcopy, and resume it (migrate resume=true) where the destination listens"
+            + " again by itself; tcp or unix.")
+    boolean recoverAfterCut;
+
     @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ..., \"host\": ...}.")
     boolean json;
 
@@ -60,6 +65,9 @@ final class DemoCommand implements Callable<Integer> {
     private Integer run() throws Exception {
         dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
         guest.check();
+        if (recoverAfterCut && (!migration.capabilities.contains("postcopy-ram") || !(transport.equals("tcp") || transport.equals("unix")))) {
+            throw new dev.livemig.wire.MigrationException("--recover-after-cut needs --capability postcopy-ram and --transport tcp or unix");
+        }
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
         Path scratch = Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir"));
@@ -90,7 +98,8 @@ final class DemoCommand implements Callable<Integer> {
                 default -> throw new IllegalArgumentException("unknown transport " + transport + " (tcp, unix, exec or file)");
             }
             Thread.sleep(runMs);
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json);
+            SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json, cut);
             Map<String, String> digests = g.digests();
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
                 dest = LivemigProcess.start(concat("file:" + file, common));
@@ -114,7 +123,10 @@ final class DemoCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson())
                         .put("verified", verified).put("verification", verification).put("host", host.toJson())
-                        .put("postcopy", verdict.get("postcopy").orElse(new Json.Null())).build()));
+                        .put("postcopy", verdict.get("postcopy").orElse(new Json.Null()))
+                        .put("recovery", cut == null ? new Json.Null() : Json.object().put("cut", cut.cutAtNs >= 0)
+                                .put("paused_ms", cut.pausedMs()).put("resume_attempts", cut.resumeAttempts).build())
+                        .build()));
             } else {
                 System.out.print(ProgressLine.summary(info));
                 System.out.println("dirty tracking: " + dev.livemig.savevm.StandardSections.of(g.machine()).ram().trackerName());
@@ -124,6 +136,11 @@ final class DemoCommand implements Callable<Integer> {
                                     + " (%d guest threads waited)%n", p.number("requests"),
                             p.number("fault_latency_p50_us") / 1e3, p.number("fault_latency_p99_us") / 1e3,
                             p.number("blocktime_ms"), p.get("thread_blocktime_ms").orElseThrow().asObject().members().size());
+                }
+                if (cut != null) {
+                    System.out.println(cut.cutAtNs < 0 ? "the link was not cut: the migration never was in postcopy"
+                            : String.format("link cut in postcopy and recovered: paused %d ms, %d resume attempts",
+                            cut.pausedMs(), cut.resumeAttempts));
                 }
                 System.out.println((verified ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }

@@ -22,24 +22,76 @@ final class SourceRun {
 
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet)
             throws MigrationException, MigrationRefusedException, InterruptedException {
+        return migrate(machine, config, target, quiet, null);
+    }
+
+    /**
+     * As above; with a {@code cut} (postcopy), the link is cut on purpose (migrate-pause) once the migration is in
+     * postcopy, and the source resumes (migrate resume=true) to {@code target}, where the destination's page
+     * server listens again by itself, until it takes.
+     */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet, LinkCut cut)
+            throws MigrationException, MigrationRefusedException, InterruptedException {
         // with postcopy-ram the command line switches by itself once precopy stops converging
         try (var controller = MigrationController.builder(machine).config(config)
                 .postcopyWhenStuck(config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)).build()) {
-            return follow(controller, config, target, quiet);
+            return follow(controller, config, target, quiet, cut);
         }
     }
 
-    private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationUri target, boolean quiet)
-            throws MigrationRefusedException, InterruptedException {
+    /** A cut of the link during postcopy and its recovery: what happened, filled in as the migration runs. */
+    static final class LinkCut {
+        long cutAtNs = -1;     // when migrate-pause cut the link
+        long resumedAtNs = -1; // when the migration was postcopy-active again
+        int resumeAttempts;
+        private long lastAttemptNs;
+
+        /** Milliseconds from the cut to postcopy-active again; -1 if it did not happen. */
+        long pausedMs() {
+            return cutAtNs < 0 || resumedAtNs < 0 ? -1 : (resumedAtNs - cutAtNs) / 1_000_000;
+        }
+
+        /** Acts on the migration's status: cuts once in postcopy-active, resumes while paused. */
+        void step(Migration m, MigrationUri target, boolean quiet) {
+            MigrationStatus s = m.status();
+            try {
+                // once RAM flows after the switch: before that the destination has no package to go on from
+                if (s == MigrationStatus.POSTCOPY_ACTIVE && cutAtNs < 0 && m.info().ram().postcopyBytes() > 0) {
+                    cutAtNs = System.nanoTime();
+                    m.pausePostcopy();
+                    if (!quiet) {
+                        System.out.printf("%ncut the link on purpose (migrate-pause) in postcopy; resuming to %s%n", target);
+                    }
+                } else if (s == MigrationStatus.POSTCOPY_PAUSED && System.nanoTime() - lastAttemptNs > 100_000_000L) {
+                    lastAttemptNs = System.nanoTime();
+                    resumeAttempts++;
+                    m.resumePostcopy(target); // refused, or failing again, until the destination listens again
+                } else if ((s == MigrationStatus.POSTCOPY_ACTIVE || s == MigrationStatus.COMPLETED) && cutAtNs >= 0
+                        && resumeAttempts > 0 && resumedAtNs < 0) {
+                    resumedAtNs = System.nanoTime(); // within the 5 ms between looks
+                }
+            } catch (MigrationException e) {
+                // the status moved meanwhile: the next look decides
+            }
+        }
+    }
+
+    private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationUri target, boolean quiet,
+                                        LinkCut cut) throws MigrationRefusedException, InterruptedException {
         if (!quiet) {
             System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
                     config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
                     config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilityNames()));
         }
         Migration m = controller.migrate(target);
+        long lastDraw = System.nanoTime() - 1_000_000_000L;
         while (!m.status().isFinal()) {
-            m.awaitFinished(250, TimeUnit.MILLISECONDS);
-            if (!quiet) {
+            m.awaitFinished(cut == null ? 250 : 5, TimeUnit.MILLISECONDS);
+            if (cut != null) {
+                cut.step(m, target, quiet);
+            }
+            if (!quiet && System.nanoTime() - lastDraw >= 250_000_000L) {
+                lastDraw = System.nanoTime();
                 System.out.print("\r" + ProgressLine.render(m.info()) + "   ");
                 System.out.flush();
             }
@@ -49,6 +101,9 @@ final class SourceRun {
                 }
                 controller.continueFrom(MigrationStatus.PRE_SWITCHOVER);
             }
+        }
+        if (cut != null) {
+            cut.step(m, target, quiet); // a recovery that ran to completion between two looks
         }
         if (!quiet) {
             System.out.println();

@@ -122,6 +122,19 @@ class DemoIT {
         assertFalse(postcopy.get("thread_blocktime_ms").orElseThrow().asObject().members().isEmpty(), postcopy.toString());
     }
 
+    @Test
+    void aLinkCutInPostcopyRecoversByItselfAndTheGuestStillVerifies() throws Exception {
+        // the sweep after the switch held to 16 MiB/s, so that the cut comes while pages are still owed
+        Json.Obj verdict = demo("--capability", "postcopy-ram", "--dirty-rate", "400M", "--parameter", "max-bandwidth=32M",
+                "--parameter", "max-postcopy-bandwidth=16M", "--recover-after-cut");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        assertEquals("completed", verdict.get("query-migrate").orElseThrow().asObject().string("status"));
+        Json.Obj recovery = verdict.get("recovery").orElseThrow().asObject();
+        assertEquals(new Json.Bool(true), recovery.get("cut").orElseThrow(), recovery.toString());
+        assertTrue(recovery.number("paused_ms") >= 0, "postcopy-active again after the cut: " + recovery);
+        assertTrue(recovery.number("resume_attempts") >= 1, recovery.toString());
+    }
+
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> multifdMatrix() {
         var all = new ArrayList<org.junit.jupiter.params.provider.Arguments>();
         for (int channels : new int[] {1, 2, 4}) {

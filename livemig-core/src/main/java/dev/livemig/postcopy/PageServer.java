@@ -125,7 +125,12 @@ public final class PageServer {
     /** Connects to the guest's control socket at {@code args[0]} and serves until the guest says SHUT. */
     public static void main(String[] args) throws Exception {
         try (UnixSocket control = UnixSocket.connect(Path.of(args[0]))) {
-            List<ReceivedDescriptor> fds = control.receiveDescriptors(2);
+            List<ReceivedDescriptor> fds;
+            try {
+                fds = control.receiveDescriptors(2);
+            } catch (java.io.EOFException e) {
+                return; // the guest ended before POSTCOPY_LISTEN (precopy finished, or the migration failed)
+            }
             if (fds.size() != 2) {
                 fds.forEach(ReceivedDescriptor::close);
                 throw new IOException("expected the userfaultfd and the stream, got " + fds.size() + " descriptors");

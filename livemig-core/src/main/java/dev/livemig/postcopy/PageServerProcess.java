@@ -40,8 +40,8 @@ public final class PageServerProcess implements AutoCloseable {
         Path socketPath = dir.resolve("control.sock");
         Process process = null;
         try (UnixSocket.Server server = UnixSocket.listen(socketPath)) {
-            process = new ProcessBuilder(command(socketPath)).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
+            process = new ProcessBuilder(command(socketPath)).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start(); // stdout may be a protocol (JSON lines)
             UnixSocket control = server.accept((int) CONNECT_TIMEOUT.toMillis());
             if (control == null) {
                 throw new IOException("the postcopy page server did not connect within " + CONNECT_TIMEOUT.toSeconds()
