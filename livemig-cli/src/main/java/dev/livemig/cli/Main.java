@@ -23,7 +23,7 @@ public final class Main implements Runnable {
     private static final java.util.Map<String, Class<?>> COMMANDS = commands(DemoCommand.class, GuestCommand.class,
             IncomingCommand.class, BenchCommand.class, AnalyzeCommand.class, RecordCommand.class, ReplayCommand.class,
             MigrateCommand.class, StatusCommand.class, SetCapabilityCommand.class, SetParameterCommand.class,
-            StartPostcopyCommand.class,
+            StartPostcopyCommand.class, MigratePauseCommand.class, MigrateRecoverCommand.class,
             CheckCommand.class);
 
     @CommandLine.Spec

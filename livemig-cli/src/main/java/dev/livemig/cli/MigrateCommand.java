@@ -61,6 +61,10 @@ final class MigrateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object {\"query-migrate\": ...} instead of progress and summary.")
     boolean json;
 
+    @Option(names = "--resume", description = "Resume a postcopy paused by a cut link (migrate with resume: true) towards"
+            + " URI, where the destination listens again; capabilities and parameters stay as they are.")
+    boolean resume;
+
     @Option(names = "--detach", description = "Return as soon as migrate is accepted; follow it with `livemig status`.")
     boolean detach;
 
@@ -70,11 +74,14 @@ final class MigrateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         try (QmpClient client = qmp.connect()) {
-            client.execute("migrate-set-capabilities", capabilityArguments());
-            if (!parameters.isEmpty()) {
-                client.execute("migrate-set-parameters", ParameterArguments.of(parameters));
+            if (!resume) { // a paused migration keeps its own (QEMU refuses changes while one runs)
+                client.execute("migrate-set-capabilities", capabilityArguments());
+                if (!parameters.isEmpty()) {
+                    client.execute("migrate-set-parameters", ParameterArguments.of(parameters));
+                }
             }
-            Json.Obj migrate = Json.object().put("uri", uri).build();
+            Json.Obj migrate = resume ? Json.object().put("uri", uri).put("resume", true).build()
+                    : Json.object().put("uri", uri).build();
             if (detach) {
                 client.execute("migrate", migrate);
                 print(out, query(client), "migration to " + uri + " started\n");

@@ -8,7 +8,10 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** `livemig start-postcopy`: one migrate-start-postcopy; QEMU's refusals come back as one line and status 2. */
+/**
+ * `livemig start-postcopy`, `migrate-pause`, `migrate-recover` and `migrate --resume`: one QMP command each;
+ * refusals come back as one line and status 2.
+ */
 class StartPostcopyCommandTest {
     @AutoClose
     private final QmpSource qmp;
@@ -33,5 +36,16 @@ class StartPostcopyCommandTest {
         CliRun accepted = CliRun.of("start-postcopy", "--qmp", qmp.unix());
         assertEquals(0, accepted.status(), accepted.toString());
         assertEquals("", accepted.out() + accepted.err());
+    }
+
+    /** The recovery commands reach the server and come back with its refusal, as QEMU words it, when nothing is paused. */
+    @Test
+    void recoveryCommandsAreRefusedOutsideAPausedPostcopy() throws Exception {
+        assertEquals("livemig: migrate-pause is currently only supported during postcopy-active or postcopy-recover state",
+                CliRun.of("migrate-pause", "--qmp", qmp.unix()).oneLineError());
+        assertEquals("livemig: Migrate recover can only be run when postcopy is paused.",
+                CliRun.of("migrate-recover", "--qmp", qmp.unix(), "tcp:127.0.0.1:0").oneLineError());
+        assertEquals("livemig: Cannot resume if there is no paused migration",
+                CliRun.of("migrate", "--resume", "--qmp", qmp.unix(), "tcp:127.0.0.1:1").oneLineError());
     }
 }
