@@ -287,6 +287,104 @@ class QemuPostcopyTest {
         }
     }
 
+    /**
+     * Recovery with QEMU as the source (§12.6): QEMU's migrate-pause cuts the link in postcopy, the livemig
+     * destination pauses and its page server listens again where it listened; QEMU's migrate resume=true there
+     * asks for the received bitmap of every block, resumes, and finishes. Memory equal.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"V7_2", "V10_0"})
+    void aQemuSourceCutInPostcopyResumesIntoTheLivemigDestination(QemuVersion version) throws Exception {
+        String machine = "pc";
+        byte[] image = image(machine);
+        Guest shape = record(version, machine, image);
+        try (Machine m = Snapshots.shape(shape.file()).machine();
+             QemuProcess source = QemuProcess.start(QemuOptions.paused(machine).on(version).withMemory(MEMORY).withImage(IMAGE_AT, image))) {
+            Snapshots.load(m, shape.file());
+            var config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH);
+            IncomingMigration incoming = dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
+            source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
+                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+            source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20)
+                    .put("max-postcopy-bandwidth", 1L << 20).build());
+            source.qmp().execute("migrate", Json.object().put("uri", incoming.address().toString()).build());
+            source.qmp().execute("migrate-start-postcopy");
+            awaitIncoming(incoming, MigrationStatus.POSTCOPY_ACTIVE);
+            source.waitForMigration("postcopy-active", Duration.ofSeconds(30));
+
+            source.qmp().execute("migrate-pause");
+            awaitIncoming(incoming, MigrationStatus.POSTCOPY_PAUSED);
+            source.waitForMigration("postcopy-paused", Duration.ofSeconds(30));
+            // as an operator would: again until the destination listens again
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (true) {
+                source.qmp().execute("migrate", Json.object().put("uri", incoming.address().toString()).put("resume", true).build());
+                Thread.sleep(300);
+                if (incoming.status() != MigrationStatus.POSTCOPY_PAUSED || System.nanoTime() > deadline) {
+                    break;
+                }
+                source.waitForMigration("postcopy-paused", Duration.ofSeconds(30));
+            }
+            Json.Obj done = source.waitForMigration(Duration.ofSeconds(60));
+            assertEquals("completed", done.string("status"), done.toString());
+            assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
+            var ram = m.ramBlock("pc.ram").orElseThrow().memory();
+            assertArrayEquals(shape.low(), ram.asSlice(0, shape.low().length).toArray(ValueLayout.JAVA_BYTE), "low RAM");
+            assertArrayEquals(shape.high(), ram.asSlice(IMAGE_AT, shape.high().length).toArray(ValueLayout.JAVA_BYTE), "RAM from the image on");
+        }
+    }
+
+    /**
+     * Recovery with QEMU as the destination (§12.6): livemig's migrate-pause cuts the link in postcopy, QEMU pauses
+     * too; QEMU's migrate-recover listens anew, livemig's resume asks for QEMU's received bitmaps, sends what is
+     * missing, and QEMU's RESUME_ACK lets it finish. All memory equal.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"V7_2", "V10_0"})
+    void aLivemigSourceCutInPostcopyResumesIntoTheQemuDestination(QemuVersion version) throws Exception {
+        String machine = "pc";
+        byte[] image = image(machine);
+        Guest guest = record(version, machine, image);
+        try (QemuProcess destination = QemuProcess.start(QemuOptions.incoming(machine, "defer").on(version).withPaused(true).withMemory(MEMORY));
+             Machine m = Snapshots.shape(guest.file()).machine()) {
+            m.enter(Snapshots.load(m, guest.file()).sourceRunState());
+            int port = postcopyDestination(destination);
+            var migration = new Migration(m, postcopyConfig(), QmpDialect.forMachine(m.compat()), e -> { });
+            migration.start(MigrationUri.parse("tcp:127.0.0.1:" + port));
+            migration.startPostcopy();
+            awaitStatus(migration, MigrationStatus.POSTCOPY_ACTIVE, destination);
+            destination.waitForMigration("postcopy-active", Duration.ofSeconds(30));
+            while (migration.info().ram().postcopyBytes() == 0) { // the package is out: QEMU can go on from there
+                Thread.sleep(5);
+            }
+
+            migration.pausePostcopy();
+            awaitStatus(migration, MigrationStatus.POSTCOPY_PAUSED, destination);
+            destination.waitForMigration("postcopy-paused", Duration.ofSeconds(30));
+            int again;
+            try (var s = new java.net.ServerSocket(0)) {
+                again = s.getLocalPort();
+            }
+            destination.qmp().execute("migrate-recover", Json.object().put("uri", "tcp:127.0.0.1:" + again).build());
+            migration.resumePostcopy(MigrationUri.parse("tcp:127.0.0.1:" + again));
+
+            assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS),
+                    migration.info().toJson() + "\n" + destination.logTail());
+            destination.waitForMigration(Duration.ofSeconds(30));
+            assertArrayEquals(guest.low(), destination.readGuestMemory(0, guest.low().length), "low RAM");
+            assertArrayEquals(guest.high(), destination.readGuestMemory(IMAGE_AT, guest.high().length), "RAM from the image on");
+        }
+    }
+
+    private static void awaitIncoming(IncomingMigration incoming, MigrationStatus wanted) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (incoming.status() != wanted) {
+            assertFalse(incoming.status().isFinal(), () -> "ended before " + wanted.qemuName() + ": " + incoming.error());
+            assertTrue(System.nanoTime() < deadline, "not " + wanted.qemuName() + " within 30 s: " + incoming.status());
+            Thread.sleep(5);
+        }
+    }
+
     /** A recorded QEMU guest: the snapshot file and its memory below 640 KiB and from the image on. */
     private record Guest(Path file, byte[] low, byte[] high) {
     }
