@@ -267,17 +267,17 @@ public final class IncomingMigration implements AutoCloseable {
                     @Override
                     public void paused(String reason) {
                         LOG.log(System.Logger.Level.WARNING, "postcopy paused: {0}", reason);
-                        state.move(MigrationStatus.POSTCOPY_PAUSED); // waiting guest threads keep waiting
+                        moveUnlessThere(MigrationStatus.POSTCOPY_PAUSED); // waiting guest threads keep waiting
                     }
 
                     @Override
                     public void recovering() {
-                        state.move(MigrationStatus.POSTCOPY_RECOVER);
+                        moveUnlessThere(MigrationStatus.POSTCOPY_RECOVER); // from paused, or recover-setup (10.0)
                     }
 
                     @Override
                     public void resumed() {
-                        state.move(MigrationStatus.POSTCOPY_ACTIVE);
+                        moveUnlessThere(MigrationStatus.POSTCOPY_ACTIVE);
                     }
                 }); // the guest runs (or not) since POSTCOPY_RUN
                 state.move(MigrationStatus.COMPLETED);
@@ -364,13 +364,27 @@ public final class IncomingMigration implements AutoCloseable {
      */
     public MigrationUri recover(MigrationUri uri) throws MigrationException {
         PostcopyDestination p = postcopy;
-        if (state.status() != MigrationStatus.POSTCOPY_PAUSED || p == null) {
-            throw new MigrationException("Migrate recover can only be run when postcopy is paused.");
-        }
         if (!(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("postcopy recovery needs a tcp or unix transport, not " + uri);
         }
-        return MigrationUri.parse(p.recover(uri.toString()));
+        synchronized (this) { // against the load thread's moves on the page server's word
+            if (state.status() != MigrationStatus.POSTCOPY_PAUSED || p == null) {
+                throw new MigrationException("Migrate recover can only be run when postcopy is paused.");
+            }
+            if (dialect.recoversThroughSetup()) {
+                state.move(MigrationStatus.POSTCOPY_RECOVER_SETUP); // listening for the source (9.1+)
+            }
+        }
+        try {
+            return MigrationUri.parse(p.recover(uri.toString()));
+        } catch (MigrationException e) {
+            synchronized (this) {
+                if (state.status() == MigrationStatus.POSTCOPY_RECOVER_SETUP) {
+                    state.move(MigrationStatus.POSTCOPY_PAUSED);
+                }
+            }
+            throw e;
+        }
     }
 
     /**
@@ -380,6 +394,13 @@ public final class IncomingMigration implements AutoCloseable {
     private String recoverAddress() {
         MigrationUri a = address;
         return a instanceof MigrationUri.Tcp || a instanceof MigrationUri.Unix ? a.toString() : "";
+    }
+
+    /** A move on the page server's word, against migrate-recover's own (both under this object's lock). */
+    private synchronized void moveUnlessThere(MigrationStatus next) {
+        if (state.status() != next) {
+            state.move(next);
+        }
     }
 
     /** migrate-pause on the destination: cuts the link in postcopy on purpose (both ends then pause). */

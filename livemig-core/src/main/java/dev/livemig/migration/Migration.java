@@ -841,11 +841,17 @@ public final class Migration implements AutoCloseable {
             MigrationUri uri = awaitResumeTarget();
             synchronized (lock) {
                 checkCancelled();
-                state.move(MigrationStatus.POSTCOPY_RECOVER);
+                state.move(dialect.recoversThroughSetup() ? MigrationStatus.POSTCOPY_RECOVER_SETUP : MigrationStatus.POSTCOPY_RECOVER);
             }
             SourceReturnPath rp = null;
             try {
                 channel = Transports.connect(uri);
+                if (dialect.recoversThroughSetup()) {
+                    synchronized (lock) {
+                        checkCancelled();
+                        state.move(MigrationStatus.POSTCOPY_RECOVER); // connected: the handshake runs
+                    }
+                }
                 var out = new StreamWriter(channel);
                 rp = new SourceReturnPath(channel, pageRequests);
                 var sizes = new java.util.LinkedHashMap<String, Long>();

@@ -16,6 +16,8 @@ public enum MigrationStatus {
     ACTIVE("active"),
     POSTCOPY_ACTIVE("postcopy-active"),
     POSTCOPY_PAUSED("postcopy-paused"),
+    /** 9.1+: a recovery's new channel is being set up (QmpDialect#recoversThroughSetup). */
+    POSTCOPY_RECOVER_SETUP("postcopy-recover-setup"),
     POSTCOPY_RECOVER("postcopy-recover"),
     COMPLETED("completed"),
     FAILED("failed"),
@@ -54,7 +56,8 @@ public enum MigrationStatus {
             DEVICE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLING),
             // a cut link pauses postcopy until migrate resume=true reconnects (format reference §12.6)
             POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLING, POSTCOPY_PAUSED),
-            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER, FAILED, CANCELLING),
+            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER_SETUP, POSTCOPY_RECOVER, FAILED, CANCELLING),
+            POSTCOPY_RECOVER_SETUP, EnumSet.of(POSTCOPY_RECOVER, POSTCOPY_PAUSED, FAILED, CANCELLING),
             POSTCOPY_RECOVER, EnumSet.of(POSTCOPY_ACTIVE, POSTCOPY_PAUSED, FAILED, CANCELLING),
             CANCELLING, EnumSet.of(CANCELLED, FAILED));
 
@@ -66,7 +69,8 @@ public enum MigrationStatus {
             SETUP, EnumSet.of(ACTIVE, FAILED, CANCELLED),
             ACTIVE, EnumSet.of(POSTCOPY_ACTIVE, COMPLETED, FAILED, CANCELLED),
             POSTCOPY_ACTIVE, EnumSet.of(COMPLETED, FAILED, CANCELLED, POSTCOPY_PAUSED),
-            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER, FAILED, CANCELLED),
+            POSTCOPY_PAUSED, EnumSet.of(POSTCOPY_RECOVER_SETUP, POSTCOPY_RECOVER, FAILED, CANCELLED),
+            POSTCOPY_RECOVER_SETUP, EnumSet.of(POSTCOPY_RECOVER, POSTCOPY_PAUSED, FAILED, CANCELLED),
             POSTCOPY_RECOVER, EnumSet.of(POSTCOPY_ACTIVE, POSTCOPY_PAUSED, FAILED, CANCELLED));
 
     /** Throws when {@code from → to} is not a transition of {@code side}. */

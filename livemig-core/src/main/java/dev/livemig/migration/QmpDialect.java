@@ -103,6 +103,15 @@ public enum QmpDialect {
         return this == QEMU_10_0;
     }
 
+    /**
+     * A postcopy recovery passes through postcopy-recover-setup while its new channel is set up (9.1+): the
+     * source from migrate resume=true until it is connected, the destination from migrate-recover until the
+     * source connects; 7.2 goes from postcopy-paused to postcopy-recover directly.
+     */
+    public boolean recoversThroughSetup() {
+        return this == QEMU_10_0;
+    }
+
     /** A destination is in status setup while it listens; 7.2's stays none until the source connects. */
     public boolean listensInSetup() {
         return this == QEMU_10_0;

@@ -123,6 +123,14 @@ class PostcopyMigrationTest {
             case "recover-twice" -> 2;
             default -> 0;
         }, recoveries, "the destination paused and recovered: " + statuses);
+        // the source's statuses: 7.2's recovery goes paused > recover, 10.0's through recover-setup (recover-twice)
+        switch (cuts) {
+            case "recover" -> assertTrue(words[3].contains("postcopy-paused>postcopy-recover>postcopy-active")
+                    && !words[3].contains("recover-setup"), words[3]);
+            case "recover-twice" -> assertTrue(words[3].contains(
+                    "postcopy-paused>postcopy-recover-setup>postcopy-recover>postcopy-paused"), words[3]);
+            default -> assertFalse(words[3].contains("paused"), words[3]);
+        }
         dest.machine.pause();
         assertEquals(dest.cpu.writes, dest.counterSum(), "every write, before and after the switch, is in RAM exactly once");
         assertTrue(dest.cpu.writes > Long.parseLong(words[2]), "the guest went on writing on the destination");

@@ -10,7 +10,7 @@ import java.util.concurrent.TimeUnit;
  * {@link LiveGuest} migrated with postcopy-ram to {@code args[0]} (precopy held to 32 MiB/s, the sweep after the
  * switch to 8 MiB/s, the switch after the first MiB). {@code args[1]}, when given: postcopy-preempt in QEMU 7.2's
  * form ("preempt-at-setup", a 7.2 dialect) or current QEMU's ("preempt-at-switch"). Prints "STATUS
- * POSTCOPY_REQUESTS WRITES" at the end.
+ * POSTCOPY_REQUESTS WRITES STATUSES" (the statuses it went through, joined by '>') at the end.
  */
 public final class PostcopySourceChild {
     static final long RAM = 16L << 20;
@@ -33,9 +33,13 @@ public final class PostcopySourceChild {
             }
             MigrationConfig config = new MigrationConfig(capabilities, 300, 32L << 20)
                     .withParameter("max-postcopy-bandwidth", Long.toString(8L << 20));
-            var migration = new Migration(source.machine, config, e -> {
+            // recover-twice speaks 10.0's dialect: its recoveries pass through postcopy-recover-setup
+            QmpDialect dialect = args.length > 2 && args[2].equals("recover-twice") ? QmpDialect.QEMU_10_0 : QmpDialect.QEMU_7_2;
+            var seen = new java.util.concurrent.CopyOnWriteArrayList<String>();
+            var migration = new Migration(source.machine, config, dialect, e -> {
                 if (e instanceof MigrationEvent.StatusChanged c) {
                     STATUSES.add(c.status());
+                    seen.add(c.status().qemuName());
                 }
             });
             migration.start(MigrationUri.parse(args[0]));
@@ -46,7 +50,7 @@ public final class PostcopySourceChild {
             }
             MigrationStatus status = migration.awaitFinished(120, TimeUnit.SECONDS);
             System.out.println(status.qemuName() + " " + migration.info().ram().postcopyRequests() + " " + source.cpu.writes
-                    + (status == MigrationStatus.COMPLETED ? "" : " " + migration.info().errorDesc()));
+                    + " " + String.join(">", seen) + (status == MigrationStatus.COMPLETED ? "" : " " + migration.info().errorDesc()));
         }
         System.exit(0);
     }
