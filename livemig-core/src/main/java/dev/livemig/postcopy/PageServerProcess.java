@@ -26,6 +26,8 @@ public final class PageServerProcess implements AutoCloseable {
     private final Path dir;
     private final Process process;
     private final UnixSocket control;
+    /** migrate-recover's answers, read by the thread in awaitOutcome and taken by recover. */
+    private final java.util.concurrent.BlockingQueue<ControlMessage.Listening> listening = new java.util.concurrent.LinkedBlockingQueue<>();
 
     private PageServerProcess(Path dir, Process process, UnixSocket control) {
         this.dir = dir;
@@ -174,8 +176,6 @@ public final class PageServerProcess implements AutoCloseable {
             }
         }
     }
-
-    private final java.util.concurrent.BlockingQueue<ControlMessage.Listening> listening = new java.util.concurrent.LinkedBlockingQueue<>();
 
     /**
      * migrate-recover: the server listens on {@code uri} for the source that resumes; returns the address (the

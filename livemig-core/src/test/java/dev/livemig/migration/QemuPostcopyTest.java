@@ -188,9 +188,9 @@ class QemuPostcopyTest {
                 }
             });
             var qemuCapabilities = new java.util.ArrayList<Json>(List.of(
-                    Json.object().put("capability", "postcopy-ram").put("state", true).build()));
+                    on("postcopy-ram")));
             if (preempt) {
-                qemuCapabilities.add(Json.object().put("capability", "postcopy-preempt").put("state", true).build());
+                qemuCapabilities.add(on("postcopy-preempt"));
             }
             source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(qemuCapabilities)).build());
             // slow enough that precopy cannot finish before the switch
@@ -248,10 +248,10 @@ class QemuPostcopyTest {
             Snapshots.load(m, shape.file());
             var capabilities = EnumSet.of(MigrationCapability.POSTCOPY_RAM);
             var qemuCapabilities = new java.util.ArrayList<Json>(List.of(
-                    Json.object().put("capability", "postcopy-ram").put("state", true).build()));
+                    on("postcopy-ram")));
             if (preempt) {
                 capabilities.add(MigrationCapability.POSTCOPY_PREEMPT);
-                qemuCapabilities.add(Json.object().put("capability", "postcopy-preempt").put("state", true).build());
+                qemuCapabilities.add(on("postcopy-preempt"));
             }
             var config = new MigrationConfig(capabilities, 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH);
             IncomingMigration incoming = dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
@@ -282,8 +282,7 @@ class QemuPostcopyTest {
             } else {
                 assertEquals(0, outcome.pagesOnPreempt());
             }
-            assertArrayEquals(shape.low(), ram.asSlice(0, shape.low().length).toArray(ValueLayout.JAVA_BYTE), "low RAM");
-            assertArrayEquals(shape.high(), ram.asSlice(IMAGE_AT, shape.high().length).toArray(ValueLayout.JAVA_BYTE), "RAM from the image on");
+            assertHolds(ram, shape);
         }
     }
 
@@ -304,7 +303,7 @@ class QemuPostcopyTest {
             var config = new MigrationConfig(EnumSet.of(MigrationCapability.POSTCOPY_RAM), 300, MigrationConfig.DEFAULT_MAX_BANDWIDTH);
             IncomingMigration incoming = dev.livemig.testing.Controllers.listen(m, config, MigrationUri.parse("tcp:127.0.0.1:0"), false);
             source.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(List.of(
-                    Json.object().put("capability", "postcopy-ram").put("state", true).build()))).build());
+                    on("postcopy-ram")))).build());
             source.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 8L << 20)
                     .put("max-postcopy-bandwidth", 1L << 20).build());
             source.qmp().execute("migrate", Json.object().put("uri", incoming.address().toString()).build());
@@ -329,8 +328,7 @@ class QemuPostcopyTest {
             assertEquals("completed", done.string("status"), done.toString());
             assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(30, TimeUnit.SECONDS), incoming.error());
             var ram = m.ramBlock("pc.ram").orElseThrow().memory();
-            assertArrayEquals(shape.low(), ram.asSlice(0, shape.low().length).toArray(ValueLayout.JAVA_BYTE), "low RAM");
-            assertArrayEquals(shape.high(), ram.asSlice(IMAGE_AT, shape.high().length).toArray(ValueLayout.JAVA_BYTE), "RAM from the image on");
+            assertHolds(ram, shape);
         }
     }
 
@@ -385,6 +383,17 @@ class QemuPostcopyTest {
         }
     }
 
+    /** A QMP capability entry that switches {@code name} on. */
+    private static Json on(String name) {
+        return Json.object().put("capability", name).put("state", true).build();
+    }
+
+    /** A livemig destination's RAM holds the recorded guest's memory below 640 KiB and from the image on. */
+    private static void assertHolds(java.lang.foreign.MemorySegment ram, Guest shape) {
+        assertArrayEquals(shape.low(), ram.asSlice(0, shape.low().length).toArray(ValueLayout.JAVA_BYTE), "low RAM");
+        assertArrayEquals(shape.high(), ram.asSlice(IMAGE_AT, shape.high().length).toArray(ValueLayout.JAVA_BYTE), "RAM from the image on");
+    }
+
     /** A recorded QEMU guest: the snapshot file and its memory below 640 KiB and from the image on. */
     private record Guest(Path file, byte[] low, byte[] high) {
     }
@@ -426,10 +435,10 @@ class QemuPostcopyTest {
     /** As {@link #postcopyDestination(QemuProcess)}, with postcopy-preempt when {@code preempt}. */
     private static int postcopyDestination(QemuProcess destination, boolean preempt) throws Exception {
         var capabilities = new java.util.ArrayList<Json>(List.of(
-                Json.object().put("capability", "postcopy-ram").put("state", true).build(),
-                Json.object().put("capability", "postcopy-blocktime").put("state", true).build()));
+                on("postcopy-ram"),
+                on("postcopy-blocktime")));
         if (preempt) {
-            capabilities.add(Json.object().put("capability", "postcopy-preempt").put("state", true).build());
+            capabilities.add(on("postcopy-preempt"));
         }
         try {
             destination.qmp().execute("migrate-set-capabilities", Json.object().put("capabilities", new Json.Arr(capabilities)).build());
