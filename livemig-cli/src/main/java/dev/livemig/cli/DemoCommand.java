@@ -97,7 +97,12 @@ final class DemoCommand implements Callable<Integer> {
                 case "file" -> target = MigrationUri.parse("file:" + file);
                 default -> throw new IllegalArgumentException("unknown transport " + transport + " (tcp, unix, exec or file)");
             }
+            long pagesBefore = g.pagesWritten();
+            long runStartNs = System.nanoTime();
             Thread.sleep(runMs);
+            long dirtyRateSeen = (long) ((g.pagesWritten() - pagesBefore) * (double) dev.livemig.machine.RamBlock.TARGET_PAGE_SIZE
+                    * 1e9 / Math.max(1, System.nanoTime() - runStartNs));
+            say("guest dirtied %s/s before the migration", Sizes.human(dirtyRateSeen));
             SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
             MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json, cut);
             Map<String, String> digests = g.digests();
@@ -123,6 +128,7 @@ final class DemoCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson())
                         .put("verified", verified).put("verification", verification).put("host", host.toJson())
+                        .put("guest_dirty_bytes_per_s", dirtyRateSeen)
                         .put("postcopy", verdict.get("postcopy").orElse(new Json.Null()))
                         .put("recovery", cut == null ? new Json.Null() : Json.object().put("cut", cut.cutAtNs >= 0)
                                 .put("paused_ms", cut.pausedMs()).put("resume_attempts", cut.resumeAttempts).build())

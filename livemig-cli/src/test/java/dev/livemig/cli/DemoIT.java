@@ -111,6 +111,8 @@ class DemoIT {
         Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
         assertEquals("completed", info.string("status"));
         assertTrue(info.get("ram").orElseThrow().asObject().number("postcopy-bytes") > 0, info.toString());
+        long dirtied = verdict.number("guest_dirty_bytes_per_s"); // measured while the guest ran before the migration
+        assertTrue(dirtied > 0 && dirtied <= 2 * (400L << 20), "the guest's pace of 400 MiB/s: " + dirtied);
         Json.Obj postcopy = verdict.get("postcopy").orElseThrow().asObject();
         assertTrue(postcopy.number("pages_placed") > 0, postcopy.toString());
         // the destination's guest ran from the switch on and waited for pages it touched first

@@ -83,6 +83,11 @@ public final class DemoGuest implements AutoCloseable {
         }
     }
 
+    /** Pages its CPU has written so far: their rate is how fast the guest dirties memory. */
+    public long pagesWritten() {
+        return sweeper.pagesWritten();
+    }
+
     public Machine machine() {
         return machine;
     }

@@ -32,6 +32,7 @@ public final class PageSweeper {
     // the guest CPU's registers: migrated (see DESCRIPTION), touched only by the sweep thread or while paused
     private long page; // the next page to increment
     private long round; // completed rounds
+    private volatile long pagesWritten; // by this sweeper, counted per chunk: how fast it dirties, for the reports
 
     /** The sweep position is CPU state: without it a destination would restart the sweep and break its pattern. */
     public static final VmStateDescription<PageSweeper> DESCRIPTION = VmStateDescription.<PageSweeper>builder("cpu")
@@ -57,6 +58,11 @@ public final class PageSweeper {
     }
 
     /** Starts or restarts the sweep. */
+    /** Pages written since the sweeper was made (any thread; per chunk of {@value #CHUNK_PAGES}). */
+    public long pagesWritten() {
+        return pagesWritten;
+    }
+
     public void resume() {
         lock.lock();
         try {
@@ -124,6 +130,7 @@ public final class PageSweeper {
                 finishChunk();
             }
             dirtied += CHUNK_PAGES * (long) RamBlock.TARGET_PAGE_SIZE;
+            pagesWritten += CHUNK_PAGES; // this thread's only
             try {
                 startNs += pacer.pace(); // throttled time is lost to the guest, not caught up afterwards
             } catch (InterruptedException e) {

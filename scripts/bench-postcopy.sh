@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Postcopy side by side: a guest that dirties every page far faster than the link sends them (precopy never
+# converges), 1 and 4 GiB, migrated over loopback tcp with postcopy-ram (and with postcopy-preempt), alternating
+# livemig and QEMU 7.2 in one run. Both switch after the third precopy pass (livemig's rule: two passes in a
+# row each leave >= 90% of the pass before; QEMU gets migrate-start-postcopy at dirty-sync-count 4).
+#   livemig: `livemig demo --dirty-rate 0` (its guest thread increments the first byte of every page, as fast
+#            as it can), max-bandwidth 100 GiB/s; figures from the demo's --json (source query-migrate, the
+#            destination page server's fault latency and blocktime); the destination's guest runs from the switch.
+#   QEMU:    dev.livemig.qemu.QemuPostcopyBench (a boot sector doing the same below 4 GiB, TCG).
+# Usage: scripts/bench-postcopy.sh [RUNS] [SIZES_MIB] [MODES]   (MODES: plain, preempt; JSON lines on stdout)
+# QEMU=10.0 compares with QEMU 10.0 (scripts/install-qemu10.sh) instead of the system QEMU 7.2.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/find-jdk.sh"
+livemig_find_jdk
+runs=${1:-2}
+sizes=${2:-"1024 4096"}
+modes=${3:-"plain preempt"}
+(cd "$root" && mvn -q -B -ntp -DskipTests package)
+cp="$root/livemig-core/target/classes:$root/livemig-core/target/test-classes"
+livemig_case() { # size mode
+  local extra=()
+  [ "$2" = preempt ] && extra=(--capability postcopy-preempt)
+  "$root/livemig" demo --ram "$1M" --dirty-rate 0 --capability postcopy-ram "${extra[@]}" \
+      --parameter max-bandwidth=100G --json 2>/dev/null |
+    "$JAVA_HOME/bin/java" -cp "$cp" dev.livemig.qemu.PostcopyDemoFigures "$1" "$2"
+}
+qemu_case() { # size mode
+  local extra=()
+  [ "$2" = preempt ] && extra=(preempt)
+  "$JAVA_HOME/bin/java" -Xmx512m -Dlivemig.qemu="${QEMU:-7.2}" -cp "$cp" dev.livemig.qemu.QemuPostcopyBench "$1" "${extra[@]}"
+}
+for size in $sizes; do
+  for mode in $modes; do
+    for run in $(seq "$runs"); do
+      livemig_case "$size" "$mode"
+      qemu_case "$size" "$mode"
+    done
+  done
+done
