@@ -126,7 +126,7 @@ public final class DemoGuest implements AutoCloseable {
         var out = new LinkedHashMap<String, String>();
         RamBlock ram = machine.ramBlock(RAM_BLOCK).orElseThrow();
         var crc = new CRC32C();
-        crc.update(ram.memory().asByteBuffer());
+        update(crc, ram.memory(), 1L << 30);
         out.put(RAM_BLOCK, Long.toHexString(crc.getValue()));
         var content = new CRC32C(); // all but each page's counter: what a guest that ran since must still hold
         for (long off = 0; off < ram.usedLength(); off += RamBlock.TARGET_PAGE_SIZE) {
@@ -135,6 +135,13 @@ public final class DemoGuest implements AutoCloseable {
         out.put(RAM_CONTENT, Long.toHexString(content.getValue()));
         out.putAll(deviceDigests());
         return out;
+    }
+
+    /** Feeds {@code memory} to {@code crc} in slices of at most {@code sliceBytes}: a ByteBuffer holds under 2 GiB. */
+    static void update(CRC32C crc, java.lang.foreign.MemorySegment memory, long sliceBytes) {
+        for (long off = 0; off < memory.byteSize(); off += sliceBytes) {
+            crc.update(memory.asSlice(off, Math.min(sliceBytes, memory.byteSize() - off)).asByteBuffer());
+        }
     }
 
     private Map<String, String> deviceDigests() throws MigrationException {
