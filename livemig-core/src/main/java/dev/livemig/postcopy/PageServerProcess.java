@@ -66,6 +66,14 @@ public final class PageServerProcess implements AutoCloseable {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-Xmx256m");
         cmd.add("-XX:+UseSerialGC");
+        // C1 only: the fault path runs a few thousand times in a postcopy phase of seconds, never long enough to
+        // pay back C2's compile bursts, which on a small host delay it more than C1's code slows it (measured:
+        // fault latency p99 2.0-2.3 ms against 2.7-3.4 ms, blocktime -20 %; docs/benchmarks.md)
+        cmd.add("-XX:TieredStopAtLevel=1");
+        String extra = System.getenv("LIVEMIG_PAGESERVER_JAVA_OPTS"); // e.g. a profiler or JIT flags for this process
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
         Module module = PageServer.class.getModule();
         if (module.isNamed()) {
             cmd.addAll(List.of("--enable-native-access=" + module.getName(), "--module-path",
