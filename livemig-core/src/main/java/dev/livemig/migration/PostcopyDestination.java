@@ -1,6 +1,7 @@
 package dev.livemig.migration;
 
 import dev.livemig.linux.Userfaultfd;
+import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
 import dev.livemig.postcopy.PageServerProcess;
@@ -87,7 +88,8 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
                     if (!b.isAnonymous()) {
                         throw at.errorAt(offset, "postcopy needs anonymous guest RAM; block " + b.name() + " is memory the application provided");
                     }
-                    b.discard(); // as QEMU: a page that does not arrive before the switch must be missing, not stale
+                    // QEMU drops all RAM here; livemig keeps what a waiting destination faulted in (first touch is
+                    // the load's largest cost) and drops at LISTEN exactly the pages that are still missing
                 }
                 server = CompletableFuture.supplyAsync(() -> { // a JVM starts while precopy goes on
                     try {
@@ -179,6 +181,21 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         MigrationChannel.cut(preempt);
     }
 
+    /**
+     * A page that has not arrived must not be there when userfaultfd takes over: a guest thread would read what it
+     * held (zeros of the prefault, or older data) instead of faulting, and the page server could not place it.
+     */
+    private static void dropMissing(RamBlock block, DirtyBitmap missing) throws MigrationException {
+        long first = missing.nextSet(0);
+        while (first >= 0) {
+            long end = missing.nextClear(first); // the size when the run goes to the end
+            if (!block.release(first * RamBlock.TARGET_PAGE_SIZE, (end - first) * RamBlock.TARGET_PAGE_SIZE)) {
+                throw new MigrationException("postcopy cannot start here: pages of block " + block.name() + " could not be dropped");
+            }
+            first = missing.nextSet(end);
+        }
+    }
+
     /** POSTCOPY_LISTEN: RAM registered for missing pages, the stream and what is missing handed to the page server. */
     private void listen() throws MigrationException {
         int ramSection = load.startedSectionId(RamFlags.IDSTR);
@@ -187,6 +204,10 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
         }
         List<RamBlock> ram = machine.ramBlocks();
         var missing = StandardSections.of(machine).ram().incoming().missing(ram);
+        StandardSections.of(machine).ram().stopPrefault();
+        for (int i = 0; i < ram.size(); i++) {
+            dropMissing(ram.get(i), missing.get(i));
+        }
         try {
             uffd = Userfaultfd.openMissing();
             for (RamBlock b : ram) {

@@ -206,8 +206,9 @@ public final class RamHandler implements LiveStateHandler {
     private volatile boolean postcopyIncoming;
 
     /**
-     * For the next incoming migration: capability postcopy-ram, so nothing is faulted in ahead (a page that has
-     * not arrived must stay missing for userfaultfd) and the loader notes which pages arrive. Set before listening.
+     * For the next incoming migration: capability postcopy-ram, so the loader notes which pages arrive, and the
+     * prefault that runs while the destination waits is stopped at LISTEN ({@link #stopPrefault}), where every page
+     * still missing is dropped again so that userfaultfd sees it. Set before listening.
      */
     public void postcopyIncoming(boolean on) {
         this.postcopyIncoming = on;
@@ -230,12 +231,20 @@ public final class RamHandler implements LiveStateHandler {
      * instead of the migration (QEMU's -mem-prealloc, but only while waiting). Undone by {@link #loadCleanup}.
      */
     public synchronized void prepareIncoming() {
-        if (postcopyIncoming) {
-            return; // pages must stay missing until they come: nothing is faulted in
-        }
         if (prefault == null && populatedBeforePrefault == null) { // once (the prefault may be switched off)
             populatedBeforePrefault = RamLoader.populated(blocks, features);
             prefault = RamPrefault.start(blocks, features);
+        }
+    }
+
+    /**
+     * Postcopy destination, at LISTEN: no page is faulted in from here on (a missing page must fault until the page
+     * server places it); returns once the prefault thread has stopped.
+     */
+    public synchronized void stopPrefault() {
+        if (prefault != null) {
+            prefault.close();
+            prefault = null;
         }
     }
 
