@@ -28,23 +28,12 @@ public final class PageRequests {
     public record Request(int block, long firstPage, long pages) {
     }
 
-    /**
-     * Serves a request on the thread that read it, or says it cannot (then it is queued for the saver). With
-     * postcopy-preempt the return-path reader sends requested pages itself, as QEMU does since 8.1: a request
-     * then never waits for the migration thread, which may be blocked writing the main stream.
-     */
-    @FunctionalInterface
-    public interface DirectServer {
-        boolean serve(Request request) throws MigrationException;
-    }
-
     private final List<RamBlock> blocks;
     private final Map<String, Integer> byName = new HashMap<>();
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private final AtomicLong received = new AtomicLong();
     private final Semaphore arrivals = new Semaphore(0);
     private int previousBlock = -1; // the reader thread's; forgotten at postcopy resume
-    private volatile DirectServer direct; // null: requests wait in the queue for the saver
 
     public PageRequests(List<RamBlock> blocks) {
         this.blocks = List.copyOf(blocks);
@@ -93,18 +82,8 @@ public final class PageRequests {
                     block.name(), start, length, block.usedLength()));
         }
         received.incrementAndGet();
-        var request = new Request(index, start / RamBlock.TARGET_PAGE_SIZE, length / RamBlock.TARGET_PAGE_SIZE);
-        DirectServer server = direct;
-        if (server != null && server.serve(request)) {
-            return;
-        }
-        queue.add(request);
+        queue.add(new Request(index, start / RamBlock.TARGET_PAGE_SIZE, length / RamBlock.TARGET_PAGE_SIZE));
         arrivals.release();
-    }
-
-    /** From now on requests are served by {@code server} as they are read; null: queued again. */
-    public void serveDirectly(DirectServer server) {
-        direct = server;
     }
 
     /**

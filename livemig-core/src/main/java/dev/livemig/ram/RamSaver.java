@@ -57,12 +57,9 @@ public final class RamSaver {
     private PageRequests requests; // postcopy-ram: what the destination asks for; null without postcopy
     private boolean inPostcopy;    // after the switch: whole pages on the main stream, requested ones first
     private boolean releaseRam;    // release-ram: pages sent in postcopy go back to the system once confirmed
-    // postcopy-preempt, from the switch: where requested pages go. The return-path reader writes them (see
-    // serveUrgently), so the channel's writer, its CONTINUE state and its release list are held under preemptLock.
-    private final Object preemptLock = new Object();
-    private StreamWriter preempt;
+    private StreamWriter preempt;  // postcopy-preempt, from the switch: where requested pages go
     private RamBlock lastSentOnPreempt; // CONTINUE is per channel (§12.7)
-    private final List<long[]> sentOnPreempt = new ArrayList<>(); // release-ram: released only on SHUT(0)
+    private List<long[]> sentOnPreempt = new ArrayList<>(); // release-ram: released only on SHUT(0)
     private final java.util.ArrayDeque<ReleaseBatch> unconfirmed = new java.util.ArrayDeque<>();
     private List<long[]> sentSinceBatch = new ArrayList<>(); // {block, first page, end page} runs
     private long rounds;
@@ -200,9 +197,7 @@ public final class RamSaver {
         while (!unconfirmed.isEmpty()) {
             released += release(unconfirmed.removeFirst().runs());
         }
-        synchronized (preemptLock) {
-            return released + release(sentSinceBatch) + release(sentOnPreempt);
-        }
+        return released + release(sentSinceBatch) + release(sentOnPreempt);
     }
 
     private long release(List<long[]> runs) {
@@ -259,11 +254,8 @@ public final class RamSaver {
      * without section framing, each flushed at once) instead of queueing behind the sweep on the main stream.
      */
     public void preemptTo(StreamWriter channel) {
-        synchronized (preemptLock) {
-            this.preempt = channel;
-            this.lastSentOnPreempt = null;
-        }
-        requests.serveDirectly(channel == null ? null : this::serveUrgently);
+        this.preempt = channel;
+        this.lastSentOnPreempt = null;
     }
 
     /** Whether {@link #startPostcopy} happened. */
@@ -466,59 +458,31 @@ public final class RamSaver {
      * sent twice. Flushed at once: a guest thread waits for it.
      */
     private void serveRequests(StreamWriter out) throws MigrationException {
-        synchronized (preemptLock) {
-            StreamWriter to = preempt != null ? preempt : out;
-            long before = to.offset();
-            PageRequests.Request r;
-            while ((r = requests.poll()) != null) {
-                dirtyPages -= sendRequested(to, r);
-                cursorBlock = r.block();
-                cursorPage = r.firstPage() + r.pages();
-            }
-            to.flush();
-            if (to == preempt) {
-                counters.transferred.addAndGet(to.offset() - before); // the main stream's section accounts for its own
-            }
-        }
-    }
-
-    /**
-     * postcopy-preempt: a request served by the return-path reader as it arrives, on the preempt channel; false
-     * when there is none now (the link is being replaced), and the request waits in the queue. The sweep's
-     * cursor and page count stay the migration thread's: a page taken here is one its scan finds clear.
-     */
-    private boolean serveUrgently(PageRequests.Request r) throws MigrationException {
-        synchronized (preemptLock) {
-            StreamWriter to = preempt;
-            if (to == null) {
-                return false;
-            }
-            long before = to.offset();
-            sendRequested(to, r);
-            to.flush();
-            counters.transferred.addAndGet(to.offset() - before);
-            return true;
-        }
-    }
-
-    /** The pages of a request still to send, each whole on {@code to}; returns how many went. */
-    private long sendRequested(StreamWriter to, PageRequests.Request r) throws MigrationException {
-        DirtyBitmap bits = toSend[r.block()];
-        DirtyBitmap known = maybeData == null ? null : maybeData[r.block()];
-        long sent = 0;
-        for (long page = r.firstPage(); page < r.firstPage() + r.pages(); page++) {
-            if (bits.testAndClear(page)) {
-                sent++;
-                writePage(to, r.block(), page, known != null && !known.get(page));
-                if (releaseRam && to == preempt) {
-                    // a PONG on the main stream says nothing of the preempt channel: kept until SHUT(0)
-                    sentOnPreempt.add(new long[]{r.block(), page, page + 1});
-                } else if (releaseRam) {
-                    noteSent(r.block(), page);
+        StreamWriter to = preempt != null ? preempt : out;
+        long before = to.offset();
+        PageRequests.Request r;
+        while ((r = requests.poll()) != null) {
+            DirtyBitmap bits = toSend[r.block()];
+            for (long page = r.firstPage(); page < r.firstPage() + r.pages(); page++) {
+                if (bits.testAndClear(page)) {
+                    dirtyPages--;
+                    DirtyBitmap known = maybeData == null ? null : maybeData[r.block()];
+                    writePage(to, r.block(), page, known != null && !known.get(page));
+                    if (releaseRam && to == preempt) {
+                        // a PONG on the main stream says nothing of the preempt channel: kept until SHUT(0)
+                        sentOnPreempt.add(new long[]{r.block(), page, page + 1});
+                    } else if (releaseRam) {
+                        noteSent(r.block(), page);
+                    }
                 }
             }
+            cursorBlock = r.block();
+            cursorPage = r.firstPage() + r.pages();
         }
-        return sent;
+        to.flush();
+        if (to == preempt) {
+            counters.transferred.addAndGet(to.offset() - before); // the main stream's section accounts for its own
+        }
     }
 
     /**
@@ -527,7 +491,6 @@ public final class RamSaver {
      * channel naming its block. The preempt channel, if any, is set again by {@link #preemptTo}.
      */
     public void resumeFrom(java.util.Map<String, byte[]> received) {
-        preemptTo(null); // before the bitmaps change under a reader of the old link
         long left = 0;
         for (int i = 0; i < blocks.size(); i++) {
             byte[] bits = received.get(blocks.get(i).name());
@@ -545,16 +508,16 @@ public final class RamSaver {
         cursorBlock = 0;
         cursorPage = 0;
         lastSent = null;
+        preempt = null;
+        lastSentOnPreempt = null;
     }
 
     /** postcopy-preempt in 7.2's form: the EOS word that ends the destination's reading of the channel. */
     public void endPreempt() throws MigrationException {
-        synchronized (preemptLock) {
-            if (preempt != null) {
-                preempt.be64(RamFlags.EOS);
-                preempt.flush();
-                counters.transferred.addAndGet(8);
-            }
+        if (preempt != null) {
+            preempt.be64(RamFlags.EOS);
+            preempt.flush();
+            counters.transferred.addAndGet(8);
         }
     }
 
@@ -590,10 +553,8 @@ public final class RamSaver {
         }
         for (int visited = 0; visited <= blocks.size(); visited++) {
             long page = toSend[cursorBlock].nextSet(cursorPage);
-            while (page >= 0 && !toSend[cursorBlock].testAndClear(page)) {
-                page = toSend[cursorBlock].nextSet(page + 1); // the return-path reader sent it (postcopy-preempt)
-            }
             if (page >= 0) {
+                toSend[cursorBlock].testAndClear(page);
                 dirtyPages--;
                 cursorPage = page + 1;
                 DirtyBitmap known = maybeData == null ? null : maybeData[cursorBlock];
