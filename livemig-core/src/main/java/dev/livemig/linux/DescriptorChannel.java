@@ -23,6 +23,12 @@ public final class DescriptorChannel implements ByteChannel {
     private final FileDescriptorHolder fd;
     private final String what;
     private volatile boolean open = true;
+    // The last direct buffer each side used, as a segment from its index 0: a stream reads into (and writes from)
+    // the same buffer again and again, and a segment per call was most of what the page server allocated.
+    private ByteBuffer readViewOf;
+    private MemorySegment readView;
+    private ByteBuffer writeViewOf;
+    private MemorySegment writeView;
 
     private DescriptorChannel(int fd, String what) {
         this.fd = new FileDescriptorHolder(this, what, fd);
@@ -43,7 +49,11 @@ public final class DescriptorChannel implements ByteChannel {
             return 0;
         }
         if (dst.isDirect()) {
-            long n = readInto(MemorySegment.ofBuffer(dst));
+            if (readViewOf != dst) {
+                readView = wholeBuffer(dst);
+                readViewOf = dst;
+            }
+            long n = readInto(readView, dst.position(), dst.remaining());
             if (n > 0) {
                 dst.position(dst.position() + (int) n);
             }
@@ -51,7 +61,7 @@ public final class DescriptorChannel implements ByteChannel {
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment scratch = a.allocate(Math.min(dst.remaining(), SCRATCH));
-            long n = readInto(scratch);
+            long n = readInto(scratch, 0, scratch.byteSize());
             if (n == 0) {
                 return -1;
             }
@@ -60,9 +70,13 @@ public final class DescriptorChannel implements ByteChannel {
         }
     }
 
-    private long readInto(MemorySegment into) throws IOException {
+    private static MemorySegment wholeBuffer(ByteBuffer b) {
+        return MemorySegment.ofBuffer(b.duplicate().clear());
+    }
+
+    private long readInto(MemorySegment into, long offset, long count) throws IOException {
         while (true) {
-            long n = Libc.readOrErrno(fd.fd(), into);
+            long n = Libc.readOrErrno(fd.fd(), into, offset, count);
             if (n >= 0) {
                 return n;
             }
@@ -78,28 +92,35 @@ public final class DescriptorChannel implements ByteChannel {
             throw new ClosedChannelException();
         }
         int total = src.remaining();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment from;
-            if (src.isDirect()) {
-                from = MemorySegment.ofBuffer(src);
-            } else {
-                from = a.allocate(Math.max(1, total));
-                MemorySegment.copy(MemorySegment.ofBuffer(src), 0, from, 0, total);
+        if (src.isDirect()) {
+            if (writeViewOf != src) {
+                writeView = wholeBuffer(src);
+                writeViewOf = src;
             }
-            long done = 0;
-            while (done < total) {
-                long n = Libc.writeOrErrno(fd.fd(), from.asSlice(done, total - done));
-                if (n < 0) {
-                    if (n == -EINTR) {
-                        continue;
-                    }
-                    throw failure("write", (int) -n);
-                }
-                done += n;
+            writeFrom(writeView, src.position(), total);
+        } else {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment from = a.allocate(Math.max(1, total));
+                MemorySegment.copy(MemorySegment.ofBuffer(src), 0, from, 0, total);
+                writeFrom(from, 0, total);
             }
         }
         src.position(src.position() + total);
         return total;
+    }
+
+    private void writeFrom(MemorySegment from, long offset, long count) throws IOException {
+        long done = 0;
+        while (done < count) {
+            long n = Libc.writeOrErrno(fd.fd(), from, offset + done, count - done);
+            if (n < 0) {
+                if (n == -EINTR) {
+                    continue;
+                }
+                throw failure("write", (int) -n);
+            }
+            done += n;
+        }
     }
 
     /** No more writes: the peer reads end of stream. */

@@ -29,6 +29,14 @@ final class Libc {
     private static final VarHandle ERRNO_HANDLE = Linker.Option.captureStateLayout()
             .varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
+    /**
+     * Each thread's errno capture state for the calls made per page or per read, allocated once (of the layout's
+     * exact size, which the linker then takes as it is): a confined arena per call made the postcopy page server
+     * allocate a few hundred bytes per page, and its young collections stalled faults for milliseconds.
+     */
+    private static final ThreadLocal<MemorySegment> CALL_STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(Linker.Option.captureStateLayout()));
+
     private static final MethodHandle SYSCALL1;
     private static final MethodHandle IOCTL_PTR;
     private static final MethodHandle IOCTL_NOARG;
@@ -36,6 +44,8 @@ final class Libc {
     private static final MethodHandle CLOSE;
     private static final MethodHandle READ;
     private static final MethodHandle WRITE;
+    private static final MethodHandle READ_AT; // the buffer as a raw address: no segment per call
+    private static final MethodHandle WRITE_AT;
     private static final MethodHandle SHUTDOWN;
     private static final MethodHandle POLL;
 
@@ -62,6 +72,10 @@ final class Libc {
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
         WRITE = linker.downcallHandle(libc.find("write").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
+        READ_AT = linker.downcallHandle(libc.find("read").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), ERRNO);
+        WRITE_AT = linker.downcallHandle(libc.find("write").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), ERRNO);
         SHUTDOWN = linker.downcallHandle(libc.find("shutdown").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), ERRNO);
         POLL = linker.downcallHandle(libc.find("poll").orElseThrow(),
@@ -104,8 +118,8 @@ final class Libc {
 
     /** ioctl with a pointer argument; returns its non-negative result, or minus errno. */
     static long ioctlOrErrno(int fd, long request, MemorySegment arg) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+        try {
+            MemorySegment state = CALL_STATE.get();
             int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
             return rc < 0 ? -errno(state) : rc;
         } catch (RuntimeException | Error e) {
@@ -142,8 +156,8 @@ final class Libc {
 
     /** read(2) into {@code buffer}; returns the byte count (0 at end of file), or minus errno. */
     static long readOrErrno(int fd, MemorySegment buffer) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+        try {
+            MemorySegment state = CALL_STATE.get();
             long rc = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
             return rc < 0 ? -errno(state) : rc;
         } catch (RuntimeException | Error e) {
@@ -153,10 +167,50 @@ final class Libc {
         }
     }
 
+    /**
+     * read(2) into {@code count} bytes of native {@code buffer} from {@code offset} on, without a slice per call
+     * (a stream reader reads into the same buffer again and again); returns the byte count, or minus errno.
+     */
+    static long readOrErrno(int fd, MemorySegment buffer, long offset, long count) {
+        requireNativeRange(buffer, offset, count);
+        try {
+            MemorySegment state = CALL_STATE.get();
+            long rc = (long) READ_AT.invokeExact(state, fd, buffer.address() + offset, count);
+            java.lang.ref.Reference.reachabilityFence(buffer);
+            return rc < 0 ? -errno(state) : rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("read downcall failed", t);
+        }
+    }
+
+    /** write(2) of {@code count} bytes of native {@code buffer} from {@code offset} on; the count, or minus errno. */
+    static long writeOrErrno(int fd, MemorySegment buffer, long offset, long count) {
+        requireNativeRange(buffer, offset, count);
+        try {
+            MemorySegment state = CALL_STATE.get();
+            long rc = (long) WRITE_AT.invokeExact(state, fd, buffer.address() + offset, count);
+            java.lang.ref.Reference.reachabilityFence(buffer);
+            return rc < 0 ? -errno(state) : rc;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("write downcall failed", t);
+        }
+    }
+
+    private static void requireNativeRange(MemorySegment buffer, long offset, long count) {
+        if (!buffer.isNative()) {
+            throw new IllegalArgumentException("a raw read or write needs native memory, not " + buffer);
+        }
+        java.util.Objects.checkFromIndexSize(offset, count, buffer.byteSize());
+    }
+
     /** write(2) from {@code buffer}; returns the byte count, or minus errno. */
     static long writeOrErrno(int fd, MemorySegment buffer) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+        try {
+            MemorySegment state = CALL_STATE.get();
             long rc = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
             return rc < 0 ? -errno(state) : rc;
         } catch (RuntimeException | Error e) {
@@ -168,8 +222,8 @@ final class Libc {
 
     /** shutdown(2) with {@code how} (1: no more writes, 2: neither way); returns 0 or minus errno. */
     static int shutdownOrErrno(int fd, int how) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+        try {
+            MemorySegment state = CALL_STATE.get();
             int rc = (int) SHUTDOWN.invokeExact(state, fd, how);
             return rc < 0 ? -errno(state) : rc;
         } catch (RuntimeException | Error e) {
@@ -185,7 +239,7 @@ final class Libc {
      */
     static boolean pollIn(String what, int fd, int timeoutMillis) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
+            MemorySegment state = CALL_STATE.get();
             MemorySegment pfd = a.allocate(8, 4); // struct pollfd {int fd; short events, revents}
             while (true) {
                 pfd.set(ValueLayout.JAVA_INT, 0, fd);

@@ -76,6 +76,8 @@ public final class Userfaultfd implements AutoCloseable {
 
     private final FileDescriptorHolder fd;
     private final long features;
+    /** Each calling thread's argument struct for the per-page ioctls and the fault message, allocated once. */
+    private final ThreadLocal<MemorySegment> scratch = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(64, 8));
 
     private final boolean kernelFaultsWait;
 
@@ -297,24 +299,22 @@ public final class Userfaultfd implements AutoCloseable {
      * @throws NativeCallException for any other failure (EAGAIN is retried: the mappings were changing)
      */
     public boolean copy(long dst, MemorySegment src) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment copy = a.allocate(40, 8);
-            while (true) {
-                copy.set(ValueLayout.JAVA_LONG, 0, dst);
-                copy.set(ValueLayout.JAVA_LONG, 8, src.address());
-                copy.set(ValueLayout.JAVA_LONG, 16, src.byteSize());
-                copy.set(ValueLayout.JAVA_LONG, 24, 0L);
-                copy.set(ValueLayout.JAVA_LONG, 32, 0L);
-                long rc = Libc.ioctlOrErrno(fd.fd(), UFFDIO_COPY, copy);
-                if (rc >= 0) {
-                    return true;
-                }
-                if (rc == -EEXIST) {
-                    return false;
-                }
-                if (rc != -EAGAIN) {
-                    throw new NativeCallException("ioctl(UFFDIO_COPY)", (int) -rc);
-                }
+        MemorySegment copy = scratch.get();
+        while (true) {
+            copy.set(ValueLayout.JAVA_LONG, 0, dst);
+            copy.set(ValueLayout.JAVA_LONG, 8, src.address());
+            copy.set(ValueLayout.JAVA_LONG, 16, src.byteSize());
+            copy.set(ValueLayout.JAVA_LONG, 24, 0L);
+            copy.set(ValueLayout.JAVA_LONG, 32, 0L);
+            long rc = Libc.ioctlOrErrno(fd.fd(), UFFDIO_COPY, copy);
+            if (rc >= 0) {
+                return true;
+            }
+            if (rc == -EEXIST) {
+                return false;
+            }
+            if (rc != -EAGAIN) {
+                throw new NativeCallException("ioctl(UFFDIO_COPY)", (int) -rc);
             }
         }
     }
@@ -324,35 +324,31 @@ public final class Userfaultfd implements AutoCloseable {
      * false when a page of the range was already there.
      */
     public boolean zeroPage(long dst, long length) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment zero = a.allocate(32, 8);
-            while (true) {
-                zero.set(ValueLayout.JAVA_LONG, 0, dst);
-                zero.set(ValueLayout.JAVA_LONG, 8, length);
-                zero.set(ValueLayout.JAVA_LONG, 16, 0L);
-                zero.set(ValueLayout.JAVA_LONG, 24, 0L);
-                long rc = Libc.ioctlOrErrno(fd.fd(), UFFDIO_ZEROPAGE, zero);
-                if (rc >= 0) {
-                    return true;
-                }
-                if (rc == -EEXIST) {
-                    return false;
-                }
-                if (rc != -EAGAIN) {
-                    throw new NativeCallException("ioctl(UFFDIO_ZEROPAGE)", (int) -rc);
-                }
+        MemorySegment zero = scratch.get();
+        while (true) {
+            zero.set(ValueLayout.JAVA_LONG, 0, dst);
+            zero.set(ValueLayout.JAVA_LONG, 8, length);
+            zero.set(ValueLayout.JAVA_LONG, 16, 0L);
+            zero.set(ValueLayout.JAVA_LONG, 24, 0L);
+            long rc = Libc.ioctlOrErrno(fd.fd(), UFFDIO_ZEROPAGE, zero);
+            if (rc >= 0) {
+                return true;
+            }
+            if (rc == -EEXIST) {
+                return false;
+            }
+            if (rc != -EAGAIN) {
+                throw new NativeCallException("ioctl(UFFDIO_ZEROPAGE)", (int) -rc);
             }
         }
     }
 
     /** Wakes the threads waiting on {@code length} bytes at {@code dst}, whose pages another copy placed. */
     public void wake(long dst, long length) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment r = a.allocate(16, 8);
-            r.set(ValueLayout.JAVA_LONG, 0, dst);
-            r.set(ValueLayout.JAVA_LONG, 8, length);
-            Libc.ioctl("UFFDIO_WAKE", fd.fd(), UFFDIO_WAKE, r);
-        }
+        MemorySegment r = scratch.get();
+        r.set(ValueLayout.JAVA_LONG, 0, dst);
+        r.set(ValueLayout.JAVA_LONG, 8, length);
+        Libc.ioctl("UFFDIO_WAKE", fd.fd(), UFFDIO_WAKE, r);
     }
 
     /**
@@ -381,27 +377,25 @@ public final class Userfaultfd implements AutoCloseable {
      * came in time. Other events (none are requested) are skipped.
      */
     public PageFault readFault(int timeoutMillis) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment msg = a.allocate(MESSAGE_BYTES, 8);
-            while (true) {
-                long n = Libc.readOrErrno(fd.fd(), msg);
-                if (n == -EAGAIN) {
-                    if (!Libc.pollIn("userfaultfd", fd.fd(), timeoutMillis)) {
-                        return null;
-                    }
-                    continue;
+        MemorySegment msg = scratch.get().asSlice(0, MESSAGE_BYTES); // one message per read
+        while (true) {
+            long n = Libc.readOrErrno(fd.fd(), msg);
+            if (n == -EAGAIN) {
+                if (!Libc.pollIn("userfaultfd", fd.fd(), timeoutMillis)) {
+                    return null;
                 }
-                if (n < 0) {
-                    throw new NativeCallException("read(userfaultfd)", (int) -n);
-                }
-                if (n != MESSAGE_BYTES) {
-                    throw new IllegalStateException("short userfaultfd message: " + n + " bytes");
-                }
-                if ((msg.get(ValueLayout.JAVA_BYTE, 0) & 0xff) == EVENT_PAGEFAULT) {
-                    long flags = msg.get(ValueLayout.JAVA_LONG, 8);
-                    return new PageFault(msg.get(ValueLayout.JAVA_LONG, 16), (flags & PAGEFAULT_FLAG_WRITE) != 0,
-                            msg.get(ValueLayout.JAVA_INT, 24));
-                }
+                continue;
+            }
+            if (n < 0) {
+                throw new NativeCallException("read(userfaultfd)", (int) -n);
+            }
+            if (n != MESSAGE_BYTES) {
+                throw new IllegalStateException("short userfaultfd message: " + n + " bytes");
+            }
+            if ((msg.get(ValueLayout.JAVA_BYTE, 0) & 0xff) == EVENT_PAGEFAULT) {
+                long flags = msg.get(ValueLayout.JAVA_LONG, 8);
+                return new PageFault(msg.get(ValueLayout.JAVA_LONG, 16), (flags & PAGEFAULT_FLAG_WRITE) != 0,
+                        msg.get(ValueLayout.JAVA_INT, 24));
             }
         }
     }

@@ -38,6 +38,8 @@ public final class StreamReader implements AutoCloseable {
     private final MemorySegment mapped; // the whole file, or null for a reader that copies from its channel
     private final int window;           // a mapped reader's largest window
     private long base; // stream offset of buf[0]
+    private ByteBuffer viewOf; // the buffer view was made of
+    private MemorySegment view; // buf from index 0, made once per buffer: copies out of buf allocate nothing
     private String section;
     private boolean eof;
 
@@ -286,7 +288,7 @@ public final class StreamReader implements AutoCloseable {
         long done = 0;
         int buffered = Math.min(buf.remaining(), (int) Math.min(want, Integer.MAX_VALUE));
         if (buffered > 0) {
-            MemorySegment.copy(MemorySegment.ofBuffer(buf), 0, dst, 0, buffered); // ofBuffer starts at position
+            MemorySegment.copy(view(), buf.position(), dst, 0, buffered);
             buf.position(buf.position() + buffered);
             done = buffered;
         }
@@ -317,7 +319,7 @@ public final class StreamReader implements AutoCloseable {
         while (done < want) {
             fill(1, (int) Math.min(want - done, Integer.MAX_VALUE));
             int k = (int) Math.min(buf.remaining(), want - done);
-            MemorySegment.copy(MemorySegment.ofBuffer(buf), 0, dst, done, k);
+            MemorySegment.copy(view(), buf.position(), dst, done, k);
             buf.position(buf.position() + k);
             done += k;
         }
@@ -421,6 +423,14 @@ public final class StreamReader implements AutoCloseable {
             }
         }
         return buf.get(buf.position() + ahead) & 0xff;
+    }
+
+    private MemorySegment view() {
+        if (viewOf != buf) {
+            view = MemorySegment.ofBuffer(buf.duplicate().clear());
+            viewOf = buf;
+        }
+        return view;
     }
 
     /** True when every byte of the stream has been consumed. */
