@@ -4,6 +4,7 @@ import dev.livemig.linux.Userfaultfd;
 import dev.livemig.machine.DirtyBitmap;
 import dev.livemig.machine.Machine;
 import dev.livemig.machine.RamBlock;
+import dev.livemig.postcopy.PageServer;
 import dev.livemig.postcopy.PageServerProcess;
 import dev.livemig.ram.RamFlags;
 import dev.livemig.transport.MigrationChannel;
@@ -215,6 +216,7 @@ final class PostcopyDestination implements LoadVm.CommandHandler, AutoCloseable 
             }
             SocketChannel socket = stream.socket().orElseThrow(() -> new MigrationException(
                     "postcopy-ram needs a tcp or unix migration channel, not " + stream.describe()));
+            PageServer.shallowReceiveQueue(socket); // the pages in flight ahead of a fault
             pageServer().handOver(uffd, socket, in.takeBuffered(), ramSection, ram, missing,
                     new PageServerProcess.Recoverable(recoverAddress, preemptExpected));
         } catch (MigrationException e) {

@@ -370,4 +370,29 @@ class PageServerTest {
             s.server.shut(1);
         }
     }
+
+    /**
+     * The pages in flight ahead of a fault are the main stream's receive queue: a tcp stream's is fixed small
+     * (as Java reports it: what was set, at most net.core.rmem_max), a unix one's is left as it was.
+     */
+    @Test
+    void theMainStreamsReceiveQueueIsKeptShallowOnTcp() throws Exception {
+        // readAllLines: readString trusts the size procfs reports and may return a prefix
+        long rmemMax = Long.parseLong(java.nio.file.Files.readAllLines(Path.of("/proc/sys/net/core/rmem_max")).getFirst().trim());
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+             SocketChannel client = SocketChannel.open(server.getLocalAddress());
+             SocketChannel accepted = server.accept()) {
+            accepted.setOption(java.net.StandardSocketOptions.SO_RCVBUF, 8 * PageServer.MAIN_RECEIVE_BUFFER); // as deep as autotuning leaves it
+            PageServer.shallowReceiveQueue(accepted);
+            assertEquals(Math.min(PageServer.MAIN_RECEIVE_BUFFER, rmemMax), (long) accepted.getOption(java.net.StandardSocketOptions.SO_RCVBUF));
+        }
+        Path path = dir.resolve("rcvbuf.sock");
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX).bind(UnixDomainSocketAddress.of(path));
+             SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(path));
+             SocketChannel accepted = server.accept()) {
+            int before = accepted.getOption(java.net.StandardSocketOptions.SO_RCVBUF);
+            PageServer.shallowReceiveQueue(accepted);
+            assertEquals(before, accepted.getOption(java.net.StandardSocketOptions.SO_RCVBUF));
+        }
+    }
 }
