@@ -355,7 +355,8 @@ public final class HostChecks {
 
     private static Optional<String> read(String path) {
         try {
-            return Optional.of(Files.readString(Path.of(path)).strip());
+            // by lines: procfs reports size 0 and Files.readString may then return only the first byte
+            return Optional.of(String.join("\n", Files.readAllLines(Path.of(path))).strip());
         } catch (IOException | RuntimeException e) {
             return Optional.empty();
         }
