@@ -312,6 +312,9 @@ public final class IncomingMigration implements AutoCloseable {
             } else if (rp != null) {
                 rp.failed(); // best effort: the source learns of the failure from the closed connection otherwise
             }
+            if (postcopy == null && (rp == null || !rp.isOpen())) {
+                MigrationChannel.reset(channel); // a source without return path learns of the refusal so
+            }
             MigrationChannel.closeQuietly(channel);
             if (multifd != null) {
                 multifd.close(); // its threads write guest memory: stop them before it is discarded

@@ -35,6 +35,8 @@ import java.util.function.Consumer;
 public final class Migration implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Migration.class.getName());
     private static final long SHUT_TIMEOUT_MS = 30_000;
+    /** How long a source without return path waits for the destination to close the connection after EOF. */
+    private static final long DESTINATION_CLOSE_TIMEOUT_MS = 5_000;
     /** Passes beyond QEMU's switchover point while they keep halving what is left. */
     private static final int MAX_EXTRA_PASSES = 5;
     /** QEMU's MAX_VM_CMD_PACKAGED_SIZE: the largest package a destination takes. */
@@ -586,6 +588,9 @@ public final class Migration implements AutoCloseable {
         try {
             if (rp != null) {
                 channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
+            } else if (channel.socket().isPresent()) {
+                channel.shutdownOutput();
+                awaitDestinationClose();
             } else {
                 channel.close(); // for exec: also waits for the command and reports its failure
             }
@@ -604,6 +609,39 @@ public final class Migration implements AutoCloseable {
         long endNs = System.nanoTime();
         downtimeMs = (endNs - stopNs) / 1_000_000;
         commit(event, stopNs, stopped, writtenNs, sentNs, endNs);
+    }
+
+    /**
+     * Without a return path the destination's only word is how it closes the connection once it is done: after
+     * reading the whole stream (end of stream here) or with part of it unread, which is a refusal (the kernel
+     * resets the connection: an error here). A source that wrote everything into its socket buffers before the
+     * destination refused would otherwise complete. Waits up to {@link #DESTINATION_CLOSE_TIMEOUT_MS}; a
+     * destination that keeps the connection longer is taken at its last byte written, as QEMU takes it.
+     */
+    private void awaitDestinationClose() throws MigrationException {
+        MigrationChannel c = channel;
+        Thread watchdog = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(DESTINATION_CLOSE_TIMEOUT_MS);
+                MigrationChannel.closeQuietly(c); // ends the read below
+            } catch (InterruptedException e) {
+                // the destination closed in time
+            }
+        });
+        try {
+            java.nio.ByteBuffer ignored = java.nio.ByteBuffer.allocate(512); // nothing is expected back
+            while (c.read(ignored.clear()) >= 0) {
+                // a destination without return path says nothing; read to its end
+            }
+        } catch (java.nio.channels.AsynchronousCloseException e) {
+            // no word within the wait: complete at the last byte written
+        } catch (IOException e) {
+            throw new MigrationException("the destination closed the connection without reading the whole stream ("
+                    + e.getMessage() + "): it refused the migration", e);
+        } finally {
+            watchdog.interrupt();
+            MigrationChannel.closeQuietly(c);
+        }
     }
 
     /** When the guest stopped and when it went on from pre-switchover (at once without it), and how it ran before. */

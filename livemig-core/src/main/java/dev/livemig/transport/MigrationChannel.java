@@ -67,6 +67,25 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         });
     }
 
+    /**
+     * Closes {@code channel} with a reset where it is a socket (SO_LINGER 0): a refusal the peer sees as an error
+     * on its next read, not as the end of a stream it may have written in full (the rest of it read ahead here
+     * and dropped). A source without return path learns of a refused migration no other way. Others just close.
+     */
+    static void reset(MigrationChannel channel) {
+        if (channel == null) {
+            return;
+        }
+        channel.socket().ifPresent(socket -> {
+            try {
+                socket.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+            } catch (IOException | RuntimeException e) {
+                // closed already: the peer has seen the end one way or the other
+            }
+        });
+        closeQuietly(channel);
+    }
+
     /** Closes {@code channel} if there is one, ignoring errors: for when the outcome is already decided. */
     static void closeQuietly(MigrationChannel channel) {
         if (channel != null) {

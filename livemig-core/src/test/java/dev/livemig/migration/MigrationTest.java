@@ -277,6 +277,27 @@ class MigrationTest {
         assertEquals(MigrationStatus.COMPLETED, pair.destination().awaitFinished(10, TimeUnit.SECONDS));
     }
 
+    /**
+     * Without a return path nothing confirms the load, but a destination that refuses the stream resets the
+     * connection and the source, which wrote its last byte long before, waits for the destination's close: a
+     * device the destination does not know comes last, after all of RAM went over multifd channels and the main
+     * stream fit in the socket buffers, and the migration fails on both ends, the source running again.
+     */
+    @Test
+    void withoutAReturnPathADestinationThatRefusesTheLastSectionFailsTheSourceToo() throws Exception {
+        var source = guest(2_000);
+        var dest = guest(0);
+        source.machine.devices().register("only-here", 0, LiveGuest.Cpu.DESCRIPTION, new LiveGuest.Cpu());
+        source.start();
+        var config = FAST.withCapability(MigrationCapability.MULTIFD).withParameter("multifd-channels", "2");
+        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        assertEquals(MigrationStatus.FAILED, pair.destination().awaitFinished(30, TimeUnit.SECONDS));
+        assertTrue(pair.destination().error().contains("only-here"), pair.destination().error());
+        assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toString());
+        assertTrue(pair.source().info().errorDesc().contains("refused"), pair.source().info().errorDesc());
+        assertEquals(RunState.RUNNING, source.machine.runState());
+    }
+
     @Test
     void aDeadDestinationFailsTheMigrationAndASecondOneSucceeds() throws Exception {
         var source = guest(20_000);
