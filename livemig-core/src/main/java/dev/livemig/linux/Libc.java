@@ -42,8 +42,6 @@ final class Libc {
     private static final MethodHandle IOCTL_NOARG;
     private static final MethodHandle OPEN;
     private static final MethodHandle CLOSE;
-    private static final MethodHandle READ;
-    private static final MethodHandle WRITE;
     private static final MethodHandle READ_AT; // the buffer as a raw address: no segment per call
     private static final MethodHandle WRITE_AT;
     private static final MethodHandle SHUTDOWN;
@@ -68,10 +66,6 @@ final class Libc {
                 ERRNO, Linker.Option.firstVariadicArg(2));
         CLOSE = linker.downcallHandle(libc.find("close").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), ERRNO);
-        READ = linker.downcallHandle(libc.find("read").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
-        WRITE = linker.downcallHandle(libc.find("write").orElseThrow(),
-                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), ERRNO);
         READ_AT = linker.downcallHandle(libc.find("read").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), ERRNO);
         WRITE_AT = linker.downcallHandle(libc.find("write").orElseThrow(),
@@ -154,22 +148,10 @@ final class Libc {
         }
     }
 
-    /** read(2) into {@code buffer}; returns the byte count (0 at end of file), or minus errno. */
-    static long readOrErrno(int fd, MemorySegment buffer) {
-        try {
-            MemorySegment state = CALL_STATE.get();
-            long rc = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
-            return rc < 0 ? -errno(state) : rc;
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("read downcall failed", t);
-        }
-    }
-
     /**
      * read(2) into {@code count} bytes of native {@code buffer} from {@code offset} on, without a slice per call
-     * (a stream reader reads into the same buffer again and again); returns the byte count, or minus errno.
+     * (a stream reader reads into the same buffer again and again); returns the byte count (0 at end of file), or
+     * minus errno.
      */
     static long readOrErrno(int fd, MemorySegment buffer, long offset, long count) {
         requireNativeRange(buffer, offset, count);
@@ -205,19 +187,6 @@ final class Libc {
             throw new IllegalArgumentException("a raw read or write needs native memory, not " + buffer);
         }
         java.util.Objects.checkFromIndexSize(offset, count, buffer.byteSize());
-    }
-
-    /** write(2) from {@code buffer}; returns the byte count, or minus errno. */
-    static long writeOrErrno(int fd, MemorySegment buffer) {
-        try {
-            MemorySegment state = CALL_STATE.get();
-            long rc = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
-            return rc < 0 ? -errno(state) : rc;
-        } catch (RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("write downcall failed", t);
-        }
     }
 
     /** shutdown(2) with {@code how} (1: no more writes, 2: neither way); returns 0 or minus errno. */

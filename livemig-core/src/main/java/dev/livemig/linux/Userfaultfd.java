@@ -377,9 +377,9 @@ public final class Userfaultfd implements AutoCloseable {
      * came in time. Other events (none are requested) are skipped.
      */
     public PageFault readFault(int timeoutMillis) {
-        MemorySegment msg = scratch.get().asSlice(0, MESSAGE_BYTES); // one message per read
+        MemorySegment msg = scratch.get();
         while (true) {
-            long n = Libc.readOrErrno(fd.fd(), msg);
+            long n = Libc.readOrErrno(fd.fd(), msg, 0, MESSAGE_BYTES); // one message per read
             if (n == -EAGAIN) {
                 if (!Libc.pollIn("userfaultfd", fd.fd(), timeoutMillis)) {
                     return null;
