@@ -314,8 +314,9 @@ public final class IncomingMigration implements AutoCloseable {
             }
             if (postcopy == null && (rp == null || !rp.isOpen())) {
                 MigrationChannel.reset(channel); // a source without return path learns of the refusal so
+            } else {
+                MigrationChannel.closeQuietly(channel);
             }
-            MigrationChannel.closeQuietly(channel);
             if (multifd != null) {
                 multifd.close(); // its threads write guest memory: stop them before it is discarded
             }

@@ -18,6 +18,8 @@ import dev.livemig.wire.MigrationException;
 import dev.livemig.wire.StreamWriter;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -629,11 +631,11 @@ public final class Migration implements AutoCloseable {
             }
         });
         try {
-            java.nio.ByteBuffer ignored = java.nio.ByteBuffer.allocate(512); // nothing is expected back
+            ByteBuffer ignored = ByteBuffer.allocate(512); // nothing is expected back
             while (c.read(ignored.clear()) >= 0) {
                 // a destination without return path says nothing; read to its end
             }
-        } catch (java.nio.channels.AsynchronousCloseException e) {
+        } catch (AsynchronousCloseException e) {
             // no word within the wait: complete at the last byte written
         } catch (IOException e) {
             throw new MigrationException("the destination closed the connection without reading the whole stream ("
