@@ -108,7 +108,14 @@ class PostcopyMigrationTest {
         assertTrue(outcome.requests() > 0, "the destination's guest asked for pages: " + outcome);
         assertTrue(outcome.latencyP99Nanos() > 0, outcome.toString());
         assertTrue(outcome.measuredPages() > 0 && outcome.blocktimeNanos() > 0 && !outcome.threads().isEmpty(), outcome.toString());
-        assertTrue(Long.parseLong(words[1]) >= outcome.requests(), "the source served them: " + result + " " + outcome);
+        long served = Long.parseLong(words[1]);
+        if (cuts.equals("none")) {
+            assertTrue(served >= outcome.requests(), "the source served them: " + result + " " + outcome);
+        } else {
+            // a request in flight at a cut may be lost with the link; its page then comes by the sweep, read by the
+            // destination from the cut stream or after the resume (only pages still waiting are asked for again)
+            assertTrue(served > 0 && served >= outcome.requests() / 2, "the source served them: " + result + " " + outcome);
+        }
         MigrationInfo.PostcopyBlocktime reported = incoming.info().postcopyBlocktime();
         if (blocktime) {
             assertNotNull(reported, incoming.info().toJson().toString());
