@@ -52,6 +52,10 @@ final class DemoCommand implements Callable<Integer> {
             + " again by itself; tcp or unix.")
     boolean recoverAfterCut;
 
+    @Option(names = "--postcopy-at-sync", paramLabel = "N", description = "With postcopy-ram: switch to postcopy once"
+            + " dirty-sync-count reaches N (as migrate-start-postcopy issued then) instead of when precopy stops converging.")
+    int postcopyAtSync;
+
     @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ..., \"host\": ...}.")
     boolean json;
 
@@ -67,6 +71,9 @@ final class DemoCommand implements Callable<Integer> {
         guest.check();
         if (recoverAfterCut && (!migration.capabilities.contains("postcopy-ram") || !(transport.equals("tcp") || transport.equals("unix")))) {
             throw new dev.livemig.wire.MigrationException("--recover-after-cut needs --capability postcopy-ram and --transport tcp or unix");
+        }
+        if (postcopyAtSync != 0 && (postcopyAtSync < 1 || !migration.capabilities.contains("postcopy-ram"))) {
+            throw new dev.livemig.wire.MigrationException("--postcopy-at-sync needs --capability postcopy-ram and a count of at least 1");
         }
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
@@ -104,7 +111,7 @@ final class DemoCommand implements Callable<Integer> {
                     * 1e9 / Math.max(1, System.nanoTime() - runStartNs));
             say("guest dirtied %s/s before the migration", Sizes.human(dirtyRateSeen));
             SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json, cut);
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json, cut, postcopyAtSync);
             Map<String, String> digests = g.digests();
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
                 dest = LivemigProcess.start(concat("file:" + file, common));

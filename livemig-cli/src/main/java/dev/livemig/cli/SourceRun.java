@@ -32,10 +32,20 @@ final class SourceRun {
      */
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet, LinkCut cut)
             throws MigrationException, MigrationRefusedException, InterruptedException {
-        // with postcopy-ram the command line switches by itself once precopy stops converging
+        return migrate(machine, config, target, quiet, cut, 0);
+    }
+
+    /**
+     * As above; {@code postcopyAtSync} > 0 (postcopy-ram): switch to postcopy once dirty-sync-count reaches it, as
+     * an operator's migrate-start-postcopy at that moment would, instead of when precopy stops converging.
+     */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet, LinkCut cut,
+                                 int postcopyAtSync) throws MigrationException, MigrationRefusedException, InterruptedException {
+        // with postcopy-ram the command line switches by itself once precopy stops converging, unless told when
+        boolean postcopy = config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM);
         try (var controller = MigrationController.builder(machine).config(config)
-                .postcopyWhenStuck(config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)).build()) {
-            return follow(controller, config, target, quiet, cut);
+                .postcopyWhenStuck(postcopy && postcopyAtSync == 0).build()) {
+            return follow(controller, config, target, quiet, cut, postcopy ? postcopyAtSync : 0);
         }
     }
 
@@ -77,7 +87,7 @@ final class SourceRun {
     }
 
     private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationUri target, boolean quiet,
-                                        LinkCut cut) throws MigrationRefusedException, InterruptedException {
+                                        LinkCut cut, int postcopyAtSync) throws MigrationRefusedException, InterruptedException {
         if (!quiet) {
             System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
                     config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
@@ -85,10 +95,15 @@ final class SourceRun {
         }
         Migration m = controller.migrate(target);
         long lastDraw = System.nanoTime() - 1_000_000_000L;
+        boolean switchPending = postcopyAtSync > 0;
         while (!m.status().isFinal()) {
-            m.awaitFinished(cut == null ? 250 : 5, TimeUnit.MILLISECONDS);
+            m.awaitFinished(cut == null && !switchPending ? 250 : 5, TimeUnit.MILLISECONDS);
             if (cut != null) {
                 cut.step(m, target, quiet);
+            }
+            if (switchPending && m.status() == MigrationStatus.ACTIVE && m.info().ram().dirtySyncCount() >= postcopyAtSync) {
+                controller.startPostcopy();
+                switchPending = false;
             }
             if (!quiet && System.nanoTime() - lastDraw >= 250_000_000L) {
                 lastDraw = System.nanoTime();

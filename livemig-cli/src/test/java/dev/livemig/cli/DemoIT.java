@@ -125,6 +125,19 @@ class DemoIT {
     }
 
     @Test
+    void toldWhenTheDemoSwitchesToPostcopyAtThatDirtySyncCount() throws Exception {
+        // as an operator's migrate-start-postcopy once query-migrate shows dirty-sync-count 2 (setup's sync and
+        // the first pass's), not after the passes the demo's own rule waits for
+        Json.Obj verdict = demo("--capability", "postcopy-ram", "--dirty-rate", "400M", "--parameter", "max-bandwidth=32M",
+                "--postcopy-at-sync", "2");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj ram = verdict.get("query-migrate").orElseThrow().asObject().get("ram").orElseThrow().asObject();
+        assertTrue(ram.number("postcopy-bytes") > 0, ram.toString());
+        // the switch syncs once more to find what postcopy still owes
+        assertEquals(3, ram.number("dirty-sync-count"), ram.toString());
+    }
+
+    @Test
     void aLinkCutInPostcopyRecoversByItselfAndTheGuestStillVerifies() throws Exception {
         // the sweep after the switch held to 16 MiB/s, so that the cut comes while pages are still owed
         Json.Obj verdict = demo("--capability", "postcopy-ram", "--dirty-rate", "400M", "--parameter", "max-bandwidth=32M",

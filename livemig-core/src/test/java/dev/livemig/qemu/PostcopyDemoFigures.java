@@ -32,6 +32,8 @@ public final class PostcopyDemoFigures {
                 .put("ram_bytes", mib << 20)
                 .put("dirtied_bytes", mib << 20)
                 .put("guest_dirty_bytes_per_s", demo.number("guest_dirty_bytes_per_s"))
+                // while migrating (query-migrate's last dirty-pages-rate): what dirty tracking left of it
+                .put("migrating_dirty_bytes_per_s", ram.number("dirty-pages-rate") * 4096)
                 .put("postcopy_preempt", args.length > 1 && args[1].equals("preempt"))
                 .put("total_ms", info.number("total-time"))
                 .put("downtime_ms", info.number("downtime"))

@@ -20,9 +20,8 @@ import java.util.regex.Pattern;
  * QEMU's side of the postcopy benchmark (scripts/bench-postcopy.sh): a running pc guest (TCG) whose boot sector
  * ({@link SweeperBootSector}) dirties every page below 4 GiB round after round, far faster than any link sends
  * them, migrated over loopback tcp with postcopy-ram (and postcopy-preempt when asked), max-bandwidth 100 GiB/s,
- * downtime-limit 300 ms. The switch follows livemig's command-line rule for a guest like this one: precopy gives
- * up after three passes, so QEMU gets migrate-start-postcopy once its dirty-sync-count reaches 4 (one sync at
- * setup, one after each pass). Prints one JSON line: QEMU's total-time and downtime, the destination's
+ * downtime-limit 300 ms. QEMU gets migrate-start-postcopy once its dirty-sync-count reaches 4 (one sync at
+ * setup, one after each pass), as livemig's demo does with {@code --postcopy-at-sync 4}. Prints one JSON line: QEMU's total-time and downtime, the destination's
  * postcopy-blocktime, and the fault latency p50/p99 from the destination's trace (from postcopy_page_req_add,
  * when its fault thread asks for a page, to postcopy_page_req_del, when the page is placed: the interval
  * livemig's page server measures). QEMU 10.0 reports no latency of its own (10.1 adds it).
@@ -73,7 +72,9 @@ public final class QemuPostcopyBench {
                         .put("downtime-limit", 300).build());
                 dst.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
                 src.qmp().execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
-                long switchedAtSync = switchWhenStuck(src);
+                Json.Obj atSwitch = switchWhenStuck(src);
+                long switchedAtSync = atSwitch.get("ram").orElseThrow().asObject().number("dirty-sync-count");
+                long migratingDirtyRate = atSwitch.get("ram").orElseThrow().asObject().number("dirty-pages-rate") * 4096;
                 Json.Obj info = src.waitForMigration(Duration.ofMinutes(10));
                 Json.Obj arrived = dst.waitForMigration(Duration.ofMinutes(1));
                 byte[] before = dst.readGuestMemory(SweeperBootSector.START, 1);
@@ -87,6 +88,7 @@ public final class QemuPostcopyBench {
                         .put("ram_bytes", mib << 20)
                         .put("dirtied_bytes", SweeperBootSector.endFor(mib << 20) - SweeperBootSector.START)
                         .put("guest_dirty_bytes_per_s", dirtyRate)
+                        .put("migrating_dirty_bytes_per_s", migratingDirtyRate)
                         .put("postcopy_preempt", preempt)
                         .put("switched_at_dirty_sync", switchedAtSync)
                         .put("total_ms", info.number("total-time"))
@@ -147,8 +149,8 @@ public final class QemuPostcopyBench {
         return (long) (rounds * (double) sweptBytes * 1e9 / (System.nanoTime() - startNs));
     }
 
-    /** migrate-start-postcopy once dirty-sync-count reaches {@value #SWITCH_AT_SYNC}; returns the count seen. */
-    private static long switchWhenStuck(QemuProcess src) throws IOException, InterruptedException {
+    /** migrate-start-postcopy once dirty-sync-count reaches {@value #SWITCH_AT_SYNC}; returns query-migrate then. */
+    private static Json.Obj switchWhenStuck(QemuProcess src) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
         while (true) {
             Json.Obj info = src.qmp().execute("query-migrate").asObject();
@@ -159,7 +161,7 @@ public final class QemuPostcopyBench {
             long syncs = info.get("ram").map(r -> r.asObject().number("dirty-sync-count")).orElse(0L);
             if (syncs >= SWITCH_AT_SYNC) {
                 src.qmp().execute("migrate-start-postcopy");
-                return syncs;
+                return info;
             }
             if (System.nanoTime() > deadline) {
                 throw src.failure("precopy did not reach dirty-sync-count " + SWITCH_AT_SYNC + " in 5 minutes", null);
