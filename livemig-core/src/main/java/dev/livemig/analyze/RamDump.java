@@ -209,6 +209,11 @@ final class RamDump implements AutoCloseable {
         run.write();
     }
 
+    /** The configuration lists capability x-ignore-shared: block list entries carry their blocks' addresses. */
+    void ignoreShared(boolean on) {
+        records.blockAddresses(on);
+    }
+
     /** The stream is a mapped-ram file: its configuration lists capability mapped-ram. */
     void mappedRam(boolean on) {
         this.mappedRam = on;

@@ -165,10 +165,12 @@ public final class StreamDump {
                 channels.add(new MultifdChannelDump(capture));
             }
             StreamFraming.readHeader(in);
-            boolean mappedRam = false;
+            List<String> capabilities = List.of();
             if (in.peek(0) == WireFormat.CONFIGURATION) { // subsections too, where the script would stop
-                mappedRam = dev.livemig.savevm.ConfigurationRecord.readAnyReceived(in).capabilities().contains(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName());
+                capabilities = dev.livemig.savevm.ConfigurationRecord.readAnyReceived(in).capabilities();
             }
+            boolean mappedRam = capabilities.contains(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName());
+            boolean ignoreShared = capabilities.contains(dev.livemig.migration.MigrationCapability.X_IGNORE_SHARED.qmpName());
             int lastSection = -1;
             while (true) {
                 long at = in.offset();
@@ -205,6 +207,7 @@ public final class StreamDump {
                             }
                             RamDump ram = new RamDump(dumpMemory, extractInto, printed, stats, channels, ceiling);
                             ram.mappedRam(mappedRam);
+                            ram.ignoreShared(ignoreShared);
                             sections.put(id, ram);
                             ram.read(in);
                         } else {

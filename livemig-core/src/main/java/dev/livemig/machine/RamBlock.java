@@ -23,6 +23,12 @@ public final class RamBlock {
     public static final int TARGET_PAGE_SIZE = 4096;
     /** log2 of {@link #TARGET_PAGE_SIZE}. */
     public static final int TARGET_PAGE_BITS = 12;
+    /**
+     * The address of a block's memory region, which a block list carries with x-ignore-shared (and a destination
+     * checks for the blocks it ignores): livemig's blocks are not mapped into an address space, and sit at 0 as the
+     * region of a QEMU memory backend does (the guest sees that RAM through aliases).
+     */
+    public static final long REGION_ADDRESS = 0;
 
     private final String name;
     private final MemorySegment memory;
@@ -30,6 +36,7 @@ public final class RamBlock {
     private final DirtyBitmap dirtyLog;
     private final boolean anonymous;
     private final boolean hugePagesAdvised;
+    private final boolean sharedFile;
 
     /**
      * A block over memory the caller provides (and keeps alive as long as the block is used), with host pages of
@@ -40,10 +47,11 @@ public final class RamBlock {
      *         that divides it
      */
     public RamBlock(String name, MemorySegment memory, int pageSize) {
-        this(name, memory, pageSize, false, false);
+        this(name, memory, pageSize, false, false, false);
     }
 
-    private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous, boolean hugePagesAdvised) {
+    private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous, boolean hugePagesAdvised,
+                     boolean sharedFile) {
         if (name.isEmpty() || name.length() > 255) {
             throw new IllegalArgumentException("RAM block name must have 1..255 characters: \"" + name + "\"");
         }
@@ -60,6 +68,7 @@ public final class RamBlock {
         this.dirtyLog = new DirtyBitmap(memory.byteSize() / TARGET_PAGE_SIZE);
         this.anonymous = anonymous;
         this.hugePagesAdvised = hugePagesAdvised;
+        this.sharedFile = sharedFile;
     }
 
     /** Zero-filled anonymous memory in 4 KiB pages, mapped lazily (untouched pages cost nothing). */
@@ -74,10 +83,10 @@ public final class RamBlock {
      */
     public static RamBlock anonymous(Arena arena, String name, long size, boolean hugePages) {
         if (!hugePages || size < Mmap.HUGE_PAGE_SIZE) {
-            return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true, false);
+            return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true, false, false);
         }
         MemorySegment memory = Mmap.anonymous(arena, size, Mmap.HUGE_PAGE_SIZE);
-        return new RamBlock(name, memory, TARGET_PAGE_SIZE, true, Mmap.adviseHugePages(memory));
+        return new RamBlock(name, memory, TARGET_PAGE_SIZE, true, Mmap.adviseHugePages(memory), false);
     }
 
     /** Memory mapped from a file (created or extended to {@code size}); survives the process when shared. */
@@ -95,7 +104,7 @@ public final class RamBlock {
                 ch.write(java.nio.ByteBuffer.allocate(1), size - 1);
             }
             MemorySegment memory = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, hugePages && Mmap.adviseHugePages(memory));
+            return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, hugePages && Mmap.adviseHugePages(memory), true);
         }
     }
 
@@ -117,6 +126,15 @@ public final class RamBlock {
     /** True when the block's memory was advised for transparent huge pages and the kernel took the advice. */
     public boolean hugePagesAdvised() {
         return hugePagesAdvised;
+    }
+
+    /**
+     * True for a shared mapping of a named file ({@link #mappedFile}; QEMU's memory-backend-file with share=on):
+     * its content outlives the process, so with capability x-ignore-shared the block is listed in the stream but
+     * its pages are not sent — the destination maps the same file.
+     */
+    public boolean isSharedFile() {
+        return sharedFile;
     }
 
     /** True for private anonymous memory, where a page never populated is known to read as zero. */

@@ -242,6 +242,7 @@ public final class IncomingMigration implements AutoCloseable {
             returnPath = new DestinationReturnPath(channel, config.has(MigrationCapability.SWITCHOVER_ACK));
             prepareSwitchoverAcks();
             StandardSections.of(machine).ram().options(config.ramOptions());
+            StandardSections.of(machine).ram().ignoreShared(config.has(MigrationCapability.X_IGNORE_SHARED));
             StandardSections.of(machine).ram().directIo(config.booleanValue(MigrationParameter.DIRECT_IO)
                     && address instanceof MigrationUri.File file ? file.path() : null);
             var in = new StreamReader(channel);

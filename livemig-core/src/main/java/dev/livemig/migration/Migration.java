@@ -376,6 +376,7 @@ public final class Migration implements AutoCloseable {
                 preemptChannel = Transports.connect(uri); // 7.2's destination takes the second connection for it
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
+            StandardSections.of(machine).ram().ignoreShared(config.has(MigrationCapability.X_IGNORE_SHARED));
             StandardSections.of(machine).ram().pagesThrough(multifd);
             StandardSections.of(machine).ram().directIo(mappedRam && config.booleanValue(MigrationParameter.DIRECT_IO)
                     ? ((MigrationUri.File) uri).path() : null);
@@ -442,6 +443,7 @@ public final class Migration implements AutoCloseable {
             save.cleanup();
         }
         StandardSections.of(machine).ram().mappedRamOutgoing(0);
+        StandardSections.of(machine).ram().ignoreShared(false);
         StandardSections.of(machine).ram().directIo(null);
         MigrationChannel.closeQuietly(channel);
         MigrationChannel.closeQuietly(preemptChannel);

@@ -27,7 +27,8 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             MigrationCapability.SWITCHOVER_ACK, MigrationCapability.AUTO_CONVERGE, MigrationCapability.COMPRESS,
             MigrationCapability.XBZRLE, MigrationCapability.MULTIFD, MigrationCapability.ZERO_COPY_SEND,
             MigrationCapability.VALIDATE_UUID, MigrationCapability.MAPPED_RAM, MigrationCapability.POSTCOPY_RAM,
-            MigrationCapability.RELEASE_RAM, MigrationCapability.POSTCOPY_BLOCKTIME, MigrationCapability.POSTCOPY_PREEMPT));
+            MigrationCapability.RELEASE_RAM, MigrationCapability.POSTCOPY_BLOCKTIME, MigrationCapability.POSTCOPY_PREEMPT,
+            MigrationCapability.X_IGNORE_SHARED));
 
     /**
      * Parameters any value of which changes nothing here, accepted and kept as QEMU keeps them: the

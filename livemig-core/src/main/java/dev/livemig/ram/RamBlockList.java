@@ -21,9 +21,23 @@ public final class RamBlockList {
     private RamBlockList() {
     }
 
-    /** One block of the list. */
-    public record Entry(String name, long length) {
+    /**
+     * One block of the list; {@code address} is the guest-physical address of the block's memory region, which
+     * the entry carries only with capability x-ignore-shared ({@link #NO_ADDRESS} without it).
+     */
+    public record Entry(String name, long length, long address) {
+        /** An entry without an address. */
+        public Entry(String name, long length) {
+            this(name, length, NO_ADDRESS);
+        }
+
+        public boolean hasAddress() {
+            return address != NO_ADDRESS;
+        }
     }
+
+    /** {@link Entry#address()} of a list written without addresses. */
+    public static final long NO_ADDRESS = -1;
 
     /** Accepts a block, or refuses it (a RAM ceiling); {@code sumBefore} is what the entries before it declared. */
     @FunctionalInterface
@@ -48,6 +62,15 @@ public final class RamBlockList {
      */
     public static List<Entry> read(StreamReader in, long at, long total, Admission admission, EntryReader each)
             throws MigrationException {
+        return read(in, at, total, admission, each, false);
+    }
+
+    /**
+     * As above; with {@code addresses} (capability x-ignore-shared, which both ends must have alike) each entry
+     * carries the be64 guest-physical address of its block after the length.
+     */
+    public static List<Entry> read(StreamReader in, long at, long total, Admission admission, EntryReader each, boolean addresses)
+            throws MigrationException {
         var entries = new ArrayList<Entry>();
         long remaining = total;
         long sum = 0;
@@ -65,7 +88,7 @@ public final class RamBlockList {
             admission.admit(in, at, name, length, sum);
             sum += length;
             remaining -= length;
-            var entry = new Entry(name, length);
+            var entry = new Entry(name, length, addresses ? in.be64() : NO_ADDRESS);
             entries.add(entry);
             each.read(in, entry, entryAt);
         }
@@ -77,11 +100,16 @@ public final class RamBlockList {
      * the section starts with anything else.
      */
     public static List<Entry> readOpening(StreamReader in, Admission admission) throws MigrationException {
+        return readOpening(in, admission, false);
+    }
+
+    /** As above; {@code addresses}: the entries carry guest-physical addresses (x-ignore-shared). */
+    public static List<Entry> readOpening(StreamReader in, Admission admission, boolean addresses) throws MigrationException {
         long at = in.offset();
         long word = in.be64();
         if ((word & RamFlags.MEM_SIZE) == 0) {
             throw in.errorAt(at, "the RAM section does not start with the block list");
         }
-        return read(in, at, word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1), admission, EntryReader.NONE);
+        return read(in, at, word & ~(long) (RamBlock.TARGET_PAGE_SIZE - 1), admission, EntryReader.NONE, addresses);
     }
 }

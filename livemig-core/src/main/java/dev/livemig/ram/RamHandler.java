@@ -158,6 +158,7 @@ public final class RamHandler implements LiveStateHandler {
         trackerName = tracker.name();
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
         saver.mappedRam(mappedRamOutgoing, directIo);
+        saver.ignoreShared(ignoreShared);
         saver.postcopyRequests(postcopyRequests);
         saver.releaseRam(releaseRam && postcopyRequests != null);
         saver.setup(out);
@@ -204,6 +205,20 @@ public final class RamHandler implements LiveStateHandler {
     }
 
     private volatile boolean postcopyIncoming;
+    private volatile boolean ignoreShared;
+
+    /**
+     * Capability x-ignore-shared, for the next migration in either direction: blocks that are shared files are
+     * listed with their addresses but their pages are not sent (nor tracked), and a destination refuses pages for
+     * them. Both ends must agree (the configuration record says so).
+     */
+    public void ignoreShared(boolean on) {
+        this.ignoreShared = on;
+    }
+
+    public boolean ignoreShared() {
+        return ignoreShared;
+    }
 
     /**
      * For the next incoming migration: capability postcopy-ram, so the loader notes which pages arrive, and the
@@ -257,6 +272,7 @@ public final class RamHandler implements LiveStateHandler {
         populatedBeforePrefault = null;
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
+        loader.ignoreShared(ignoreShared);
         loader.directIo(mappedRamIncoming ? directIo : null);
         if (postcopyIncoming) {
             loader.trackReceived();

@@ -32,6 +32,7 @@ public final class RamLoader {
     private SectionEnd sectionEnd = () -> { };
     private boolean flushRecords;
     private boolean mappedRam;
+    private boolean ignoreShared; // x-ignore-shared: shared file blocks stay as they are, the list carries addresses
     private java.nio.file.Path directIo; // mapped-ram page areas read with O_DIRECT from this file; null: the stream
     private java.nio.channels.FileChannel direct; // directIo's channel, opened at its first run, closed by closeDirectIo
 
@@ -47,6 +48,20 @@ public final class RamLoader {
 
     public void atSectionEnd(SectionEnd hook) {
         this.sectionEnd = hook;
+    }
+
+    /**
+     * Capability x-ignore-shared (checked alike with the source's by the configuration record): the block list
+     * carries each block's region address, which must match for every block this side ignores (its shared file
+     * holds the content already), and no page may come for such a block.
+     */
+    public void ignoreShared(boolean on) {
+        this.ignoreShared = on;
+        records.blockAddresses(on);
+    }
+
+    private boolean ignored(RamBlock block) {
+        return ignoreShared && block.isSharedFile();
     }
     private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();
     private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];
@@ -296,6 +311,10 @@ public final class RamLoader {
             throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
                     MigrationException.quote(entry.name()), entry.length(), local.usedLength()));
         }
+        if (ignored(local) && entry.address() != RamBlock.REGION_ADDRESS) {
+            throw in.errorAt(entryAt, String.format("mismatched address of shared RAM block %s: received=0x%x local=0x%x",
+                    MigrationException.quote(entry.name()), entry.address(), RamBlock.REGION_ADDRESS));
+        }
         if (mappedRam) {
             loadMappedBlock(in, local);
         }
@@ -392,6 +411,10 @@ public final class RamLoader {
             RamBlock block = blocks.get(name);
             if (block == null) {
                 throw in.errorAt(at, "page record names an unknown RAM block: block=" + MigrationException.quote(name));
+            }
+            if (ignored(block)) {
+                throw in.errorAt(at, "page record for a shared RAM block that x-ignore-shared keeps in place: block="
+                        + MigrationException.quote(name));
             }
             last = block;
             lastName = name;

@@ -16,6 +16,13 @@ import dev.livemig.wire.StreamReader;
  */
 public final class RamRecords {
     private String block; // named by the last record that named one
+    private boolean blockAddresses; // x-ignore-shared: block list entries carry guest-physical addresses
+
+    /** Capability x-ignore-shared of the stream (the configuration lists it): block list entries carry addresses. */
+    public RamRecords blockAddresses(boolean on) {
+        this.blockAddresses = on;
+        return this;
+    }
 
     /**
      * The next record; a MEM_SIZE record's entries are checked by {@link RamBlockList} (admitted by
@@ -31,7 +38,7 @@ public final class RamRecords {
         return switch (kind) {
             case RamFlags.EOS -> new RamRecord.End(at);
             case RamFlags.MULTIFD_FLUSH -> new RamRecord.MultifdFlush(at);
-            case RamFlags.MEM_SIZE -> new RamRecord.BlockList(at, RamBlockList.read(in, at, addr, admission, onEntry));
+            case RamFlags.MEM_SIZE -> new RamRecord.BlockList(at, RamBlockList.read(in, at, addr, admission, onEntry, blockAddresses));
             case RamFlags.ZERO -> {
                 String b = block(in, at, flags);
                 yield new RamRecord.Zero(at, b, addr, in.u8());

@@ -27,6 +27,7 @@ public final class RamSaver {
 
     private final List<RamBlock> blocks;
     private final DirtyBitmap[] toSend;
+    private boolean ignoreShared; // x-ignore-shared: shared file blocks listed, never sent
     /** Per block, pages that may hold data (null: unknown); only trusted until the first sync after setup. */
     private DirtyBitmap[] maybeData;
     private final RamCounters counters;
@@ -270,6 +271,9 @@ public final class RamSaver {
         if (mappedRamWriters > 0 && (channels != null || options.compress() || options.xbzrle())) {
             throw new MigrationException("mapped-ram writes pages into the file itself: not with multifd's sockets, compress or xbzrle");
         }
+        if (mappedRamWriters > 0 && ignoreShared) { // QEMU's loader reads no address before the mapped-ram header (§17.2)
+            throw new MigrationException("mapped-ram with x-ignore-shared: a destination could not load the block list");
+        }
         if (mappedRamWriters > 0 && mapped == null) {
             mapped = new MappedRamWriter(out, mappedRamWriters, mappedRamDirectIo);
         }
@@ -277,6 +281,10 @@ public final class RamSaver {
             // order matters: after the clear every write is logged (markDirty) or caught (tracker), so a page
             // the scan calls empty but that is written later is sent again, read this time
             blocks.get(i).dirtyLog().clear();
+            if (ignored(i)) {
+                toSend[i].clear();
+                continue;
+            }
             tracker.start(blocks.get(i));
             maybeData[i] = PopulatedPages.of(blocks.get(i), features);
             toSend[i].setAll();
@@ -299,6 +307,9 @@ public final class RamSaver {
         out.be64(total | RamFlags.MEM_SIZE);
         for (int i = 0; i < blocks.size(); i++) {
             out.str8(blocks.get(i).name()).be64(blocks.get(i).usedLength());
+            if (ignoreShared) {
+                out.be64(RamBlock.REGION_ADDRESS);
+            }
             if (mapped != null) {
                 mapped.reserve(out, blocks.get(i));
             }
@@ -337,6 +348,18 @@ public final class RamSaver {
         }
     }
 
+    /**
+     * Capability x-ignore-shared: blocks that are shared files ({@link RamBlock#isSharedFile}) are listed with their
+     * region address but neither tracked nor sent — the destination maps the same file. Set before setup.
+     */
+    public void ignoreShared(boolean on) {
+        this.ignoreShared = on;
+    }
+
+    private boolean ignored(int block) {
+        return ignoreShared && blocks.get(block).isSharedFile();
+    }
+
     /** Bytes that go beside the main stream: multifd's, and mapped-ram's positional writes (QEMU counts both there). */
     private long multifdBytes() {
         return (channels == null ? 0 : channels.bytesQueued()) + (mapped == null ? 0 : mapped.bytesWritten());
@@ -347,6 +370,10 @@ public final class RamSaver {
         long added = 0;
         maybeData = null; // pages written since setup are about to be sent again: read them
         for (int i = 0; i < blocks.size(); i++) {
+            if (ignored(i)) {
+                blocks.get(i).dirtyLog().clear(); // writes the application reported: the file holds them already
+                continue;
+            }
             tracker.collect(blocks.get(i));
             added += blocks.get(i).dirtyLog().drainInto(toSend[i]);
         }

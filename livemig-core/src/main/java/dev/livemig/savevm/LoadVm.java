@@ -96,7 +96,9 @@ public final class LoadVm {
         StandardSections standard = StandardSections.of(machine);
         List<Registration> entries = machine.devices().snapshot();
         StreamFraming.readHeader(in);
-        var configuration = ConfigurationRecord.read(in, machine.name(), List.of(), machine.uuid().orElse(null));
+        var configuration = ConfigurationRecord.read(in, machine.name(),
+                standard.ram().ignoreShared() ? List.of(dev.livemig.migration.MigrationCapability.X_IGNORE_SHARED.qmpName()) : List.of(),
+                machine.uuid().orElse(null));
         standard.ram().mappedRamIncoming(configuration.capabilities().contains(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName()));
         for (Registration e : entries) {
             if (e instanceof Registration.Live live && live.handler().isActive()) {

@@ -63,8 +63,14 @@ public final class SaveVm {
     /** {@code mappedRam}: the configuration lists capability mapped-ram, whose layout the RAM section then has. */
     public void header(boolean validateUuid, boolean mappedRam) throws MigrationException {
         StreamFraming.writeHeader(out);
-        ConfigurationRecord.write(out, machine.name(), mappedRam ? List.of("mapped-ram") : List.of(),
-                validateUuid ? machine.uuid().orElse(null) : null);
+        var validated = new java.util.ArrayList<String>(); // in QEMU's order of capabilities
+        if (StandardSections.of(machine).ram().ignoreShared()) {
+            validated.add(dev.livemig.migration.MigrationCapability.X_IGNORE_SHARED.qmpName());
+        }
+        if (mappedRam) {
+            validated.add(dev.livemig.migration.MigrationCapability.MAPPED_RAM.qmpName());
+        }
+        ConfigurationRecord.write(out, machine.name(), validated, validateUuid ? machine.uuid().orElse(null) : null);
     }
 
     /** A START section for every active live handler. */

@@ -22,6 +22,29 @@ public final class QemuMachines {
         return shaped(qemu, machine, null);
     }
 
+    /**
+     * A pc shaped as {@link #shaped(QemuVersion, String)} whose pc.ram is the shared file {@code memory} (QEMU's
+     * {@code -object memory-backend-file,id=pc.ram,share=on,mem-path=FILE -machine memory-backend=pc.ram}),
+     * mapped in {@code arena}.
+     */
+    public static Machine sharedPcRam(QemuVersion qemu, java.lang.foreign.Arena arena, java.nio.file.Path memory)
+            throws java.io.IOException {
+        return Machine.builder(qemu.machineType("pc"))
+                .ram(dev.livemig.machine.RamBlock.mappedFile(arena, "pc.ram", memory, 0x2000000))
+                .ram("/rom@etc/acpi/tables", 0x20000)
+                .ram("pc.bios", 0x40000)
+                .ram("pc.rom", 0x20000)
+                .ram("/rom@etc/table-loader", 0x1000)
+                .ram("/rom@etc/acpi/rsdp", 0x1000)
+                .build();
+    }
+
+    /** QEMU's arguments that make its pc.ram the shared file {@code memory} ({@link #sharedPcRam}'s counterpart). */
+    public static String[] sharedPcRamArgs(java.nio.file.Path memory) {
+        return new String[] {"-object", "memory-backend-file,id=pc.ram,size=32M,share=on,mem-path=" + memory,
+                "-machine", "memory-backend=pc.ram"};
+    }
+
     /** As {@link #shaped(QemuVersion, String)}, with QEMU's {@code -uuid} (null: none). */
     public static Machine shaped(QemuVersion qemu, String machine, java.util.UUID uuid) {
         return Machine.builder(qemu.machineType(machine)).uuid(uuid)
