@@ -77,6 +77,8 @@ public final class Migration implements AutoCloseable {
     private volatile long pagesReleased;         // release-ram
     private long nextReleasePing = 0x100;        // release-ram batch PINGs, above QEMU's own values (1-4, 0x42)
     private volatile boolean pausedByUs;
+    private RunState cprBefore;  // CPR modes: how the guest ran before it stopped at the start; null otherwise
+    private long cprStoppedNs;
     private volatile boolean postcopyRequested; // migrate-start-postcopy: switch once precopy-only state is out
     private boolean postcopyWhenStuck;          // set before start
     private volatile boolean inPostcopy;        // past the switch: the destination may run the guest
@@ -168,6 +170,13 @@ public final class Migration implements AutoCloseable {
             checkMappedRam(uri);
         } else if (config.has(MigrationCapability.MULTIFD) && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd is not supported by current protocol (" + uri + "): it needs tcp or unix");
+        }
+        if (config.cprMode()) { // QEMU's migrate_prepare, in its order
+            String conflict = config.has(MigrationCapability.POSTCOPY_RAM) ? "postcopy"
+                    : config.has(MigrationCapability.BACKGROUND_SNAPSHOT) ? "background snapshot" : null;
+            if (conflict != null) {
+                throw new MigrationException("Cannot use " + conflict + " with CPR");
+            }
         }
         if (config.has(MigrationCapability.POSTCOPY_RAM)) {
             checkPostcopy();
@@ -364,6 +373,9 @@ public final class Migration implements AutoCloseable {
             channel = Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
+            }
+            if (config.cprMode()) {
+                stopForCpr();
             }
             boolean mappedRam = config.has(MigrationCapability.MAPPED_RAM);
             // mapped-ram skips over the holes of zero pages: it writes to the file itself
@@ -582,7 +594,7 @@ public final class Migration implements AutoCloseable {
     private void switchover(SaveVm save, StreamWriter out, SourceReturnPath rp) throws MigrationException, InterruptedException {
         var event = new SwitchoverEvent();
         event.begin();
-        long stopNs = System.nanoTime();
+        long stopNs = cprBefore == null ? System.nanoTime() : cprStoppedNs;
         Stopped stopped = stopGuest(null, MigrationStatus.DEVICE);
         StandardSections.of(machine).globalState().store(stopped.before().isRunning() ? RunState.RUNNING : stopped.before());
         save.complete();
@@ -665,14 +677,20 @@ public final class Migration implements AutoCloseable {
             if (first != null) {
                 state.move(first);
             }
-            before = machine.pause(RunState.FINISH_MIGRATE);
-            pausedByUs = before.isRunning();
+            if (cprBefore == null) {
+                before = machine.pause(RunState.FINISH_MIGRATE);
+                pausedByUs = before.isRunning();
+            } else {
+                before = cprBefore; // stopped at the start already
+            }
         }
-        if (pausedByUs) {
+        if (pausedByUs && cprBefore == null) {
             state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
         }
-        bytesAtStop = ram.transferred.get();
-        long stoppedNs = System.nanoTime();
+        long stoppedNs = cprBefore == null ? System.nanoTime() : cprStoppedNs;
+        if (cprBefore == null) {
+            bytesAtStop = ram.transferred.get();
+        }
         if (config.has(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
             synchronized (lock) {
                 checkCancelled();
@@ -690,6 +708,26 @@ public final class Migration implements AutoCloseable {
             }
         }
         return new Stopped(before, stoppedNs, System.nanoTime());
+    }
+
+    /**
+     * CPR modes (QEMU's migrate_fd_connect): the guest stops before anything is sent, so the one pass that follows
+     * carries all of it and no dirty page is ever tracked; the switchover does not stop it again, and the downtime
+     * runs from here.
+     */
+    private void stopForCpr() {
+        RunState before;
+        synchronized (lock) {
+            checkCancelled();
+            before = machine.pause(RunState.FINISH_MIGRATE);
+            pausedByUs = before.isRunning();
+            cprBefore = before;
+        }
+        if (pausedByUs) {
+            state.emit(new MigrationEvent.Stop(System.currentTimeMillis()));
+        }
+        bytesAtStop = ram.transferred.get();
+        cprStoppedNs = System.nanoTime();
     }
 
     /** The switchover's JFR event: its parts add up to the downtime (the destination's load is 0 in postcopy). */

@@ -121,6 +121,19 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
                         ? dev.livemig.ram.ZeroPageDetection.byQemuName(text(MigrationParameter.ZERO_PAGE_DETECTION)) : null);
     }
 
+    /** Parameter mode's checkpoint-restart values (format reference §16.1). */
+    public static final String CPR_REBOOT = "cpr-reboot";
+    public static final String CPR_TRANSFER = "cpr-transfer";
+
+    /**
+     * Parameter mode is a CPR one: the source stops the guest before anything is sent (no dirty tracking is
+     * needed, the stream is one pass), as QEMU does for every CPR mode.
+     */
+    public boolean cprMode() {
+        String mode = text(MigrationParameter.MODE);
+        return mode.equals(CPR_REBOOT) || mode.equals(CPR_TRANSFER);
+    }
+
     /** A parameter's value as QEMU's query-migrate-parameters reports it (its default when never set). */
     public String text(MigrationParameter p) {
         return switch (p) {
@@ -162,7 +175,11 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth, tuned);
             case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value), tuned);
             default -> {
-                if (!BUILT_PARAMETERS.contains(p) && !INERT_PARAMETERS.contains(p) && !p.isDefault(value)) {
+                if (p == MigrationParameter.MODE && value.equals(CPR_TRANSFER)) {
+                    throw new MigrationConfigException("parameter mode " + CPR_TRANSFER + " is not built yet in livemig"
+                            + " (normal and " + CPR_REBOOT + " are)");
+                }
+                if (!BUILT_PARAMETERS.contains(p) && !INERT_PARAMETERS.contains(p) && !p.isDefault(value) && p != MigrationParameter.MODE) {
                     throw new MigrationConfigException("parameter " + name + " is not built yet in livemig (only its default "
                             + (p.type() == MigrationParameter.Type.STRING ? "\"" + p.defaultValue() + "\"" : p.defaultValue())
                             + " is accepted)");

@@ -65,14 +65,10 @@ class QmpDialectAgainstQemuTest {
             params("downtime-limit", "3000000"));
 
     /**
-     * Replies livemig gives on purpose where QEMU differs, by probe and dialect: parameter values livemig does not
-     * build (CPR's modes, issue 17) are refused, where QEMU would take them.
+     * Replies livemig gives on purpose where QEMU differs, by probe and dialect.
      */
     private static Map<String, String> deliberate(QemuVersion v) {
         Map<String, String> d = new LinkedHashMap<>();
-        if (v == QemuVersion.V10_0) {
-            d.put(params("mode", "\"cpr-reboot\""), "GenericError: parameter mode is not built yet in livemig (only its default normal is accepted)");
-        }
         if (v == QemuVersion.V7_2) {
             // 7.2 knows no switchover-ack; livemig's 7.2 dialect has it (it implements it) and so applies its rule
             d.put(caps("switchover-ack", true), "GenericError: Capability 'switchover-ack' requires capability 'return-path'");

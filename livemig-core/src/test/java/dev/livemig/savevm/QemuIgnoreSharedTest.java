@@ -25,7 +25,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Capability x-ignore-shared (format reference §7.4, §16.1): guest RAM in a shared file stays where it is; the
  * stream lists the block, with its region address, but carries none of its pages, and the destination maps the same
- * file — QEMU's cpr-reboot with RAM kept in /dev/shm. Both ways between QEMU and livemig, through file:.
+ * file — QEMU's cpr-reboot with RAM kept in /dev/shm (with parameter mode cpr-reboot on 10.0, which has it). Both ways
+ * between QEMU and livemig, through file: (exec:cat on 7.2).
  */
 @Tag("qemu")
 class QemuIgnoreSharedTest {
@@ -44,6 +45,9 @@ class QemuIgnoreSharedTest {
         try (QemuProcess q = QemuProcess.start(QemuOptions.paused("pc").on(qemu).withImage(IMAGE_GPA, image)
                 .withArgs(QemuMachines.sharedPcRamArgs(memory)))) {
             q.qmp().execute("migrate-set-capabilities", capability("x-ignore-shared"));
+            if (qemu == QemuVersion.V10_0) { // as QEMU's cpr-reboot: the guest stops first, one pass
+                q.qmp().execute("migrate-set-parameters", Json.object().put("mode", "cpr-reboot").build());
+            }
             q.qmp().execute("migrate", Json.object().put("uri", writing(qemu, stream)).build());
             assertEquals("completed", q.waitForMigration(Duration.ofSeconds(60)).string("status"));
             guest = q.readGuestMemory(IMAGE_GPA, image.length);
@@ -84,7 +88,7 @@ class QemuIgnoreSharedTest {
             Snapshots.load(m, devices);
             m.ramBlock("pc.ram").orElseThrow().memory().asSlice(IMAGE_GPA, image.length).copyFrom(MemorySegment.ofArray(image));
             m.enter(dev.livemig.machine.RunState.PRELAUNCH);
-            migrateIgnoringShared(m, stream);
+            migrateIgnoringShared(m, stream, qemu);
         }
         assertTrue(Files.size(stream) < 1 << 20, "32 MiB of pc.ram are not in the stream: " + Files.size(stream));
         try (QemuProcess q = QemuProcess.start(QemuOptions.incoming("pc", "defer").on(qemu).withPaused(true)
@@ -96,11 +100,14 @@ class QemuIgnoreSharedTest {
         }
     }
 
-    private void migrateIgnoringShared(Machine m, Path stream) throws Exception {
+    private void migrateIgnoringShared(Machine m, Path stream, QemuVersion qemu) throws Exception {
         Path socket = dir.resolve("qmp.sock");
         try (var server = dev.livemig.qmp.QmpServer.builder(m).unix(socket).start();
              var qmp = dev.livemig.qmp.QmpClient.connect(socket, Duration.ofSeconds(20))) {
             qmp.execute("migrate-set-capabilities", capability("x-ignore-shared"));
+            if (qemu == QemuVersion.V10_0) { // a 10.0 machine type's QMP has parameter mode
+                qmp.execute("migrate-set-parameters", Json.object().put("mode", "cpr-reboot").build());
+            }
             qmp.execute("migrate", Json.object().put("uri", "file:" + stream).build());
             dev.livemig.testing.Await.until("the migration to " + stream + " to complete", () -> {
                 Json.Obj info = qmp.execute("query-migrate").asObject();
