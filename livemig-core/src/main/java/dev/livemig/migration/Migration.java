@@ -509,7 +509,9 @@ public final class Migration implements AutoCloseable {
                 return true;
             }
             // in the extra passes, sync only once the previous pass is out, so passes compare like with like
-            boolean exact = pending.total() < threshold && (previousExact < 0 || pending.total() == 0);
+            // nothing left is always worth a sync, even before any bandwidth (hence threshold) is known: a guest that
+            // sends nothing (CPR with its RAM kept in place) would otherwise iterate with empty sections
+            boolean exact = (pending.total() < threshold || pending.total() == 0) && (previousExact < 0 || pending.total() == 0);
             if (exact) {
                 pending = save.pending(true); // sync dirty tracking: the exact amount decides
                 if (postcopyWhenStuck && pageRequests != null && !postcopyRequested) {

@@ -59,6 +59,36 @@ class CprRebootTest {
         }
     }
 
+    /**
+     * QEMU's preferred cpr-reboot: RAM in a shared file (/dev/shm) and x-ignore-shared, so the file keeps the RAM and
+     * the stream only the device state; the restarted guest maps the same file and loads.
+     */
+    @Test
+    void withRamInASharedFileOnlyTheDevicesGoToTheStreamAndTheRestartedGuestMapsTheRam() throws Exception {
+        Path ramFile = dir.resolve("guest.ram");
+        Path file = dir.resolve("cpr-reboot-shared.mig");
+        byte[] ram;
+        long writes;
+        try (LiveGuest source = LiveGuest.overSharedFile(ramFile, 16 << 20, 20_000)) {
+            source.start();
+            source.awaitWrites(2_000);
+            var migration = new Migration(source.machine, CPR_REBOOT.withCapability(MigrationCapability.X_IGNORE_SHARED), e -> { });
+            migration.start(MigrationUri.parse("file:" + file));
+            assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
+            assertEquals(0, migration.info().ram().normal() + migration.info().ram().duplicate(), "no page in the stream");
+            assertTrue(java.nio.file.Files.size(file) < 64 << 10, "devices only: " + java.nio.file.Files.size(file) + " " + dev.livemig.analyze.StreamDump.stats(file));
+            ram = source.ram.memory().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            writes = source.cpu.writes;
+        }
+        try (LiveGuest restarted = LiveGuest.overSharedFile(ramFile, 16 << 20, 0)) {
+            dev.livemig.savevm.StandardSections.of(restarted.machine).ram().ignoreShared(true);
+            Snapshots.load(restarted.machine, file);
+            assertEquals(-1, restarted.ram.memory().mismatch(MemorySegment.ofArray(ram)), "the file held the RAM");
+            assertEquals(writes, restarted.cpu.writes, "the cpu device came in the stream");
+            assertEquals(writes, restarted.counterSum(), "no write lost or doubled");
+        }
+    }
+
     @Test
     void cprRefusesPostcopyAsQemuDoes() throws Exception {
         try (LiveGuest source = new LiveGuest(1 << 20, 0)) {

@@ -52,10 +52,38 @@ final class LiveGuest implements AutoCloseable {
     /** As above, speaking the wire dialect {@code compat} (a QEMU machine type's choices). */
     LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features,
               dev.livemig.machine.MachineCompat compat) {
+        this(ramBytes, pagesPerSecond, features, compat, null);
+    }
+
+    /**
+     * A guest whose RAM is the shared file {@code sharedRam} (null: anonymous memory), which outlives it: a guest
+     * made over a file that holds one's RAM already leaves it as it is (a restarted process maps it).
+     */
+    static LiveGuest overSharedFile(java.nio.file.Path sharedRam, long ramBytes, long pagesPerSecond) {
+        return new LiveGuest(ramBytes, pagesPerSecond, dev.livemig.machine.HostFeatures.ALL,
+                dev.livemig.machine.MachineCompat.CURRENT, sharedRam);
+    }
+
+    private final java.lang.foreign.Arena fileArena; // the shared file's mapping; null for anonymous RAM
+
+    private LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features,
+                      dev.livemig.machine.MachineCompat compat, java.nio.file.Path sharedRam) {
         this.pagesPerSecond = pagesPerSecond;
         var off = new java.util.HashSet<>(features.disabled());
         off.addAll(dev.livemig.machine.HostFeatures.fromSystemProperties().disabled());
-        this.machine = Machine.builder("livemig-test").ram("ram", ramBytes).compat(compat).hostFeatures(new dev.livemig.machine.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
+        boolean existing = sharedRam != null && java.nio.file.Files.exists(sharedRam);
+        this.fileArena = sharedRam == null ? null : java.lang.foreign.Arena.ofShared();
+        Machine.Builder builder = Machine.builder("livemig-test");
+        if (sharedRam == null) {
+            builder.ram("ram", ramBytes);
+        } else {
+            try {
+                builder.ram(RamBlock.mappedFile(fileArena, "ram", sharedRam, ramBytes));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+        this.machine = builder.compat(compat).hostFeatures(new dev.livemig.machine.HostFeatures(off)).hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 run = false;
@@ -72,7 +100,7 @@ final class LiveGuest implements AutoCloseable {
         }).build();
         this.ram = machine.ramBlock("ram").orElseThrow();
         machine.devices().register("cpu", 0, Cpu.DESCRIPTION, cpu);
-        for (long p = 0; p < ram.targetPages(); p += 3) {
+        for (long p = 0; p < ram.targetPages() && !existing; p += 3) {
             ram.memory().set(ValueLayout.JAVA_LONG, p * 4096 + 8, p * 31 + 7); // some non-zero content
         }
     }
@@ -168,5 +196,8 @@ final class LiveGuest implements AutoCloseable {
             }
         }
         machine.close();
+        if (fileArena != null) {
+            fileArena.close();
+        }
     }
 }
