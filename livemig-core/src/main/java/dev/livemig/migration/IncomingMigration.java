@@ -216,7 +216,10 @@ public final class IncomingMigration implements AutoCloseable {
             if (multifdChannels()) {
                 // QEMU 7.2: the first connection is the main channel, every later one a multifd channel
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
-                        config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks(), Duration.ofSeconds(10),
+                        // with x-ignore-shared no page may come for a shared file block: a packet naming one is refused
+                        config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks().stream()
+                                .filter(b -> !(config.has(MigrationCapability.X_IGNORE_SHARED) && b.isSharedFile())).toList(),
+                        Duration.ofSeconds(10),
                         machine.uuid().map(ConfigurationRecord::bytes).orElse(new byte[16]));
                 multifd = receiver;
                 IncomingListener l = listener;

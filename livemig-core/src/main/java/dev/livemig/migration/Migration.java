@@ -647,9 +647,13 @@ public final class Migration implements AutoCloseable {
             }
         });
         try {
-            ByteBuffer ignored = ByteBuffer.allocate(512); // nothing is expected back
-            while (c.read(ignored.clear()) >= 0) {
-                // a destination without return path says nothing; read to its end
+            ByteBuffer back = ByteBuffer.allocate(512);
+            int n;
+            while ((n = c.read(back.clear())) >= 0) {
+                if (n > 0) { // a destination without return path says nothing, unless it refuses on a unix socket
+                    throw new MigrationException("the destination answered on a stream without return path (byte 0x"
+                            + Integer.toHexString(back.get(0) & 0xff) + "): it refused the migration");
+                }
             }
         } catch (AsynchronousCloseException e) {
             // no word within the wait: complete at the last byte written

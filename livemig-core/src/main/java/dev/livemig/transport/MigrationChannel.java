@@ -78,13 +78,24 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         }
         channel.socket().ifPresent(socket -> {
             try {
-                socket.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+                if (socket.getLocalAddress() instanceof java.net.UnixDomainSocketAddress) {
+                    // a unix socket has no reset: one byte back is the refusal (such a source only reads for the end)
+                    socket.write(java.nio.ByteBuffer.wrap(new byte[] {REFUSED}));
+                } else {
+                    socket.setOption(java.net.StandardSocketOptions.SO_LINGER, 0);
+                }
             } catch (IOException | RuntimeException e) {
                 // closed already: the peer has seen the end one way or the other
             }
         });
         closeQuietly(channel);
     }
+
+    /**
+     * What a livemig destination without return path writes back on a unix socket when it refuses a stream
+     * ({@link #reset}); a QEMU destination writes nothing there, so any byte read is a refusal.
+     */
+    byte REFUSED = 0x15; // NAK
 
     /** Closes {@code channel} if there is one, ignoring errors: for when the outcome is already decided. */
     static void closeQuietly(MigrationChannel channel) {

@@ -27,12 +27,17 @@ class IgnoreSharedMigrationTest {
     @TempDir
     Path dir;
 
-    @Test
-    void theSharedFileStaysInPlaceAndOnlyThePrivateBlockTravels() throws Exception {
+    /** Over the main stream, or over two multifd channels (whose receiver takes no page for a shared file block). */
+    @org.junit.jupiter.params.ParameterizedTest(name = "multifd: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void theSharedFileStaysInPlaceAndOnlyThePrivateBlockTravels(boolean multifd) throws Exception {
         Path file = dir.resolve("shared.ram");
         byte[] shared = random(51, SHARED);
         byte[] own = random(52, PRIVATE);
         var config = new MigrationConfig(EnumSet.of(MigrationCapability.X_IGNORE_SHARED), 300, 1L << 30);
+        if (multifd) {
+            config = config.withCapability(MigrationCapability.MULTIFD).withParameter("multifd-channels", "2");
+        }
         try (Arena arena = Arena.ofShared(); Machine source = machine(arena, file); Machine dest = machine(arena, file)) {
             source.ramBlock("shared").orElseThrow().memory().copyFrom(MemorySegment.ofArray(shared));
             source.ramBlock("own").orElseThrow().memory().copyFrom(MemorySegment.ofArray(own));
@@ -46,6 +51,9 @@ class IgnoreSharedMigrationTest {
                     "the destination maps the file the source wrote");
             long sent = m.info().ram().transferred();
             assertTrue(sent >= PRIVATE && sent < PRIVATE + (1 << 20), "the private block's pages and no shared page: " + sent);
+            if (multifd) {
+                assertTrue(m.info().ram().multifdBytes() >= PRIVATE, "the private block went over the channels: " + m.info().toJson());
+            }
         }
     }
 
@@ -59,6 +67,7 @@ class IgnoreSharedMigrationTest {
             assertEquals(MigrationStatus.FAILED, incoming.awaitFinished(60, TimeUnit.SECONDS));
             assertTrue(incoming.error().contains("capability x-ignore-shared differs: source=on destination=off"), incoming.error());
             assertEquals(MigrationStatus.FAILED, m.awaitFinished(60, TimeUnit.SECONDS));
+            assertTrue(m.info().errorDesc().contains("refused the migration"), m.info().errorDesc());
         }
     }
 

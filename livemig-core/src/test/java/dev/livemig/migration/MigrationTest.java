@@ -283,14 +283,15 @@ class MigrationTest {
      * device the destination does not know comes last, after all of RAM went over multifd channels and the main
      * stream fit in the socket buffers, and the migration fails on both ends, the source running again.
      */
-    @Test
-    void withoutAReturnPathADestinationThatRefusesTheLastSectionFailsTheSourceToo() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tcp", "unix"}) // refused by a reset; by a byte back
+    void withoutAReturnPathADestinationThatRefusesTheLastSectionFailsTheSourceToo(String transport) throws Exception {
         var source = guest(2_000);
         var dest = guest(0);
         source.machine.devices().register("only-here", 0, LiveGuest.Cpu.DESCRIPTION, new LiveGuest.Cpu());
         source.start();
         var config = FAST.withCapability(MigrationCapability.MULTIFD).withParameter("multifd-channels", "2");
-        var pair = migrate(source, dest, config, "tcp:127.0.0.1:0");
+        var pair = migrate(source, dest, config, transport.equals("tcp") ? "tcp:127.0.0.1:0" : "unix:" + dir.resolve("refused.sock"));
         assertEquals(MigrationStatus.FAILED, pair.destination().awaitFinished(30, TimeUnit.SECONDS));
         assertTrue(pair.destination().error().contains("only-here"), pair.destination().error());
         assertEquals(MigrationStatus.FAILED, pair.source().awaitFinished(30, TimeUnit.SECONDS), pair.source().info().toString());
