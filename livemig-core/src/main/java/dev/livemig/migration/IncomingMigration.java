@@ -221,6 +221,7 @@ public final class IncomingMigration implements AutoCloseable {
                                 .filter(b -> !(config.has(MigrationCapability.X_IGNORE_SHARED) && b.isSharedFile())).toList(),
                         Duration.ofSeconds(10),
                         machine.uuid().map(ConfigurationRecord::bytes).orElse(new byte[16]));
+                receiver.onBlockFed(StandardSections.of(machine).ram()::pageCameFor);
                 multifd = receiver;
                 IncomingListener l = listener;
                 acceptor = Thread.ofPlatform().name("livemig-multifd-accept").daemon().start(() -> {

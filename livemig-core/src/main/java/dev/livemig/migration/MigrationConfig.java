@@ -121,8 +121,9 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
                         ? dev.livemig.ram.ZeroPageDetection.byQemuName(text(MigrationParameter.ZERO_PAGE_DETECTION)) : null);
     }
 
-    /** Parameter mode's checkpoint-restart values (format reference §16.1). */
+    /** Parameter mode's checkpoint-restart into a file a later process loads (format reference §16.1). */
     public static final String CPR_REBOOT = "cpr-reboot";
+    /** Parameter mode's checkpoint-restart into a new process that maps the same memory (§16.1; not built yet). */
     public static final String CPR_TRANSFER = "cpr-transfer";
 
     /**

@@ -27,9 +27,12 @@ final class MultifdPageReader implements AutoCloseable {
     private final ZlibChannelCodec.Decoder zlib;
     private final ZstdChannelCodec.Decoder zstd;
     private volatile long pagesPlaced; // written by the channel's thread only
+    private final java.util.function.Consumer<String> blockFed;
 
     /** {@code compression}: MultifdPacket.COMPRESSION_* or 0; {@code lengths}: each block's used length. */
-    MultifdPageReader(int compression, Map<String, RamBlock> blocks, Map<String, Long> lengths) {
+    MultifdPageReader(int compression, Map<String, RamBlock> blocks, Map<String, Long> lengths,
+                      java.util.function.Consumer<String> blockFed) {
+        this.blockFed = blockFed;
         this.compression = compression;
         this.blocks = blocks;
         this.lengths = lengths;
@@ -43,6 +46,9 @@ final class MultifdPageReader implements AutoCloseable {
             long at = in.offset();
             var p = MultifdPacket.Ram.read(in, lengths, compression);
             long[] offsets = p.offsets();
+            if (offsets.length > 0) {
+                blockFed.accept(p.ramBlock());
+            }
             List<MemorySegment> pages = new ArrayList<>(p.normalPages());
             for (int i = 0; i < p.normalPages(); i++) {
                 pages.add(blocks.get(p.ramBlock()).page(offsets[i]));

@@ -38,6 +38,12 @@ public final class MultifdReceiver implements AutoCloseable {
     private String failure;  // guarded by lock: the first channel error
     private boolean closed;  // guarded by lock
     private final long missingChannelTimeoutNs;
+    private volatile java.util.function.Consumer<String> blockFed = name -> { };
+
+    /** Told the block of each packet that carries pages (x-ignore-shared's check that every block got some). */
+    public void onBlockFed(java.util.function.Consumer<String> hook) {
+        this.blockFed = hook;
+    }
     private byte[] expectedUuid; // guarded by lock once channels run: null until the first channel names one (recording)
 
     /** {@code compression}: none, zlib or zstd, as multifd-compression says on this side. */
@@ -91,7 +97,7 @@ public final class MultifdReceiver implements AutoCloseable {
     private void run(MigrationChannel channel) {
         // a small buffer: headers go through it, page data mostly straight into guest memory (scattering reads)
         var in = new StreamReader(channel, compression == 0 ? 4096 : 256 << 10);
-        try (var pages = new MultifdPageReader(compression, blocks, lengths)) {
+        try (var pages = new MultifdPageReader(compression, blocks, lengths, blockFed)) {
             byte[] expected;
             lock.lock();
             try {

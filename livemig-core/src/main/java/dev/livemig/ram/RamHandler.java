@@ -220,6 +220,35 @@ public final class RamHandler implements LiveStateHandler {
         return ignoreShared;
     }
 
+    /** Incoming with x-ignore-shared: the blocks any page came for, on the main stream or a multifd channel. */
+    private final java.util.Set<String> fedBlocks = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** A page came for {@code block} (any thread); noted only with x-ignore-shared, for {@link #checkEveryBlockFed}. */
+    public void pageCameFor(String block) {
+        if (ignoreShared) {
+            fedBlocks.add(block);
+        }
+    }
+
+    /**
+     * At the end of an incoming load with x-ignore-shared: every block this side does not ignore got its pages.
+     * The stream does not say which blocks the source ignored; it sends every page of the others at least once
+     * (precopy's first pass), so a block without any page is one the source kept in place as a shared file while
+     * this side holds it privately — its content never came, and the load must not complete.
+     */
+    public void checkEveryBlockFed(StreamReader in) throws MigrationException {
+        if (!ignoreShared) {
+            return;
+        }
+        for (RamBlock b : blocks) {
+            if (!b.isSharedFile() && !fedBlocks.contains(b.name())) {
+                throw in.error("RAM block " + MigrationException.quote(b.name()) + " received no page: with x-ignore-shared"
+                        + " the source keeps its shared files in place and sends none of them, and here the block is"
+                        + " private memory (map the same file here, shared)");
+            }
+        }
+    }
+
     /**
      * For the next incoming migration: capability postcopy-ram, so the loader notes which pages arrive, and the
      * prefault that runs while the destination waits is stopped at LISTEN ({@link #stopPrefault}), where every page
@@ -273,6 +302,8 @@ public final class RamHandler implements LiveStateHandler {
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
         loader.ignoreShared(ignoreShared);
+        fedBlocks.clear();
+        loader.onBlockFed(this::pageCameFor);
         loader.directIo(mappedRamIncoming ? directIo : null);
         if (postcopyIncoming) {
             loader.trackReceived();

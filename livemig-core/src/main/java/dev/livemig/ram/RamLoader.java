@@ -60,6 +60,13 @@ public final class RamLoader {
         records.blockAddresses(on);
     }
 
+    private java.util.function.Consumer<String> blockFed = name -> { };
+
+    /** Told the name of each block a page record names, once per run of records for it (x-ignore-shared's check). */
+    public void onBlockFed(java.util.function.Consumer<String> hook) {
+        this.blockFed = hook;
+    }
+
     private boolean ignored(RamBlock block) {
         return ignoreShared && block.isSharedFile();
     }
@@ -418,6 +425,7 @@ public final class RamLoader {
             }
             last = block;
             lastName = name;
+            blockFed.accept(name);
         }
         RamBlock block = last;
         if (offset < 0 || offset >= block.usedLength()) { // a word with its top bit set is a negative offset

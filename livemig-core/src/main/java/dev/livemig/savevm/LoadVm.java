@@ -111,6 +111,7 @@ public final class LoadVm {
                 StreamRecord record = StreamFraming.readRecord(in);
                 switch (record) {
                     case StreamRecord.Eof eof -> {
+                        standard.ram().checkEveryBlockFed(in);
                         RunState state = standard.globalState().received();
                         state = state == null ? RunState.RUNNING : state;
                         try {

@@ -41,7 +41,7 @@ class MultifdFuzzTest {
 
     private static void read(StreamReader in, int compression, RamBlock block) throws MigrationException {
         MultifdPacket.Initial.read(in, new byte[16], 2);
-        try (var pages = new MultifdPageReader(compression, Map.of(block.name(), block), Map.of(block.name(), block.usedLength()))) {
+        try (var pages = new MultifdPageReader(compression, Map.of(block.name(), block), Map.of(block.name(), block.usedLength()), name -> { })) {
             pages.readUntilEnd(in, () -> { });
         }
     }
