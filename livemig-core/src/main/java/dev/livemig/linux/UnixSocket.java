@@ -188,6 +188,11 @@ public final class UnixSocket implements AutoCloseable {
 
     /** Sends one marker byte carrying {@code fds} as SCM_RIGHTS; the descriptors stay open here too. */
     void sendDescriptors(int[] fds) throws IOException {
+        sendDescriptors(fds, (byte) 0);
+    }
+
+    /** As above, the marker byte being {@code marker} (QEMU's fd fields send a space). */
+    void sendDescriptors(int[] fds, byte marker) throws IOException {
         if (fds.length == 0 || fds.length > MAX_DESCRIPTORS) {
             throw new IllegalArgumentException("1.." + MAX_DESCRIPTORS + " descriptors per message: " + fds.length);
         }
@@ -199,8 +204,9 @@ public final class UnixSocket implements AutoCloseable {
             for (int i = 0; i < fds.length; i++) {
                 control.set(ValueLayout.JAVA_INT, 16 + 4L * i, fds[i]);
             }
-            MemorySegment marker = a.allocate(1);
-            transfer("sendmsg(SCM_RIGHTS)", SENDMSG, a, marker, control, MSG_NOSIGNAL);
+            MemorySegment markerByte = a.allocate(1);
+            markerByte.set(ValueLayout.JAVA_BYTE, 0, marker);
+            transfer("sendmsg(SCM_RIGHTS)", SENDMSG, a, markerByte, control, MSG_NOSIGNAL);
         }
     }
 
@@ -236,6 +242,42 @@ public final class UnixSocket implements AutoCloseable {
                         + ((flags & MSG_CTRUNC) != 0 ? " and more that did not fit" : ""));
             }
             return received;
+        }
+    }
+
+    /** What one {@link #receive} returned: {@code bytes} bytes of data, and the descriptors that came with them. */
+    public record Received(int bytes, List<ReceivedDescriptor> descriptors) {
+    }
+
+    /**
+     * Receives up to {@code buffer.length} bytes and whatever descriptors (up to {@code maxDescriptors}) came with
+     * them: on a stream socket a read ends with the first message that carries descriptors, so they belong to its
+     * last byte. 0 bytes: the peer closed. Descriptors that did not fit are refused (closed, and an error).
+     */
+    public Received receive(byte[] buffer, int maxDescriptors) throws IOException {
+        if (maxDescriptors < 1 || maxDescriptors > MAX_DESCRIPTORS || buffer.length == 0) {
+            throw new IllegalArgumentException("1.." + MAX_DESCRIPTORS + " descriptors and a buffer: " + maxDescriptors);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment control = a.allocate(controlSpace(maxDescriptors), 8);
+            MemorySegment data = a.allocate(buffer.length);
+            MemorySegment header = message(a, data, control);
+            long n = invokeMessage("recvmsg", RECVMSG, header, MSG_CMSG_CLOEXEC);
+            var received = new ArrayList<ReceivedDescriptor>();
+            long controlLength = header.get(ValueLayout.JAVA_LONG, 40);
+            if (controlLength >= 16 && control.get(ValueLayout.JAVA_INT, 8) == SOL_SOCKET
+                    && control.get(ValueLayout.JAVA_INT, 12) == SCM_RIGHTS) {
+                long count = (control.get(ValueLayout.JAVA_LONG, 0) - 16) / 4;
+                for (int i = 0; i < count; i++) {
+                    received.add(new ReceivedDescriptor(control.get(ValueLayout.JAVA_INT, 16 + 4L * i)));
+                }
+            }
+            if ((header.get(ValueLayout.JAVA_INT, 48) & MSG_CTRUNC) != 0) {
+                received.forEach(ReceivedDescriptor::close);
+                throw new IOException("more than " + maxDescriptors + " descriptors came in one message");
+            }
+            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, 0, buffer, 0, (int) n);
+            return new Received((int) n, received);
         }
     }
 
