@@ -226,15 +226,7 @@ public final class UnixSocket implements AutoCloseable {
             if (n == 0) {
                 throw new EOFException("unix socket closed by the peer before the descriptors came");
             }
-            var received = new ArrayList<ReceivedDescriptor>();
-            long controlLength = header.get(ValueLayout.JAVA_LONG, 40);
-            if (controlLength >= 16 && control.get(ValueLayout.JAVA_INT, 8) == SOL_SOCKET
-                    && control.get(ValueLayout.JAVA_INT, 12) == SCM_RIGHTS) {
-                long count = (control.get(ValueLayout.JAVA_LONG, 0) - 16) / 4;
-                for (int i = 0; i < count; i++) {
-                    received.add(new ReceivedDescriptor(control.get(ValueLayout.JAVA_INT, 16 + 4L * i)));
-                }
-            }
+            List<ReceivedDescriptor> received = descriptorsIn(header, control);
             int flags = header.get(ValueLayout.JAVA_INT, 48);
             if ((flags & MSG_CTRUNC) != 0 || received.isEmpty()) {
                 received.forEach(ReceivedDescriptor::close);
@@ -263,15 +255,7 @@ public final class UnixSocket implements AutoCloseable {
             MemorySegment data = a.allocate(buffer.length);
             MemorySegment header = message(a, data, control);
             long n = invokeMessage("recvmsg", RECVMSG, header, MSG_CMSG_CLOEXEC);
-            var received = new ArrayList<ReceivedDescriptor>();
-            long controlLength = header.get(ValueLayout.JAVA_LONG, 40);
-            if (controlLength >= 16 && control.get(ValueLayout.JAVA_INT, 8) == SOL_SOCKET
-                    && control.get(ValueLayout.JAVA_INT, 12) == SCM_RIGHTS) {
-                long count = (control.get(ValueLayout.JAVA_LONG, 0) - 16) / 4;
-                for (int i = 0; i < count; i++) {
-                    received.add(new ReceivedDescriptor(control.get(ValueLayout.JAVA_INT, 16 + 4L * i)));
-                }
-            }
+            List<ReceivedDescriptor> received = descriptorsIn(header, control);
             if ((header.get(ValueLayout.JAVA_INT, 48) & MSG_CTRUNC) != 0) {
                 received.forEach(ReceivedDescriptor::close);
                 throw new IOException("more than " + maxDescriptors + " descriptors came in one message");
@@ -279,6 +263,20 @@ public final class UnixSocket implements AutoCloseable {
             MemorySegment.copy(data, ValueLayout.JAVA_BYTE, 0, buffer, 0, (int) n);
             return new Received((int) n, received);
         }
+    }
+
+    /** The SCM_RIGHTS descriptors a received message header's control data holds (owned by the caller now). */
+    private static List<ReceivedDescriptor> descriptorsIn(MemorySegment header, MemorySegment control) {
+        var received = new ArrayList<ReceivedDescriptor>();
+        long controlLength = header.get(ValueLayout.JAVA_LONG, 40);
+        if (controlLength >= 16 && control.get(ValueLayout.JAVA_INT, 8) == SOL_SOCKET
+                && control.get(ValueLayout.JAVA_INT, 12) == SCM_RIGHTS) {
+            long count = (control.get(ValueLayout.JAVA_LONG, 0) - 16) / 4;
+            for (int i = 0; i < count; i++) {
+                received.add(new ReceivedDescriptor(control.get(ValueLayout.JAVA_INT, 16 + 4L * i)));
+            }
+        }
+        return received;
     }
 
     @Override

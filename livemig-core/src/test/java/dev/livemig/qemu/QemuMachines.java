@@ -29,14 +29,8 @@ public final class QemuMachines {
      */
     public static Machine sharedPcRam(QemuVersion qemu, java.lang.foreign.Arena arena, java.nio.file.Path memory)
             throws java.io.IOException {
-        return Machine.builder(qemu.machineType("pc"))
-                .ram(dev.livemig.machine.RamBlock.mappedFile(arena, "pc.ram", memory, 0x2000000))
-                .ram("/rom@etc/acpi/tables", 0x20000)
-                .ram("pc.bios", 0x40000)
-                .ram("pc.rom", 0x20000)
-                .ram("/rom@etc/table-loader", 0x1000)
-                .ram("/rom@etc/acpi/rsdp", 0x1000)
-                .build();
+        return roms(Machine.builder(qemu.machineType("pc"))
+                .ram(dev.livemig.machine.RamBlock.mappedFile(arena, "pc.ram", memory, 0x2000000))).build();
     }
 
     /** QEMU's arguments that make its pc.ram the shared file {@code memory} ({@link #sharedPcRam}'s counterpart). */
@@ -47,13 +41,15 @@ public final class QemuMachines {
 
     /** As {@link #shaped(QemuVersion, String)}, with QEMU's {@code -uuid} (null: none). */
     public static Machine shaped(QemuVersion qemu, String machine, java.util.UUID uuid) {
-        return Machine.builder(qemu.machineType(machine)).uuid(uuid)
-                .ram("pc.ram", 0x2000000)
-                .ram("/rom@etc/acpi/tables", 0x20000)
+        return roms(Machine.builder(qemu.machineType(machine)).uuid(uuid).ram("pc.ram", 0x2000000)).build();
+    }
+
+    /** The blocks after pc.ram in QEMU's list: ACPI tables, BIOS, option ROM, table loader, RSDP. */
+    private static Machine.Builder roms(Machine.Builder machine) {
+        return machine.ram("/rom@etc/acpi/tables", 0x20000)
                 .ram("pc.bios", 0x40000)
                 .ram("pc.rom", 0x20000)
                 .ram("/rom@etc/table-loader", 0x1000)
-                .ram("/rom@etc/acpi/rsdp", 0x1000)
-                .build();
+                .ram("/rom@etc/acpi/rsdp", 0x1000);
     }
 }
