@@ -109,6 +109,18 @@ public final class RamBlock {
     }
 
     /**
+     * Guest memory another process handed over (cpr-transfer: a memfd or shm file that came by SCM_RIGHTS), mapped
+     * shared from {@code memory}, which must hold at least {@code size} bytes: the same pages, not a copy.
+     */
+    public static RamBlock handedOver(Arena arena, String name, FileChannel memory, long size) throws IOException {
+        if (memory.size() < size) {
+            throw new IOException("the memory handed over for RAM block " + name + " holds " + memory.size()
+                    + " bytes, not " + size);
+        }
+        return new RamBlock(name, memory.map(FileChannel.MapMode.READ_WRITE, 0, size, arena), TARGET_PAGE_SIZE, false, false, false);
+    }
+
+    /**
      * Bytes of the block mapped by huge pages right now, asked of the kernel (PAGEMAP_SCAN); -1 when that cannot
      * be told. A figure for reports: huge pages come and go (split by write protection, collapsed by khugepaged).
      */

@@ -220,6 +220,16 @@ public final class RamHandler implements LiveStateHandler {
         return ignoreShared;
     }
 
+    private volatile boolean cprTransferIncoming;
+
+    /**
+     * The next incoming load is cpr-transfer's: every RAM block is memory the old process handed over (mapped here
+     * already), so the stream lists the blocks and carries no page.
+     */
+    public void cprTransferIncoming(boolean on) {
+        this.cprTransferIncoming = on;
+    }
+
     /** Incoming with x-ignore-shared: the blocks any page came for, on the main stream or a multifd channel. */
     private final java.util.Set<String> fedBlocks = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -237,7 +247,7 @@ public final class RamHandler implements LiveStateHandler {
      * this side holds it privately — its content never came, and the load must not complete.
      */
     public void checkEveryBlockFed(StreamReader in) throws MigrationException {
-        if (!ignoreShared) {
+        if (!ignoreShared || cprTransferIncoming) {
             return;
         }
         for (RamBlock b : blocks) {
@@ -302,6 +312,7 @@ public final class RamHandler implements LiveStateHandler {
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
         loader.ignoreShared(ignoreShared);
+        loader.keepAllInPlace(cprTransferIncoming);
         fedBlocks.clear();
         loader.onBlockFed(this::pageCameFor);
         loader.directIo(mappedRamIncoming ? directIo : null);

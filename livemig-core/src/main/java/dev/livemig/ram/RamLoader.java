@@ -67,8 +67,15 @@ public final class RamLoader {
         this.blockFed = hook;
     }
 
+    private boolean keepAllInPlace; // cpr-transfer: every block is the sender's own memory, handed over
+
+    /** cpr-transfer (QEMU's migrate_ram_is_ignored): the stream lists every block and may carry no page at all. */
+    public void keepAllInPlace(boolean on) {
+        this.keepAllInPlace = on;
+    }
+
     private boolean ignored(RamBlock block) {
-        return ignoreShared && block.isSharedFile();
+        return keepAllInPlace || (ignoreShared && block.isSharedFile());
     }
     private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();
     private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];
@@ -318,7 +325,7 @@ public final class RamLoader {
             throw in.errorAt(entryAt, String.format("RAM block length differs: block=%s received=0x%x local=0x%x",
                     MigrationException.quote(entry.name()), entry.length(), local.usedLength()));
         }
-        if (ignored(local) && entry.address() != RamBlock.REGION_ADDRESS) {
+        if (ignored(local) && entry.hasAddress() && entry.address() != RamBlock.REGION_ADDRESS) {
             throw in.errorAt(entryAt, String.format("mismatched address of shared RAM block %s: received=0x%x local=0x%x",
                     MigrationException.quote(entry.name()), entry.address(), RamBlock.REGION_ADDRESS));
         }
@@ -420,7 +427,7 @@ public final class RamLoader {
                 throw in.errorAt(at, "page record names an unknown RAM block: block=" + MigrationException.quote(name));
             }
             if (ignored(block)) {
-                throw in.errorAt(at, "page record for a shared RAM block that x-ignore-shared keeps in place: block="
+                throw in.errorAt(at, "page record for a RAM block kept in place (x-ignore-shared or cpr-transfer): block="
                         + MigrationException.quote(name));
             }
             last = block;

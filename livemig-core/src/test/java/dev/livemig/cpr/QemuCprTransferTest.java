@@ -2,6 +2,7 @@ package dev.livemig.cpr;
 
 import dev.livemig.json.Json;
 import dev.livemig.linux.UnixSocket;
+import dev.livemig.machine.Machine;
 import dev.livemig.qemu.QemuOptions;
 import dev.livemig.qemu.QemuProcess;
 import dev.livemig.qemu.QemuVersion;
@@ -67,10 +68,13 @@ class QemuCprTransferTest {
                     out.transferFrom(main, 0, Long.MAX_VALUE);
                 }
                 assertEquals("completed", q.waitForMigration(Duration.ofSeconds(60)).string("status"));
-                try (FileChannel memory = ram.descriptor().openFile(); Arena arena = Arena.ofConfined()) {
-                    MemorySegment mapped = memory.map(FileChannel.MapMode.READ_ONLY, 0, 32L << 20, arena);
-                    assertEquals(-1, mapped.asSlice(IMAGE_GPA, image.length).mismatch(MemorySegment.ofArray(image)),
-                            "the memfd QEMU passed is its guest's memory");
+                // the new process: a machine whose every block is the memory handed over, loading the device state
+                try (Arena arena = Arena.ofShared(); Machine m = handedOver(state, arena)) {
+                    dev.livemig.savevm.StandardSections.of(m).ram().cprTransferIncoming(true);
+                    dev.livemig.savevm.Snapshots.load(m, stream);
+                    MemorySegment pcRam = m.ramBlock("pc.ram").orElseThrow().memory();
+                    assertEquals(-1, pcRam.asSlice(IMAGE_GPA, image.length).mismatch(MemorySegment.ofArray(image)),
+                            "the memfd QEMU passed is its guest's memory, now this machine's");
                 }
             }
         }
@@ -82,6 +86,18 @@ class QemuCprTransferTest {
                 .filter(m -> m.name().startsWith("ram ("))
                 .map(m -> m.value().asObject().get("section sizes").orElseThrow().asObject()).findFirst().orElseThrow();
         assertEquals("0x0000000002000000", sizes.string("pc.ram"), sizes.toString());
+    }
+
+    /** A pc shaped as QEMU's whose every RAM block maps the descriptor of its name (id 0) in {@code state}. */
+    private static Machine handedOver(CprState state, Arena arena) throws Exception {
+        Machine.Builder b = Machine.builder(QemuVersion.V10_0.machineType("pc"));
+        for (var block : dev.livemig.qemu.QemuMachines.BLOCKS) {
+            CprState.Fd fd = state.find(block.getKey(), 0).orElseThrow(() -> new AssertionError("no descriptor for " + block.getKey()));
+            try (FileChannel memory = fd.descriptor().openFile()) {
+                b.ram(dev.livemig.machine.RamBlock.handedOver(arena, block.getKey(), memory, block.getValue()));
+            }
+        }
+        return b.build();
     }
 
     private static Json channel(String type, Path path) {

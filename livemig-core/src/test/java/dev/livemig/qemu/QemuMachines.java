@@ -44,12 +44,17 @@ public final class QemuMachines {
         return roms(Machine.builder(qemu.machineType(machine)).uuid(uuid).ram("pc.ram", 0x2000000)).build();
     }
 
+    /** QEMU's RAM blocks of a -m 32M pc or q35, in list order: name and used length. */
+    public static final java.util.List<java.util.Map.Entry<String, Long>> BLOCKS = java.util.List.of(
+            java.util.Map.entry("pc.ram", 0x2000000L), java.util.Map.entry("/rom@etc/acpi/tables", 0x20000L),
+            java.util.Map.entry("pc.bios", 0x40000L), java.util.Map.entry("pc.rom", 0x20000L),
+            java.util.Map.entry("/rom@etc/table-loader", 0x1000L), java.util.Map.entry("/rom@etc/acpi/rsdp", 0x1000L));
+
     /** The blocks after pc.ram in QEMU's list: ACPI tables, BIOS, option ROM, table loader, RSDP. */
     private static Machine.Builder roms(Machine.Builder machine) {
-        return machine.ram("/rom@etc/acpi/tables", 0x20000)
-                .ram("pc.bios", 0x40000)
-                .ram("pc.rom", 0x20000)
-                .ram("/rom@etc/table-loader", 0x1000)
-                .ram("/rom@etc/acpi/rsdp", 0x1000);
+        for (var b : BLOCKS.subList(1, BLOCKS.size())) {
+            machine.ram(b.getKey(), b.getValue());
+        }
+        return machine;
     }
 }
