@@ -74,7 +74,7 @@ class QemuCprTransferTest {
                     dev.livemig.savevm.Snapshots.load(m, stream);
                     MemorySegment pcRam = m.ramBlock("pc.ram").orElseThrow().memory();
                     assertEquals(-1, pcRam.asSlice(IMAGE_GPA, image.length).mismatch(MemorySegment.ofArray(image)),
-                            "the memfd QEMU passed is its guest's memory, now this machine's");
+                            "the memfd QEMU passed is its guest's memory, now the livemig machine's RAM");
                 }
             }
         }
