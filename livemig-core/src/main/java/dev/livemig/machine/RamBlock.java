@@ -149,6 +149,11 @@ public final class RamBlock {
         return sharedFile;
     }
 
+    /** Whether capability x-ignore-shared ({@code ignoreShared}) keeps this block in place: a shared file's. */
+    public boolean keptInPlace(boolean ignoreShared) {
+        return ignoreShared && sharedFile;
+    }
+
     /** True for private anonymous memory, where a page never populated is known to read as zero. */
     public boolean isAnonymous() {
         return anonymous;

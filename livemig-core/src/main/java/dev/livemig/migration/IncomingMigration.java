@@ -218,7 +218,7 @@ public final class IncomingMigration implements AutoCloseable {
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
                         // with x-ignore-shared no page may come for a shared file block: a packet naming one is refused
                         config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks().stream()
-                                .filter(b -> !(config.has(MigrationCapability.X_IGNORE_SHARED) && b.isSharedFile())).toList(),
+                                .filter(b -> !b.keptInPlace(config.has(MigrationCapability.X_IGNORE_SHARED))).toList(),
                         Duration.ofSeconds(10),
                         machine.uuid().map(ConfigurationRecord::bytes).orElse(new byte[16]));
                 receiver.onBlockFed(StandardSections.of(machine).ram()::pageCameFor);

@@ -251,7 +251,7 @@ public final class RamHandler implements LiveStateHandler {
             return;
         }
         for (RamBlock b : blocks) {
-            if (!b.isSharedFile() && !fedBlocks.contains(b.name())) {
+            if (!b.keptInPlace(ignoreShared) && !fedBlocks.contains(b.name())) {
                 throw in.error("RAM block " + MigrationException.quote(b.name()) + " received no page: with x-ignore-shared"
                         + " the source keeps its shared files in place and sends none of them, and here the block is"
                         + " private memory (map the same file here, shared)");

@@ -75,7 +75,7 @@ public final class RamLoader {
     }
 
     private boolean ignored(RamBlock block) {
-        return keepAllInPlace || (ignoreShared && block.isSharedFile());
+        return keepAllInPlace || block.keptInPlace(ignoreShared);
     }
     private final java.util.zip.Inflater inflater = new java.util.zip.Inflater();
     private final byte[] compressed = new byte[CompressedPage.MAX_LENGTH];

@@ -357,7 +357,7 @@ public final class RamSaver {
     }
 
     private boolean ignored(int block) {
-        return ignoreShared && blocks.get(block).isSharedFile();
+        return blocks.get(block).keptInPlace(ignoreShared);
     }
 
     /** Bytes that go beside the main stream: multifd's, and mapped-ram's positional writes (QEMU counts both there). */
