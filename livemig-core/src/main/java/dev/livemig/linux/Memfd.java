@@ -10,7 +10,8 @@ import java.lang.invoke.VarHandle;
 
 /**
  * memfd_create(2) (Linux 3.17+): anonymous memory with a file descriptor, which a process can hand to its
- * successor. Today only {@code livemig check} asks for it; CPR will keep guest RAM in such files.
+ * successor: cpr-transfer hands guest RAM kept in such files to the new process ({@link MemoryFile#memfd}), and
+ * {@code livemig check} asks whether the kernel allows it.
  */
 public final class Memfd {
     private static final int MFD_CLOEXEC = 1;
@@ -30,13 +31,8 @@ public final class Memfd {
     private Memfd() {
     }
 
-    /**
-     * Creates and closes a memfd named {@code name}.
-     *
-     * @throws NativeCallException when memfd_create fails (ENOSYS: no memfd; EPERM: forbidden by seccomp)
-     * @throws UnsupportedOperationException when the C library has no memfd_create
-     */
-    public static void probe(String name) {
+    /** A new memfd named {@code name} (close-on-exec), empty; the caller owns the descriptor. */
+    static int create(String name) {
         if (MEMFD_CREATE == null) {
             throw new UnsupportedOperationException("the C library has no memfd_create");
         }
@@ -46,11 +42,21 @@ public final class Memfd {
             if (fd < 0) {
                 throw new NativeCallException("memfd_create", (int) ERRNO_HANDLE.get(state, 0L));
             }
-            Libc.close("memfd", fd);
+            return fd;
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
             throw new IllegalStateException("memfd_create downcall failed", t);
         }
+    }
+
+    /**
+     * Creates and closes a memfd named {@code name}.
+     *
+     * @throws NativeCallException when memfd_create fails (ENOSYS: no memfd; EPERM: forbidden by seccomp)
+     * @throws UnsupportedOperationException when the C library has no memfd_create
+     */
+    public static void probe(String name) {
+        Libc.close("memfd", create(name));
     }
 }

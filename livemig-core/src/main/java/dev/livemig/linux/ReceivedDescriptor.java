@@ -24,6 +24,14 @@ public final class ReceivedDescriptor implements AutoCloseable {
         return fd;
     }
 
+    /** The raw descriptor, still owned here (for /proc paths). */
+    int fd() {
+        if (!owned) {
+            throw new IllegalStateException("descriptor " + fd + " was already taken or closed");
+        }
+        return fd;
+    }
+
     /** What the descriptor refers to, as /proc/self/fd names it (e.g. {@code /memfd:pc.ram (deleted)}). */
     public String target() throws java.io.IOException {
         return java.nio.file.Files.readSymbolicLink(procPath()).toString();

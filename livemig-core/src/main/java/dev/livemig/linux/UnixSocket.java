@@ -186,6 +186,43 @@ public final class UnixSocket implements AutoCloseable {
         sendDescriptors(new int[]{SocketChannelDescriptor.of(channel)});
     }
 
+    /**
+     * Sends {@code marker} carrying the descriptor of {@code file} (SCM_RIGHTS): QEMU's fd field of a CPR state is
+     * such a byte. The descriptor stays open here too.
+     */
+    public void sendDescriptor(MemoryFile file, byte marker) throws IOException {
+        sendDescriptors(new int[]{file.descriptor()}, marker);
+    }
+
+    /** No more writes from this end: the peer reads the end of the stream, and can still write back. */
+    public void shutdownOutput() throws IOException {
+        int rc = Libc.shutdownOrErrno(fd.fd(), 1);
+        if (rc < 0) {
+            throw nativeFailure("shutdown(unix socket, write)", -rc);
+        }
+    }
+
+    /**
+     * Waits up to {@code timeoutMillis} for the peer to close its end (QEMU's HUP); false on timeout. Data from the
+     * peer instead is an error: a CPR channel carries none back.
+     */
+    public boolean awaitPeerClose(int timeoutMillis) throws IOException {
+        try {
+            if (!Libc.pollIn("unix socket", fd.fd(), timeoutMillis)) {
+                return false;
+            }
+        } catch (NativeCallException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+        byte[] one = new byte[1];
+        Received r = receive(one, 1);
+        r.descriptors().forEach(ReceivedDescriptor::close);
+        if (r.bytes() != 0) {
+            throw new IOException("the peer sent data where it was to close the socket");
+        }
+        return true;
+    }
+
     /** Sends one marker byte carrying {@code fds} as SCM_RIGHTS; the descriptors stay open here too. */
     void sendDescriptors(int[] fds) throws IOException {
         sendDescriptors(fds, (byte) 0);

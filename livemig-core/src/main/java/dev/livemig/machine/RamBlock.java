@@ -37,6 +37,7 @@ public final class RamBlock {
     private final boolean anonymous;
     private final boolean hugePagesAdvised;
     private final boolean sharedFile;
+    private final dev.livemig.linux.MemoryFile memoryFile; // memfd or handed-over memory, null otherwise
 
     /**
      * A block over memory the caller provides (and keeps alive as long as the block is used), with host pages of
@@ -47,11 +48,11 @@ public final class RamBlock {
      *         that divides it
      */
     public RamBlock(String name, MemorySegment memory, int pageSize) {
-        this(name, memory, pageSize, false, false, false);
+        this(name, memory, pageSize, false, false, false, null);
     }
 
     private RamBlock(String name, MemorySegment memory, int pageSize, boolean anonymous, boolean hugePagesAdvised,
-                     boolean sharedFile) {
+                     boolean sharedFile, dev.livemig.linux.MemoryFile memoryFile) {
         if (name.isEmpty() || name.length() > 255) {
             throw new IllegalArgumentException("RAM block name must have 1..255 characters: \"" + name + "\"");
         }
@@ -69,6 +70,7 @@ public final class RamBlock {
         this.anonymous = anonymous;
         this.hugePagesAdvised = hugePagesAdvised;
         this.sharedFile = sharedFile;
+        this.memoryFile = memoryFile;
     }
 
     /** Zero-filled anonymous memory in 4 KiB pages, mapped lazily (untouched pages cost nothing). */
@@ -83,10 +85,10 @@ public final class RamBlock {
      */
     public static RamBlock anonymous(Arena arena, String name, long size, boolean hugePages) {
         if (!hugePages || size < Mmap.HUGE_PAGE_SIZE) {
-            return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true, false, false);
+            return new RamBlock(name, Mmap.anonymous(arena, size), TARGET_PAGE_SIZE, true, false, false, null);
         }
         MemorySegment memory = Mmap.anonymous(arena, size, Mmap.HUGE_PAGE_SIZE);
-        return new RamBlock(name, memory, TARGET_PAGE_SIZE, true, Mmap.adviseHugePages(memory), false);
+        return new RamBlock(name, memory, TARGET_PAGE_SIZE, true, Mmap.adviseHugePages(memory), false, null);
     }
 
     /** Memory mapped from a file (created or extended to {@code size}); survives the process when shared. */
@@ -104,20 +106,50 @@ public final class RamBlock {
                 ch.write(java.nio.ByteBuffer.allocate(1), size - 1);
             }
             MemorySegment memory = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-            return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, hugePages && Mmap.adviseHugePages(memory), true);
+            return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, hugePages && Mmap.adviseHugePages(memory), true, null);
+        }
+    }
+
+    /**
+     * Zero-filled memory in a memfd, mapped shared: memory with a descriptor, which cpr-transfer hands to a new
+     * process that maps the same pages (QEMU's memory-backend-memfd with share=on). The descriptor is closed with
+     * {@code arena}.
+     */
+    public static RamBlock memfd(Arena arena, String name, long size) throws IOException {
+        dev.livemig.linux.MemoryFile file = dev.livemig.linux.MemoryFile.memfd(name, size);
+        try {
+            return withMemoryFile(arena, name, file, size);
+        } catch (IOException | RuntimeException e) {
+            file.close();
+            throw e;
         }
     }
 
     /**
      * Guest memory another process handed over (cpr-transfer: a memfd or shm file that came by SCM_RIGHTS), mapped
-     * shared from {@code memory}, which must hold at least {@code size} bytes: the same pages, not a copy.
+     * shared: the same pages, not a copy. The block owns {@code memory} from here on (it can hand it on again) and
+     * closes it with {@code arena}.
      */
-    public static RamBlock handedOver(Arena arena, String name, FileChannel memory, long size) throws IOException {
+    public static RamBlock handedOver(Arena arena, String name, dev.livemig.linux.MemoryFile memory, long size) throws IOException {
         if (memory.size() < size) {
             throw new IOException("the memory handed over for RAM block " + name + " holds " + memory.size()
                     + " bytes, not " + size);
         }
-        return new RamBlock(name, memory.map(FileChannel.MapMode.READ_WRITE, 0, size, arena), TARGET_PAGE_SIZE, false, false, false);
+        return withMemoryFile(arena, name, memory, size);
+    }
+
+    private static RamBlock withMemoryFile(Arena arena, String name, dev.livemig.linux.MemoryFile file, long size) throws IOException {
+        MemorySegment memory = file.map(arena, size);
+        MemorySegment.NULL.reinterpret(0, arena, unused -> file.close()); // the descriptor lives as long as the mapping
+        return new RamBlock(name, memory, TARGET_PAGE_SIZE, false, false, false, file);
+    }
+
+    /**
+     * The memory's descriptor, which cpr-transfer hands to the new process ({@link #memfd}, {@link #handedOver});
+     * empty for anonymous memory and mapped files.
+     */
+    public java.util.Optional<dev.livemig.linux.MemoryFile> memoryFile() {
+        return java.util.Optional.ofNullable(memoryFile);
     }
 
     /**

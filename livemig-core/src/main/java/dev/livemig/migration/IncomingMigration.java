@@ -80,7 +80,16 @@ public final class IncomingMigration implements AutoCloseable {
     }
 
     /** Starts listening, taking only connections that pass {@code gate} (tcp, unix). */
-    synchronized MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
+    MigrationUri listen(MigrationUri uri, HandshakeGate gate) throws MigrationException {
+        return listen(uri, gate, null);
+    }
+
+    /**
+     * Starts listening as the new process of a cpr-transfer whose CPR state {@code cpr} has come (null: a migration
+     * of another mode): the machine's RAM is the memory handed over, the stream will carry no page, and the cpr
+     * connection is closed once this listens — the old process's cue to connect.
+     */
+    synchronized MigrationUri listen(MigrationUri uri, HandshakeGate gate, dev.livemig.cpr.CprIncoming cpr) throws MigrationException {
         MigrationConfig.validated(config);
         if (listener != null) {
             throw new MigrationException("already listening on " + listener.address());
@@ -100,8 +109,12 @@ public final class IncomingMigration implements AutoCloseable {
             state.moveAnnounced(MigrationStatus.SETUP); // 7.2's stays none until the source connects
         }
         StandardSections.of(machine).ram().postcopyIncoming(config.has(MigrationCapability.POSTCOPY_RAM));
+        StandardSections.of(machine).ram().cprTransfer(cpr != null);
         StandardSections.of(machine).ram().prepareIncoming(); // fault RAM in while the source connects
         thread = Thread.ofPlatform().name("livemig-mig-dst").start(this::run);
+        if (cpr != null) {
+            cpr.listening();
+        }
         return listener.address();
     }
 
@@ -218,7 +231,8 @@ public final class IncomingMigration implements AutoCloseable {
                 var receiver = new MultifdReceiver((int) config.longValue(MigrationParameter.MULTIFD_CHANNELS),
                         // with x-ignore-shared no page may come for a shared file block: a packet naming one is refused
                         config.text(MigrationParameter.MULTIFD_COMPRESSION), machine.ramBlocks().stream()
-                                .filter(b -> !b.keptInPlace(config.has(MigrationCapability.X_IGNORE_SHARED))).toList(),
+                                .filter(b -> !StandardSections.of(machine).ram().cprTransfer()
+                                        && !b.keptInPlace(config.has(MigrationCapability.X_IGNORE_SHARED))).toList(),
                         Duration.ofSeconds(10),
                         machine.uuid().map(ConfigurationRecord::bytes).orElse(new byte[16]));
                 receiver.onBlockFed(StandardSections.of(machine).ram()::pageCameFor);

@@ -54,6 +54,9 @@ public final class Migration implements AutoCloseable {
 
     private final StatusMachine state;
     private volatile boolean cancelRequested;
+    /** cpr-transfer: the memory the CPR state hands over, and the socket it goes through (null otherwise). */
+    private java.util.List<dev.livemig.cpr.CprStateWriter.Entry> handedOver;
+    private java.nio.file.Path cprChannel;
     private volatile MigrationChannel channel;
     private volatile MigrationChannel preemptChannel; // postcopy-preempt: requested pages go here after the switch
     private MigrationUri target; // the migration thread's: where further channels connect
@@ -161,7 +164,22 @@ public final class Migration implements AutoCloseable {
 
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     void start(MigrationUri uri) throws MigrationException {
+        start(uri, null);
+    }
+
+    /**
+     * Starts migrating to {@code uri}, with {@code cpr} as the cpr channel (QEMU's {@code channels} argument; null
+     * for none), which parameter mode cpr-transfer needs and any other mode ignores, as QEMU does.
+     */
+    void start(MigrationUri uri, MigrationUri cpr) throws MigrationException {
         MigrationConfig.validated(config);
+        boolean cprTransfer = config.text(MigrationParameter.MODE).equals(MigrationConfig.CPR_TRANSFER);
+        if (cprTransfer && uri instanceof MigrationUri.File) { // QEMU's order: the transport, then the cpr channel
+            throw new MigrationException("Migration requires streamable transport (eg unix)");
+        }
+        if (cprTransfer && cpr == null) {
+            throw new MigrationException("missing 'cpr' migration channel");
+        }
         if (!CodeWarmUp.onWarmUpThread()) {
             CodeWarmUp.migrationBegins();
         }
@@ -186,6 +204,13 @@ public final class Migration implements AutoCloseable {
                     + " transport, not " + uri);
         }
         SaveVm.checkNotBlocked(machine);
+        if (cprTransfer) {
+            handedOver = dev.livemig.cpr.CprHandover.entriesOf(machine.ramBlocks());
+            if (!(cpr instanceof MigrationUri.Unix unix)) {
+                throw new MigrationException("bad cpr channel address; must be unix");
+            }
+            cprChannel = unix.path();
+        }
         synchronized (lock) {
             if (thread != null) {
                 throw new MigrationException("this migration was already started: status=" + state.status().qemuName());
@@ -370,6 +395,9 @@ public final class Migration implements AutoCloseable {
             }
             var setupEvent = new MigrationSetupEvent();
             setupEvent.begin();
+            if (handedOver != null && !dev.livemig.cpr.CprHandover.handOver(cprChannel, handedOver, () -> cancelRequested)) {
+                throw new Cancelled(); // the new process maps the memory and listens: only then the main channel
+            }
             channel = Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
@@ -389,6 +417,7 @@ public final class Migration implements AutoCloseable {
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().ignoreShared(config.has(MigrationCapability.X_IGNORE_SHARED));
+            StandardSections.of(machine).ram().cprTransfer(handedOver != null);
             StandardSections.of(machine).ram().pagesThrough(multifd);
             StandardSections.of(machine).ram().directIo(mappedRam && config.booleanValue(MigrationParameter.DIRECT_IO)
                     ? ((MigrationUri.File) uri).path() : null);
@@ -456,6 +485,7 @@ public final class Migration implements AutoCloseable {
         }
         StandardSections.of(machine).ram().mappedRamOutgoing(0);
         StandardSections.of(machine).ram().ignoreShared(false);
+        StandardSections.of(machine).ram().cprTransfer(false);
         StandardSections.of(machine).ram().directIo(null);
         MigrationChannel.closeQuietly(channel);
         MigrationChannel.closeQuietly(preemptChannel);

@@ -123,7 +123,7 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
 
     /** Parameter mode's checkpoint-restart into a file a later process loads (format reference §16.1). */
     public static final String CPR_REBOOT = "cpr-reboot";
-    /** Parameter mode's checkpoint-restart into a new process that maps the same memory (§16.1; not built yet). */
+    /** Parameter mode's checkpoint-restart into a new process that maps the same memory, handed over (§16.1, §16.2). */
     public static final String CPR_TRANSFER = "cpr-transfer";
 
     /**
@@ -176,10 +176,6 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             case DOWNTIME_LIMIT -> new MigrationConfig(capabilities, p.longValue(value), maxBandwidth, tuned);
             case MAX_BANDWIDTH -> new MigrationConfig(capabilities, downtimeLimitMs, p.longValue(value), tuned);
             default -> {
-                if (p == MigrationParameter.MODE && value.equals(CPR_TRANSFER)) {
-                    throw new MigrationConfigException("parameter mode " + CPR_TRANSFER + " is not built yet in livemig"
-                            + " (normal and " + CPR_REBOOT + " are)");
-                }
                 if (!BUILT_PARAMETERS.contains(p) && !INERT_PARAMETERS.contains(p) && !p.isDefault(value) && p != MigrationParameter.MODE) {
                     throw new MigrationConfigException("parameter " + name + " is not built yet in livemig (only its default "
                             + (p.type() == MigrationParameter.Type.STRING ? "\"" + p.defaultValue() + "\"" : p.defaultValue())

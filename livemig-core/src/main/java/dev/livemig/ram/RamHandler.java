@@ -159,6 +159,7 @@ public final class RamHandler implements LiveStateHandler {
         saver = new RamSaver(blocks, counters, tracker, options, channels, features, dialect);
         saver.mappedRam(mappedRamOutgoing, directIo);
         saver.ignoreShared(ignoreShared);
+        saver.keepAllInPlace(cprTransfer);
         saver.postcopyRequests(postcopyRequests);
         saver.releaseRam(releaseRam && postcopyRequests != null);
         saver.setup(out);
@@ -220,14 +221,18 @@ public final class RamHandler implements LiveStateHandler {
         return ignoreShared;
     }
 
-    private volatile boolean cprTransferIncoming;
+    private volatile boolean cprTransfer;
 
     /**
-     * The next incoming load is cpr-transfer's: every RAM block is memory the old process handed over (mapped here
-     * already), so the stream lists the blocks and carries no page.
+     * The next migration, outgoing or incoming, is cpr-transfer's (QEMU's migrate_ram_is_ignored): every RAM block is
+     * memory the new process maps (handed over by its descriptor), so the stream lists the blocks and carries no page.
      */
-    public void cprTransferIncoming(boolean on) {
-        this.cprTransferIncoming = on;
+    public void cprTransfer(boolean on) {
+        this.cprTransfer = on;
+    }
+
+    public boolean cprTransfer() {
+        return cprTransfer;
     }
 
     /** Incoming with x-ignore-shared: the blocks any page came for, on the main stream or a multifd channel. */
@@ -247,7 +252,7 @@ public final class RamHandler implements LiveStateHandler {
      * this side holds it privately — its content never came, and the load must not complete.
      */
     public void checkEveryBlockFed(StreamReader in) throws MigrationException {
-        if (!ignoreShared || cprTransferIncoming) {
+        if (!ignoreShared || cprTransfer) {
             return;
         }
         for (RamBlock b : blocks) {
@@ -285,6 +290,9 @@ public final class RamHandler implements LiveStateHandler {
      * instead of the migration (QEMU's -mem-prealloc, but only while waiting). Undone by {@link #loadCleanup}.
      */
     public synchronized void prepareIncoming() {
+        if (cprTransfer) {
+            return; // the memory is the old process's, populated where its guest wrote: nothing to fault in
+        }
         if (prefault == null && populatedBeforePrefault == null) { // once (the prefault may be switched off)
             populatedBeforePrefault = RamLoader.populated(blocks, features);
             prefault = RamPrefault.start(blocks, features);
@@ -312,13 +320,13 @@ public final class RamHandler implements LiveStateHandler {
         loader.atSectionEnd(sectionEnd);
         loader.mappedRam(mappedRamIncoming);
         loader.ignoreShared(ignoreShared);
-        loader.keepAllInPlace(cprTransferIncoming);
+        loader.keepAllInPlace(cprTransfer);
         fedBlocks.clear();
         loader.onBlockFed(this::pageCameFor);
         loader.directIo(mappedRamIncoming ? directIo : null);
         if (postcopyIncoming) {
             loader.trackReceived();
-        } else if (prefault == null) {
+        } else if (prefault == null && !cprTransfer) {
             prefault = RamPrefault.start(blocks, features);
         }
     }

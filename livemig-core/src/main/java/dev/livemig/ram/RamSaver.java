@@ -356,8 +356,15 @@ public final class RamSaver {
         this.ignoreShared = on;
     }
 
+    private boolean keepAllInPlace; // cpr-transfer: the new process maps every block
+
+    /** cpr-transfer (QEMU's migrate_ram_is_ignored): every block listed, none tracked or sent. Set before setup. */
+    public void keepAllInPlace(boolean on) {
+        this.keepAllInPlace = on;
+    }
+
     private boolean ignored(int block) {
-        return blocks.get(block).keptInPlace(ignoreShared);
+        return keepAllInPlace || blocks.get(block).keptInPlace(ignoreShared);
     }
 
     /** Bytes that go beside the main stream: multifd's, and mapped-ram's positional writes (QEMU counts both there). */

@@ -101,12 +101,6 @@ class CprRebootTest {
         }
     }
 
-    @Test
-    void cprTransferIsRefusedByNameUntilItIsBuilt() {
-        var refused = assertThrows(MigrationConfigException.class, () -> MigrationConfig.defaults().withParameter("mode", "cpr-transfer"));
-        assertEquals("parameter mode cpr-transfer is not built yet in livemig (normal and cpr-reboot are)", refused.getMessage());
-    }
-
     private static int indexOf(java.util.List<MigrationEvent> events, Class<?> kind) {
         for (int i = 0; i < events.size(); i++) {
             if (kind.isInstance(events.get(i))) {

@@ -52,7 +52,7 @@ final class LiveGuest implements AutoCloseable {
     /** As above, speaking the wire dialect {@code compat} (a QEMU machine type's choices). */
     LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features,
               dev.livemig.machine.MachineCompat compat) {
-        this(ramBytes, pagesPerSecond, features, compat, null);
+        this(ramBytes, pagesPerSecond, features, compat, null, false);
     }
 
     /**
@@ -61,25 +61,44 @@ final class LiveGuest implements AutoCloseable {
      */
     static LiveGuest overSharedFile(java.nio.file.Path sharedRam, long ramBytes, long pagesPerSecond) {
         return new LiveGuest(ramBytes, pagesPerSecond, dev.livemig.machine.HostFeatures.ALL,
-                dev.livemig.machine.MachineCompat.CURRENT, sharedRam);
+                dev.livemig.machine.MachineCompat.CURRENT, a -> RamBlock.mappedFile(a, "ram", sharedRam, ramBytes),
+                java.nio.file.Files.exists(sharedRam));
     }
 
-    private final java.lang.foreign.Arena fileArena; // the shared file's mapping; null for anonymous RAM
+    /** A guest whose RAM is a memfd (memory with a descriptor, which cpr-transfer hands to a new process). */
+    static LiveGuest overMemfd(long ramBytes, long pagesPerSecond) {
+        return new LiveGuest(ramBytes, pagesPerSecond, dev.livemig.machine.HostFeatures.ALL,
+                dev.livemig.machine.MachineCompat.CURRENT, a -> RamBlock.memfd(a, "ram", ramBytes), false);
+    }
 
+    /** The new process of a cpr-transfer: its RAM is the memory the old one handed over, left as it is. */
+    static LiveGuest overHandedOver(dev.livemig.cpr.CprIncoming incoming, long ramBytes) {
+        return new LiveGuest(ramBytes, 0, dev.livemig.machine.HostFeatures.ALL,
+                dev.livemig.machine.MachineCompat.CURRENT, a -> incoming.ramBlock(a, "ram", ramBytes), true);
+    }
+
+    /** Makes the guest's RAM block in the arena it lives in. */
+    private interface RamOf {
+        RamBlock in(java.lang.foreign.Arena arena) throws java.io.IOException;
+    }
+
+    private final java.lang.foreign.Arena fileArena; // the RAM's own mapping; null for anonymous RAM
+
+    /** {@code ramOf} null: anonymous RAM; {@code existing}: the RAM holds a guest's content already. */
     private LiveGuest(long ramBytes, long pagesPerSecond, dev.livemig.machine.HostFeatures features,
-                      dev.livemig.machine.MachineCompat compat, java.nio.file.Path sharedRam) {
+                      dev.livemig.machine.MachineCompat compat, RamOf ramOf, boolean existing) {
         this.pagesPerSecond = pagesPerSecond;
         var off = new java.util.HashSet<>(features.disabled());
         off.addAll(dev.livemig.machine.HostFeatures.fromSystemProperties().disabled());
-        boolean existing = sharedRam != null && java.nio.file.Files.exists(sharedRam);
-        this.fileArena = sharedRam == null ? null : java.lang.foreign.Arena.ofShared();
+        this.fileArena = ramOf == null ? null : java.lang.foreign.Arena.ofShared();
         Machine.Builder builder = Machine.builder("livemig-test");
-        if (sharedRam == null) {
+        if (ramOf == null) {
             builder.ram("ram", ramBytes);
         } else {
             try {
-                builder.ram(RamBlock.mappedFile(fileArena, "ram", sharedRam, ramBytes));
+                builder.ram(ramOf.in(fileArena));
             } catch (java.io.IOException e) {
+                fileArena.close();
                 throw new java.io.UncheckedIOException(e);
             }
         }
