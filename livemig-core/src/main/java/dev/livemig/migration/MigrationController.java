@@ -49,6 +49,7 @@ public final class MigrationController implements AutoCloseable {
     private final boolean destination;
     private final MigrationUri incomingUri;
     private final HandshakeGate gate;
+    private dev.livemig.cpr.CprIncoming cprIncoming; // guarded by lock; taken by the one incoming migration
     private final CompletableFuture<IncomingMigration> incomingStarted = new CompletableFuture<>();
     private volatile boolean autostart;
     private final boolean postcopyWhenStuck;
@@ -65,6 +66,7 @@ public final class MigrationController implements AutoCloseable {
         this.destination = b.destination;
         this.incomingUri = b.incomingUri;
         this.gate = b.gate;
+        this.cprIncoming = b.cprIncoming;
         this.autostart = b.autostart;
         this.postcopyWhenStuck = b.postcopyWhenStuck;
         this.dirtyRate = new DirtyRateCalculation(machine, DirtyTracker::automatic);
@@ -88,6 +90,7 @@ public final class MigrationController implements AutoCloseable {
         private MigrationUri incomingUri;
         private boolean autostart;
         private HandshakeGate gate = HandshakeGate.DEFAULT;
+        private dev.livemig.cpr.CprIncoming cprIncoming;
         private boolean postcopyWhenStuck;
 
         private Builder(Machine machine) {
@@ -137,10 +140,23 @@ public final class MigrationController implements AutoCloseable {
         }
 
         /**
+         * A destination that is the new process of a cpr-transfer (QEMU's {@code -incoming} of channel-type cpr):
+         * {@code cpr} holds the CPR state that came, whose memory the machine's RAM blocks map. The incoming
+         * migration then expects no page, and closes the cpr connection once it listens (the old process's cue).
+         */
+        public Builder cprIncoming(dev.livemig.cpr.CprIncoming cpr) {
+            this.cprIncoming = Objects.requireNonNull(cpr, "cpr");
+            return this;
+        }
+
+        /**
          * Checks the configuration against the dialect; a destination's machine, which must not run, enters
          * inmigrate. Nothing listens yet.
          */
         public MigrationController build() throws MigrationException {
+            if (cprIncoming != null && !destination) {
+                throw new MigrationException("a cpr channel's state is for a destination: the new process of a cpr-transfer");
+            }
             var c = new MigrationController(this);
             MigrationConfig.validated(config, c.dialect);
             if (destination) {
@@ -314,8 +330,12 @@ public final class MigrationController implements AutoCloseable {
         }
         // QEMU reads the events capability as each status changes; on a destination it may change meanwhile
         // (migrate-set-capabilities looks only at the outgoing status)
+        if (cprIncoming != null && uri instanceof MigrationUri.File) {
+            throw new MigrationException("Migration requires streamable transport (eg unix)"); // QEMU's, for cpr-transfer
+        }
         var in = new IncomingMigration(machine, config, autostart, dialect, e -> forward(config, e));
-        in.listen(uri, gate);
+        in.listen(uri, gate, cprIncoming);
+        cprIncoming = null;
         incoming = in;
         incomingStarted.complete(in);
         return in;
@@ -366,6 +386,23 @@ public final class MigrationController implements AutoCloseable {
                 throw new MigrationRefusedException(unknownProtocol ? "Parameter 'uri' expects a valid migration protocol" : e.getMessage());
             }
             return start(m, target);
+        }
+    }
+
+    /**
+     * QEMU's migrate with the {@code channels} argument: the main channel, and the cpr channel that parameter mode
+     * cpr-transfer needs (any other mode ignores it, as QEMU does).
+     */
+    public Migration migrate(dev.livemig.transport.MigrationChannels channels) throws MigrationRefusedException {
+        synchronized (lock) {
+            Migration m = next();
+            try {
+                m.start(channels.main(), channels.cpr().orElse(null));
+            } catch (MigrationException e) {
+                throw new MigrationRefusedException(e.getMessage());
+            }
+            migration = m;
+            return m;
         }
     }
 

@@ -112,6 +112,11 @@ public enum QmpDialect {
         return this == QEMU_10_0;
     }
 
+    /** migrate takes QEMU 8.2's {@code channels} argument (main and cpr channels as address objects). */
+    public boolean takesMigrationChannels() {
+        return this == QEMU_10_0;
+    }
+
     /** A destination is in status setup while it listens; 7.2's stays none until the source connects. */
     public boolean listensInSetup() {
         return this == QEMU_10_0;

@@ -89,9 +89,7 @@ final class MachineCommands {
                 QmpCommand.of("stop", a -> stop()),
                 QmpCommand.of("cont", a -> cont()),
                 QmpCommand.of("query-migrate", a -> queryMigrate()),
-                new QmpCommand("migrate", List.of(required("uri", QmpCommand.Type.STRING),
-                        optional("blk", QmpCommand.Type.BOOL), optional("inc", QmpCommand.Type.BOOL),
-                        optional("detach", QmpCommand.Type.BOOL), optional("resume", QmpCommand.Type.BOOL)), this::migrate),
+                new QmpCommand("migrate", migrateParams(dialect), this::migrate),
                 QmpCommand.of("migrate_cancel", a -> cancel()),
                 QmpCommand.of("migrate-start-postcopy", a -> startPostcopy()),
                 QmpCommand.of("migrate-pause", a -> pausePostcopy()),
@@ -216,7 +214,34 @@ final class MachineCommands {
         return empty();
     }
 
+    /** 7.2's migrate takes a URI; 10.0's a URI or a channel list, and no block migration any more. */
+    private static List<QmpCommand.Param> migrateParams(QmpDialect dialect) {
+        if (dialect.takesMigrationChannels()) {
+            return List.of(optional("uri", QmpCommand.Type.STRING), optional("channels", QmpCommand.Type.ARRAY),
+                    optional("detach", QmpCommand.Type.BOOL), optional("resume", QmpCommand.Type.BOOL));
+        }
+        return List.of(required("uri", QmpCommand.Type.STRING), optional("blk", QmpCommand.Type.BOOL),
+                optional("inc", QmpCommand.Type.BOOL), optional("detach", QmpCommand.Type.BOOL),
+                optional("resume", QmpCommand.Type.BOOL));
+    }
+
     private Json migrate(Json.Obj args) throws QmpException {
+        if (args.get("uri").isPresent() == args.get("channels").isPresent()) {
+            throw QmpException.generic("need either 'uri' or 'channels' argument");
+        }
+        if (args.get("channels").isPresent()) {
+            if (flag(args, "resume")) {
+                throw QmpException.generic("migrate resume with channels is not built yet in livemig (give the uri)");
+            }
+            try {
+                controller.migrate(dev.livemig.transport.MigrationChannels.parse(args.get("channels").orElseThrow().asArray()));
+            } catch (dev.livemig.wire.MigrationException e) {
+                throw QmpException.generic(e.getMessage());
+            } catch (MigrationRefusedException e) {
+                throw refused(e);
+            }
+            return empty();
+        }
         if (flag(args, "resume")) {
             try {
                 controller.resumePostcopy(args.string("uri"));

@@ -87,6 +87,9 @@ public final class QmpServer implements AutoCloseable {
         }
         if (b.destination) {
             controller.destination(b.incomingUri, b.autostart, b.gate);
+            if (b.cprIncoming != null) {
+                controller.cprIncoming(b.cprIncoming);
+            }
         }
         this.controller = controller.build();
         this.commands = new MachineCommands(this.controller, () -> quitter.compareAndSet(null, Thread.currentThread()));
@@ -120,6 +123,7 @@ public final class QmpServer implements AutoCloseable {
         private MigrationUri incomingUri;
         private boolean autostart;
         private HandshakeGate gate;
+        private dev.livemig.cpr.CprIncoming cprIncoming;
         private QmpLimits limits = QmpLimits.defaults();
         private QmpDialect dialect;
 
@@ -177,6 +181,15 @@ public final class QmpServer implements AutoCloseable {
             this.incomingUri = uri;
             this.autostart = autostart;
             this.gate = java.util.Objects.requireNonNull(gate, "gate");
+            return this;
+        }
+
+        /**
+         * A destination that is the new process of a cpr-transfer, whose CPR state has come on the cpr channel
+         * ({@link MigrationController.Builder#cprIncoming}); with {@link #incoming}.
+         */
+        public Builder cprIncoming(dev.livemig.cpr.CprIncoming cpr) {
+            this.cprIncoming = java.util.Objects.requireNonNull(cpr, "cpr");
             return this;
         }
 
