@@ -86,14 +86,29 @@ final class DemoCommand implements Callable<Integer> {
         migration.parameters.forEach(p -> common.addAll(List.of("--parameter", p))); // multifd-channels must agree
         HostFacts host = HostFacts.measure(dev.livemig.machine.HostFeatures.fromSystemProperties());
         say("host: %s", host.summary());
-        try (DemoGuest g = new DemoGuest(guest.ram, dirtyRate)) {
+        boolean cprTransfer = config.text(dev.livemig.migration.MigrationParameter.MODE).equals(MigrationConfig.CPR_TRANSFER);
+        if (cprTransfer && !(transport.equals("unix") || !transportGiven())) {
+            throw new dev.livemig.wire.MigrationException("mode cpr-transfer: the new process runs on this host, and the demo"
+                    + " connects both channels by unix sockets (not --transport " + transport + ")");
+        }
+        Path cprSocket = Path.of(System.getProperty("java.io.tmpdir"), tag + "-cpr.sock");
+        try (DemoGuest g = guest.source(dirtyRate, config)) {
             say("guest: %s of RAM (half random, half zero), dirtying %s/s; running for %d ms",
                     Sizes.human(guest.ram), Sizes.human(dirtyRate), runMs);
             g.fillHalf(1);
             g.machine().resume();
             LivemigProcess dest = null;
             MigrationUri target;
-            switch (transport) {
+            MigrationUri cprChannel = null;
+            switch (cprTransfer ? "cpr-transfer" : transport) {
+                case "cpr-transfer" -> {
+                    // the new process listens on the cpr channel first; it listens on the main one once it has the memory
+                    dest = LivemigProcess.start(concat("unix:" + socket, concat("--cpr-channel", concat("unix:" + cprSocket, common))));
+                    cprChannel = MigrationUri.parse(dest.nextLine().string("cpr_listening"));
+                    target = MigrationUri.parse("unix:" + socket);
+                    say("destination: pid %d waiting for the memory on cpr channel %s, then listening on %s", dest.pid(),
+                            cprChannel, target);
+                }
                 case "tcp", "unix", "exec" -> {
                     String listen = transport.equals("tcp") ? "tcp:127.0.0.1:0" : "unix:" + socket;
                     dest = LivemigProcess.start(concat(listen, common));
@@ -111,8 +126,12 @@ final class DemoCommand implements Callable<Integer> {
                     * 1e9 / Math.max(1, System.nanoTime() - runStartNs));
             say("guest dirtied %s/s before the migration", Sizes.human(dirtyRateSeen));
             SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json, cut, postcopyAtSync);
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, new dev.livemig.transport.MigrationChannels(target,
+                    java.util.Optional.ofNullable(cprChannel)), json, cut, postcopyAtSync);
             Map<String, String> digests = g.digests();
+            if (cprTransfer && dest != null && info.status() == MigrationStatus.COMPLETED) {
+                dest.nextLine(); // where it listened on the main channel, once it had the memory
+            }
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
                 dest = LivemigProcess.start(concat("file:" + file, common));
                 dest.nextLine(); // where it reads from
@@ -161,7 +180,12 @@ final class DemoCommand implements Callable<Integer> {
         } finally {
             Files.deleteIfExists(file);
             Files.deleteIfExists(socket);
+            Files.deleteIfExists(cprSocket);
         }
+    }
+
+    private boolean transportGiven() {
+        return spec != null && spec.commandLine().getParseResult().hasMatchedOption("--transport");
     }
 
     private boolean dirtyRateGiven() {

@@ -33,6 +33,10 @@ final class GuestCommand implements Callable<Integer> {
     @Option(names = "--migrate", paramLabel = "URI", description = "Where the destination listens (or use --qmp).")
     String uri;
 
+    @Option(names = "--cpr-channel", paramLabel = "unix:PATH", description = "With --parameter mode=cpr-transfer: where the"
+            + " new process (livemig incoming --cpr-channel) takes the CPR state, the RAM's memory handed over.")
+    String cprChannel;
+
     @Mixin
     QmpOption qmp;
 
@@ -50,15 +54,16 @@ final class GuestCommand implements Callable<Integer> {
         if ((uri == null) == !qmp.given()) {
             throw new MigrationException("give either --migrate URI or --qmp ADDRESS");
         }
-        try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate == 0 ? DemoCommand.DEMO_DIRTY_RATE : guest.dirtyRate)) {
+        try (DemoGuest g = guest.source(guest.dirtyRate == 0 ? DemoCommand.DEMO_DIRTY_RATE : guest.dirtyRate, config)) {
             g.fillHalf(1);
             g.machine().resume();
             if (qmp.given()) {
                 return serve(g, config);
             }
-            MigrationUri target = MigrationUri.parse(uri);
+            var channels = new dev.livemig.transport.MigrationChannels(MigrationUri.parse(uri),
+                    java.util.Optional.ofNullable(cprChannel == null ? null : MigrationUri.parse(cprChannel)));
             Thread.sleep(runMs);
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, target, json);
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, channels, json, null, 0);
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson()).build()));
             } else {

@@ -1,6 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.cli.guest.DemoGuest;
+import dev.livemig.cpr.CprIncoming;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonParser;
 import dev.livemig.json.JsonWriter;
@@ -59,6 +60,11 @@ final class IncomingCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print JSON lines instead of text.")
     boolean json;
 
+    @Option(names = "--cpr-channel", paramLabel = "unix:PATH", description = "Be the new process of a cpr-transfer (QEMU's"
+            + " -incoming of channel-type cpr): first read the old process's CPR state on this unix socket and map the RAM it"
+            + " hands over, then listen on URI; the stream then carries the devices only.")
+    String cprChannel;
+
     @Mixin
     HandshakeTimeoutOption handshake;
 
@@ -84,14 +90,15 @@ final class IncomingCommand implements Callable<Integer> {
         if (defer && !qmp.given()) {
             throw new MigrationException("URI defer waits for QMP migrate-incoming and needs --qmp");
         }
-        try (DemoGuest g = new DemoGuest(guest.ram, guest.dirtyRate);
-             QmpServer server = qmp.given() ? qmp.listenOn(QmpServer.builder(g.machine()).config(config)
-                     .incoming(defer ? null : MigrationUri.parse(uri), false, gate)).start() : null;
+        try (CprIncoming cpr = cprChannel == null ? null : awaitCprState(cprChannel);
+             DemoGuest g = cpr == null ? new DemoGuest(guest.ram, guest.dirtyRate) : DemoGuest.overHandedOver(cpr, guest.ram, guest.dirtyRate);
+             QmpServer server = qmp.given() ? qmp.listenOn(withCpr(QmpServer.builder(g.machine()).config(config)
+                     .incoming(defer ? null : MigrationUri.parse(uri), false, gate), cpr)).start() : null;
              // without QMP the command drives the controller itself (with QMP, the server's serves the clients)
              // with postcopy the guest starts at the switch, as QEMU's does, and runs while its RAM still arrives
              MigrationController direct = server != null ? null
-                     : MigrationController.builder(g.machine()).config(config)
-                     .destination(MigrationUri.parse(uri), startsAtSwitch(config, g), gate).build()) {
+                     : withCpr(MigrationController.builder(g.machine()).config(config)
+                     .destination(MigrationUri.parse(uri), startsAtSwitch(config, g), gate), cpr).build()) {
             IncomingMigration incoming;
             if (server != null) {
                 line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));
@@ -120,6 +127,10 @@ final class IncomingCommand implements Callable<Integer> {
                 loaded = reading.digests();
                 problem = reading.sweepProblem();
             }
+            Map<String, String> expected = new LinkedHashMap<>(expect);
+            if (expectStdin) { // before the guest runs on here: after a cpr-transfer the source reads this very memory
+                expected.putAll(readDigests());
+            }
             long ranRounds = 0;
             if (problem == null && incoming.sourceRunState().isRunning() && runAfterMs > 0) {
                 long before = g.counter().rounds();
@@ -129,10 +140,6 @@ final class IncomingCommand implements Callable<Integer> {
                 ranRounds = g.counter().rounds() - before;
                 String after = g.verify(Map.of());
                 problem = after == null ? null : "after resuming: " + after;
-            }
-            Map<String, String> expected = new LinkedHashMap<>(expect);
-            if (expectStdin) {
-                expected.putAll(readDigests());
             }
             Map<String, String> startedWith = g.devicesAtStart();
             if (startedWith != null) {
@@ -175,6 +182,29 @@ final class IncomingCommand implements Callable<Integer> {
             }
             return problem == null ? 0 : 1;
         }
+    }
+
+    /**
+     * cpr-transfer's new process, first step: listen on the cpr socket, announce it (the old process connects there
+     * when it migrates), and read the CPR state that comes.
+     */
+    private CprIncoming awaitCprState(String channel) throws MigrationException {
+        if (!(MigrationUri.parse(channel) instanceof MigrationUri.Unix unix)) {
+            throw new MigrationException("bad cpr channel socket type; must be unix");
+        }
+        dev.livemig.migration.CodeWarmUp.startOnce(); // the wait for the old process pays for it, not the downtime
+        try (CprIncoming.Listener listener = CprIncoming.listen(unix.path())) {
+            line(Json.object().put("cpr_listening", unix.toString()).build(), "cpr channel: listening on " + unix);
+            return listener.accept(-1);
+        }
+    }
+
+    private static QmpServer.Builder withCpr(QmpServer.Builder b, CprIncoming cpr) {
+        return cpr == null ? b : b.cprIncoming(cpr);
+    }
+
+    private static MigrationController.Builder withCpr(MigrationController.Builder b, CprIncoming cpr) {
+        return cpr == null ? b : b.cprIncoming(cpr);
     }
 
     /**

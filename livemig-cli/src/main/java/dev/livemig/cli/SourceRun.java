@@ -7,6 +7,7 @@ import dev.livemig.migration.MigrationController;
 import dev.livemig.migration.MigrationRefusedException;
 import dev.livemig.migration.MigrationInfo;
 import dev.livemig.migration.MigrationStatus;
+import dev.livemig.transport.MigrationChannels;
 import dev.livemig.transport.MigrationUri;
 import dev.livemig.wire.MigrationException;
 
@@ -41,11 +42,17 @@ final class SourceRun {
      */
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationUri target, boolean quiet, LinkCut cut,
                                  int postcopyAtSync) throws MigrationException, MigrationRefusedException, InterruptedException {
+        return migrate(machine, config, new MigrationChannels(target, java.util.Optional.empty()), quiet, cut, postcopyAtSync);
+    }
+
+    /** As above, to a main channel and, for cpr-transfer, a cpr channel (QEMU's channels argument). */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationChannels channels, boolean quiet, LinkCut cut,
+                                 int postcopyAtSync) throws MigrationException, MigrationRefusedException, InterruptedException {
         // with postcopy-ram the command line switches by itself once precopy stops converging, unless told when
         boolean postcopy = config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM);
         try (var controller = MigrationController.builder(machine).config(config)
                 .postcopyWhenStuck(postcopy && postcopyAtSync == 0).build()) {
-            return follow(controller, config, target, quiet, cut, postcopy ? postcopyAtSync : 0);
+            return follow(controller, config, channels, quiet, cut, postcopy ? postcopyAtSync : 0);
         }
     }
 
@@ -86,14 +93,17 @@ final class SourceRun {
         }
     }
 
-    private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationUri target, boolean quiet,
-                                        LinkCut cut, int postcopyAtSync) throws MigrationRefusedException, InterruptedException {
+    private static MigrationInfo follow(MigrationController controller, MigrationConfig config, MigrationChannels channels,
+                                        boolean quiet, LinkCut cut, int postcopyAtSync) throws MigrationRefusedException, InterruptedException {
+        MigrationUri target = channels.main();
         if (!quiet) {
-            System.out.printf("migrating to %s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s)%n", target,
+            System.out.printf("migrating to %s%s (downtime-limit %d ms, max-bandwidth %s/s, capabilities %s%s)%n", target,
+                    channels.cpr().map(c -> " with cpr channel " + c).orElse(""),
                     config.downtimeLimitMs(), Sizes.human(config.maxBandwidth()),
-                    config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilityNames()));
+                    config.capabilities().isEmpty() ? "none" : String.join(",", config.capabilityNames()),
+                    config.cprMode() ? ", mode " + config.text(dev.livemig.migration.MigrationParameter.MODE) : "");
         }
-        Migration m = controller.migrate(target);
+        Migration m = controller.migrate(channels);
         long lastDraw = System.nanoTime() - 1_000_000_000L;
         boolean switchPending = postcopyAtSync > 0;
         while (!m.status().isFinal()) {

@@ -125,6 +125,18 @@ class DemoIT {
     }
 
     @Test
+    void inModeCprTransferTheNewProcessMapsTheGuestsMemoryAndOnlyTheDevicesTravel() throws Exception {
+        Json.Obj verdict = demo("--parameter", "mode=cpr-transfer", "--dirty-rate", "32M");
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
+        assertEquals("completed", info.string("status"));
+        Json.Obj ram = info.get("ram").orElseThrow().asObject();
+        assertEquals(64L << 20, ram.number("total"));
+        assertEquals(0, ram.number("normal") + ram.number("duplicate"), "no page was copied: " + ram);
+        assertTrue(ram.number("transferred") < 64 << 10, "the block list only: " + ram);
+    }
+
+    @Test
     void toldWhenTheDemoSwitchesToPostcopyAtThatDirtySyncCount() throws Exception {
         // as an operator's migrate-start-postcopy once query-migrate shows dirty-sync-count 2 (setup's sync and
         // the first pass's), not after the passes the demo's own rule waits for

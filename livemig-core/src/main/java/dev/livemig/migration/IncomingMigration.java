@@ -102,7 +102,9 @@ public final class IncomingMigration implements AutoCloseable {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
         listener = Transports.listen(uri, gate);
-        CodeWarmUp.startOnce(); // while it waits for the source
+        if (cpr == null) { // cpr-transfer's source connects at once: the new process warms up while it waits for the state
+            CodeWarmUp.startOnce(); // while it waits for the source
+        }
         address = listener.address();
         machine.enter(RunState.INMIGRATE);
         if (dialect.listensInSetup()) {
@@ -339,7 +341,11 @@ public final class IncomingMigration implements AutoCloseable {
             if (multifd != null) {
                 multifd.close(); // its threads write guest memory: stop them before it is discarded
             }
-            machine.ramBlocks().forEach(RamBlock::discard); // nothing half-received stays behind
+            // nothing half-received stays behind; memory kept in place is the source's own (cpr-transfer's handed-over
+            // memory, x-ignore-shared's shared files): the old process may still run on it, or a restart load it again
+            boolean cprTransfer = StandardSections.of(machine).ram().cprTransfer();
+            machine.ramBlocks().stream().filter(b -> !cprTransfer && !b.keptInPlace(config.has(MigrationCapability.X_IGNORE_SHARED)))
+                    .forEach(RamBlock::discard);
             synchronized (autostartLock) {
                 autostartDecided = true;
                 machine.enter(RunState.PAUSED);

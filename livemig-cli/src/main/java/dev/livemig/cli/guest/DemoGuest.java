@@ -28,8 +28,48 @@ public final class DemoGuest implements AutoCloseable {
     private final CounterDevice counter = new CounterDevice();
     private final SlowLoadDevice slowDevice = new SlowLoadDevice();
 
+    private final java.lang.foreign.Arena ramArena; // the RAM's mapping when it is a memory file; null for anonymous RAM
+
+    /** Its RAM anonymous memory. */
     public DemoGuest(long ramBytes, long dirtyBytesPerSecond) {
-        var builder = Machine.builder(MACHINE_TYPE).ram(RAM_BLOCK, ramBytes);
+        this(ramBytes, dirtyBytesPerSecond, null, true);
+    }
+
+    /**
+     * Its RAM a memfd: memory with a descriptor, which cpr-transfer hands to the new process. {@code slowDevice}
+     * false leaves out slowdev, as a guest that cpr-transfer moves must ({@link #overHandedOver}).
+     */
+    public static DemoGuest overMemfd(long ramBytes, long dirtyBytesPerSecond, boolean slowDevice) {
+        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> RamBlock.memfd(arena, RAM_BLOCK, ramBytes), slowDevice);
+    }
+
+    /**
+     * The new process of a cpr-transfer: its RAM is the memory the old one handed over, left as it is. It has no
+     * slowdev: cpr modes stop the guest before the destination prepares its devices, so a device that needs 500 ms
+     * of preparation would add them to the downtime (QEMU plans to keep such devices in place across CPR instead).
+     */
+    public static DemoGuest overHandedOver(dev.livemig.cpr.CprIncoming cpr, long ramBytes, long dirtyBytesPerSecond) {
+        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> cpr.ramBlock(arena, RAM_BLOCK, ramBytes), false);
+    }
+
+    /** Makes the RAM block in the arena it lives in. */
+    private interface RamOf {
+        RamBlock in(java.lang.foreign.Arena arena) throws java.io.IOException;
+    }
+
+    private DemoGuest(long ramBytes, long dirtyBytesPerSecond, RamOf ramOf, boolean withSlowDevice) {
+        var builder = Machine.builder(MACHINE_TYPE);
+        this.ramArena = ramOf == null ? null : java.lang.foreign.Arena.ofShared();
+        if (ramOf == null) {
+            builder.ram(RAM_BLOCK, ramBytes);
+        } else {
+            try {
+                builder.ram(ramOf.in(ramArena));
+            } catch (java.io.IOException e) {
+                ramArena.close();
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
         PageSweeper[] cpu = new PageSweeper[1];
         builder.hooks(new Machine.RunStateHooks() {
             @Override
@@ -51,7 +91,9 @@ public final class DemoGuest implements AutoCloseable {
         });
         cpu[0] = sweeper;
         dev.livemig.savevm.StandardSections.of(machine); // "ram" first, as in QEMU
-        machine.devices().registerLive(SlowLoadDevice.IDSTR, 0, 1, slowDevice);
+        if (withSlowDevice) {
+            machine.devices().registerLive(SlowLoadDevice.IDSTR, 0, 1, slowDevice);
+        }
         machine.devices().register("cpu", 0, PageSweeper.DESCRIPTION, sweeper);
         machine.devices().register("console", 0, ConsoleDevice.DESCRIPTION, console);
         machine.devices().register("counter", 0, CounterDevice.DESCRIPTION, counter);
@@ -192,5 +234,8 @@ public final class DemoGuest implements AutoCloseable {
     public void close() {
         sweeper.stop();
         machine.close();
+        if (ramArena != null) {
+            ramArena.close();
+        }
     }
 }
