@@ -96,6 +96,26 @@ public final class CprIncoming implements AutoCloseable {
         return RamBlock.handedOver(arena, name, MemoryFile.adopt(fd.descriptor(), name, size), size);
     }
 
+    /** The ids the state carries descriptors under {@code name} for, ascending (e.g. a service's connections). */
+    public java.util.List<Integer> ids(String name) {
+        return state.fds().stream().filter(f -> f.name().equals(name)).map(CprState.Fd::id).sorted().toList();
+    }
+
+    /** The listening socket handed over as {@code name}/{@code id}, a Java channel again; the channel owns it. */
+    public java.nio.channels.ServerSocketChannel listeningSocket(String name, int id) throws IOException {
+        return dev.livemig.linux.AdoptedSocket.listening(descriptor(name, id), name + "/" + id);
+    }
+
+    /** The connected socket handed over as {@code name}/{@code id}, a Java channel again; the channel owns it. */
+    public java.nio.channels.SocketChannel connectedSocket(String name, int id) throws IOException {
+        return dev.livemig.linux.AdoptedSocket.connected(descriptor(name, id), name + "/" + id);
+    }
+
+    private dev.livemig.linux.ReceivedDescriptor descriptor(String name, int id) throws IOException {
+        return state.find(name, id).orElseThrow(() -> new IOException("the CPR state from unix:" + path
+                + " hands over no descriptor " + name + "/" + id)).descriptor();
+    }
+
     /** The main channel listens now: closing the cpr connection tells the old process to connect it. */
     public void listening() {
         connection.close();

@@ -1,7 +1,7 @@
 package dev.livemig.cpr;
 
-import dev.livemig.linux.MemoryFile;
 import dev.livemig.linux.UnixSocket;
+import dev.livemig.machine.HandedOver;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -15,27 +15,18 @@ import java.util.List;
  * writer can still see the reader close: the HUP that says the new process listens).
  */
 public final class CprStateWriter {
-    /** One named descriptor to hand over. */
-    public record Entry(String name, int id, MemoryFile file) {
-        public Entry {
-            if (name.isEmpty() || name.length() + 1 > CprStateReader.MAX_NAME) {
-                throw new IllegalArgumentException("cpr fd name of 1.." + (CprStateReader.MAX_NAME - 1) + " bytes: " + name);
-            }
-        }
-    }
-
     private CprStateWriter() {
     }
 
     /** Sends the state of {@code entries} on {@code channel} and shuts its write side down. */
-    public static void send(UnixSocket channel, List<Entry> entries) throws IOException {
+    public static void send(UnixSocket channel, List<HandedOver> entries) throws IOException {
         if (entries.size() > CprStateReader.MAX_ENTRIES) {
             throw new IllegalArgumentException("more than " + CprStateReader.MAX_ENTRIES + " descriptors in one CPR state: " + entries.size());
         }
         var pending = new ByteArrayOutputStream();
         be32(pending, CprState.MAGIC);
         be32(pending, CprState.VERSION);
-        for (Entry e : entries) {
+        for (HandedOver e : entries) {
             byte[] name = e.name().getBytes(StandardCharsets.UTF_8);
             pending.write(1);
             be32(pending, name.length + 1);
@@ -44,7 +35,7 @@ public final class CprStateWriter {
             be32(pending, e.id());
             channel.write(pending.toByteArray());
             pending.reset();
-            channel.sendDescriptor(e.file(), CprState.FD_MARKER);
+            channel.sendDescriptor(e.descriptor(), CprState.FD_MARKER);
         }
         pending.write(0);
         channel.write(pending.toByteArray());

@@ -16,7 +16,7 @@ import java.nio.file.attribute.BasicFileAttributes;
  * new process maps the very pages instead of receiving a copy; the file lives as long as any process holds a
  * descriptor or a mapping of it.
  */
-public final class MemoryFile implements AutoCloseable {
+public final class MemoryFile implements PassableDescriptor, AutoCloseable {
     private final FileDescriptorHolder fd;
     private final String name;
 

@@ -28,7 +28,7 @@ public final class SocketChannelDescriptor {
      *
      * @throws UnsupportedOperationException naming {@link #OPTION} when the JVM was not started with it
      */
-    static int of(SocketChannel channel) {
+    static int of(java.nio.channels.SelectableChannel channel) {
         Method m = method();
         if (m == null) {
             throw new UnsupportedOperationException("livemig cannot reach a socket's descriptor in this JVM: start it with " + OPTION);

@@ -187,11 +187,15 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     /**
-     * Sends {@code marker} carrying the descriptor of {@code file} (SCM_RIGHTS): QEMU's fd field of a CPR state is
+     * Sends {@code marker} carrying {@code descriptor} (SCM_RIGHTS): QEMU's fd field of a CPR state is
      * such a byte. The descriptor stays open here too.
      */
-    public void sendDescriptor(MemoryFile file, byte marker) throws IOException {
-        sendDescriptors(new int[]{file.descriptor()}, marker);
+    public void sendDescriptor(PassableDescriptor descriptor, byte marker) throws IOException {
+        int fd = switch (descriptor) {
+            case MemoryFile file -> file.descriptor();
+            case SocketDescriptor socket -> socket.descriptor();
+        };
+        sendDescriptors(new int[]{fd}, marker);
     }
 
     /** No more writes from this end: the peer reads the end of the stream, and can still write back. */

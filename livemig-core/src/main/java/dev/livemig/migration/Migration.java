@@ -55,7 +55,9 @@ public final class Migration implements AutoCloseable {
     private final StatusMachine state;
     private volatile boolean cancelRequested;
     /** cpr-transfer: the memory the CPR state hands over, and the socket it goes through (null otherwise). */
-    private java.util.List<dev.livemig.cpr.CprStateWriter.Entry> handedOver;
+    private java.util.List<dev.livemig.machine.HandedOver> handedOver;
+    /** cpr-transfer: the application's descriptor owners that were asked (told if the migration does not complete). */
+    private java.util.List<dev.livemig.machine.DescriptorOwner> descriptorOwners = java.util.List.of();
     private java.nio.file.Path cprChannel;
     private volatile MigrationChannel channel;
     private volatile MigrationChannel preemptChannel; // postcopy-preempt: requested pages go here after the switch
@@ -205,7 +207,7 @@ public final class Migration implements AutoCloseable {
         }
         SaveVm.checkNotBlocked(machine);
         if (cprTransfer) {
-            handedOver = dev.livemig.cpr.CprHandover.entriesOf(machine.ramBlocks());
+            handedOver = dev.livemig.cpr.CprHandover.memoryOf(machine.ramBlocks());
             if (!(cpr instanceof MigrationUri.Unix unix)) {
                 throw new MigrationException("bad cpr channel address; must be unix");
             }
@@ -395,8 +397,14 @@ public final class Migration implements AutoCloseable {
             }
             var setupEvent = new MigrationSetupEvent();
             setupEvent.begin();
-            if (handedOver != null && !dev.livemig.cpr.CprHandover.handOver(cprChannel, handedOver, () -> cancelRequested)) {
-                throw new Cancelled(); // the new process maps the memory and listens: only then the main channel
+            if (handedOver != null) {
+                // the application's descriptors are asked for now, as the state goes: their owners stop adding any
+                descriptorOwners = dev.livemig.cpr.CprHandover.ownersIn(machine);
+                var all = new java.util.ArrayList<>(handedOver);
+                all.addAll(dev.livemig.cpr.CprHandover.ownedBy(descriptorOwners));
+                if (!dev.livemig.cpr.CprHandover.handOver(cprChannel, all, () -> cancelRequested)) {
+                    throw new Cancelled(); // the new process maps the memory and listens: only then the main channel
+                }
             }
             channel = Transports.connect(uri);
             if (cancelRequested) {
@@ -479,6 +487,9 @@ public final class Migration implements AutoCloseable {
             why = "interrupted";
         }
         machine.cpuThrottle().stop(); // QEMU lifts auto-converge's throttle however the migration ended
+        if (end != MigrationStatus.COMPLETED) {
+            descriptorOwners.forEach(dev.livemig.machine.DescriptorOwner::handOverAbandoned); // this process carries on
+        }
         // release everything before announcing the end: a caller that sees a final status may close the machine
         if (save != null) {
             save.cleanup();

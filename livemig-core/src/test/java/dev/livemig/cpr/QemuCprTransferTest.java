@@ -101,7 +101,7 @@ class QemuCprTransferTest {
             if (second.isCompletedExceptionally()) {
                 second.join(); // its start-up failure, with QEMU's output
             }
-            assertTrue(CprHandover.handOver(cpr2, CprHandover.entriesOf(relay.ramBlocks()), () -> false),
+            assertTrue(CprHandover.handOver(cpr2, CprHandover.memoryOf(relay.ramBlocks()), () -> false),
                     "the new QEMU took the CPR state and closed the cpr channel");
             try (var main = java.nio.channels.SocketChannel.open(UnixDomainSocketAddress.of(main2));
                  var in = FileChannel.open(stream)) {
