@@ -1,6 +1,7 @@
 package dev.livemig.cli;
 
 import dev.livemig.cli.guest.DemoGuest;
+import dev.livemig.cli.guest.ServiceClients;
 import dev.livemig.host.HostFacts;
 import dev.livemig.json.Json;
 import dev.livemig.json.JsonWriter;
@@ -56,6 +57,11 @@ final class DemoCommand implements Callable<Integer> {
             + " dirty-sync-count reaches N (as migrate-start-postcopy issued then) instead of when precopy stops converging.")
     int postcopyAtSync;
 
+    @Option(names = "--mode", paramLabel = "normal|cpr-reboot|cpr-transfer", description = "Parameter mode (as --parameter"
+            + " mode=...). cpr-transfer replaces this process's guest by a new process on the same host: its RAM (a memfd) and"
+            + " the sockets of the TCP service it runs are handed over, never copied, while clients keep sending requests.")
+    String mode;
+
     @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ..., \"host\": ...}.")
     boolean json;
 
@@ -74,6 +80,9 @@ final class DemoCommand implements Callable<Integer> {
         }
         if (postcopyAtSync != 0 && (postcopyAtSync < 1 || !migration.capabilities.contains("postcopy-ram"))) {
             throw new dev.livemig.wire.MigrationException("--postcopy-at-sync needs --capability postcopy-ram and a count of at least 1");
+        }
+        if (mode != null) {
+            migration.parameters.add("mode=" + mode);
         }
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
@@ -119,6 +128,13 @@ final class DemoCommand implements Callable<Integer> {
                 case "file" -> target = MigrationUri.parse("file:" + file);
                 default -> throw new IllegalArgumentException("unknown transport " + transport + " (tcp, unix, exec or file)");
             }
+            // cpr-transfer's guest serves TCP clients: they go on through the switch to the new process
+            ServiceClients clients = g.service().isPresent()
+                    ? ServiceClients.start(g.service().get().address(), SERVICE_CLIENTS, SERVICE_PAUSE_MICROS) : null;
+            if (clients != null) {
+                say("service: %d clients of the guest's TCP service at %s, each a request every %d µs",
+                        SERVICE_CLIENTS, g.service().get().address(), SERVICE_PAUSE_MICROS);
+            }
             long pagesBefore = g.pagesWritten();
             long runStartNs = System.nanoTime();
             Thread.sleep(runMs);
@@ -126,8 +142,13 @@ final class DemoCommand implements Callable<Integer> {
                     * 1e9 / Math.max(1, System.nanoTime() - runStartNs));
             say("guest dirtied %s/s before the migration", Sizes.human(dirtyRateSeen));
             SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
+            java.time.Instant[] stopped = new java.time.Instant[1];
             MigrationInfo info = SourceRun.migrate(g.machine(), config, new dev.livemig.transport.MigrationChannels(target,
-                    java.util.Optional.ofNullable(cprChannel)), json, cut, postcopyAtSync);
+                    java.util.Optional.ofNullable(cprChannel)), json, cut, postcopyAtSync, e -> {
+                if (e instanceof dev.livemig.migration.MigrationEvent.Stop && stopped[0] == null) {
+                    stopped[0] = java.time.Instant.now();
+                }
+            });
             Map<String, String> digests = g.digests();
             if (cprTransfer && dest != null && info.status() == MigrationStatus.COMPLETED) {
                 dest.nextLine(); // where it listened on the main channel, once it had the memory
@@ -137,6 +158,7 @@ final class DemoCommand implements Callable<Integer> {
                 dest.nextLine(); // where it reads from
             }
             Json.Obj verdict;
+            ServiceClients.Report report = null;
             if (dest == null) {
                 verdict = Json.object().put("verified", false).put("verification", "migration " + info.status().qemuName()
                         + ": " + info.errorDesc()).build();
@@ -144,18 +166,35 @@ final class DemoCommand implements Callable<Integer> {
                 try (LivemigProcess d = dest) {
                     var line = Json.object();
                     digests.forEach(line::put);
-                    d.send(JsonWriter.compact(line.build()));
+                    d.sendLine(JsonWriter.compact(line.build()));
                     verdict = d.nextLine();
+                    if (clients != null) {
+                        report = clients.stop(); // while the new process still serves
+                    }
+                    d.closeInput();
                 }
             }
-            boolean verified = info.status() == MigrationStatus.COMPLETED
+            if (clients != null && report == null) {
+                report = clients.stop();
+            }
+            Double stopToRunningMs = stopped[0] == null || !(verdict.get("resumed_at_epoch_us").orElse(null) instanceof Json.Num)
+                    ? null : (verdict.number("resumed_at_epoch_us") - (stopped[0].getEpochSecond() * 1_000_000L
+                    + stopped[0].getNano() / 1_000)) / 1e3;
+            String serviceProblem = report == null ? null : report.failed() > 0 ? report.failed() + " client requests failed"
+                    : report.outOfOrder() > 0 ? report.outOfOrder() + " answers did not grow"
+                    : !report.countsAgree() ? "the service counted " + report.highestAnswer() + " requests, the clients had "
+                    + report.answered() + " answered" : null;
+            boolean verified = info.status() == MigrationStatus.COMPLETED && serviceProblem == null
                     && verdict.get("verified").map(v -> v instanceof Json.Bool(boolean b) && b).orElse(false);
-            String verification = verdict.string("verification");
+            String verification = verdict.string("verification") + (serviceProblem == null ? "" : "; " + serviceProblem);
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson())
                         .put("verified", verified).put("verification", verification).put("host", host.toJson())
                         .put("guest_dirty_bytes_per_s", dirtyRateSeen)
                         .put("postcopy", verdict.get("postcopy").orElse(new Json.Null()))
+                        .put("service", report == null ? new Json.Null() : serviceJson(report))
+                        .put("stop_to_running_ms", stopToRunningMs == null ? new Json.Null() : new Json.Num(String.format(
+                                java.util.Locale.ROOT, "%.3f", stopToRunningMs)))
                         .put("recovery", cut == null ? new Json.Null() : Json.object().put("cut", cut.cutAtNs >= 0)
                                 .put("paused_ms", cut.pausedMs()).put("resume_attempts", cut.resumeAttempts).build())
                         .build()));
@@ -168,6 +207,16 @@ final class DemoCommand implements Callable<Integer> {
                                     + " (%d guest threads waited)%n", p.number("requests"),
                             p.number("fault_latency_p50_us") / 1e3, p.number("fault_latency_p99_us") / 1e3,
                             p.number("blocktime_ms"), p.get("thread_blocktime_ms").orElseThrow().asObject().members().size());
+                }
+                if (stopToRunningMs != null && cprTransfer) {
+                    System.out.printf(java.util.Locale.ROOT, "cpr-transfer: the guest stopped here and ran in the new process"
+                            + " %.1f ms later (its RAM never copied)%n", stopToRunningMs);
+                }
+                if (report != null) {
+                    System.out.printf(java.util.Locale.ROOT, "service: %d clients, %d requests answered, %d failed; longest"
+                                    + " latency %.1f ms, p99 %.2f ms; the answers count every request once: %s%n",
+                            report.clients(), report.answered(), report.failed(), report.maxLatencyNanos() / 1e6,
+                            report.p99LatencyNanos() / 1e6, report.countsAgree() && report.outOfOrder() == 0 ? "yes" : "NO");
                 }
                 if (cut != null) {
                     System.out.println(cut.cutAtNs < 0 ? "the link was not cut: the migration never was in postcopy"
@@ -182,6 +231,16 @@ final class DemoCommand implements Callable<Integer> {
             Files.deleteIfExists(socket);
             Files.deleteIfExists(cprSocket);
         }
+    }
+
+    /** The service's load: a few clients, each a request per millisecond or so. */
+    static final int SERVICE_CLIENTS = 4;
+    static final long SERVICE_PAUSE_MICROS = 1_000;
+
+    private static Json serviceJson(ServiceClients.Report r) {
+        return Json.object().put("clients", r.clients()).put("answered", r.answered()).put("failed", r.failed())
+                .put("max_latency_us", r.maxLatencyNanos() / 1_000).put("p99_latency_us", r.p99LatencyNanos() / 1_000)
+                .put("answers_count_every_request_once", r.countsAgree() && r.outOfOrder() == 0).build();
     }
 
     private boolean transportGiven() {

@@ -19,7 +19,7 @@ final class GuestOptions {
     /** The guest a source runs: its RAM in a memfd when asked or when cpr-transfer will hand it over. */
     dev.livemig.cli.guest.DemoGuest source(long dirtyRate, dev.livemig.migration.MigrationConfig config) {
         boolean handsOver = config.text(dev.livemig.migration.MigrationParameter.MODE).equals(dev.livemig.migration.MigrationConfig.CPR_TRANSFER);
-        return memfd || handsOver ? dev.livemig.cli.guest.DemoGuest.overMemfd(ram, dirtyRate, !handsOver)
+        return memfd || handsOver ? dev.livemig.cli.guest.DemoGuest.overMemfd(ram, dirtyRate, handsOver)
                 : new dev.livemig.cli.guest.DemoGuest(ram, dirtyRate);
     }
 

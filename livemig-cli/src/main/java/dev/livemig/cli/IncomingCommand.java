@@ -98,7 +98,7 @@ final class IncomingCommand implements Callable<Integer> {
              // with postcopy the guest starts at the switch, as QEMU's does, and runs while its RAM still arrives
              MigrationController direct = server != null ? null
                      : withCpr(MigrationController.builder(g.machine()).config(config)
-                     .destination(MigrationUri.parse(uri), startsAtSwitch(config, g), gate), cpr).build()) {
+                     .destination(MigrationUri.parse(uri), startsAtOnce(config, g, cpr != null), gate), cpr).build()) {
             IncomingMigration incoming;
             if (server != null) {
                 line(Json.object().put("qmp", qmp.bound(server)).build(), "QMP on " + qmp.bound(server));
@@ -136,7 +136,9 @@ final class IncomingCommand implements Callable<Integer> {
                 long before = g.counter().rounds();
                 g.machine().resume();
                 Thread.sleep(runAfterMs);
-                g.machine().pause();
+                if (cpr == null) { // cpr-transfer's guest serves its clients on (the check pauses it for a moment)
+                    g.machine().pause();
+                }
                 ranRounds = g.counter().rounds() - before;
                 String after = g.verify(Map.of());
                 problem = after == null ? null : "after resuming: " + after;
@@ -159,7 +161,7 @@ final class IncomingCommand implements Callable<Integer> {
             }
             String verification = problem != null ? problem : "RAM follows the sweep rule"
                     + (expected.isEmpty() ? "" : "; digests of " + String.join(", ", expected.keySet()) + " match the source")
-                    + (startedWith != null ? " (devices as the guest started here, at the switch to postcopy)" : "")
+                    + (startedWith != null ? " (devices as the guest started here, " + (cpr != null ? "as the load ended)" : "at the switch to postcopy)") : "")
                     + (ranRounds > 0 ? "; the guest ran " + ranRounds + " more rounds here and still follows the rule" : "");
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object()
@@ -170,6 +172,9 @@ final class IncomingCommand implements Callable<Integer> {
                         .put("source_run_state", incoming.sourceRunState() == null ? "unknown" : incoming.sourceRunState().qemuName())
                         .put("rounds_after_resume", ranRounds)
                         .put("postcopy", incoming.postcopyOutcome().map(IncomingCommand::postcopyJson).orElse(new Json.Null()))
+                        .put("resumed_at_epoch_us", g.firstResumed() == null ? new Json.Null()
+                                : Json.of(g.firstResumed().getEpochSecond() * 1_000_000L + g.firstResumed().getNano() / 1_000))
+                        .put("service_served", g.service().map(s -> (Json) Json.of(s.served())).orElse(new Json.Null()))
                         .build()));
             } else {
                 System.out.printf("incoming migration %s in %d ms%n", incoming.status().qemuName(), loadMs);
@@ -177,6 +182,9 @@ final class IncomingCommand implements Callable<Integer> {
                 System.out.println((problem == null ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             System.out.flush();
+            if (cpr != null && expectStdin) {
+                awaitEndOfInput(); // its service serves on until the source has stopped its clients
+            }
             if (server != null) {
                 server.awaitClosed(); // until quit: the guest stays paused until cont, as QEMU's with -S
             }
@@ -237,11 +245,12 @@ final class IncomingCommand implements Callable<Integer> {
     }
 
     /**
-     * Whether the guest starts when the source switches to postcopy (capability postcopy-ram), its device digests
-     * kept as it starts; otherwise it stays paused until verified.
+     * Whether the guest starts at once, its device digests kept as it starts: when the source switches to postcopy
+     * (capability postcopy-ram), and as the new process of a cpr-transfer (its service's clients wait); otherwise it
+     * stays paused until verified.
      */
-    private static boolean startsAtSwitch(MigrationConfig config, DemoGuest g) {
-        if (!config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM)) {
+    private static boolean startsAtOnce(MigrationConfig config, DemoGuest g, boolean cprTransfer) {
+        if (!config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM) && !cprTransfer) {
             return false;
         }
         g.captureDevicesAtNextResume();
@@ -254,9 +263,16 @@ final class IncomingCommand implements Callable<Integer> {
         System.out.flush();
     }
 
-    private static Map<String, String> readDigests() throws Exception {
-        var in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        String line = in.readLine();
+    private final BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+
+    private void awaitEndOfInput() throws java.io.IOException {
+        while (stdin.readLine() != null) {
+            // nothing more is expected; the end is the word
+        }
+    }
+
+    private Map<String, String> readDigests() throws Exception {
+        String line = stdin.readLine();
         var out = new LinkedHashMap<String, String>();
         if (line == null) {
             return out;

@@ -48,9 +48,16 @@ final class SourceRun {
     /** As above, to a main channel and, for cpr-transfer, a cpr channel (QEMU's channels argument). */
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationChannels channels, boolean quiet, LinkCut cut,
                                  int postcopyAtSync) throws MigrationException, MigrationRefusedException, InterruptedException {
+        return migrate(machine, config, channels, quiet, cut, postcopyAtSync, e -> { });
+    }
+
+    /** As above, telling {@code events} the migration's events as they happen (on the migration's thread). */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationChannels channels, boolean quiet, LinkCut cut,
+                                 int postcopyAtSync, java.util.function.Consumer<dev.livemig.migration.MigrationEvent> events)
+            throws MigrationException, MigrationRefusedException, InterruptedException {
         // with postcopy-ram the command line switches by itself once precopy stops converging, unless told when
         boolean postcopy = config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM);
-        try (var controller = MigrationController.builder(machine).config(config)
+        try (var controller = MigrationController.builder(machine).config(config).events(events)
                 .postcopyWhenStuck(postcopy && postcopyAtSync == 0).build()) {
             return follow(controller, config, channels, quiet, cut, postcopy ? postcopyAtSync : 0);
         }

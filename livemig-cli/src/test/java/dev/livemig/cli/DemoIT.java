@@ -124,10 +124,19 @@ class DemoIT {
         assertFalse(postcopy.get("thread_blocktime_ms").orElseThrow().asObject().members().isEmpty(), postcopy.toString());
     }
 
+    /**
+     * The service upgrade: the guest, which also serves TCP clients, is replaced by a new process that maps its memory
+     * and takes over its sockets; the clients, sending requests all along, see no failure and no answer lost or doubled.
+     */
     @Test
-    void inModeCprTransferTheNewProcessMapsTheGuestsMemoryAndOnlyTheDevicesTravel() throws Exception {
-        Json.Obj verdict = demo("--parameter", "mode=cpr-transfer", "--dirty-rate", "32M");
+    void inModeCprTransferANewProcessTakesOverTheMemoryAndTheServiceWithoutAClientNoticing() throws Exception {
+        Json.Obj verdict = demo("--mode", "cpr-transfer", "--dirty-rate", "32M");
         assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        Json.Obj service = verdict.get("service").orElseThrow().asObject();
+        assertEquals(0, service.number("failed"), service.toString());
+        assertTrue(service.number("answered") > 0, service.toString());
+        assertEquals(new Json.Bool(true), service.get("answers_count_every_request_once").orElseThrow(), service.toString());
+        assertTrue(verdict.get("stop_to_running_ms").orElseThrow() instanceof Json.Num, verdict.toString());
         Json.Obj info = verdict.get("query-migrate").orElseThrow().asObject();
         assertEquals("completed", info.string("status"));
         Json.Obj ram = info.get("ram").orElseThrow().asObject();

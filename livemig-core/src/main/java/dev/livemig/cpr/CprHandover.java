@@ -63,7 +63,13 @@ public final class CprHandover {
         List<HandedOver> entries = new ArrayList<>();
         for (DescriptorOwner o : owners) {
             try {
-                entries.addAll(o.handOver());
+                for (HandedOver h : o.handOver()) {
+                    if (h.descriptor() instanceof dev.livemig.linux.SocketDescriptor && !dev.livemig.linux.SocketChannelDescriptor.available()) {
+                        throw new MigrationException("cpr-transfer: " + h.name() + " is a socket, and this JVM does not let"
+                                + " livemig reach a socket's descriptor: start it with " + dev.livemig.linux.SocketChannelDescriptor.OPTION);
+                    }
+                    entries.add(h);
+                }
             } catch (IOException | RuntimeException e) {
                 throw new MigrationException("cpr-transfer: " + o + " could not hand its descriptors over: "
                         + MigrationException.reason(e), e);

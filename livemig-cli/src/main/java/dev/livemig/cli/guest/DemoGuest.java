@@ -32,24 +32,28 @@ public final class DemoGuest implements AutoCloseable {
 
     /** Its RAM anonymous memory. */
     public DemoGuest(long ramBytes, long dirtyBytesPerSecond) {
-        this(ramBytes, dirtyBytesPerSecond, null, true);
+        this(ramBytes, dirtyBytesPerSecond, null, null);
     }
 
     /**
-     * Its RAM a memfd: memory with a descriptor, which cpr-transfer hands to the new process. {@code slowDevice}
-     * false leaves out slowdev, as a guest that cpr-transfer moves must ({@link #overHandedOver}).
+     * Its RAM a memfd: memory with a descriptor, which cpr-transfer hands to the new process. With {@code cprTransfer}
+     * it is the guest cpr-transfer moves ({@link #overHandedOver}): it also runs a {@link CounterService} on loopback
+     * (its sockets go with the RAM), and has no slowdev.
      */
-    public static DemoGuest overMemfd(long ramBytes, long dirtyBytesPerSecond, boolean slowDevice) {
-        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> RamBlock.memfd(arena, RAM_BLOCK, ramBytes), slowDevice);
+    public static DemoGuest overMemfd(long ramBytes, long dirtyBytesPerSecond, boolean cprTransfer) {
+        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> RamBlock.memfd(arena, RAM_BLOCK, ramBytes),
+                cprTransfer ? () -> CounterService.listen(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0)) : null);
     }
 
     /**
-     * The new process of a cpr-transfer: its RAM is the memory the old one handed over, left as it is. It has no
-     * slowdev: cpr modes stop the guest before the destination prepares its devices, so a device that needs 500 ms
-     * of preparation would add them to the downtime (QEMU plans to keep such devices in place across CPR instead).
+     * The new process of a cpr-transfer: its RAM is the memory the old one handed over, left as it is, and its service
+     * continues on the sockets the old one handed over. It has no slowdev: cpr modes stop the guest before the
+     * destination prepares its devices, so a device that needs 500 ms of preparation would add them to the downtime
+     * (QEMU plans to keep such devices in place across CPR instead).
      */
     public static DemoGuest overHandedOver(dev.livemig.cpr.CprIncoming cpr, long ramBytes, long dirtyBytesPerSecond) {
-        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> cpr.ramBlock(arena, RAM_BLOCK, ramBytes), false);
+        return new DemoGuest(ramBytes, dirtyBytesPerSecond, arena -> cpr.ramBlock(arena, RAM_BLOCK, ramBytes),
+                () -> CounterService.takeOver(cpr));
     }
 
     /** Makes the RAM block in the arena it lives in. */
@@ -57,7 +61,16 @@ public final class DemoGuest implements AutoCloseable {
         RamBlock in(java.lang.foreign.Arena arena) throws java.io.IOException;
     }
 
-    private DemoGuest(long ramBytes, long dirtyBytesPerSecond, RamOf ramOf, boolean withSlowDevice) {
+    /** Makes the guest's service. */
+    private interface ServiceOf {
+        CounterService make() throws java.io.IOException;
+    }
+
+    private final CounterService service; // cpr-transfer's guest only
+    private volatile java.time.Instant firstResumed;
+
+    /** {@code serviceOf} null: no service, and slowdev; otherwise the service, and no slowdev (cpr-transfer's guest). */
+    private DemoGuest(long ramBytes, long dirtyBytesPerSecond, RamOf ramOf, ServiceOf serviceOf) {
         var builder = Machine.builder(MACHINE_TYPE);
         this.ramArena = ramOf == null ? null : java.lang.foreign.Arena.ofShared();
         if (ramOf == null) {
@@ -71,16 +84,26 @@ public final class DemoGuest implements AutoCloseable {
             }
         }
         PageSweeper[] cpu = new PageSweeper[1];
+        CounterService[] net = new CounterService[1];
         builder.hooks(new Machine.RunStateHooks() {
             @Override
             public void pause() {
                 cpu[0].pause();
+                if (net[0] != null) {
+                    net[0].pause();
+                }
             }
 
             @Override
             public void resume() {
                 captureDevicesOnce();
+                if (firstResumed == null) {
+                    firstResumed = java.time.Instant.now();
+                }
                 cpu[0].resume();
+                if (net[0] != null) {
+                    net[0].resume();
+                }
             }
         });
         this.machine = builder.build();
@@ -91,12 +114,35 @@ public final class DemoGuest implements AutoCloseable {
         });
         cpu[0] = sweeper;
         dev.livemig.savevm.StandardSections.of(machine); // "ram" first, as in QEMU
-        if (withSlowDevice) {
+        try {
+            this.service = serviceOf == null ? null : serviceOf.make();
+        } catch (java.io.IOException e) {
+            machine.close();
+            if (ramArena != null) {
+                ramArena.close();
+            }
+            throw new java.io.UncheckedIOException(e);
+        }
+        net[0] = service;
+        if (service == null) {
             machine.devices().registerLive(SlowLoadDevice.IDSTR, 0, 1, slowDevice);
         }
         machine.devices().register("cpu", 0, PageSweeper.DESCRIPTION, sweeper);
         machine.devices().register("console", 0, ConsoleDevice.DESCRIPTION, console);
         machine.devices().register("counter", 0, CounterDevice.DESCRIPTION, counter);
+        if (service != null) {
+            machine.devices().register(CounterService.IDSTR, 0, CounterService.DESCRIPTION, service);
+        }
+    }
+
+    /** The guest's network service (cpr-transfer's guest), if it runs one. */
+    public java.util.Optional<CounterService> service() {
+        return java.util.Optional.ofNullable(service);
+    }
+
+    /** When the guest first ran in this process (null before): with the source's stop, a cpr-transfer's pause. */
+    public java.time.Instant firstResumed() {
+        return firstResumed;
     }
 
     private volatile boolean captureAtResume;
@@ -213,6 +259,16 @@ public final class DemoGuest implements AutoCloseable {
      * the moment the migration completes, and a sweep read page by page while it moves breaks the rule by itself.
      */
     public Reading read() throws MigrationException {
+        if (service != null && machine.runState().isRunning()) {
+            // a running service stays up: only the sweeping CPU holds still while RAM is read (a second or more
+            // for gigabytes, which its clients would otherwise wait out); the service's own digest moves meanwhile
+            sweeper.pause();
+            try {
+                return new Reading(SweepVerifier.check(machine.ramBlock(RAM_BLOCK).orElseThrow()), digests());
+            } finally {
+                sweeper.resume();
+            }
+        }
         return machine.whilePaused(() -> new Reading(SweepVerifier.check(machine.ramBlock(RAM_BLOCK).orElseThrow()), digests()));
     }
 
@@ -233,6 +289,9 @@ public final class DemoGuest implements AutoCloseable {
     @Override
     public void close() {
         sweeper.stop();
+        if (service != null) {
+            service.close();
+        }
         machine.close();
         if (ramArena != null) {
             ramArena.close();
