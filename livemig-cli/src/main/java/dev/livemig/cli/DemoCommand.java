@@ -149,16 +149,20 @@ final class DemoCommand implements Callable<Integer> {
                     stopped[0] = java.time.Instant.now();
                 }
             });
-            Map<String, String> digests = g.digests();
             if (cprTransfer && dest != null && info.status() == MigrationStatus.COMPLETED) {
                 dest.nextLine(); // where it listened on the main channel, once it had the memory
             }
+            ServiceClients.Report report = null;
+            if (clients != null) {
+                Thread.sleep(SERVICE_AFTER_SWITCH_MS); // the clients talk to the new process for a while
+                report = clients.stop(); // before either side reads its RAM, which would slow their answers
+            }
+            Map<String, String> digests = g.digests();
             if (dest == null && info.status() == MigrationStatus.COMPLETED) {
                 dest = LivemigProcess.start(concat("file:" + file, common));
                 dest.nextLine(); // where it reads from
             }
             Json.Obj verdict;
-            ServiceClients.Report report = null;
             if (dest == null) {
                 verdict = Json.object().put("verified", false).put("verification", "migration " + info.status().qemuName()
                         + ": " + info.errorDesc()).build();
@@ -166,16 +170,9 @@ final class DemoCommand implements Callable<Integer> {
                 try (LivemigProcess d = dest) {
                     var line = Json.object();
                     digests.forEach(line::put);
-                    d.sendLine(JsonWriter.compact(line.build()));
+                    d.send(JsonWriter.compact(line.build()));
                     verdict = d.nextLine();
-                    if (clients != null) {
-                        report = clients.stop(); // while the new process still serves
-                    }
-                    d.closeInput();
                 }
-            }
-            if (clients != null && report == null) {
-                report = clients.stop();
             }
             Double stopToRunningMs = stopped[0] == null || !(verdict.get("resumed_at_epoch_us").orElse(null) instanceof Json.Num)
                     ? null : (verdict.number("resumed_at_epoch_us") - (stopped[0].getEpochSecond() * 1_000_000L
@@ -236,6 +233,7 @@ final class DemoCommand implements Callable<Integer> {
     /** The service's load: a few clients, each a request per millisecond or so. */
     static final int SERVICE_CLIENTS = 4;
     static final long SERVICE_PAUSE_MICROS = 1_000;
+    static final long SERVICE_AFTER_SWITCH_MS = 500;
 
     private static Json serviceJson(ServiceClients.Report r) {
         return Json.object().put("clients", r.clients()).put("answered", r.answered()).put("failed", r.failed())

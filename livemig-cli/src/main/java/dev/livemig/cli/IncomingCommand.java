@@ -121,15 +121,15 @@ final class IncomingCommand implements Callable<Integer> {
             long loadMs = (System.nanoTime() - t0) / 1_000_000;
             String problem = incoming.status() == MigrationStatus.COMPLETED ? null : "migration " + incoming.status().qemuName()
                     + (incoming.error() == null ? "" : ": " + incoming.error());
+            Map<String, String> expected = new LinkedHashMap<>(expect);
+            if (expectStdin) { // first: reading gigabytes here would slow the source's own reading and its clients
+                expected.putAll(readDigests());
+            }
             Map<String, String> loaded = Map.of();
             if (problem == null) {
                 DemoGuest.Reading reading = g.read(); // one still instant, even if a QMP cont came first
                 loaded = reading.digests();
                 problem = reading.sweepProblem();
-            }
-            Map<String, String> expected = new LinkedHashMap<>(expect);
-            if (expectStdin) { // before the guest runs on here: after a cpr-transfer the source reads this very memory
-                expected.putAll(readDigests());
             }
             long ranRounds = 0;
             if (problem == null && incoming.sourceRunState().isRunning() && runAfterMs > 0) {
@@ -182,9 +182,6 @@ final class IncomingCommand implements Callable<Integer> {
                 System.out.println((problem == null ? "verified: " : "VERIFICATION FAILED: ") + verification);
             }
             System.out.flush();
-            if (cpr != null && expectStdin) {
-                awaitEndOfInput(); // its service serves on until the source has stopped its clients
-            }
             if (server != null) {
                 server.awaitClosed(); // until quit: the guest stays paused until cont, as QEMU's with -S
             }
@@ -264,12 +261,6 @@ final class IncomingCommand implements Callable<Integer> {
     }
 
     private final BufferedReader stdin = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-
-    private void awaitEndOfInput() throws java.io.IOException {
-        while (stdin.readLine() != null) {
-            // nothing more is expected; the end is the word
-        }
-    }
 
     private Map<String, String> readDigests() throws Exception {
         String line = stdin.readLine();

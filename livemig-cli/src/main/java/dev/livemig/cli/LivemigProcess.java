@@ -135,22 +135,6 @@ final class LivemigProcess implements AutoCloseable {
         }
     }
 
-    /** Sends one line on the destination's stdin and keeps it open (see {@link #closeInput}). */
-    void sendLine(String line) throws IOException {
-        OutputStream in = process.getOutputStream();
-        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-        in.flush();
-    }
-
-    /** Closes the destination's stdin: the end a destination waiting for it sees. */
-    void closeInput() {
-        try {
-            process.getOutputStream().close();
-        } catch (IOException e) {
-            // it has ended already
-        }
-    }
-
     /** Sends one line on the destination's stdin and closes it. */
     void send(String line) throws IOException {
         OutputStream in = process.getOutputStream();

@@ -117,7 +117,7 @@ public final class QemuPostcopyBench {
     }
 
     /** Waits until the boot sector sweeps: the first page's counter moves between two reads (the BIOS leaves it). */
-    private static void awaitSweeping(QemuProcess q) throws IOException, InterruptedException {
+    static void awaitSweeping(QemuProcess q) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         byte last = q.readGuestMemory(SweeperBootSector.START, 1)[0];
         while (true) {
