@@ -64,6 +64,9 @@ final class AnalyzeCommand implements Callable<Integer> {
         }
         Path stream = file.equals("-") ? fromStdin() : Path.of(file);
         try {
+            if (dev.livemig.analyze.CprStateDump.isCprState(stream)) {
+                return cprState(stream, out);
+            }
             if (verify) {
                 try {
                     StreamDump.state(stream, false, multifd, ceiling);
@@ -95,6 +98,27 @@ final class AnalyzeCommand implements Callable<Integer> {
                 Files.deleteIfExists(stream);
             }
         }
+    }
+
+    /** A CPR state rather than a migration stream: its fd list (state or --verify; nothing else applies). */
+    private int cprState(Path stream, java.io.PrintWriter out) throws IOException, MigrationException {
+        if (verify) {
+            try {
+                dev.livemig.analyze.CprStateDump.dump(stream);
+                out.println(JsonWriter.compact(Json.object().put("verdict", "ok").put("file", file).put("kind", "cpr state").build()));
+                return 0;
+            } catch (MigrationException e) {
+                out.println(JsonWriter.compact(Json.object().put("verdict", "malformed").put("file", file)
+                        .put("kind", "cpr state").put("error", e.getMessage()).build()));
+                return 1;
+            }
+        }
+        if (memory || extract || stats || !dump.equals("state") || !multifd.isEmpty()) {
+            throw new MigrationException(file + " is a CPR state (QCPR): it has a list of descriptors to dump (-d state,"
+                    + " --verify), no RAM, description or sections");
+        }
+        out.println(JsonWriter.pretty(dev.livemig.analyze.CprStateDump.dump(stream), 4));
+        return 0;
     }
 
     private static Path fromStdin() throws IOException {

@@ -56,6 +56,38 @@ class AnalyzeCommandTest {
         assertTrue(sections < stats.number("stream-bytes") && sections > stats.number("stream-bytes") / 2, run.out());
     }
 
+    /** A CPR state (QEMU's cpr channel, captured): its descriptors by name and id; a cut one is refused at its offset. */
+    @Test
+    void readsACprStateAndItsNamedDescriptors() throws Exception {
+        var bytes = new java.io.ByteArrayOutputStream();
+        bytes.writeBytes(java.nio.ByteBuffer.allocate(8).putInt(0x51435052).putInt(1).array());
+        for (String name : new String[]{"pc.ram", "pc.bios"}) {
+            byte[] n = (name + "\0").getBytes(StandardCharsets.UTF_8);
+            bytes.write(1);
+            bytes.writeBytes(java.nio.ByteBuffer.allocate(4).putInt(n.length).array());
+            bytes.writeBytes(n);
+            bytes.writeBytes(java.nio.ByteBuffer.allocate(4).putInt(0).array());
+            bytes.write(' ');
+        }
+        bytes.write(0);
+        Path state = Files.write(dir.resolve("cpr.state"), bytes.toByteArray());
+        var run = CliRun.of("analyze", "-f", state.toString());
+        assertEquals(0, run.status(), run.err());
+        Json.Obj dump = JsonParser.parse(run.out()).asObject();
+        assertEquals("QCPR", dump.string("magic"));
+        assertEquals(java.util.List.of("pc.ram", "pc.bios"), dump.get("fds").orElseThrow().asArray().stream()
+                .map(f -> f.asObject().string("name")).toList());
+        Path cut = Files.write(dir.resolve("cut.state"), java.util.Arrays.copyOf(bytes.toByteArray(), 20));
+        var verify = CliRun.of("analyze", "-f", cut.toString(), "--verify");
+        assertEquals(1, verify.status(), verify.out());
+        Json.Obj verdict = JsonParser.parse(verify.out()).asObject();
+        assertEquals("malformed", verdict.string("verdict"));
+        assertTrue(verdict.string("error").contains("section=cpr state"), verdict.toString());
+        var memory = CliRun.of("analyze", "-f", state.toString(), "-m");
+        assertNotEquals(0, memory.status());
+        assertTrue(memory.err().contains("is a CPR state (QCPR)"), memory.err());
+    }
+
     @Test
     void verifyGivesAVerdictAndAnExitStatus() throws Exception {
         var ok = CliRun.of("analyze", "-f", stream("pc").toString(), "--verify");

@@ -25,12 +25,18 @@ public final class CprStateReader {
     public static final int MAX_ENTRIES = 1024;
     /** Longest name with its NUL (QEMU's names are RAM block and object ids). */
     public static final int MAX_NAME = 4096;
+    private static final String SECTION = "cpr state";
 
     private CprStateReader() {
     }
 
     /** Reads the state from {@code channel} up to its end. */
     public static CprState receive(UnixSocket channel) throws MigrationException {
+        return receive(channel, java.io.OutputStream.nullOutputStream());
+    }
+
+    /** As above, writing the bytes that came to {@code capture} as well (what {@code livemig analyze} reads). */
+    public static CprState receive(UnixSocket channel, java.io.OutputStream capture) throws MigrationException {
         byte[] chunk = new byte[64 << 10];
         var bytes = new java.io.ByteArrayOutputStream();
         Map<Long, ReceivedDescriptor> at = new HashMap<>();
@@ -65,7 +71,73 @@ public final class CprStateReader {
             at.values().forEach(ReceivedDescriptor::close);
             throw e;
         }
-        return parse(bytes.toByteArray(), at);
+        byte[] all = bytes.toByteArray();
+        try {
+            capture.write(all);
+        } catch (IOException e) {
+            at.values().forEach(ReceivedDescriptor::close);
+            throw new MigrationException("cpr state: writing its capture failed: " + MigrationException.reason(e), e);
+        }
+        return parse(all, at);
+    }
+
+    /** One entry of the fd list as the bytes give it: its name, id, and the offset of its fd field's byte. */
+    public record Field(String name, int id, long fdAt) {
+    }
+
+    /**
+     * The grammar alone: magic, version and the fd list, each entry's fd field a byte (a capture of the bytes, or
+     * {@code livemig analyze}, has no descriptors). Bounded and refused with offsets as {@link #parse} is.
+     */
+    public static List<Field> fields(byte[] bytes) throws MigrationException {
+        StreamReader in = StreamReader.of(bytes);
+        in.section(SECTION);
+        long at = in.offset();
+        int magic = in.be32();
+        if (magic != CprState.MAGIC) {
+            throw in.errorAt(at, "Not a migration stream (bad magic " + Integer.toHexString(magic) + ")");
+        }
+        at = in.offset();
+        int version = in.be32();
+        if (version != CprState.VERSION) {
+            throw in.errorAt(at, "Unsupported migration stream version " + version);
+        }
+        List<Field> fields = new ArrayList<>();
+        while (true) {
+            at = in.offset();
+            int more = in.u8();
+            if (more == 0) {
+                break;
+            }
+            if (more != 1) {
+                throw in.errorAt(at, "cpr fd list: element marker " + more + " (1 or 0)");
+            }
+            if (fields.size() == MAX_ENTRIES) {
+                throw in.errorAt(at, "cpr fd list longer than " + MAX_ENTRIES + " entries");
+            }
+            long lengthAt = in.offset();
+            long length = in.be32u();
+            if (length < 2 || length > MAX_NAME) {
+                throw in.errorAt(lengthAt, "cpr fd name length " + length + " (2.." + MAX_NAME + ", with its NUL)");
+            }
+            byte[] raw = in.bytes((int) length);
+            if (raw[raw.length - 1] != 0) {
+                throw in.errorAt(lengthAt, "cpr fd name without its terminating NUL");
+            }
+            String name = new String(raw, 0, raw.length - 1, StandardCharsets.UTF_8);
+            int id = in.be32();
+            long fdAt = in.offset();
+            int marker = in.u8();
+            if (marker != (CprState.FD_MARKER & 0xff)) {
+                throw in.errorAt(fdAt, "fd field of " + MigrationException.quote(name) + " is byte 0x"
+                        + Integer.toHexString(marker) + ", not the space QEMU sends");
+            }
+            fields.add(new Field(name, id, fdAt));
+        }
+        if (!in.atEnd()) {
+            throw in.errorAt(in.offset(), "bytes after the cpr fd list");
+        }
+        return fields;
     }
 
     /**
@@ -76,60 +148,17 @@ public final class CprStateReader {
         Map<Long, ReceivedDescriptor> left = new HashMap<>(descriptorsAt);
         List<CprState.Fd> fds = new ArrayList<>();
         try {
-            StreamReader in = StreamReader.of(bytes);
-            in.section("cpr state");
-            long at = in.offset();
-            int magic = in.be32();
-            if (magic != CprState.MAGIC) {
-                throw in.errorAt(at, "Not a migration stream (bad magic " + Integer.toHexString(magic) + ")");
-            }
-            at = in.offset();
-            int version = in.be32();
-            if (version != CprState.VERSION) {
-                throw in.errorAt(at, "Unsupported migration stream version " + version);
-            }
-            while (true) {
-                at = in.offset();
-                int more = in.u8();
-                if (more == 0) {
-                    break;
-                }
-                if (more != 1) {
-                    throw in.errorAt(at, "cpr fd list: element marker " + more + " (1 or 0)");
-                }
-                if (fds.size() == MAX_ENTRIES) {
-                    throw in.errorAt(at, "cpr fd list longer than " + MAX_ENTRIES + " entries");
-                }
-                long lengthAt = in.offset();
-                long length = in.be32u();
-                if (length < 2 || length > MAX_NAME) {
-                    throw in.errorAt(lengthAt, "cpr fd name length " + length + " (2.." + MAX_NAME + ", with its NUL)");
-                }
-                byte[] raw = in.bytes((int) length);
-                if (raw[raw.length - 1] != 0) {
-                    throw in.errorAt(lengthAt, "cpr fd name without its terminating NUL");
-                }
-                String name = new String(raw, 0, raw.length - 1, StandardCharsets.UTF_8);
-                int id = in.be32();
-                long fdAt = in.offset();
-                int marker = in.u8();
-                ReceivedDescriptor d = left.remove(fdAt);
+            for (Field f : fields(bytes)) {
+                ReceivedDescriptor d = left.remove(f.fdAt());
                 if (d == null) {
-                    throw in.errorAt(fdAt, "no descriptor came with the fd field of " + MigrationException.quote(name)
-                            + " id " + id);
+                    throw new MigrationException("no descriptor came with the fd field of " + MigrationException.quote(f.name())
+                            + " id " + f.id(), SECTION, f.fdAt(), null);
                 }
-                fds.add(new CprState.Fd(name, id, d));
-                if (marker != (CprState.FD_MARKER & 0xff)) {
-                    throw in.errorAt(fdAt, "fd field of " + MigrationException.quote(name) + " is byte 0x"
-                            + Integer.toHexString(marker) + ", not the space QEMU sends");
-                }
-            }
-            if (!in.atEnd()) {
-                throw in.errorAt(in.offset(), "bytes after the cpr fd list");
+                fds.add(new CprState.Fd(f.name(), f.id(), d));
             }
             if (!left.isEmpty()) {
-                throw in.errorAt(left.keySet().stream().min(Long::compare).orElseThrow(),
-                        left.size() + " descriptor(s) that no fd field claims");
+                long first = left.keySet().stream().min(Long::compare).orElseThrow();
+                throw new MigrationException(left.size() + " descriptor(s) that no fd field claims", SECTION, first, null);
             }
             return new CprState(fds);
         } catch (MigrationException | RuntimeException e) {

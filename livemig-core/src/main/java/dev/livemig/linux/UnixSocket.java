@@ -32,6 +32,7 @@ public final class UnixSocket implements AutoCloseable {
     private static final int MSG_NOSIGNAL = 0x4000;
     private static final int MSG_CTRUNC = 0x8;
     private static final int MSG_CMSG_CLOEXEC = 0x40000000;
+    private static final int EAGAIN = 11;
     /** sizeof(struct sockaddr_un): sa_family_t + char sun_path[108]. */
     private static final int SOCKADDR_UN_BYTES = 110;
     private static final int MAX_PATH_BYTES = 107;
@@ -306,6 +307,47 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads a Java unix socket channel's input with recvmsg, so that descriptors sent with it (SCM_RIGHTS, as QMP's
+     * getfd expects them) are not lost: each comes to {@code received}, owned there. Writing stays the channel's.
+     * Needs {@link SocketChannelDescriptor#OPTION}.
+     */
+    public static java.nio.channels.ReadableByteChannel receivingFrom(java.nio.channels.SocketChannel channel,
+                                                                      java.util.function.Consumer<ReceivedDescriptor> received) {
+        int fd = SocketChannelDescriptor.of(channel);
+        return new java.nio.channels.ReadableByteChannel() {
+            @Override
+            public int read(java.nio.ByteBuffer dst) throws IOException {
+                if (!channel.isOpen()) {
+                    throw new java.nio.channels.ClosedChannelException();
+                }
+                int want = Math.min(dst.remaining(), 64 << 10);
+                try (Arena a = Arena.ofConfined()) {
+                    MemorySegment control = a.allocate(controlSpace(MAX_DESCRIPTORS), 8);
+                    MemorySegment data = a.allocate(Math.max(1, want));
+                    MemorySegment header = message(a, data.asSlice(0, want), control);
+                    long n = invokeMessage("recvmsg", RECVMSG, fd, header, MSG_CMSG_CLOEXEC);
+                    descriptorsIn(header, control).forEach(received);
+                    if (n == 0) {
+                        return want == 0 ? 0 : -1;
+                    }
+                    dst.put(data.asSlice(0, n).asByteBuffer());
+                    return (int) n;
+                }
+            }
+
+            @Override
+            public boolean isOpen() {
+                return channel.isOpen();
+            }
+
+            @Override
+            public void close() throws IOException {
+                channel.close();
+            }
+        };
+    }
+
     /** The SCM_RIGHTS descriptors a received message header's control data holds (owned by the caller now). */
     private static List<ReceivedDescriptor> descriptorsIn(MemorySegment header, MemorySegment control) {
         var received = new ArrayList<ReceivedDescriptor>();
@@ -344,15 +386,26 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     private long invokeMessage(String what, MethodHandle call, MemorySegment header, int flags) throws IOException {
+        return invokeMessage(what, call, fd.fd(), header, flags);
+    }
+
+    /** sendmsg/recvmsg on {@code fd}, again after EINTR; a descriptor in non-blocking mode waits for input (poll). */
+    private static long invokeMessage(String what, MethodHandle call, int fd, MemorySegment header, int flags) throws IOException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment state = a.allocate(Linker.Option.captureStateLayout());
             while (true) {
-                long n = (long) call.invokeExact(state, fd.fd(), header, flags);
+                long n = (long) call.invokeExact(state, fd, header, flags);
                 if (n >= 0) {
                     return n;
                 }
                 int errno = errno(state);
-                if (errno != Libc.EINTR) {
+                if (errno == EAGAIN && call == RECVMSG) {
+                    try {
+                        Libc.pollIn("unix socket", fd, -1); // the JDK set it non-blocking for a virtual thread
+                    } catch (NativeCallException e) {
+                        throw new IOException(e.getMessage(), e);
+                    }
+                } else if (errno != Libc.EINTR) {
                     throw nativeFailure(what, errno);
                 }
             }

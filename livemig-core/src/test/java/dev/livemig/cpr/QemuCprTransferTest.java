@@ -61,6 +61,12 @@ class QemuCprTransferTest {
             }
         }
         assertTrue(Files.size(stream) < 1 << 20, "the main stream carries no page: " + Files.size(stream));
+        // livemig analyze of QEMU's CPR state as it came (its descriptors aside): the blocks it handed over
+        Path cprCapture = stream.resolveSibling(stream.getFileName() + ".cpr");
+        assertTrue(dev.livemig.analyze.CprStateDump.isCprState(cprCapture));
+        Json.Obj cprDump = dev.livemig.analyze.CprStateDump.dump(cprCapture);
+        assertTrue(cprDump.get("fds").orElseThrow().asArray().stream().anyMatch(f -> f.asObject().string("name").equals("pc.ram")
+                && f.asObject().number("id") == 0), cprDump.toString());
         Json.Obj stats = dev.livemig.analyze.StreamDump.stats(stream);
         Json.Obj ram = stats.get("ram").orElseThrow().asObject();
         assertTrue(ram.members().stream().allMatch(m -> m.value().asObject().number("normal-pages") == 0), stats.toString());
@@ -135,8 +141,9 @@ class QemuCprTransferTest {
             q.qmp().execute("migrate", Json.object().put("channels", new Json.Arr(List.of(
                     channel("main", mainPath), channel("cpr", cprPath)))).build());
             CprState state;
-            try (UnixSocket cpr = cprListener.accept(20_000)) {
-                state = CprStateReader.receive(cpr);
+            try (UnixSocket cpr = cprListener.accept(20_000);
+                 var capture = Files.newOutputStream(stream.resolveSibling(stream.getFileName() + ".cpr"))) {
+                state = CprStateReader.receive(cpr, capture);
             } // closing it is QEMU's cue: the new process listens on the main channel now
             try (var main = mainListener.accept(); var out = FileChannel.open(stream, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
                 out.transferFrom(main, 0, Long.MAX_VALUE);
