@@ -164,6 +164,14 @@ public final class Migration implements AutoCloseable {
         this.postcopyWhenStuck = on;
     }
 
+    /** fd:NAME: the socket a QMP client passed, adopted as the main channel (null for any other transport). */
+    private MigrationChannel adopted;
+
+    /** For {@code migrate fd:NAME}: the main channel is this one, already connected; set before {@link #start}. */
+    void mainChannel(MigrationChannel connected) {
+        this.adopted = connected;
+    }
+
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     void start(MigrationUri uri) throws MigrationException {
         start(uri, null);
@@ -406,7 +414,7 @@ public final class Migration implements AutoCloseable {
                     throw new Cancelled(); // the new process maps the memory and listens: only then the main channel
                 }
             }
-            channel = Transports.connect(uri);
+            channel = adopted != null ? adopted : Transports.connect(uri);
             if (cancelRequested) {
                 throw new Cancelled();
             }

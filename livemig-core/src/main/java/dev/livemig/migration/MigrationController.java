@@ -50,6 +50,7 @@ public final class MigrationController implements AutoCloseable {
     private final MigrationUri incomingUri;
     private final HandshakeGate gate;
     private dev.livemig.cpr.CprIncoming cprIncoming; // guarded by lock; taken by the one incoming migration
+    private final NamedDescriptors namedDescriptors = new NamedDescriptors();
     private final CompletableFuture<IncomingMigration> incomingStarted = new CompletableFuture<>();
     private volatile boolean autostart;
     private final boolean postcopyWhenStuck;
@@ -395,15 +396,13 @@ public final class MigrationController implements AutoCloseable {
      */
     public Migration migrate(dev.livemig.transport.MigrationChannels channels) throws MigrationRefusedException {
         synchronized (lock) {
-            Migration m = next();
-            try {
-                m.start(channels.main(), channels.cpr().orElse(null));
-            } catch (MigrationException e) {
-                throw new MigrationRefusedException(e.getMessage());
-            }
-            migration = m;
-            return m;
+            return start(next(), channels.main(), channels.cpr().orElse(null));
         }
+    }
+
+    /** The descriptors QMP clients passed and named with getfd, which {@code migrate fd:NAME} takes. */
+    public NamedDescriptors namedDescriptors() {
+        return namedDescriptors;
     }
 
     /** {@link #migrate(String)} to a parsed URI. */
@@ -436,9 +435,26 @@ public final class MigrationController implements AutoCloseable {
     }
 
     private Migration start(Migration m, MigrationUri target) throws MigrationRefusedException {
+        return start(m, target, null);
+    }
+
+    /** Starts {@code m}; fd:NAME takes the named descriptor now, as QEMU's migrate does (a refused start closes it). */
+    private Migration start(Migration m, MigrationUri target, MigrationUri cpr) throws MigrationRefusedException {
+        dev.livemig.transport.MigrationChannel adopted = null;
         try {
-            m.start(target);
+            if (target instanceof MigrationUri.Fd fd) {
+                var descriptor = namedDescriptors.take(fd.name()).orElseThrow(() -> new MigrationException(
+                        "File descriptor named '" + fd.name() + "' has not been found"));
+                try {
+                    adopted = dev.livemig.transport.Transports.adopt(descriptor, fd);
+                } finally {
+                    descriptor.close(); // taken by the channel, or refused: closed either way
+                }
+                m.mainChannel(adopted);
+            }
+            m.start(target, cpr);
         } catch (MigrationException e) {
+            dev.livemig.transport.MigrationChannel.closeQuietly(adopted);
             throw new MigrationRefusedException(e.getMessage());
         }
         migration = m;
@@ -640,6 +656,7 @@ public final class MigrationController implements AutoCloseable {
             in = incoming;
         }
         dirtyRate.close();
+        namedDescriptors.close();
         incomingStarted.completeExceptionally(new MigrationException("the controller closed before the incoming migration started"));
         try {
             if (in != null && !in.status().isFinal()) {

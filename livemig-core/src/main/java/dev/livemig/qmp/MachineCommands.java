@@ -103,6 +103,8 @@ final class MachineCommands {
                 new QmpCommand("calc-dirty-rate", List.of(required("calc-time", QmpCommand.Type.INT),
                         optional("sample-pages", QmpCommand.Type.INT), optional("mode", QmpCommand.Type.STRING)), this::calcDirtyRate),
                 QmpCommand.of("query-dirty-rate", a -> controller.dirtyRate().toJson()),
+                new QmpCommand("getfd", List.of(required("fdname", QmpCommand.Type.STRING)), this::getfd),
+                new QmpCommand("closefd", List.of(required("fdname", QmpCommand.Type.STRING)), this::closefd),
                 QmpCommand.of("quit", a -> quit())));
         return List.copyOf(t);
     }
@@ -258,6 +260,34 @@ final class MachineCommands {
             controller.migrate(args.string("uri"));
         } catch (MigrationRefusedException e) {
             throw refused(e);
+        }
+        return empty();
+    }
+
+    /**
+     * QEMU's getfd: files the descriptor the client passed with this command (SCM_RIGHTS on the unix socket) under
+     * {@code fdname}, replacing one of that name; {@code migrate fd:NAME} takes it.
+     */
+    private Json getfd(Json.Obj args) throws QmpException {
+        String name = args.string("fdname");
+        PassedDescriptors passed = PassedDescriptors.SESSION.isBound() ? PassedDescriptors.SESSION.get() : null;
+        var descriptor = passed == null ? java.util.Optional.<dev.livemig.linux.ReceivedDescriptor>empty() : passed.take();
+        if (descriptor.isEmpty()) {
+            throw QmpException.generic("No file descriptor supplied via SCM_RIGHTS");
+        }
+        if (!name.isEmpty() && Character.isDigit(name.charAt(0))) {
+            descriptor.get().close(); // taken, then refused, as QEMU does
+            throw QmpException.generic("Parameter 'fdname' expects a name not starting with a digit");
+        }
+        controller.namedDescriptors().put(name, descriptor.get());
+        return empty();
+    }
+
+    /** QEMU's closefd. */
+    private Json closefd(Json.Obj args) throws QmpException {
+        String name = args.string("fdname");
+        if (!controller.namedDescriptors().close(name)) {
+            throw QmpException.generic("File descriptor named '" + name + "' not found");
         }
         return empty();
     }

@@ -319,9 +319,12 @@ public final class QmpServer implements AutoCloseable {
                     refuse(client, name, "too many QMP clients: limit=" + limits.maxClients());
                     continue;
                 }
-                var session = new QmpSession(client, this, dispatcher, limits, inputBudget, name);
+                // a unix client may pass descriptors (getfd): read with recvmsg, which blocks in native code, so
+                // on a platform thread (a virtual one would pin a carrier while it waits)
+                boolean receives = kind.equals("unix") && dev.livemig.linux.SocketChannelDescriptor.available();
+                var session = new QmpSession(client, this, dispatcher, limits, inputBudget, name, receives);
                 sessions.add(session);
-                Thread t = Thread.ofVirtual().name(name).unstarted(session);
+                Thread t = (receives ? Thread.ofPlatform().daemon() : Thread.ofVirtual()).name(name).unstarted(session);
                 clientThreads.add(t);
                 t.start();
                 if (closing.get()) {

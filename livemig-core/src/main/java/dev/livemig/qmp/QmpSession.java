@@ -32,8 +32,17 @@ final class QmpSession implements Runnable {
     private final AtomicBoolean dropped = new AtomicBoolean();
     private volatile boolean negotiated;
 
+    /** What the client passed with its messages (unix sockets only), for getfd. */
+    private final PassedDescriptors passed = new PassedDescriptors();
+    private final boolean receivesDescriptors;
+
+    /**
+     * {@code receivesDescriptors}: the client is on a unix socket, whose messages may carry descriptors (SCM_RIGHTS):
+     * the session then reads with recvmsg, and must run on a platform thread (it blocks in native code).
+     */
     QmpSession(SocketChannel channel, QmpServer server, QmpDispatcher dispatcher, QmpLimits limits, ByteBudget inputBudget,
-               String name) {
+               String name, boolean receivesDescriptors) {
+        this.receivesDescriptors = receivesDescriptors;
         this.channel = channel;
         this.server = server;
         this.dispatcher = dispatcher;
@@ -47,12 +56,15 @@ final class QmpSession implements Runnable {
     @Override
     public void run() {
         writer.start();
-        var framer = new MessageFramer(channel, limits.maxMessageBytes(), inputBudget);
+        var framer = new MessageFramer(receivesDescriptors ? dev.livemig.linux.UnixSocket.receivingFrom(channel, passed::arrived)
+                : channel, limits.maxMessageBytes(), inputBudget);
         try {
             send(line(server.greeting()));
             byte[] text;
             while ((text = nextMessage(framer)) != null) {
-                QmpDispatcher.Reply reply = dispatcher.dispatch(text, negotiated);
+                byte[] message = text;
+                QmpDispatcher.Reply reply = ScopedValue.where(PassedDescriptors.SESSION, passed)
+                        .call(() -> dispatcher.dispatch(message, negotiated));
                 negotiated = reply.negotiated();
                 send(line(reply.response()));
                 if (server.quitRequestedBy(Thread.currentThread())) {
@@ -69,6 +81,7 @@ final class QmpSession implements Runnable {
         } finally {
             framer.release();
             close();
+            passed.close();
             server.forget(this);
         }
     }
@@ -149,6 +162,9 @@ final class QmpSession implements Runnable {
         try {
             if (channel.isConnected()) {
                 channel.shutdownOutput();
+                if (receivesDescriptors) {
+                    channel.shutdownInput(); // wakes the reader blocked in recvmsg, which the close alone would not
+                }
             }
         } catch (IOException e) {
             // already broken: the close below is all there is to do

@@ -6,7 +6,7 @@ import java.nio.file.Path;
 
 /**
  * A migration address in QEMU's URI syntax (§15.4): {@code tcp:HOST:PORT} (IPv6 hosts in brackets),
- * {@code unix:PATH}, {@code exec:COMMAND} (run through /bin/sh), {@code file:PATH[,offset=N]}.
+ * {@code unix:PATH}, {@code exec:COMMAND} (run through /bin/sh), {@code file:PATH[,offset=N]}, {@code fd:NAME}.
  */
 public sealed interface MigrationUri {
 
@@ -46,6 +46,17 @@ public sealed interface MigrationUri {
     }
 
     /**
+     * {@code fd:NAME}: a connected socket a QMP client passed with {@code getfd} under NAME (QEMU's fd transport); the
+     * migration controller takes it out of its list when the migration starts.
+     */
+    record Fd(String name) implements MigrationUri {
+        @Override
+        public String toString() {
+            return "fd:" + name;
+        }
+    }
+
+    /**
      * Parses a URI in QEMU's syntax.
      *
      * @throws MigrationException if it is malformed (no scheme, no path, a bad port or offset, an IPv6 host
@@ -73,7 +84,13 @@ public sealed interface MigrationUri {
                 yield new Exec(rest);
             }
             case "file" -> parseFile(uri, rest);
-            case "rdma", "fd", "vsock" -> throw new MigrationException("transport " + scheme + ": is not supported by livemig: " + uri);
+            case "fd" -> {
+                if (rest.isEmpty()) {
+                    throw new MigrationException("fd: URI without a descriptor name: " + uri);
+                }
+                yield new Fd(rest);
+            }
+            case "rdma", "vsock" -> throw new MigrationException("transport " + scheme + ": is not supported by livemig: " + uri);
             default -> throw new MigrationException("unknown migration transport " + scheme + ": in " + uri);
         };
     }

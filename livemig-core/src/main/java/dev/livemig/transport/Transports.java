@@ -35,6 +35,8 @@ public final class Transports {
                 case MigrationUri.Unix unix -> new SocketMigrationChannel(
                         SocketChannel.open(UnixDomainSocketAddress.of(unix.path())), uri.toString());
                 case MigrationUri.Exec exec -> ExecMigrationChannel.start(exec);
+                case MigrationUri.Fd fd -> throw new MigrationException(fd + " names a descriptor passed with QMP getfd:"
+                        + " the migration controller takes it (Transports.adopt)");
                 case MigrationUri.File file -> {
                     FileChannel f = FileChannel.open(file.path(), Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE), ownerOnly());
                     try {
@@ -49,6 +51,19 @@ public final class Transports {
             };
         } catch (IOException e) {
             throw new MigrationException("cannot open " + uri + ": " + MigrationException.reason(e), e);
+        }
+    }
+
+    /**
+     * The main channel of {@code migrate fd:NAME}: the connected stream socket a QMP client passed under that name
+     * (the channel owns it from here on). Another kind of descriptor is refused, and stays the caller's to close.
+     */
+    public static MigrationChannel adopt(dev.livemig.linux.ReceivedDescriptor descriptor, MigrationUri.Fd uri) throws MigrationException {
+        try {
+            return new SocketMigrationChannel(dev.livemig.linux.AdoptedSocket.connected(descriptor, uri.toString()), uri.toString());
+        } catch (IOException e) {
+            throw new MigrationException(uri + ": " + MigrationException.reason(e)
+                    + " (livemig's fd: transport takes a connected stream socket)", e);
         }
     }
 
@@ -87,6 +102,8 @@ public final class Transports {
                     yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri, gate);
                 }
                 case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec));
+                case MigrationUri.Fd fd -> throw new MigrationException("incoming migration over " + fd
+                        + " is not built yet in livemig (outgoing is: migrate fd:NAME after getfd)");
                 case MigrationUri.File file -> IncomingListener.single(uri, () -> {
                     FileChannel f = FileChannel.open(file.path(), StandardOpenOption.READ);
                     f.position(file.offset());

@@ -91,10 +91,19 @@ class MigrationUriTest {
     }
 
     @Test
+    void fdNamesADescriptorPassedWithGetfd() throws Exception {
+        assertEquals(new MigrationUri.Fd("migfd"), MigrationUri.parse("fd:migfd"));
+        assertEquals("fd:migfd", MigrationUri.parse("fd:migfd").toString());
+        var incoming = assertThrows(dev.livemig.wire.MigrationException.class, () -> Transports.listen(MigrationUri.parse("fd:migfd")));
+        assertEquals("incoming migration over fd:migfd is not built yet in livemig (outgoing is: migrate fd:NAME after getfd)",
+                incoming.getMessage());
+    }
+
+    @Test
     void unknownAndUnsupportedSchemesSaySo() {
         rejected("ftp://host/x", "unknown migration transport ftp:", "ftp://host/x");
         rejected("rdma:host:4444", "transport rdma: is not supported");
-        rejected("fd:migfd", "transport fd: is not supported");
+        rejected("fd:", "without a descriptor name");
         rejected("vsock:3:4444", "transport vsock: is not supported");
         rejected("just-a-path", "invalid migration URI", "just-a-path");
     }
