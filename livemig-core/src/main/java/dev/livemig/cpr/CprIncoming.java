@@ -116,6 +116,22 @@ public final class CprIncoming implements AutoCloseable {
                 + " hands over no descriptor " + name + "/" + id)).descriptor();
     }
 
+    /**
+     * Before the main channel listens: every descriptor must have found its owner (the machine's RAM blocks, the
+     * application's sockets). One the state names and nobody took is a name this process does not know, and is
+     * refused; the cpr connection is closed then, so the old process goes on to a main channel nobody listens on,
+     * fails to connect, and runs on.
+     */
+    public void checkEveryDescriptorTaken() throws MigrationException {
+        var unknown = state.untaken();
+        if (!unknown.isEmpty()) {
+            connection.close();
+            throw new MigrationException("the CPR state from unix:" + path + " hands over " + unknown.size()
+                    + " descriptor(s) this process has no use for: " + unknown.stream().map(f -> f.name() + "/" + f.id()).toList()
+                    + " (a RAM block or socket it does not have)", "cpr state", unknown.getFirst().at(), null);
+        }
+    }
+
     /** The main channel listens now: closing the cpr connection tells the old process to connect it. */
     public void listening() {
         connection.close();

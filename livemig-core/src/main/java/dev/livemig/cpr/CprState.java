@@ -18,8 +18,16 @@ public record CprState(List<Fd> fds) implements AutoCloseable {
     /** The byte an fd field is on the wire; its descriptor travels with it. */
     public static final byte FD_MARKER = ' ';
 
-    /** One named descriptor; {@code id} tells several of one name apart (QEMU's RAM blocks use 0). */
-    public record Fd(String name, int id, ReceivedDescriptor descriptor) {
+    /**
+     * One named descriptor; {@code id} tells several of one name apart (QEMU's RAM blocks use 0); {@code at} is the
+     * offset of its fd field in the state, for messages.
+     */
+    public record Fd(String name, int id, ReceivedDescriptor descriptor, long at) {
+    }
+
+    /** The entries whose descriptor no owner has taken yet. */
+    public java.util.List<Fd> untaken() {
+        return fds.stream().filter(f -> f.descriptor().owned()).toList();
     }
 
     public CprState {

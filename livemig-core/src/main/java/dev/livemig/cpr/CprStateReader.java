@@ -154,7 +154,7 @@ public final class CprStateReader {
                     throw new MigrationException("no descriptor came with the fd field of " + MigrationException.quote(f.name())
                             + " id " + f.id(), SECTION, f.fdAt(), null);
                 }
-                fds.add(new CprState.Fd(f.name(), f.id(), d));
+                fds.add(new CprState.Fd(f.name(), f.id(), d, f.fdAt()));
             }
             if (!left.isEmpty()) {
                 long first = left.keySet().stream().min(Long::compare).orElseThrow();

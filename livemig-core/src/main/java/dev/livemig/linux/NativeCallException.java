@@ -42,8 +42,13 @@ public final class NativeCallException extends RuntimeException {
             case 24 -> "EMFILE";
             case 25 -> "ENOTTY";
             case 28 -> "ENOSPC";
+            case 32 -> "EPIPE";
             case 38 -> "ENOSYS";
+            case 88 -> "ENOTSOCK";
             case 95 -> "EOPNOTSUPP";
+            case 98 -> "EADDRINUSE";
+            case 104 -> "ECONNRESET";
+            case 111 -> "ECONNREFUSED";
             default -> "?";
         };
     }

@@ -15,6 +15,11 @@ public final class ReceivedDescriptor implements AutoCloseable {
         this.fd = fd;
     }
 
+    /** Whether it is still here, neither taken by an owner nor closed. */
+    public boolean owned() {
+        return owned;
+    }
+
     /** Hands the raw descriptor to its new owner; once only. */
     int take() {
         if (!owned) {

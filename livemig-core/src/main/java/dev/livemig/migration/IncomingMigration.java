@@ -101,6 +101,9 @@ public final class IncomingMigration implements AutoCloseable {
         if (multifdChannels() && !(uri instanceof MigrationUri.Tcp || uri instanceof MigrationUri.Unix)) {
             throw new MigrationException("multifd needs a socket transport (tcp or unix), not " + uri);
         }
+        if (cpr != null) {
+            cpr.checkEveryDescriptorTaken(); // before anything listens: the old process must not find a listener
+        }
         listener = Transports.listen(uri, gate);
         if (cpr == null) { // cpr-transfer's source connects at once: the new process warms up while it waits for the state
             CodeWarmUp.startOnce(); // while it waits for the source

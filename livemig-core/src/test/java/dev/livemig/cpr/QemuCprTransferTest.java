@@ -107,8 +107,7 @@ class QemuCprTransferTest {
             if (second.isCompletedExceptionally()) {
                 second.join(); // its start-up failure, with QEMU's output
             }
-            assertTrue(CprHandover.handOver(cpr2, CprHandover.memoryOf(relay.ramBlocks()), () -> false),
-                    "the new QEMU took the CPR state and closed the cpr channel");
+            assertTrue(handOverOnceListening(cpr2, relay), "the new QEMU took the CPR state and closed the cpr channel");
             try (var main = java.nio.channels.SocketChannel.open(UnixDomainSocketAddress.of(main2));
                  var in = FileChannel.open(stream)) {
                 for (long at = 0; at < in.size(); ) {
@@ -123,6 +122,20 @@ class QemuCprTransferTest {
                 byte[] seen = q.readGuestMemory(IMAGE_GPA, 8);
                 assertEquals(0x0123456789abcdefL, java.nio.ByteBuffer.wrap(seen).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(),
                         "a write through livemig's mapping is in the new guest's RAM: the same pages, never copied");
+            }
+        }
+    }
+
+    /** The socket's path exists from QEMU's bind on; its listen comes a moment later (connect: ECONNREFUSED meanwhile). */
+    private static boolean handOverOnceListening(Path cpr, Machine relay) throws Exception {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return CprHandover.handOver(cpr, CprHandover.memoryOf(relay.ramBlocks()), () -> false);
+            } catch (dev.livemig.wire.MigrationException e) {
+                if (!e.getMessage().contains("ECONNREFUSED") || attempt == 500) {
+                    throw e;
+                }
+                Thread.sleep(10);
             }
         }
     }

@@ -80,6 +80,9 @@ class CprSocketHandOverTest {
                  LiveGuest restarted = LiveGuest.overHandedOver(cpr, RAM)) {
                 var taken = new Sockets();
                 restarted.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, taken);
+                // the new instance takes its sockets as it builds its guest, before it listens
+                taken.listening = cpr.listeningSocket("listening", 0);
+                taken.connection = cpr.connectedSocket("connection", 0);
                 var incoming = new IncomingMigration(restarted.machine, MigrationConfig.defaults(), true, e -> { });
                 incoming.listen(main, HandshakeGate.DEFAULT, cpr);
                 assertEquals(MigrationStatus.COMPLETED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());
@@ -89,8 +92,7 @@ class CprSocketHandOverTest {
                 assertEquals(1, taken.accepted, "the device state came with the sockets");
 
                 client.write(ByteBuffer.wrap("sent meanwhile".getBytes(StandardCharsets.US_ASCII)));
-                try (ServerSocketChannel listening = cpr.listeningSocket("listening", 0);
-                     SocketChannel connection = cpr.connectedSocket("connection", 0)) {
+                try (ServerSocketChannel listening = taken.listening; SocketChannel connection = taken.connection) {
                     // the old instance lets go of its descriptors (it exits, say): the sockets live on in the new one
                     old.connection.close();
                     old.listening.close();
@@ -143,6 +145,56 @@ class CprSocketHandOverTest {
             if (old.connection != null) {
                 old.connection.close();
             }
+        }
+    }
+
+    /**
+     * A state that names a descriptor the new instance has no owner for is refused before it listens (with the entry's
+     * offset); the old instance then fails to connect and runs on, and nothing the new one received stays open.
+     */
+    @Test
+    void aNewInstanceWithoutAnOwnerForANameRefusesTheStateAndLeaksNoDescriptor() throws Exception {
+        Path cprPath = dir.resolve("cpr.sock");
+        MigrationUri main = MigrationUri.parse("unix:" + dir.resolve("main.sock"));
+        var old = new Sockets();
+        old.listening = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        try (SocketChannel client = SocketChannel.open(old.listening.getLocalAddress());
+             LiveGuest source = LiveGuest.overMemfd(RAM, 1_000);
+             CprIncoming.Listener cprListener = CprIncoming.listen(cprPath)) {
+            old.connection = old.listening.accept();
+            source.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, old);
+            source.start();
+            var migration = new Migration(source.machine, cprTransfer(), e -> { });
+            long before = openDescriptors();
+            migration.start(main, MigrationUri.parse("unix:" + cprPath));
+            try (CprIncoming cpr = cprListener.accept(20_000);
+                 LiveGuest restarted = LiveGuest.overHandedOver(cpr, RAM)) { // its RAM only: no owner for the sockets
+                var incoming = new IncomingMigration(restarted.machine, MigrationConfig.defaults(), true, e -> { });
+                var refused = assertThrows(dev.livemig.wire.MigrationException.class, () -> incoming.listen(main, HandshakeGate.DEFAULT, cpr));
+                assertTrue(refused.getMessage().contains("hands over 2 descriptor(s) this process has no use for: [listening/0, connection/0]"),
+                        refused.getMessage());
+                assertTrue(refused.getMessage().contains("section=cpr state"), refused.getMessage());
+            }
+            assertEquals(MigrationStatus.FAILED, migration.awaitFinished(60, TimeUnit.SECONDS));
+            assertEquals(dev.livemig.machine.RunState.RUNNING, source.machine.runState(), "the old instance runs on");
+            assertEquals(1, old.abandoned);
+            dev.livemig.testing.Await.until("the new instance's descriptors to be closed", () -> openDescriptors() <= before,
+                    () -> openDescriptors() + " open, " + before + " before");
+            client.write(ByteBuffer.wrap("still here".getBytes(StandardCharsets.US_ASCII)));
+            assertEquals("still here", read(old.connection, 10));
+        } finally {
+            old.listening.close();
+            if (old.connection != null) {
+                old.connection.close();
+            }
+        }
+    }
+
+    private static long openDescriptors() {
+        try (var fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 

@@ -63,6 +63,7 @@ public final class QemuCprTransferBench {
                 while (!Files.exists(cpr) && !started.isDone() && System.nanoTime() < deadline) {
                     Thread.sleep(10);
                 }
+                Thread.sleep(100); // the path exists from its bind on; its listen follows a moment later
                 src.qmp().execute("migrate-set-parameters", Json.object().put("mode", "cpr-transfer").build());
                 src.qmp().execute("migrate", Json.object().put("channels", new Json.Arr(List.of(channel("main", main),
                         channel("cpr", cpr)))).build());
