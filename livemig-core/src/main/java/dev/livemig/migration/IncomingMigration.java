@@ -74,6 +74,14 @@ public final class IncomingMigration implements AutoCloseable {
         this.state = new StatusMachine(MigrationStatus.Side.DESTINATION, events);
     }
 
+    /** fd:NAME: the socket a QMP client passed, adopted as the one incoming connection (null otherwise). */
+    private MigrationChannel adopted;
+
+    /** For {@code migrate-incoming fd:NAME}: the connection is this one, already connected; set before listening. */
+    void mainChannel(MigrationChannel connected) {
+        this.adopted = connected;
+    }
+
     /** Starts listening; returns the address to give the source (the real port for tcp port 0). */
     MigrationUri listen(MigrationUri uri) throws MigrationException {
         return listen(uri, HandshakeGate.DEFAULT);
@@ -104,7 +112,7 @@ public final class IncomingMigration implements AutoCloseable {
         if (cpr != null) {
             cpr.checkEveryDescriptorTaken(); // before anything listens: the old process must not find a listener
         }
-        listener = Transports.listen(uri, gate);
+        listener = adopted != null && uri instanceof MigrationUri.Fd fd ? Transports.listening(adopted, fd) : Transports.listen(uri, gate);
         if (cpr == null) { // cpr-transfer's source connects at once: the new process warms up while it waits for the state
             CodeWarmUp.startOnce(); // while it waits for the source
         }

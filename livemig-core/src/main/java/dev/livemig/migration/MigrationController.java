@@ -335,7 +335,17 @@ public final class MigrationController implements AutoCloseable {
             throw new MigrationException("Migration requires streamable transport (eg unix)"); // QEMU's, for cpr-transfer
         }
         var in = new IncomingMigration(machine, config, autostart, dialect, e -> forward(config, e));
-        in.listen(uri, gate, cprIncoming);
+        dev.livemig.transport.MigrationChannel adopted = null;
+        try {
+            if (uri instanceof MigrationUri.Fd fd) {
+                adopted = adopt(fd);
+                in.mainChannel(adopted);
+            }
+            in.listen(uri, gate, cprIncoming);
+        } catch (MigrationException e) {
+            dev.livemig.transport.MigrationChannel.closeQuietly(adopted);
+            throw e;
+        }
         cprIncoming = null;
         incoming = in;
         incomingStarted.complete(in);
@@ -400,6 +410,17 @@ public final class MigrationController implements AutoCloseable {
         }
     }
 
+    /** fd:NAME: takes the named descriptor out of the list, as QEMU's monitor_get_fd, and makes the channel of it. */
+    private dev.livemig.transport.MigrationChannel adopt(MigrationUri.Fd fd) throws MigrationException {
+        var descriptor = namedDescriptors.take(fd.name()).orElseThrow(() -> new MigrationException(
+                "File descriptor named '" + fd.name() + "' has not been found"));
+        try {
+            return dev.livemig.transport.Transports.adopt(descriptor, fd);
+        } finally {
+            descriptor.close(); // taken by the channel, or refused: closed either way
+        }
+    }
+
     /** The descriptors QMP clients passed and named with getfd, which {@code migrate fd:NAME} takes. */
     public NamedDescriptors namedDescriptors() {
         return namedDescriptors;
@@ -443,13 +464,7 @@ public final class MigrationController implements AutoCloseable {
         dev.livemig.transport.MigrationChannel adopted = null;
         try {
             if (target instanceof MigrationUri.Fd fd) {
-                var descriptor = namedDescriptors.take(fd.name()).orElseThrow(() -> new MigrationException(
-                        "File descriptor named '" + fd.name() + "' has not been found"));
-                try {
-                    adopted = dev.livemig.transport.Transports.adopt(descriptor, fd);
-                } finally {
-                    descriptor.close(); // taken by the channel, or refused: closed either way
-                }
+                adopted = adopt(fd);
                 m.mainChannel(adopted);
             }
             m.start(target, cpr);

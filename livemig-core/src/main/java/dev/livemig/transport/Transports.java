@@ -67,6 +67,11 @@ public final class Transports {
         }
     }
 
+    /** The incoming side of {@code migrate-incoming fd:NAME}: the one connection is the adopted socket. */
+    public static IncomingListener listening(MigrationChannel adopted, MigrationUri.Fd uri) {
+        return IncomingListener.single(uri, () -> adopted);
+    }
+
     /**
      * Connects a multifd channel for zero-copy-send: only TCP sockets can send with MSG_ZEROCOPY, anything
      * else fails with QEMU's text, as does a kernel that refuses SO_ZEROCOPY.
@@ -102,8 +107,8 @@ public final class Transports {
                     yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri, gate);
                 }
                 case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec));
-                case MigrationUri.Fd fd -> throw new MigrationException("incoming migration over " + fd
-                        + " is not built yet in livemig (outgoing is: migrate fd:NAME after getfd)");
+                case MigrationUri.Fd fd -> throw new MigrationException(fd + " names a descriptor passed with QMP getfd:"
+                        + " the migration controller takes it (Transports.listening)");
                 case MigrationUri.File file -> IncomingListener.single(uri, () -> {
                     FileChannel f = FileChannel.open(file.path(), StandardOpenOption.READ);
                     f.position(file.offset());

@@ -90,23 +90,26 @@ class CprTransferTest {
 
     /**
      * The moment after the old instance stopped: a new one that fails its load must leave the memory alone (it is the
-     * old instance's own), and with a return path the old instance learns of the failure and runs on.
+     * old instance's own), and the old instance learns of the failure and runs on — by the return path, or without
+     * one by the refusal byte a failing destination writes on a unix socket.
      */
-    @Test
-    void aNewInstanceThatFailsItsLoadLeavesTheMemoryToTheOldOneWhichRunsOn() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "return-path {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void aNewInstanceThatFailsItsLoadLeavesTheMemoryToTheOldOneWhichRunsOn(boolean returnPath) throws Exception {
         Path cprPath = dir.resolve("cpr.sock");
         MigrationUri main = MigrationUri.parse("unix:" + dir.resolve("main.sock"));
         try (LiveGuest source = LiveGuest.overMemfd(RAM, 20_000);
              CprIncoming.Listener cprListener = CprIncoming.listen(cprPath)) {
             source.start();
             source.awaitWrites(2_000);
-            var migration = new Migration(source.machine, CPR_TRANSFER.withCapability(MigrationCapability.RETURN_PATH), e -> { });
+            MigrationConfig config = returnPath ? CPR_TRANSFER.withCapability(MigrationCapability.RETURN_PATH) : CPR_TRANSFER;
+            var migration = new Migration(source.machine, config, e -> { });
             migration.start(main, MigrationUri.parse("unix:" + cprPath));
             try (CprIncoming cpr = cprListener.accept(20_000); Arena arena = Arena.ofShared();
                  // another machine type: the configuration record does not match, the load fails
                  var other = dev.livemig.machine.Machine.builder("another-machine").ram(cpr.ramBlock(arena, "ram", RAM)).build()) {
-                var incoming = new IncomingMigration(other, MigrationConfig.defaults().withCapability(MigrationCapability.RETURN_PATH),
-                        true, e -> { });
+                var incoming = new IncomingMigration(other, returnPath ? MigrationConfig.defaults().withCapability(MigrationCapability.RETURN_PATH)
+                        : MigrationConfig.defaults(), true, e -> { });
                 incoming.listen(main, HandshakeGate.DEFAULT, cpr);
                 assertEquals(MigrationStatus.FAILED, incoming.awaitFinished(60, TimeUnit.SECONDS));
                 assertEquals(MigrationStatus.FAILED, migration.awaitFinished(60, TimeUnit.SECONDS), migration.info().toJson().toString());

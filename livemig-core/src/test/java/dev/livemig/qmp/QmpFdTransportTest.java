@@ -62,6 +62,36 @@ class QmpFdTransportTest {
         }
     }
 
+    /** Both ends over fd: as a tunnelling manager does it: the two ends of one connection, one passed to each side. */
+    @Test
+    void bothEndsTakeTheirEndOfOneConnectionFromTheirQmpClient() throws Exception {
+        try (Machine source = Machine.builder("t").ram("ram", RAM).initialState(RunState.RUNNING).build();
+             Machine dest = Machine.builder("t").ram("ram", RAM).build();
+             QmpServer sourceServer = QmpServer.start(source, dir.resolve("source.qmp"), null);
+             QmpServer destServer = QmpServer.builder(dest).unix(dir.resolve("dest.qmp")).incoming(null, true).start();
+             RawQmp sourceQmp = new RawQmp(UnixSocket.connect(dir.resolve("source.qmp")));
+             RawQmp destQmp = new RawQmp(UnixSocket.connect(dir.resolve("dest.qmp")));
+             var pairing = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            source.ramBlock("ram").orElseThrow().memory().set(ValueLayout.JAVA_LONG, 4096 * 9, 0xfdfdL);
+            pairing.bind(UnixDomainSocketAddress.of(dir.resolve("pair.sock")));
+            try (SocketChannel one = SocketChannel.open(UnixDomainSocketAddress.of(dir.resolve("pair.sock")));
+                 SocketChannel other = pairing.accept()) {
+                sourceQmp.passing(new SocketDescriptor(one));
+                assertEquals(Json.object().build(), sourceQmp.execute("getfd", Json.object().put("fdname", "out").build()));
+                destQmp.passing(new SocketDescriptor(other));
+                assertEquals(Json.object().build(), destQmp.execute("getfd", Json.object().put("fdname", "in").build()));
+            }
+            assertEquals("File descriptor named 'nope' has not been found",
+                    destQmp.error("migrate-incoming", Json.object().put("uri", "fd:nope").build()));
+            assertEquals(Json.object().build(), destQmp.execute("migrate-incoming", Json.object().put("uri", "fd:in").build()),
+                    "a name not found leaves migrate-incoming possible");
+            assertEquals(Json.object().build(), sourceQmp.execute("migrate", Json.object().put("uri", "fd:out").build()));
+            IncomingMigration incoming = destServer.incomingStarted().toCompletableFuture().get(20, TimeUnit.SECONDS);
+            assertEquals(MigrationStatus.COMPLETED, incoming.awaitFinished(60, TimeUnit.SECONDS), String.valueOf(incoming.error()));
+            assertEquals(0xfdfdL, dest.ramBlock("ram").orElseThrow().memory().get(ValueLayout.JAVA_LONG, 4096 * 9));
+        }
+    }
+
     @Test
     void getfdAndClosefdRefuseAsQemuDoes() throws Exception {
         try (Machine source = Machine.builder("t").ram("ram", RAM).initialState(RunState.RUNNING).build();
