@@ -33,6 +33,29 @@ class CprStateReaderTest {
         assertTrue(why.contains("offset=0x" + Integer.toHexString(one.length - 2)), why);
     }
 
+    /** A descriptor that came with a byte no fd field is (here the list's end) is one too many: refused, and closed. */
+    @Test
+    void aDescriptorNoFieldClaimsIsRefusedAndClosed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        try (var server = dev.livemig.linux.UnixSocket.listen(dir.resolve("cpr.sock"));
+             var sender = dev.livemig.linux.UnixSocket.connect(dir.resolve("cpr.sock"));
+             var receiver = server.accept(10_000);
+             var memory = dev.livemig.linux.MemoryFile.memfd("stray", 4096)) {
+            long before = openDescriptors();
+            sender.write(ByteBuffer.allocate(8).putInt(CprState.MAGIC).putInt(1).array());
+            sender.sendDescriptor(memory, (byte) 0); // the end of the list, carrying a descriptor
+            sender.shutdownOutput();
+            var refused = assertThrows(MigrationException.class, () -> CprStateReader.receive(receiver));
+            assertEquals("1 descriptor(s) that no fd field claims (section=cpr state offset=0x8)", refused.getMessage());
+            assertEquals(before, openDescriptors(), "the stray descriptor was closed");
+        }
+    }
+
+    private static long openDescriptors() throws java.io.IOException {
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
     @Test
     void malformedEntriesAreRefused() {
         assertTrue(refusal(header(CprState.MAGIC, 1, 7)).contains("element marker 7"));
