@@ -66,16 +66,12 @@ class CprSocketHandOverTest {
         Path cprPath = dir.resolve("cpr.sock");
         MigrationUri main = MigrationUri.parse("unix:" + dir.resolve("main.sock"));
         var old = new Sockets();
-        old.listening = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        old.listening = listeningOnLoopback();
         try (SocketChannel client = SocketChannel.open(old.listening.getLocalAddress());
              LiveGuest source = LiveGuest.overMemfd(RAM, 1_000);
              CprIncoming.Listener cprListener = CprIncoming.listen(cprPath)) {
-            old.connection = old.listening.accept();
             old.accepted = 1;
-            source.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, old);
-            source.start();
-            var migration = new Migration(source.machine, cprTransfer(), e -> { });
-            migration.start(main, MigrationUri.parse("unix:" + cprPath));
+            var migration = transferring(source, old, main, cprPath);
             try (CprIncoming cpr = cprListener.accept(20_000);
                  LiveGuest restarted = LiveGuest.overHandedOver(cpr, RAM)) {
                 var taken = new Sockets();
@@ -113,15 +109,11 @@ class CprSocketHandOverTest {
     void aDescriptorOfTheWrongKindIsRefusedAndStaysForTheRightOwner() throws Exception {
         Path cprPath = dir.resolve("cpr.sock");
         var old = new Sockets();
-        old.listening = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        old.listening = listeningOnLoopback();
         try (SocketChannel client = SocketChannel.open(old.listening.getLocalAddress());
              LiveGuest source = LiveGuest.overMemfd(RAM, 0);
              CprIncoming.Listener cprListener = CprIncoming.listen(cprPath)) {
-            old.connection = old.listening.accept();
-            source.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, old);
-            source.start();
-            var migration = new Migration(source.machine, cprTransfer(), e -> { });
-            migration.start(MigrationUri.parse("unix:" + dir.resolve("main.sock")), MigrationUri.parse("unix:" + cprPath));
+            var migration = transferring(source, old, MigrationUri.parse("unix:" + dir.resolve("main.sock")), cprPath);
             try (CprIncoming cpr = cprListener.accept(20_000); Arena arena = Arena.ofShared()) {
                 assertEquals(List.of(0), cpr.ids("connection"));
                 var listens = assertThrows(IOException.class, () -> cpr.connectedSocket("listening", 0));
@@ -157,16 +149,12 @@ class CprSocketHandOverTest {
         Path cprPath = dir.resolve("cpr.sock");
         MigrationUri main = MigrationUri.parse("unix:" + dir.resolve("main.sock"));
         var old = new Sockets();
-        old.listening = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        old.listening = listeningOnLoopback();
         try (SocketChannel client = SocketChannel.open(old.listening.getLocalAddress());
              LiveGuest source = LiveGuest.overMemfd(RAM, 1_000);
              CprIncoming.Listener cprListener = CprIncoming.listen(cprPath)) {
-            old.connection = old.listening.accept();
-            source.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, old);
-            source.start();
-            var migration = new Migration(source.machine, cprTransfer(), e -> { });
-            long before = openDescriptors();
-            migration.start(main, MigrationUri.parse("unix:" + cprPath));
+            long before = openDescriptors() + 1; // the connection about to be accepted stays the old instance's
+            var migration = transferring(source, old, main, cprPath);
             try (CprIncoming cpr = cprListener.accept(20_000);
                  LiveGuest restarted = LiveGuest.overHandedOver(cpr, RAM)) { // its RAM only: no owner for the sockets
                 var incoming = new IncomingMigration(restarted.machine, MigrationConfig.defaults(), true, e -> { });
@@ -188,6 +176,20 @@ class CprSocketHandOverTest {
                 old.connection.close();
             }
         }
+    }
+
+    private static ServerSocketChannel listeningOnLoopback() throws IOException {
+        return ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+    }
+
+    /** The old instance: takes the client's connection, registers its sockets, runs, and starts the cpr-transfer. */
+    private static Migration transferring(LiveGuest source, Sockets old, MigrationUri main, Path cprPath) throws Exception {
+        old.connection = old.listening.accept();
+        source.machine.devices().register("sockets", 0, Sockets.DESCRIPTION, old);
+        source.start();
+        var migration = new Migration(source.machine, cprTransfer(), e -> { });
+        migration.start(main, MigrationUri.parse("unix:" + cprPath));
+        return migration;
     }
 
     private static long openDescriptors() {

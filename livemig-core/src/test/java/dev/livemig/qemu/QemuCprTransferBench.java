@@ -87,12 +87,7 @@ public final class QemuCprTransferBench {
                 }
             }
         } finally {
-            try (var files = Files.list(work)) {
-                for (Path f : files.toList()) {
-                    Files.deleteIfExists(f);
-                }
-            }
-            Files.deleteIfExists(work);
+            QemuProcess.deleteTree(work);
         }
     }
 

@@ -103,12 +103,7 @@ public final class QemuPostcopyBench {
                         .build()));
             }
         } finally {
-            try (var files = Files.list(work)) {
-                for (Path f : files.toList()) {
-                    Files.deleteIfExists(f);
-                }
-            }
-            Files.deleteIfExists(work);
+            QemuProcess.deleteTree(work);
         }
     }
 
