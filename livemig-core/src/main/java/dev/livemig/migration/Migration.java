@@ -507,6 +507,7 @@ public final class Migration implements AutoCloseable {
         StandardSections.of(machine).ram().cprTransfer(false);
         StandardSections.of(machine).ram().directIo(null);
         MigrationChannel.closeQuietly(channel);
+        MigrationChannel.closeQuietly(adopted); // fd:NAME's, even when the migration ended before it became the channel
         MigrationChannel.closeQuietly(preemptChannel);
         if (multifd != null) {
             multifd.close();
