@@ -69,7 +69,9 @@ class QmpDialectTest {
         assertEquals(dev.livemig.ram.ZeroPageDetection.NONE, c.withParameter("zero-page-detection", "none").ramOptions().zeroPages());
         assertNull(c.ramOptions().zeroPages(), "unset: the machine type's default");
         assertEquals(5_000_000, c.withParameter("avail-switchover-bandwidth", "5000000").longValue(MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH));
-        assertTrue(assertThrows(MigrationException.class, () -> c.withParameter("mode", "cpr-transfer")).getMessage()
-                .contains("not built yet"), "CPR is issue 17");
+        assertEquals(MigrationConfig.CPR_TRANSFER, c.withParameter("mode", "cpr-transfer").text(MigrationParameter.MODE));
+        assertEquals("Parameter 'mode' does not accept value 'cpr-exec'",
+                assertThrows(MigrationException.class, () -> c.withParameter("mode", "cpr-exec")).getMessage(),
+                "QEMU 10.0 has no cpr-exec mode, nor has livemig");
     }
 }

@@ -67,6 +67,20 @@ class QmpDialectAgainstQemuTest {
     /**
      * Replies livemig gives on purpose where QEMU differs, by probe and dialect.
      */
+    private static final String BACKGROUND_SNAPSHOT_UNAVAILABLE = "GenericError: Background-snapshot is not supported by host kernel";
+
+    /** Whether a QEMU run as this user may open a userfaultfd that handles kernel faults (root, or the sysctl allows it). */
+    private static boolean qemuMayUseUserfaultfd() {
+        try {
+            boolean root = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status")).stream()
+                    .filter(l -> l.startsWith("Uid:")).findFirst().map(l -> l.split("\\s+")[2].equals("0")).orElse(false);
+            java.nio.file.Path sysctl = java.nio.file.Path.of("/proc/sys/vm/unprivileged_userfaultfd");
+            return root || (java.nio.file.Files.exists(sysctl) && java.nio.file.Files.readString(sysctl).strip().equals("1"));
+        } catch (java.io.IOException e) {
+            return true; // unknown: expect QEMU's own answer
+        }
+    }
+
     private static Map<String, String> deliberate(QemuVersion v) {
         Map<String, String> d = new LinkedHashMap<>();
         if (v == QemuVersion.V7_2) {
@@ -103,6 +117,12 @@ class QmpDialectAgainstQemuTest {
         Map<String, String> expected = deliberate(v);
         for (String probe : PROBES) {
             String want = expected.getOrDefault(probe, qemu.get(probe).asString());
+            if (want.equals(BACKGROUND_SNAPSHOT_UNAVAILABLE) && !qemuMayUseUserfaultfd()) {
+                // QEMU probes the host for write-protect faults with a kernel-mode userfaultfd, which an unprivileged
+                // QEMU may not open here; livemig builds no background-snapshot and checks no host for it, so its
+                // answer is the next rule in QEMU's table, the one QEMU gives where it may
+                want = "GenericError: Background-snapshot is not compatible with validate-uuid";
+            }
             assertEquals(want, livemig.get(probe).asString(), probe);
         }
         assertEquals(members(qemu.get("parameters after")), members(livemig.get("parameters after")),
