@@ -356,9 +356,13 @@ class FaultInjectionTest {
                     + (source.cpu.writes != dest.cpu.writes ? 1 : 0);
             assertTrue(kind == Kind.CORRUPT ? differences <= 2 : differences == 0, differences + " differences: " + outcome);
             if (src != MigrationStatus.COMPLETED) {
-                // 4: the window after the destination's commit point
+                // 4: the window after the destination's commit point. A return path cut earlier is the same window
+                // when the source learns of it only there: a small migration can send its last byte before the
+                // destination has even answered the first PING, and then the missing confirmation is the word
+                boolean learnedAtConfirmation = channel == Channel.RETURN_PATH && m.info().errorDesc() != null
+                        && m.info().errorDesc().startsWith("destination did not confirm the load");
                 assertTrue(place.atSwitchover() && (channel == Channel.RETURN_PATH
-                                || channel == Channel.MAIN && place.offset() > l.eofAfterSwitchover()),
+                                || channel == Channel.MAIN && place.offset() > l.eofAfterSwitchover()) || learnedAtConfirmation,
                         "only a fault after the destination's EOF leaves it running while the source resumes: " + outcome);
                 assertEquals(RunState.RUNNING, dest.machine.runState(), outcome);
             }
