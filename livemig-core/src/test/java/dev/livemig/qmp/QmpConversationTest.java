@@ -336,7 +336,14 @@ class QmpConversationTest {
                     stopped = false;
                 }
                 stopped |= name.equals("STOP");
-                names.add(name.equals("MIGRATION") ? "MIGRATION " + statusOf(ev) : name);
+                String entry = name.equals("MIGRATION") ? "MIGRATION " + statusOf(ev) : name;
+                if (entry.equals("MIGRATION cancelling") && names.size() >= 2 && names.getLast().equals("MIGRATION device")
+                        && names.get(names.size() - 2).equals("MIGRATION pre-switchover")) {
+                    // migrate_cancel in pre-switchover wakes QEMU's migration thread, which races the cancel to move
+                    // the status on: now and then it gets to device first; the common order has no device
+                    names.removeLast();
+                }
+                names.add(entry);
             }
             lines.add(who + " events: " + String.join(", ", names));
         }
