@@ -298,10 +298,10 @@ public final class HostChecks {
     public static HostCheck memfd() {
         try {
             Memfd.probe("livemig-check");
-            return HostCheck.ok("memfd", "memfd_create works (not used yet; CPR will keep RAM in memfd)",
+            return HostCheck.ok("memfd", "memfd_create works: cpr-transfer keeps guest RAM in memfds and hands them to the new process",
                     Json.object().put("available", true).build());
         } catch (NativeCallException | UnsupportedOperationException e) {
-            return HostCheck.missing("memfd", e.getMessage() + " (CPR will need it)",
+            return HostCheck.missing("memfd", e.getMessage() + " (cpr-transfer cannot hand RAM over without it; every other migration works)",
                     Json.object().put("available", false).put("error", e.getMessage()).build());
         }
     }
