@@ -24,7 +24,7 @@ public final class CprStateReader {
     public static final int MAX_BYTES = 1 << 20;
     public static final int MAX_ENTRIES = 1024;
     /** Longest name with its NUL (QEMU's names are RAM block and object ids). */
-    public static final int MAX_NAME = 4096;
+    public static final int MAX_NAME = dev.livemig.machine.HandedOver.MAX_NAME_BYTES + 1;
     private static final String SECTION = "cpr state";
 
     private CprStateReader() {

@@ -47,15 +47,6 @@ public final class ReceivedDescriptor implements AutoCloseable {
         return java.nio.file.Files.size(procPath());
     }
 
-    /**
-     * Opens the file it refers to for reading and writing (a memfd or a shm file: the same memory, which a new
-     * process maps instead of copying); this descriptor stays open and owned.
-     */
-    public java.nio.channels.FileChannel openFile() throws java.io.IOException {
-        return java.nio.channels.FileChannel.open(procPath(), java.nio.file.StandardOpenOption.READ,
-                java.nio.file.StandardOpenOption.WRITE);
-    }
-
     private java.nio.file.Path procPath() {
         if (!owned) {
             throw new IllegalStateException("descriptor " + fd + " was already taken or closed");
