@@ -13,11 +13,16 @@ module dev.livemig.core {
     requires jdk.unsupported;
     requires jdk.jfr;
     requires com.github.luben.zstd_jni;
+    requires org.bouncycastle.tls;
+    requires org.bouncycastle.pkix;
+    requires org.bouncycastle.provider;
+    requires org.bouncycastle.util;
 
     exports dev.livemig.machine;
     exports dev.livemig.vmstate;
     exports dev.livemig.migration;
     exports dev.livemig.transport;
+    exports dev.livemig.transport.tls;
     exports dev.livemig.wire;
     exports dev.livemig.qmp;
     exports dev.livemig.savevm;

@@ -51,6 +51,7 @@ final class GuestCommand implements Callable<Integer> {
         dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
         guest.check();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
+        var objects = migration.objects();
         if ((uri == null) == !qmp.given()) {
             throw new MigrationException("give either --migrate URI or --qmp ADDRESS");
         }
@@ -58,12 +59,12 @@ final class GuestCommand implements Callable<Integer> {
             g.fillHalf(1);
             g.machine().resume();
             if (qmp.given()) {
-                return serve(g, config);
+                return serve(g, config, objects);
             }
             var channels = new dev.livemig.transport.MigrationChannels(MigrationUri.parse(uri),
                     java.util.Optional.ofNullable(cprChannel == null ? null : MigrationUri.parse(cprChannel)));
             Thread.sleep(runMs);
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, channels, json, null, 0);
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, objects, channels, json);
             if (json) {
                 System.out.println(JsonWriter.compact(Json.object().put("query-migrate", info.toJson()).build()));
             } else {
@@ -77,8 +78,8 @@ final class GuestCommand implements Callable<Integer> {
     }
 
     /** Runs the guest under a QMP server until a client sends quit. */
-    private int serve(DemoGuest g, MigrationConfig config) throws Exception {
-        try (QmpServer server = qmp.listenOn(QmpServer.builder(g.machine()).config(config)).start()) {
+    private int serve(DemoGuest g, MigrationConfig config, dev.livemig.transport.tls.UserObjects objects) throws Exception {
+        try (QmpServer server = qmp.listenOn(QmpServer.builder(g.machine()).config(config).objects(objects)).start()) {
             String at = qmp.bound(server);
             System.out.println(json ? JsonWriter.compact(Json.object().put("qmp", at).build()) : "QMP on " + at);
             System.out.flush();

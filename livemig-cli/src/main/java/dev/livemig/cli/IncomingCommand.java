@@ -86,18 +86,19 @@ final class IncomingCommand implements Callable<Integer> {
         guest.check();
         HandshakeGate gate = handshake.gate();
         MigrationConfig config = migration.config(MigrationConfig.defaults());
+        var objects = migration.objects();
         boolean defer = uri.equals("defer");
         if (defer && !qmp.given()) {
             throw new MigrationException("URI defer waits for QMP migrate-incoming and needs --qmp");
         }
         try (CprIncoming cpr = cprChannel == null ? null : awaitCprState(cprChannel);
              DemoGuest g = cpr == null ? new DemoGuest(guest.ram, guest.dirtyRate) : DemoGuest.overHandedOver(cpr, guest.ram, guest.dirtyRate);
-             QmpServer server = qmp.given() ? qmp.listenOn(withCpr(QmpServer.builder(g.machine()).config(config)
+             QmpServer server = qmp.given() ? qmp.listenOn(withCpr(QmpServer.builder(g.machine()).config(config).objects(objects)
                      .incoming(defer ? null : MigrationUri.parse(uri), false, gate), cpr)).start() : null;
              // without QMP the command drives the controller itself (with QMP, the server's serves the clients)
              // with postcopy the guest starts at the switch, as QEMU's does, and runs while its RAM still arrives
              MigrationController direct = server != null ? null
-                     : withCpr(MigrationController.builder(g.machine()).config(config)
+                     : withCpr(MigrationController.builder(g.machine()).config(config).objects(objects)
                      .destination(MigrationUri.parse(uri), startsAtOnce(config, g, cpr != null), gate), cpr).build()) {
             IncomingMigration incoming;
             if (server != null) {

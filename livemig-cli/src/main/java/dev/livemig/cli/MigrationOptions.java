@@ -19,6 +19,25 @@ final class MigrationOptions {
             + "multifd-channels, multifd-compression (none, zlib, zstd), multifd-zlib-level, multifd-zstd-level.")
     List<String> parameters = new ArrayList<>();
 
+    @Option(names = "--object", paramLabel = "SPEC", description = "Create an object as QEMU's -object does (repeatable): "
+            + "tls-creds-x509,id=ID,dir=DIR,endpoint=client|server[,verify-peer=on|off]; tls-creds-psk,id=ID,dir=DIR,"
+            + "endpoint=…[,username=NAME]; authz-simple,id=ID,identity=DN; authz-listfile,id=ID,filename=PATH; or a JSON "
+            + "object (authz-list with its rules). --parameter tls-creds=ID (tls-hostname, tls-authz) names them.")
+    List<String> objects = new ArrayList<>();
+
+    /** The objects --object asked for, created (their files read, their certificates checked) in the order given. */
+    dev.livemig.transport.tls.UserObjects objects() throws MigrationException {
+        var all = new dev.livemig.transport.tls.UserObjects();
+        for (String spec : objects) {
+            try {
+                dev.livemig.transport.tls.ObjectOption.parse(spec).addTo(all);
+            } catch (dev.livemig.transport.tls.UserObjectException e) {
+                throw new MigrationException("--object " + spec + ": " + e.getMessage(), e);
+            }
+        }
+        return all;
+    }
+
     /** The configuration, starting from {@code base} (QEMU's defaults, or the demo's). */
     MigrationConfig config(MigrationConfig base) throws MigrationException {
         MigrationConfig c = base;

@@ -47,7 +47,7 @@ final class ReplayCommand implements Callable<Integer> {
         try (Machine m = shape.machine()) {
             RunState recorded = Snapshots.load(m, file).sourceRunState();
             m.enter(recorded); // the destination resumes only if the recorded guest was running
-            MigrationInfo info = SourceRun.migrate(m, config, target, json);
+            MigrationInfo info = SourceRun.migrate(m, config, migration.objects(), new dev.livemig.transport.MigrationChannels(target, java.util.Optional.empty()), json);
             return info.status() == MigrationStatus.COMPLETED ? 0 : 1;
         }
     }

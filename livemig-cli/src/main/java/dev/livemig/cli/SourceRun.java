@@ -51,13 +51,27 @@ final class SourceRun {
         return migrate(machine, config, channels, quiet, cut, postcopyAtSync, e -> { });
     }
 
-    /** As above, telling {@code events} the migration's events as they happen (on the migration's thread). */
+    /** As above, with {@code objects} (-object's credentials) for the tls-creds parameter to name. */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, dev.livemig.transport.tls.UserObjects objects,
+                                 MigrationChannels channels, boolean quiet) throws MigrationException, MigrationRefusedException, InterruptedException {
+        return migrate(machine, config, objects, channels, quiet, null, 0, e -> { });
+    }
+
+    /** As below, without objects: no TLS. */
     static MigrationInfo migrate(Machine machine, MigrationConfig config, MigrationChannels channels, boolean quiet, LinkCut cut,
                                  int postcopyAtSync, java.util.function.Consumer<dev.livemig.migration.MigrationEvent> events)
             throws MigrationException, MigrationRefusedException, InterruptedException {
+        return migrate(machine, config, new dev.livemig.transport.tls.UserObjects(), channels, quiet, cut, postcopyAtSync, events);
+    }
+
+    /** As above, telling {@code events} the migration's events as they happen (on the migration's thread). */
+    static MigrationInfo migrate(Machine machine, MigrationConfig config, dev.livemig.transport.tls.UserObjects objects,
+                                 MigrationChannels channels, boolean quiet, LinkCut cut, int postcopyAtSync,
+                                 java.util.function.Consumer<dev.livemig.migration.MigrationEvent> events)
+            throws MigrationException, MigrationRefusedException, InterruptedException {
         // with postcopy-ram the command line switches by itself once precopy stops converging, unless told when
         boolean postcopy = config.has(dev.livemig.migration.MigrationCapability.POSTCOPY_RAM);
-        try (var controller = MigrationController.builder(machine).config(config).events(events)
+        try (var controller = MigrationController.builder(machine).config(config).objects(objects).events(events)
                 .postcopyWhenStuck(postcopy && postcopyAtSync == 0).build()) {
             return follow(controller, config, channels, quiet, cut, postcopy ? postcopyAtSync : 0);
         }

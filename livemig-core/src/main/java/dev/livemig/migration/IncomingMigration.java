@@ -112,7 +112,7 @@ public final class IncomingMigration implements AutoCloseable {
         if (cpr != null) {
             cpr.checkEveryDescriptorTaken(); // before anything listens: the old process must not find a listener
         }
-        listener = adopted != null && uri instanceof MigrationUri.Fd fd ? Transports.listening(adopted, fd) : Transports.listen(uri, gate);
+        listener = adopted != null && uri instanceof MigrationUri.Fd fd ? Transports.listening(adopted, fd, gate) : Transports.listen(uri, gate);
         if (cpr == null) { // cpr-transfer's source connects at once: the new process warms up while it waits for the state
             CodeWarmUp.startOnce(); // while it waits for the source
         }

@@ -172,6 +172,53 @@ public final class Migration implements AutoCloseable {
         this.adopted = connected;
     }
 
+    /** Where tls-creds is looked up, when the first channel connects (as QEMU does); set before {@link #start}. */
+    private dev.livemig.transport.tls.UserObjects objects = new dev.livemig.transport.tls.UserObjects();
+    /** The TLS every channel runs, once resolved; null for plain channels. */
+    private dev.livemig.transport.tls.MigrationTls tls;
+
+    /** The process's objects, which the tls-creds parameter names. */
+    void objects(dev.livemig.transport.tls.UserObjects objects) {
+        this.objects = objects;
+    }
+
+    /**
+     * Connects one channel to {@code uri}, with its TLS handshake done when the migration runs TLS (the credentials
+     * are looked up first: wrong ones fail before any connection).
+     */
+    private MigrationChannel connect(MigrationUri uri) throws MigrationException {
+        var t = tls();
+        MigrationChannel raw = Transports.connect(uri);
+        return t == null ? raw : secured(t, raw, uri);
+    }
+
+    /** The TLS of this migration's channels, looked up once (QEMU's migration_tls_get_creds); null without tls-creds. */
+    private dev.livemig.transport.tls.MigrationTls tls() throws MigrationException {
+        if (tls == null && config.tls()) {
+            try {
+                tls = dev.livemig.transport.tls.MigrationTls.resolve(objects, dev.livemig.transport.tls.TlsEndpoint.CLIENT,
+                        config.text(MigrationParameter.TLS_CREDS), config.text(MigrationParameter.TLS_HOSTNAME), "");
+            } catch (dev.livemig.transport.tls.TlsException e) {
+                throw new MigrationException(e.getMessage(), e);
+            }
+        }
+        return tls;
+    }
+
+    /**
+     * A TLS session over {@code raw} whose handshake completed. A failed handshake closes {@code raw} and fails with
+     * the reason, in QEMU's words where it has them.
+     */
+    private static MigrationChannel secured(dev.livemig.transport.tls.MigrationTls tls, MigrationChannel raw, MigrationUri uri)
+            throws MigrationException {
+        try {
+            return tls.connect(raw, uri, dev.livemig.transport.HandshakeGate.DEFAULT_TIMEOUT);
+        } catch (IOException e) {
+            MigrationChannel.closeQuietly(raw);
+            throw new MigrationException(e.getMessage(), e);
+        }
+    }
+
     /** Starts migrating to {@code uri}. Refused when blocked or when this object was already started. */
     void start(MigrationUri uri) throws MigrationException {
         start(uri, null);
@@ -414,7 +461,7 @@ public final class Migration implements AutoCloseable {
                     throw new Cancelled(); // the new process maps the memory and listens: only then the main channel
                 }
             }
-            channel = adopted != null ? adopted : Transports.connect(uri);
+            channel = adopted == null ? connect(uri) : tls() == null ? adopted : secured(tls(), adopted, uri);
             if (cancelRequested) {
                 throw new Cancelled();
             }
@@ -429,7 +476,7 @@ public final class Migration implements AutoCloseable {
                 multifd = connectMultifd(uri);
             }
             if (config.has(MigrationCapability.POSTCOPY_PREEMPT) && machine.compat().preemptAtSetup()) {
-                preemptChannel = Transports.connect(uri); // 7.2's destination takes the second connection for it
+                preemptChannel = connect(uri); // 7.2's destination takes the second connection for it
             }
             StandardSections.of(machine).ram().options(config.ramOptions());
             StandardSections.of(machine).ram().ignoreShared(config.has(MigrationCapability.X_IGNORE_SHARED));
@@ -619,17 +666,10 @@ public final class Migration implements AutoCloseable {
         int level = (int) config.longValue(method.equals("zstd") ? MigrationParameter.MULTIFD_ZSTD_LEVEL
                 : MigrationParameter.MULTIFD_ZLIB_LEVEL);
         boolean zeroCopy = config.has(MigrationCapability.ZERO_COPY_SEND);
-        var connections = new java.util.ArrayList<MigrationChannel>(n);
-        try {
-            for (int i = 0; i < n; i++) {
-                checkCancelled();
-                connections.add(zeroCopy ? Transports.connectZeroCopy(uri) : Transports.connect(uri));
-            }
-        } catch (MigrationException | RuntimeException e) {
-            connections.forEach(MigrationChannel::closeQuietly);
-            throw e;
-        }
-        return new MultifdSender(connections, new MultifdSender.Compression(method, level), zeroCopy,
+        return new MultifdSender(n, id -> {
+            checkCancelled();
+            return zeroCopy ? Transports.connectZeroCopy(uri) : connect(uri);
+        }, new MultifdSender.Compression(method, level), zeroCopy,
                 machine.uuid().map(dev.livemig.savevm.ConfigurationRecord::bytes).orElse(new byte[16])).recordsEvents(!scratch);
     }
 
@@ -656,7 +696,7 @@ public final class Migration implements AutoCloseable {
         try {
             if (rp != null) {
                 channel.shutdownOutput(); // the destination sees the end; its SHUT still comes back
-            } else if (channel.socket().isPresent()) {
+            } else if (channel.connection().isPresent()) {
                 channel.shutdownOutput();
                 awaitDestinationClose();
             } else {
@@ -981,7 +1021,7 @@ public final class Migration implements AutoCloseable {
             }
             SourceReturnPath rp = null;
             try {
-                channel = Transports.connect(uri);
+                channel = connect(uri);
                 if (dialect.recoversThroughSetup()) {
                     synchronized (lock) {
                         checkCancelled();
@@ -1013,7 +1053,7 @@ public final class Migration implements AutoCloseable {
                 saver().resumeFrom(rp.bitmaps());
                 save.continueOn(out);
                 if (config.has(MigrationCapability.POSTCOPY_PREEMPT)) {
-                    preemptChannel = Transports.connect(uri); // after the main one, as the destination expects
+                    preemptChannel = connect(uri); // after the main one, as the destination expects
                     saver().preemptTo(new StreamWriter(preemptChannel, 64 << 10));
                 }
                 MigrationCommands.write(out, new MigrationCommand.PostcopyResume());
@@ -1095,7 +1135,7 @@ public final class Migration implements AutoCloseable {
             }
             Thread.sleep(1);
         }
-        preemptChannel = Transports.connect(target);
+        preemptChannel = connect(target);
     }
 
     /** Capability release-ram with postcopy: sent pages go back to the system once the destination confirmed them. */

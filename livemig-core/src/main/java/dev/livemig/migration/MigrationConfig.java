@@ -50,7 +50,8 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
             MigrationParameter.MULTIFD_CHANNELS, MigrationParameter.MULTIFD_COMPRESSION,
             MigrationParameter.MULTIFD_ZLIB_LEVEL, MigrationParameter.MULTIFD_ZSTD_LEVEL,
             MigrationParameter.AVAIL_SWITCHOVER_BANDWIDTH, MigrationParameter.ZERO_PAGE_DETECTION, MigrationParameter.DIRECT_IO,
-            MigrationParameter.MAX_POSTCOPY_BANDWIDTH);
+            MigrationParameter.MAX_POSTCOPY_BANDWIDTH, MigrationParameter.TLS_CREDS, MigrationParameter.TLS_HOSTNAME,
+            MigrationParameter.TLS_AUTHZ);
 
     /** {@code tuned}: validated values of built parameters set away from QEMU's defaults. */
     public MigrationConfig {
@@ -203,11 +204,19 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
         }
     }
 
-    /** QEMU 7.2 checks zero-copy-send against multifd-compression from both sides, with one text. */
+    /** QEMU checks zero-copy-send against multifd-compression and TLS from both sides, with one text. */
     private void checkZeroCopyCompression() throws MigrationConfigException {
-        if (has(MigrationCapability.ZERO_COPY_SEND) && !text(MigrationParameter.MULTIFD_COMPRESSION).equals("none")) {
+        if (has(MigrationCapability.ZERO_COPY_SEND) && (!text(MigrationParameter.MULTIFD_COMPRESSION).equals("none") || tls())) {
             throw new MigrationConfigException(CapabilityRules.ZERO_COPY);
         }
+        if (has(MigrationCapability.MAPPED_RAM) && tls()) {
+            throw new MigrationConfigException("Mapped-ram only available for non-compressed non-TLS multifd migration");
+        }
+    }
+
+    /** Whether the channels run TLS: tls-creds names credentials (QEMU's migrate_tls). */
+    public boolean tls() {
+        return !text(MigrationParameter.TLS_CREDS).isEmpty();
     }
 
     /**

@@ -51,6 +51,7 @@ public final class MigrationController implements AutoCloseable {
     private final HandshakeGate gate;
     private dev.livemig.cpr.CprIncoming cprIncoming; // guarded by lock; taken by the one incoming migration
     private final NamedDescriptors namedDescriptors = new NamedDescriptors();
+    private final dev.livemig.transport.tls.UserObjects objects;
     private final CompletableFuture<IncomingMigration> incomingStarted = new CompletableFuture<>();
     private volatile boolean autostart;
     private final boolean postcopyWhenStuck;
@@ -68,6 +69,7 @@ public final class MigrationController implements AutoCloseable {
         this.incomingUri = b.incomingUri;
         this.gate = b.gate;
         this.cprIncoming = b.cprIncoming;
+        this.objects = b.objects != null ? b.objects : new dev.livemig.transport.tls.UserObjects();
         this.autostart = b.autostart;
         this.postcopyWhenStuck = b.postcopyWhenStuck;
         this.dirtyRate = new DirtyRateCalculation(machine, DirtyTracker::automatic);
@@ -93,6 +95,7 @@ public final class MigrationController implements AutoCloseable {
         private HandshakeGate gate = HandshakeGate.DEFAULT;
         private dev.livemig.cpr.CprIncoming cprIncoming;
         private boolean postcopyWhenStuck;
+        private dev.livemig.transport.tls.UserObjects objects;
 
         private Builder(Machine machine) {
             this.machine = Objects.requireNonNull(machine, "machine");
@@ -107,6 +110,15 @@ public final class MigrationController implements AutoCloseable {
         /** Whose statuses, capabilities and parameters; by default the machine type's ({@link QmpDialect#forMachine}). */
         public Builder dialect(QmpDialect dialect) {
             this.dialect = dialect;
+            return this;
+        }
+
+        /**
+         * The process's objects (TLS credentials, authz) that tls-creds and tls-authz name, created beforehand (a
+         * command line's -object); by default an empty set, which QMP's object-add fills.
+         */
+        public Builder objects(dev.livemig.transport.tls.UserObjects objects) {
+            this.objects = Objects.requireNonNull(objects, "objects");
             return this;
         }
 
@@ -325,6 +337,27 @@ public final class MigrationController implements AutoCloseable {
         }
     }
 
+    /**
+     * The TLS an incoming migration's channels run: server credentials and the authz, looked up when it starts to
+     * listen (QEMU looks at each connection, and drops every one while they are wrong: refusing at once says it
+     * sooner). Postcopy's page server runs in another process, where a TLS session cannot follow.
+     */
+    private dev.livemig.transport.tls.MigrationTls incomingTls(MigrationUri uri) throws MigrationException {
+        if (config.has(MigrationCapability.POSTCOPY_RAM)) {
+            throw new MigrationException("postcopy-ram with TLS is not built in livemig as a destination: its page server"
+                    + " serves faults from another process, which cannot carry the TLS session");
+        }
+        if (uri instanceof MigrationUri.File) {
+            throw new MigrationException("TLS needs a channel that carries data both ways; " + uri + " does not");
+        }
+        try {
+            return dev.livemig.transport.tls.MigrationTls.resolve(objects, dev.livemig.transport.tls.TlsEndpoint.SERVER,
+                    config.text(MigrationParameter.TLS_CREDS), "", config.text(MigrationParameter.TLS_AUTHZ));
+        } catch (dev.livemig.transport.tls.TlsException e) {
+            throw new MigrationException(e.getMessage(), e);
+        }
+    }
+
     private IncomingMigration listenIncoming(MigrationUri uri) throws MigrationException {
         if (config.has(MigrationCapability.POSTCOPY_RAM)) {
             checkPostcopyDestination(uri);
@@ -341,7 +374,7 @@ public final class MigrationController implements AutoCloseable {
                 adopted = adopt(fd);
                 in.mainChannel(adopted);
             }
-            in.listen(uri, gate, cprIncoming);
+            in.listen(uri, config.tls() ? gate.with(incomingTls(uri)) : gate, cprIncoming);
         } catch (MigrationException e) {
             dev.livemig.transport.MigrationChannel.closeQuietly(adopted);
             throw e;
@@ -421,6 +454,11 @@ public final class MigrationController implements AutoCloseable {
         }
     }
 
+    /** The process's user-creatable objects (object-add): the credentials and authz that tls-creds and tls-authz name. */
+    public dev.livemig.transport.tls.UserObjects objects() {
+        return objects;
+    }
+
     /** The descriptors QMP clients passed and named with getfd, which {@code migrate fd:NAME} takes. */
     public NamedDescriptors namedDescriptors() {
         return namedDescriptors;
@@ -452,6 +490,7 @@ public final class MigrationController implements AutoCloseable {
         MigrationConfig started = config;
         var m = new Migration(machine, started, dialect, e -> forward(started, e));
         m.postcopyWhenStuck(postcopyWhenStuck);
+        m.objects(objects);
         return m;
     }
 

@@ -84,6 +84,20 @@ public final class StreamRecorder {
         return listener.address();
     }
 
+    /** Stops listening: a {@link #record} still waiting for its source fails. */
+    public void cancel() {
+        IncomingListener l = listener;
+        if (l != null) {
+            l.close();
+        }
+    }
+
+    /** Connections dropped before one was taken: silent ones, and ones whose TLS handshake failed. */
+    public long refusedConnections() {
+        IncomingListener l = listener;
+        return l == null ? 0 : l.refusedConnections();
+    }
+
     /** Takes one migration and writes it to {@code file} (only once it is complete). */
     public Result record(Path file) throws MigrationException {
         if (listener == null) {

@@ -10,6 +10,7 @@ import dev.livemig.wire.StreamWriter;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -67,7 +68,7 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
     private long queued;
 
     /** Starts one sender per connection; channel ids are the list's order. */
-    public MultifdSender(List<MigrationChannel> connections, Compression compression) {
+    public MultifdSender(List<MigrationChannel> connections, Compression compression) throws MigrationException {
         this(connections, compression, false);
     }
 
@@ -75,27 +76,55 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
      * With {@code zeroCopy} (zero-copy-send; compression none) every connection is a
      * {@link ZeroCopySocketChannel}: pages go with MSG_ZEROCOPY and each SYNC waits for the kernel's reports.
      */
-    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy) {
+    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy)
+            throws MigrationException {
         this(connections, compression, zeroCopy, new byte[16]);
     }
 
     /** {@code uuid}: the source VM's UUID the initial packets announce (16 bytes; all zero without one). */
-    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy, byte[] uuid) {
+    public MultifdSender(List<? extends MigrationChannel> connections, Compression compression, boolean zeroCopy, byte[] uuid)
+            throws MigrationException {
+        this(connections.size(), connections::get, compression, zeroCopy, uuid);
+    }
+
+    /** Opens channel {@code id} of a multifd migration. */
+    @FunctionalInterface
+    public interface ChannelOpener {
+        MigrationChannel open(int id) throws MigrationException;
+    }
+
+    /**
+     * Opens {@code channels} channels one after the other, each sending its initial packet as soon as it is open, as
+     * QEMU's source does: QEMU 7.2's destination reads a channel's initial packet before it takes the next channel
+     * (under TLS: before it runs the next handshake). A channel that fails to open closes those already open.
+     */
+    public MultifdSender(int channels, ChannelOpener opener, Compression compression, boolean zeroCopy, byte[] uuid)
+            throws MigrationException {
         if (uuid.length != 16) {
             throw new IllegalArgumentException("a UUID is 16 bytes: " + uuid.length);
         }
         this.uuid = uuid.clone();
-        if (zeroCopy && (!compression.method().equals("none")
-                || !connections.stream().allMatch(c -> c instanceof ZeroCopySocketChannel))) {
-            throw new IllegalArgumentException("zero-copy-send needs compression none and zero-copy sockets");
-        }
         this.zeroCopy = zeroCopy;
         this.compression = compression;
-        this.idle = new ArrayBlockingQueue<>(connections.size());
-        for (int id = 0; id < connections.size(); id++) {
-            senders.add(new Sender(id, connections.get(id)));
+        if (zeroCopy && !compression.method().equals("none")) {
+            throw new IllegalArgumentException("zero-copy-send needs compression none and zero-copy sockets");
         }
-        senders.forEach(Sender::start);
+        this.idle = new ArrayBlockingQueue<>(channels);
+        try {
+            for (int id = 0; id < channels; id++) {
+                MigrationChannel c = opener.open(id);
+                if (zeroCopy && !(c instanceof ZeroCopySocketChannel)) {
+                    MigrationChannel.closeQuietly(c);
+                    throw new IllegalArgumentException("zero-copy-send needs compression none and zero-copy sockets");
+                }
+                var sender = new Sender(id, c);
+                senders.add(sender);
+                sender.start();
+            }
+        } catch (MigrationException | RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     @Override
@@ -224,6 +253,13 @@ public final class MultifdSender implements PageChannels, AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 break;
+            }
+        }
+        for (Sender s : senders) {
+            try {
+                s.connection.endOutput(); // under TLS a close_notify: QEMU 10.0 takes a session without one as cut
+            } catch (IOException e) {
+                // the destination is gone: what it read is judged by the main channel's end
             }
         }
         senders.forEach(s -> MigrationChannel.closeQuietly(s.connection));

@@ -105,6 +105,9 @@ final class MachineCommands {
                 QmpCommand.of("query-dirty-rate", a -> controller.dirtyRate().toJson()),
                 new QmpCommand("getfd", List.of(required("fdname", QmpCommand.Type.STRING)), this::getfd),
                 new QmpCommand("closefd", List.of(required("fdname", QmpCommand.Type.STRING)), this::closefd),
+                QmpCommand.takingMore("object-add", List.of(required("qom-type", QmpCommand.Type.STRING),
+                        required("id", QmpCommand.Type.STRING)), this::objectAdd),
+                new QmpCommand("object-del", List.of(required("id", QmpCommand.Type.STRING)), this::objectDel),
                 QmpCommand.of("quit", a -> quit())));
         return List.copyOf(t);
     }
@@ -280,6 +283,35 @@ final class MachineCommands {
             throw QmpException.generic("Parameter 'fdname' expects a name not starting with a digit");
         }
         controller.namedDescriptors().put(name, descriptor.get());
+        return empty();
+    }
+
+    /**
+     * QEMU's object-add, for the objects TLS migration uses; the members other than qom-type and id are the object's
+     * properties, judged by its type.
+     */
+    private Json objectAdd(Json.Obj args) throws QmpException {
+        var props = new ArrayList<Json.Member>();
+        for (Json.Member m : args.members()) {
+            if (!m.name().equals("qom-type") && !m.name().equals("id")) {
+                props.add(m);
+            }
+        }
+        try {
+            controller.objects().add(args.string("qom-type"), args.string("id"), new Json.Obj(props));
+        } catch (dev.livemig.transport.tls.UserObjectException e) {
+            throw QmpException.generic(e.getMessage());
+        }
+        return empty();
+    }
+
+    /** QEMU's object-del. */
+    private Json objectDel(Json.Obj args) throws QmpException {
+        try {
+            controller.objects().delete(args.string("id"));
+        } catch (dev.livemig.transport.tls.UserObjectException e) {
+            throw QmpException.generic(e.getMessage());
+        }
         return empty();
     }
 

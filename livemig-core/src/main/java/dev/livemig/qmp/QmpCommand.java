@@ -9,10 +9,23 @@ import java.util.List;
  * before the handler runs, with the texts of QEMU's QObject input visitor (unexpected, missing, wrong
  * type), so every handler may read its declared arguments without checking them again.
  */
-public record QmpCommand(String name, List<Param> params, Handler handler) {
+public record QmpCommand(String name, List<Param> params, boolean takesMore, Handler handler) {
 
     public QmpCommand {
         params = List.copyOf(params);
+    }
+
+    /** A command that accepts exactly {@code params}. */
+    public QmpCommand(String name, List<Param> params, Handler handler) {
+        this(name, params, false, handler);
+    }
+
+    /**
+     * A command that accepts {@code params} and any other member too, which its handler judges (object-add, whose
+     * members are the properties of the object's type).
+     */
+    public static QmpCommand takingMore(String name, List<Param> params, Handler handler) {
+        return new QmpCommand(name, params, true, handler);
     }
 
     /** What a command does with its checked arguments; returns the value of {@code "return"}. */
@@ -87,6 +100,9 @@ public record QmpCommand(String name, List<Param> params, Handler handler) {
     public void checkArguments(Json.Obj arguments) throws QmpException {
         for (Json.Member m : arguments.members()) { // no key repeats: the dispatcher refused those
             Param p = param(m.name());
+            if (p == null && takesMore) {
+                continue;
+            }
             if (p == null) {
                 throw QmpException.generic("Parameter '" + m.name() + "' is unexpected");
             }

@@ -85,6 +85,9 @@ public final class QmpServer implements AutoCloseable {
         if (b.dialect != null) {
             controller.dialect(b.dialect);
         }
+        if (b.objects != null) {
+            controller.objects(b.objects);
+        }
         if (b.destination) {
             controller.destination(b.incomingUri, b.autostart, b.gate);
             if (b.cprIncoming != null) {
@@ -124,6 +127,7 @@ public final class QmpServer implements AutoCloseable {
         private boolean autostart;
         private HandshakeGate gate;
         private dev.livemig.cpr.CprIncoming cprIncoming;
+        private dev.livemig.transport.tls.UserObjects objects;
         private QmpLimits limits = QmpLimits.defaults();
         private QmpDialect dialect;
 
@@ -143,6 +147,15 @@ public final class QmpServer implements AutoCloseable {
          */
         public Builder dialect(QmpDialect dialect) {
             this.dialect = java.util.Objects.requireNonNull(dialect, "dialect");
+            return this;
+        }
+
+        /**
+         * The objects (TLS credentials, authz) created before the server starts (a command line's -object); object-add
+         * adds to them. By default an empty set.
+         */
+        public Builder objects(dev.livemig.transport.tls.UserObjects objects) {
+            this.objects = java.util.Objects.requireNonNull(objects, "objects");
             return this;
         }
 

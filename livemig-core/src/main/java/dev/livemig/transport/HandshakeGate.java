@@ -18,7 +18,7 @@ import java.util.function.BooleanSupplier;
  * <p>The bytes read are handed to the channel to be read again; nothing of the stream is judged here: a peer
  * that ends its stream before eight bytes is passed, so that the loader reports the short stream.
  */
-public record HandshakeGate(Duration timeout) {
+public record HandshakeGate(Duration timeout, ChannelHandshake handshake) {
     /** The stream header (magic, version) and a multifd initial packet both start with 8 bytes. */
     static final int BYTES = 8;
     /** Chosen to forgive a loaded host and a slow network, while freeing a squatted listener soon enough. */
@@ -33,6 +33,21 @@ public record HandshakeGate(Duration timeout) {
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("handshake timeout must be positive: " + timeout);
         }
+    }
+
+    /** A gate for plain channels: the first bytes are all it asks. */
+    public HandshakeGate(Duration timeout) {
+        this(timeout, null);
+    }
+
+    /** This gate, and then {@code handshake} (TLS) within the same timeout before a channel is handed out. */
+    public HandshakeGate with(ChannelHandshake handshake) {
+        return new HandshakeGate(timeout, handshake);
+    }
+
+    /** The channel a connection that passed becomes: itself, or what its handshake made of it. */
+    MigrationChannel complete(MigrationChannel raw) throws IOException {
+        return handshake == null ? raw : handshake.accept(raw, timeout);
     }
 
     /** Why a connection was not taken. */

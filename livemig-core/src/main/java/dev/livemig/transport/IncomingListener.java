@@ -64,7 +64,20 @@ public abstract sealed class IncomingListener implements AutoCloseable {
     }
 
     static IncomingListener single(MigrationUri uri, Opener opener) {
-        return new Single(uri, opener);
+        return single(uri, opener, HandshakeGate.DEFAULT);
+    }
+
+    /** The single channel of {@code uri}, through {@code gate}'s handshake (TLS) if it has one. */
+    static IncomingListener single(MigrationUri uri, Opener opener, HandshakeGate gate) {
+        return new Single(uri, () -> {
+            MigrationChannel raw = opener.open();
+            try {
+                return gate.complete(raw);
+            } catch (IOException e) {
+                MigrationChannel.closeQuietly(raw);
+                throw e;
+            }
+        });
     }
 
     /**
@@ -107,7 +120,7 @@ public abstract sealed class IncomingListener implements AutoCloseable {
                     }
                     switch (gate.await(s, () -> !server.isOpen())) {
                         case HandshakeGate.Outcome.Passed(var first) -> {
-                            return new SocketMigrationChannel(s, address + " (from " + peer + ")", first);
+                            return gate.complete(new SocketMigrationChannel(s, address + " (from " + peer + ")", first));
                         }
                         case HandshakeGate.Outcome.Refused(HandshakeGate.Refusal.ListenerClosed why) -> {
                             s.close();
@@ -136,7 +149,12 @@ public abstract sealed class IncomingListener implements AutoCloseable {
                 if (address instanceof MigrationUri.Tcp) {
                     s.socket().setTcpNoDelay(true);
                 }
-                return new SocketMigrationChannel(s, address + " (from " + s.getRemoteAddress() + ")");
+                try {
+                    return gate.complete(new SocketMigrationChannel(s, address + " (from " + s.getRemoteAddress() + ")"));
+                } catch (IOException e) {
+                    closeQuietly(s);
+                    throw e;
+                }
             } catch (IOException e) {
                 throw new MigrationException("accept failed on " + address + ": " + MigrationException.reason(e), e);
             }

@@ -23,6 +23,14 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
     }
 
     /**
+     * The socket that carries this channel, also under another protocol (TLS): what a cut or a reset acts on, and
+     * whose close by the peer tells that it read the whole stream. Empty for other transports.
+     */
+    default java.util.Optional<java.nio.channels.SocketChannel> connection() {
+        return socket();
+    }
+
+    /**
      * The file under a file: channel, for layouts written at fixed offsets (mapped-ram); empty for streams.
      */
     default java.util.Optional<java.nio.channels.SeekableByteChannel> seekable() {
@@ -31,6 +39,14 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
 
     /** Ends the outgoing direction; the incoming one stays open. */
     void shutdownOutput() throws IOException;
+
+    /**
+     * Ends the outgoing direction as current QEMU ends a multifd channel: under TLS with a close_notify first (QEMU
+     * 10.0's destination takes a session without one as cut short); otherwise as {@link #shutdownOutput()}.
+     */
+    default void endOutput() throws IOException {
+        shutdownOutput();
+    }
 
     /** True when this channel also carries data back (a socket). */
     boolean isBidirectional();
@@ -57,7 +73,7 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         if (channel == null) {
             return;
         }
-        channel.socket().ifPresent(socket -> {
+        channel.connection().ifPresent(socket -> {
             try {
                 socket.shutdownInput();
                 socket.shutdownOutput();
@@ -76,7 +92,7 @@ public interface MigrationChannel extends ByteChannel, GatheringByteChannel, jav
         if (channel == null) {
             return;
         }
-        channel.socket().ifPresent(socket -> {
+        channel.connection().ifPresent(socket -> {
             try {
                 if (socket.getLocalAddress() instanceof java.net.UnixDomainSocketAddress) {
                     // a unix socket has no reset: one byte back is the refusal (such a source only reads for the end)

@@ -31,6 +31,11 @@ final class SocketMigrationChannel implements MigrationChannel {
     }
 
     @Override
+    public java.util.Optional<SocketChannel> connection() {
+        return java.util.Optional.of(socket);
+    }
+
+    @Override
     public int read(ByteBuffer dst) throws IOException {
         if (preread.hasRemaining()) {
             return drainPreread(dst);

@@ -68,8 +68,8 @@ public final class Transports {
     }
 
     /** The incoming side of {@code migrate-incoming fd:NAME}: the one connection is the adopted socket. */
-    public static IncomingListener listening(MigrationChannel adopted, MigrationUri.Fd uri) {
-        return IncomingListener.single(uri, () -> adopted);
+    public static IncomingListener listening(MigrationChannel adopted, MigrationUri.Fd uri, HandshakeGate gate) {
+        return IncomingListener.single(uri, () -> adopted, gate);
     }
 
     /**
@@ -106,14 +106,14 @@ public final class Transports {
                     java.nio.file.Files.deleteIfExists(unix.path()); // a stale socket file from an earlier run
                     yield IncomingListener.socket(UnixDomainSocketAddress.of(unix.path()), StandardProtocolFamily.UNIX, uri, gate);
                 }
-                case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec));
+                case MigrationUri.Exec exec -> IncomingListener.single(uri, () -> ExecMigrationChannel.start(exec), gate);
                 case MigrationUri.Fd fd -> throw new MigrationException(fd + " names a descriptor passed with QMP getfd:"
                         + " the migration controller takes it (Transports.listening)");
                 case MigrationUri.File file -> IncomingListener.single(uri, () -> {
                     FileChannel f = FileChannel.open(file.path(), StandardOpenOption.READ);
                     f.position(file.offset());
                     return StreamMigrationChannel.reading(f, uri.toString());
-                });
+                }, gate);
             };
         } catch (IOException e) {
             throw new MigrationException("cannot listen on " + uri + ": " + MigrationException.reason(e), e);

@@ -1,0 +1,17 @@
+package dev.livemig.transport.tls;
+
+/** Which side of a TLS handshake credentials serve (QEMU's {@code endpoint} property of tls-creds objects). */
+public enum TlsEndpoint {
+    CLIENT("client"), SERVER("server");
+
+    private final String qemuName;
+
+    TlsEndpoint(String qemuName) {
+        this.qemuName = qemuName;
+    }
+
+    /** The property value QEMU uses: {@code client} or {@code server}. */
+    public String qemuName() {
+        return qemuName;
+    }
+}
