@@ -42,6 +42,27 @@ final class BenchCommand implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
+    /**
+     * The credentials of one end for --tls-dir: a directory with QEMU's x509 file names for both endpoints (ca-cert,
+     * server-cert/-key, client-cert/-key), as QEMU's bench is given too; tls0 is what tls-creds names.
+     */
+    static dev.livemig.transport.tls.UserObjects tlsObjects(Path dir, String endpoint) throws dev.livemig.wire.MigrationException {
+        var objects = new dev.livemig.transport.tls.UserObjects();
+        if (dir != null) {
+            try {
+                objects.add("tls-creds-x509", "tls0", Json.object().put("dir", dir.toString()).put("endpoint", endpoint).build());
+            } catch (dev.livemig.transport.tls.UserObjectException e) {
+                throw new dev.livemig.wire.MigrationException("--tls-dir " + dir + ": " + e.getMessage(), e);
+            }
+        }
+        return objects;
+    }
+
+    /** CPU time this process has used, all threads (the JVM's own included), in milliseconds. */
+    static long cpuMillis() {
+        return ProcessHandle.current().info().totalCpuDuration().map(java.time.Duration::toMillis).orElse(-1L);
+    }
+
     static Machine machine(long ram) {
         return Machine.builder("livemig-bench").ram("bench.ram", ram).build();
     }
@@ -76,6 +97,10 @@ final class BenchCommand implements Runnable {
         @Option(names = "--transport", defaultValue = "tcp", paramLabel = "tcp|unix")
         String transport;
 
+        @Option(names = "--tls-dir", paramLabel = "DIR", description = "Run every channel over TLS (x509) with the "
+                + "credentials in DIR (QEMU's file names, both endpoints' files).")
+        Path tlsDir;
+
         @Mixin
         MigrationOptions migration;
 
@@ -83,6 +108,12 @@ final class BenchCommand implements Runnable {
         public Integer call() throws Exception {
             dev.livemig.migration.CodeWarmUp.startOnce(); // a source: its page loops compiled before it migrates
             MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, UNLIMITED));
+            if (tlsDir != null) {
+                config = config.withParameter("tls-creds", "tls0");
+                if (transport.equals("unix")) {
+                    config = config.withParameter("tls-hostname", "localhost"); // a unix socket names no host
+                }
+            }
             String listen = switch (transport) {
                 case "tcp" -> "tcp:127.0.0.1:0";
                 case "unix" -> "unix:" + Path.of(System.getProperty("java.io.tmpdir"), "livemig-bench-" + ProcessHandle.current().pid() + ".sock");
@@ -94,6 +125,9 @@ final class BenchCommand implements Runnable {
                 List<String> args = new ArrayList<>(List.of("--ram", Long.toString(ram)));
                 migration.capabilities.forEach(c -> args.addAll(List.of("--capability", c)));
                 migration.parameters.forEach(p -> args.addAll(List.of("--parameter", p))); // multifd-channels must agree
+                if (tlsDir != null) {
+                    args.addAll(List.of("--tls-dir", tlsDir.toString()));
+                }
                 var destArgs = new ArrayList<String>();
                 destArgs.add(listen);
                 destArgs.addAll(args);
@@ -104,9 +138,11 @@ final class BenchCommand implements Runnable {
                     fill(m.ramBlocks().getFirst(), content);
                     long hugeBytes = m.ramBlocks().getFirst().hugePageBytes();
                     MigrationInfo info;
-                    try (var controller = MigrationController.builder(m).config(config).build()) {
+                    long cpuBefore = cpuMillis();
+                    try (var controller = MigrationController.builder(m).config(config).objects(tlsObjects(tlsDir, "client")).build()) {
                         info = controller.migrate(at).completion().toCompletableFuture().get(1, TimeUnit.HOURS);
                     }
+                    long cpuMs = cpuMillis() - cpuBefore;
                     MigrationStatus end = info.status();
                     Json.Obj loaded = dest.nextLine();
                     double seconds = info.totalTimeMs() / 1000.0;
@@ -119,11 +155,13 @@ final class BenchCommand implements Runnable {
                             .put("multifd_channels", config.has(MigrationCapability.MULTIFD) ? config.longValue(MigrationParameter.MULTIFD_CHANNELS) : 0)
                             .put("multifd_compression", config.has(MigrationCapability.MULTIFD) ? config.text(MigrationParameter.MULTIFD_COMPRESSION) : "-")
                             .put("zero_copy_send", config.has(MigrationCapability.ZERO_COPY_SEND))
+                            .put("tls", tlsDir != null)
                             .put("total_ms", info.totalTimeMs())
                             .put("downtime_ms", info.downtimeMs())
                             .put("setup_ms", info.setupTimeMs())
                             .put("throughput_mib_s", (long) (ram / 1048576.0 / Math.max(seconds, 0.001)))
                             .put("transferred_bytes", info.ram().transferred())
+                            .put("source_cpu_ms", cpuMs) // the migration's, from migrate to completed
                             // peak RSS beyond guest RAM: JVM, bitmaps, buffers (random RAM is all resident)
                             .put("source_peak_rss_bytes", PeakMemory.peakResidentBytes())
                             .put("source_huge_page_bytes", hugeBytes) // of guest RAM, before the migration
@@ -148,22 +186,32 @@ final class BenchCommand implements Runnable {
         @Option(names = "--json", description = "Accepted for symmetry; output is always JSON lines.")
         boolean json;
 
+        @Option(names = "--tls-dir", paramLabel = "DIR", description = "TLS (x509) with the server credentials in DIR.")
+        Path tlsDir;
+
         @Mixin
         MigrationOptions migration;
 
         @Override
         public Integer call() throws Exception {
             MigrationConfig config = migration.config(MigrationConfig.defaults());
+            if (tlsDir != null) {
+                config = config.withParameter("tls-creds", "tls0");
+            }
             try (Machine m = machine(ram); var controller = MigrationController.builder(m).config(config)
+                    .objects(tlsObjects(tlsDir, "server"))
                     .destination(MigrationUri.parse(uri), false, dev.livemig.transport.HandshakeGate.DEFAULT).build()) {
                 controller.startIncoming();
                 var in = controller.migrations().incoming().orElseThrow();
                 System.out.println(JsonWriter.compact(Json.object().put("listening", in.address().toString()).build()));
                 System.out.flush();
+                long cpuBefore = cpuMillis(); // RAM faulted in already: what follows is the migration's
                 MigrationStatus end = in.awaitFinished(1, TimeUnit.HOURS);
+                long cpuMs = cpuMillis() - cpuBefore;
                 System.out.println(JsonWriter.compact(Json.object().put("status", end.qemuName())
                         .put("error", in.error() == null ? "" : in.error())
                         .put("peak_rss_bytes", PeakMemory.peakResidentBytes())
+                        .put("cpu_ms", cpuMs)
                         .put("huge_page_bytes", m.ramBlocks().getFirst().hugePageBytes()).build()));
                 return end == MigrationStatus.COMPLETED ? 0 : 1;
             }

@@ -137,8 +137,6 @@ class MigrationConfigTest {
                 refusal(() -> d.withParameter("multifd-channels", "0")));
         assertEquals("Parameter 'multifd-compression' does not accept value 'lz4'",
                 refusal(() -> d.withParameter("multifd-compression", "lz4")));
-        assertEquals("parameter tls-creds is not built yet in livemig (only its default \"\" is accepted)",
-                refusal(() -> d.withParameter("tls-creds", "tls0")));
         assertEquals("parameter block-incremental is not built yet in livemig (only its default false is accepted)",
                 refusal(() -> d.withParameter("block-incremental", "true")));
     }

@@ -44,6 +44,7 @@ class TlsMigrationTest {
     Path dir;
 
     private final LiveGuests guests = new LiveGuests(8L << 20);
+    private final LiveGuests bigGuests = new LiveGuests(16L << 20);
     private MigrationController destination;
 
     @BeforeAll
@@ -57,6 +58,7 @@ class TlsMigrationTest {
             destination.close();
         }
         guests.close();
+        bigGuests.close();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -87,6 +89,49 @@ class TlsMigrationTest {
         assertCompleted(migrate(source, config, psk(keys, "client", null), at));
         dest.machine.pause();
         LiveGuests.assertSameGuest(source, dest);
+    }
+
+    /**
+     * Postcopy with its preempt channel, recorded (a livemig destination that runs a guest takes no postcopy over TLS:
+     * its page server is another process): the preempt channel's handshake runs on both ends like the main one's.
+     */
+    @Test
+    void aPostcopyMigrationRunsItsPreemptChannelOverTlsToo() throws Exception {
+        var config = new MigrationConfig(java.util.EnumSet.of(MigrationCapability.POSTCOPY_RAM, MigrationCapability.POSTCOPY_PREEMPT),
+                300, 16L << 20).withParameter("tls-creds", "tls0"); // slow enough for the switch to come early
+        var source = bigGuests.guest(20_000);
+        source.start();
+        source.awaitWrites(1_000);
+        var recorder = new StreamRecorder(config);
+        var serverTls = dev.livemig.transport.tls.MigrationTls.resolve(x509(pki.serverDir(), "server"),
+                dev.livemig.transport.tls.TlsEndpoint.SERVER, "tls0", "", "");
+        MigrationUri at = recorder.listen(MigrationUri.parse("tcp:127.0.0.1:0"), SHORT.with(serverTls));
+        Path file = dir.resolve("postcopy.snap");
+        var recorded = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return recorder.record(file);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        var statuses = new java.util.concurrent.CopyOnWriteArrayList<MigrationStatus>();
+        try (var controller = MigrationController.builder(source.machine).config(config.withCapability(MigrationCapability.EVENTS))
+                .objects(x509(pki.clientDir(), "client")).events(e -> {
+                    if (e instanceof MigrationEvent.StatusChanged c) {
+                        statuses.add(c.status());
+                    }
+                }).build()) {
+            Migration m = controller.migrate(at);
+            LiveGuests.awaitTransferred(m, 1 << 20);
+            controller.startPostcopy();
+            assertEquals(MigrationStatus.COMPLETED, m.awaitFinished(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS),
+                    () -> m.info().toJson().toString());
+            assertTrue(statuses.contains(MigrationStatus.POSTCOPY_ACTIVE), "it switched to postcopy: " + statuses);
+        }
+        recorded.get(Await.DEADLINE.toSeconds(), TimeUnit.SECONDS);
+        var loaded = bigGuests.guest(0);
+        dev.livemig.savevm.Snapshots.load(loaded.machine, file);
+        LiveGuests.assertSameGuest(source, loaded);
     }
 
     @Test

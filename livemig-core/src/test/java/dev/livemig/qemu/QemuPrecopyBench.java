@@ -23,6 +23,7 @@ import java.util.SplittableRandom;
  *
  * <pre>java -cp livemig-core/target/classes:livemig-core/target/test-classes dev.livemig.qemu.QemuPrecopyBench 1024 random [CHANNELS [none|zlib|zstd [zero-copy]]]</pre>
  * {@code -Dlivemig.qemu=10.0} runs QEMU 10.0 (scripts/install-qemu10.sh) instead of the system's 7.2.
+ * {@code -Dlivemig.tls.dir=DIR} runs every channel over TLS with the x509 credentials in DIR (both endpoints' files).
  */
 public final class QemuPrecopyBench {
     private QemuPrecopyBench() {
@@ -37,6 +38,7 @@ public final class QemuPrecopyBench {
         String wanted = System.getProperty("livemig.qemu", QemuVersion.V7_2.label());
         QemuVersion version = java.util.Arrays.stream(QemuVersion.values()).filter(v -> v.label().equals(wanted)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("livemig.qemu must be 7.2 or 10.0: " + wanted));
+        String tlsDir = System.getProperty("livemig.tls.dir");
         var images = new java.util.LinkedHashMap<Long, Path>(); // one image file per piece size
         try {
             var source = QemuOptions.paused("pc").on(version).withMemory(mib + "M");
@@ -55,8 +57,12 @@ public final class QemuPrecopyBench {
             try (ServerSocket s = new ServerSocket(0)) {
                 port = s.getLocalPort();
             }
-            var destOptions = QemuOptions.incoming("pc", channels > 0 ? "defer" : "tcp:127.0.0.1:" + port).on(version).withMemory(mib + "M")
-                    .withStartTimeout(Duration.ofSeconds(60));
+            var destOptions = QemuOptions.incoming("pc", channels > 0 || tlsDir != null ? "defer" : "tcp:127.0.0.1:" + port)
+                    .on(version).withMemory(mib + "M").withStartTimeout(Duration.ofSeconds(60));
+            if (tlsDir != null) {
+                destOptions = destOptions.withArgs("-object", "tls-creds-x509,id=tls0,dir=" + tlsDir + ",endpoint=server");
+                source = source.withArgs("-object", "tls-creds-x509,id=tls0,dir=" + tlsDir + ",endpoint=client");
+            }
             try (QemuProcess dst = QemuProcess.start(destOptions);
                  QemuProcess src = QemuProcess.start(source.withStartTimeout(Duration.ofSeconds(60)))) {
                 src.qmp().execute("migrate-set-parameters", Json.object().put("max-bandwidth", 100L << 30)
@@ -71,11 +77,22 @@ public final class QemuPrecopyBench {
                         q.qmp().execute("migrate-set-parameters", Json.object().put("multifd-channels", channels)
                                 .put("multifd-compression", compression).build());
                     }
+                }
+                if (tlsDir != null) {
+                    for (QemuProcess q : List.of(dst, src)) {
+                        q.qmp().execute("migrate-set-parameters", Json.object().put("tls-creds", "tls0").build());
+                    }
+                }
+                if (channels > 0 || tlsDir != null) {
                     dst.qmp().execute("migrate-incoming", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
                 }
+                long srcCpu = cpuMillis(src.pid());
+                long dstCpu = cpuMillis(dst.pid());
                 src.qmp().execute("migrate", Json.object().put("uri", "tcp:127.0.0.1:" + port).build());
                 Json.Obj info = src.waitForMigration(Duration.ofMinutes(10));
                 dst.waitForMigration(Duration.ofMinutes(1));
+                srcCpu = cpuMillis(src.pid()) - srcCpu;
+                dstCpu = cpuMillis(dst.pid()) - dstCpu;
                 long total = info.number("total-time");
                 Json.Obj ram = info.get("ram").orElseThrow().asObject();
                 System.out.println(JsonWriter.compact(Json.object()
@@ -87,13 +104,15 @@ public final class QemuPrecopyBench {
                         .put("multifd_channels", channels)
                         .put("multifd_compression", channels > 0 ? compression : "-")
                         .put("zero_copy_send", zeroCopy)
+                        .put("tls", tlsDir != null)
                         .put("total_ms", total)
                         .put("downtime_ms", info.number("downtime"))
                         .put("setup_ms", info.number("setup-time"))
                         .put("throughput_mib_s", (long) (mib / Math.max(total / 1000.0, 0.001)))
                         .put("transferred_bytes", ram.number("transferred"))
+                        .put("source_cpu_ms", srcCpu)
                         .put("source_peak_rss_bytes", peakRss(src.pid()))
-                        .put("destination", Json.object().put("peak_rss_bytes", peakRss(dst.pid())).build())
+                        .put("destination", Json.object().put("peak_rss_bytes", peakRss(dst.pid())).put("cpu_ms", dstCpu).build())
                         .build()));
             }
         } finally {
@@ -142,6 +161,13 @@ public final class QemuPrecopyBench {
                 }
             }
         }
+    }
+
+    /** The CPU time a process has used (utime + stime of /proc/PID/stat), in milliseconds; USER_HZ is 100 on Linux. */
+    static long cpuMillis(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" "); // field 3 onwards: the name may hold spaces
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
     }
 
     /** A process's peak resident set (VmHWM), as livemig's bench reports its own: guest RAM and all the rest. */

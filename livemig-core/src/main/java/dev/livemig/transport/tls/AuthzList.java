@@ -7,7 +7,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.Function;
 
 /**
  * QEMU's authz-list: rules tried in order, the first whose {@code match} fits the identity deciding by its policy;
@@ -63,7 +62,7 @@ public record AuthzList(String id, Policy policy, List<Rule> rules) implements T
      * checked in QEMU's order with its input visitor's texts ("Parameter 'rules[0].match' is missing").
      */
     public static AuthzList create(String id, Json.Obj props) throws UserObjectException {
-        var in = new QapiInput(props, "");
+        var in = QapiProperties.of(props);
         Policy policy = in.optionalEnum("policy", Policy::byName).orElse(Policy.DENY);
         Optional<List<Json>> given = in.optionalArray("rules");
         List<Rule> rules = given.isPresent() ? rules(in, given.get()) : List.of();
@@ -76,7 +75,7 @@ public record AuthzList(String id, Policy policy, List<Rule> rules) implements T
      * its members: a member that is no property of authz-list is "not found" rather than "unexpected".
      */
     static AuthzList fromFile(String id, Json.Obj props) throws UserObjectException {
-        var in = new QapiInput(props, "");
+        var in = QapiProperties.of(props);
         Policy policy = Policy.DENY;
         List<Rule> rules = List.of();
         for (Json.Member m : props.members()) {
@@ -90,10 +89,10 @@ public record AuthzList(String id, Policy policy, List<Rule> rules) implements T
         return new AuthzList(id, policy, rules);
     }
 
-    private static List<Rule> rules(QapiInput in, List<Json> elements) throws UserObjectException {
+    private static List<Rule> rules(QapiProperties in, List<Json> elements) throws UserObjectException {
         var rules = new ArrayList<Rule>(elements.size());
         for (int i = 0; i < elements.size(); i++) {
-            var rule = QapiInput.element(elements.get(i), in.fullName("rules") + "[" + i + "]");
+            var rule = QapiProperties.element(elements.get(i), in.fullName("rules") + "[" + i + "]");
             String match = rule.requiredString("match");
             Policy policy = rule.requiredEnum("policy", Policy::byName);
             Format format = rule.optionalEnum("format", Format::byName).orElse(Format.EXACT);
@@ -116,87 +115,5 @@ public record AuthzList(String id, Policy policy, List<Rule> rules) implements T
     @Override
     public String qomType() {
         return "authz-list";
-    }
-
-    /**
-     * The members of one JSON object read as QEMU's QObject input visitor reads a QAPI struct, failing with its
-     * texts. A member's full name in those texts is the path from the top ("rules[0].match"); an enum's bad value
-     * names the member alone, as QEMU's visit_type_enum does.
-     */
-    static final class QapiInput {
-        private final Json.Obj object;
-        private final String at;
-
-        /** The object whose full name is {@code at} ("" for the top). */
-        QapiInput(Json.Obj object, String at) {
-            this.object = object;
-            this.at = at;
-        }
-
-        /** A list element that must be an object; {@code at} is its full name. */
-        static QapiInput element(Json value, String at) throws UserObjectException {
-            if (value instanceof Json.Obj o) {
-                return new QapiInput(o, at);
-            }
-            throw new UserObjectException("Invalid parameter type for '" + at + "', expected: object");
-        }
-
-        String fullName(String member) {
-            return at.isEmpty() ? member : at + "." + member;
-        }
-
-        String requiredString(String name) throws UserObjectException {
-            return optionalString(name).orElseThrow(() -> missing(name));
-        }
-
-        Optional<String> optionalString(String name) throws UserObjectException {
-            return typed(name, Json.Str.class, "string").map(Json::asString);
-        }
-
-        Optional<Boolean> optionalBool(String name) throws UserObjectException {
-            return typed(name, Json.Bool.class, "boolean").map(v -> ((Json.Bool) v).value());
-        }
-
-        List<Json> requiredArray(String name) throws UserObjectException {
-            return optionalArray(name).orElseThrow(() -> missing(name));
-        }
-
-        Optional<List<Json>> optionalArray(String name) throws UserObjectException {
-            return typed(name, Json.Arr.class, "array").map(Json::asArray);
-        }
-
-        <E> E requiredEnum(String name, Function<String, Optional<E>> byName) throws UserObjectException {
-            return optionalEnum(name, byName).orElseThrow(() -> missing(name));
-        }
-
-        <E> Optional<E> optionalEnum(String name, Function<String, Optional<E>> byName) throws UserObjectException {
-            Optional<String> text = optionalString(name);
-            if (text.isEmpty()) {
-                return Optional.empty();
-            }
-            return Optional.of(byName.apply(text.get()).orElseThrow(() ->
-                    new UserObjectException("Parameter '" + name + "' does not accept value '" + text.get() + "'")));
-        }
-
-        /** QEMU's check after a struct's members: the first member not among {@code known} is unexpected. */
-        void noOtherMembers(Set<String> known) throws UserObjectException {
-            for (Json.Member m : object.members()) {
-                if (!known.contains(m.name())) {
-                    throw new UserObjectException("Parameter '" + fullName(m.name()) + "' is unexpected");
-                }
-            }
-        }
-
-        private Optional<Json> typed(String name, Class<? extends Json> type, String expected) throws UserObjectException {
-            Optional<Json> value = object.get(name);
-            if (value.isPresent() && !type.isInstance(value.get())) {
-                throw new UserObjectException("Invalid parameter type for '" + fullName(name) + "', expected: " + expected);
-            }
-            return value;
-        }
-
-        private UserObjectException missing(String name) {
-            return new UserObjectException("Parameter '" + fullName(name) + "' is missing");
-        }
     }
 }

@@ -4,17 +4,10 @@ import dev.livemig.json.Json;
 import dev.livemig.json.JsonParseException;
 import dev.livemig.json.JsonParser;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.Arrays;
@@ -62,7 +55,7 @@ public final class AuthzListFile implements TlsAuthz {
      * passes).
      */
     public static AuthzListFile create(String id, Json.Obj props) throws UserObjectException {
-        var in = new AuthzList.QapiInput(props, "");
+        var in = QapiProperties.of(props);
         String filename = in.requiredString("filename");
         boolean refresh = in.optionalBool("refresh").orElse(true);
         in.noOtherMembers(Set.of("filename", "refresh"));
@@ -134,7 +127,13 @@ public final class AuthzListFile implements TlsAuthz {
 
     /** QEMU's qauthz_list_file_load, with its texts. */
     private static AuthzList load(String id, String filename) throws UserObjectException {
-        Json json = qobjectFromJson(contents(filename));
+        byte[] content;
+        try {
+            content = GlibFile.contents(filename);
+        } catch (UserObjectException e) {
+            throw new UserObjectException("Unable to read '" + filename + "': " + e.getMessage(), e);
+        }
+        Json json = qobjectFromJson(content);
         if (!(json instanceof Json.Obj props)) {
             throw new UserObjectException("File '" + filename + "' must contain a JSON object");
         }
@@ -220,47 +219,6 @@ public final class AuthzListFile implements TlsAuthz {
             }
         }
         return true;
-    }
-
-    /** The file's bytes, or GLib's g_file_get_contents texts for why not. */
-    private static byte[] contents(String filename) throws UserObjectException {
-        FileChannel file;
-        try {
-            if (filename.isEmpty()) {
-                throw new NoSuchFileException(filename); // open(2) of "", where Path.of("") would be the working directory
-            }
-            file = FileChannel.open(Path.of(filename), StandardOpenOption.READ);
-        } catch (IOException | InvalidPathException e) {
-            throw unreadable(filename, "Failed to open file “" + filename + "”: " + reason(e));
-        }
-        try (file) {
-            var out = new ByteArrayOutputStream();
-            var buffer = ByteBuffer.allocate(8192);
-            while (file.read(buffer.clear()) >= 0) {
-                out.write(buffer.array(), 0, buffer.position());
-            }
-            return out.toByteArray();
-        } catch (IOException e) {
-            // GLib reads a non-empty regular file with read(2), anything else through stdio, with two texts
-            boolean regular = Files.isRegularFile(Path.of(filename));
-            String how = regular ? "Failed to read from file “" : "Error reading file “";
-            throw unreadable(filename, how + filename + "”: " + reason(e));
-        }
-    }
-
-    private static UserObjectException unreadable(String filename, String glibMessage) {
-        return new UserObjectException("Unable to read '" + filename + "': " + glibMessage);
-    }
-
-    /** The strerror text GLib shows; the JDK keeps it as a file system exception's reason. */
-    private static String reason(Exception e) {
-        return switch (e) {
-            case NoSuchFileException n -> "No such file or directory";
-            case AccessDeniedException a -> "Permission denied";
-            case FileSystemException f when f.getReason() != null -> f.getReason();
-            case InvalidPathException i -> "Invalid argument";
-            default -> e.getMessage();
-        };
     }
 
     /** GLib's g_path_get_dirname: "." for a name without '/'. */

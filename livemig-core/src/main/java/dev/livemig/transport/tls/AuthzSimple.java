@@ -19,7 +19,7 @@ public record AuthzSimple(String id, String identity) implements TlsAuthz {
      * property must be set" is only reached by objects made inside QEMU).
      */
     public static AuthzSimple create(String id, Json.Obj props) throws UserObjectException {
-        var in = new AuthzList.QapiInput(props, "");
+        var in = QapiProperties.of(props);
         String identity = in.requiredString("identity");
         in.noOtherMembers(Set.of("identity"));
         return new AuthzSimple(id, identity);

@@ -66,7 +66,7 @@ final class CertificateHostname {
         }
         List<String> commonNames = commonNames(cert);
         if (commonNames.size() != 1) {
-            return false; // RFC 6125 §1.8: a CN is a host name only when it is the only one
+            return false; // a CN is a host name only when it is the only one (RFC 6125, section 1.8)
         }
         byte[] cn = commonNames.getFirst().getBytes(StandardCharsets.UTF_8);
         return isPrintable(cn) && nameMatches(commonNames.getFirst(), ascii);

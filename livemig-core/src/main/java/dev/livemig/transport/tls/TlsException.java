@@ -7,10 +7,12 @@ import java.io.IOException;
  * not verify, credentials that cannot be loaded): an IOException, because it ends the channel it happened on.
  */
 public class TlsException extends IOException {
+    /** A failure said in {@code message}. */
     public TlsException(String message) {
         super(message);
     }
 
+    /** A failure said in {@code message}, which {@code cause} led to. */
     public TlsException(String message, Throwable cause) {
         super(message, cause);
     }

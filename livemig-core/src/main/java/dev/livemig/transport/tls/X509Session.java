@@ -129,12 +129,19 @@ final class X509Session implements TlsSession {
                 if (ended) {
                     return -1;
                 }
-                plain.compact();
                 SSLEngineResult r;
-                try {
-                    r = unwrap();
-                } finally {
-                    plain.flip();
+                // a record's worth of room: decrypted straight into the caller's buffer, one copy fewer
+                boolean direct = dst.remaining() >= plain.capacity();
+                int before = dst.position();
+                if (direct) {
+                    r = unwrap(dst);
+                } else {
+                    plain.compact();
+                    try {
+                        r = unwrap(plain);
+                    } finally {
+                        plain.flip();
+                    }
                 }
                 switch (r.getStatus()) {
                     case BUFFER_UNDERFLOW -> {
@@ -147,6 +154,9 @@ final class X509Session implements TlsSession {
                     }
                 }
                 afterUnwrap(r.getHandshakeStatus());
+                if (direct && dst.position() > before) {
+                    return dst.position() - before;
+                }
             }
             int n = Math.min(dst.remaining(), plain.remaining());
             dst.put(plain.slice(plain.position(), n));
@@ -171,10 +181,15 @@ final class X509Session implements TlsSession {
 
     /** Unwraps from {@code incoming} into {@code plain} (both already in the mode the engine needs). */
     private SSLEngineResult unwrap() throws SSLException {
+        return unwrap(plain);
+    }
+
+    /** Unwraps from {@code incoming} into {@code target} (in write mode). */
+    private SSLEngineResult unwrap(ByteBuffer target) throws SSLException {
         if (!incoming.hasRemaining()) {
             return new SSLEngineResult(SSLEngineResult.Status.BUFFER_UNDERFLOW, engine.getHandshakeStatus(), 0, 0);
         }
-        return engine.unwrap(incoming, plain);
+        return engine.unwrap(incoming, target);
     }
 
     /** Reads more records from the raw channel; false at its end. */

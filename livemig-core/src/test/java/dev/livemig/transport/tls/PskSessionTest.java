@@ -117,17 +117,24 @@ class PskSessionTest {
     }
 
     private Handshakes handshake(PskCredentials c, PskCredentials s) {
-        Future<TlsSession> server = peer.submit(() -> {
-            TlsSession session = s.server(acceptRaw(), null);
-            session.handshake();
-            return session;
-        });
-        Future<TlsSession> client = peer.submit(() -> {
-            TlsSession session = c.client(connectRaw(), "ignored.example");
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> server = serverHandshake(s);
+        Future<TlsSession> client = clientHandshake(c, "ignored.example");
         return new Handshakes(client, server);
+    }
+
+    /** The server's handshake on the next channel accepted, on its own thread. */
+    private Future<TlsSession> serverHandshake(PskCredentials s) {
+        return peer.submit(() -> handshaken(s.server(acceptRaw(), null)));
+    }
+
+    /** The client's handshake on a new connection, on its own thread. */
+    private Future<TlsSession> clientHandshake(PskCredentials c, String hostname) {
+        return peer.submit(() -> handshaken(c.client(connectRaw(), hostname)));
+    }
+
+    private static TlsSession handshaken(TlsSession session) throws IOException {
+        session.handshake();
+        return session;
     }
 
     private static <T> T await(Future<T> f) throws Exception {
@@ -253,11 +260,7 @@ class PskSessionTest {
         Path keys = keysDir("k", "qemu:" + key + "\n");
         PskCredentials c = client(keys, null);
         PskCredentials s = server(keys);
-        Future<TlsSession> server = peer.submit(() -> {
-            TlsSession session = s.server(new Trickle(acceptRaw()), null);
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> server = peer.submit(() -> handshaken(s.server(new Trickle(acceptRaw()), null)));
         TlsSession client = c.client(new Trickle(connectRaw()), null);
         client.handshake();
         TlsSession destination = await(server);
@@ -314,11 +317,7 @@ class PskSessionTest {
     @Test
     void aMigrationStreamInsteadOfAClientHelloIsRefused() throws Exception {
         PskCredentials s = server(keysDir("k", "qemu:" + key + "\n"));
-        Future<TlsSession> server = peer.submit(() -> {
-            TlsSession session = s.server(acceptRaw(), null);
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> server = serverHandshake(s);
         MigrationChannel plain = connectRaw();
         plain.write(ByteBuffer.wrap(new byte[] {'Q', 'E', 'V', 'M', 0, 0, 0, 3, 7, 0, 0, 0, 4, 'n', 'o', 'n', 'e'}));
         assertEquals("TLS handshake failed: the peer does not speak TLS: its first bytes are 51 45 56 4d 00"
@@ -328,11 +327,7 @@ class PskSessionTest {
     @Test
     void garbageThatLooksLikeARecordHeaderIsRefused() throws Exception {
         PskCredentials s = server(keysDir("k", "qemu:" + key + "\n"));
-        Future<TlsSession> server = peer.submit(() -> {
-            TlsSession session = s.server(acceptRaw(), null);
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> server = serverHandshake(s);
         MigrationChannel plain = connectRaw();
         byte[] garbage = new byte[300];
         ThreadLocalRandom.current().nextBytes(garbage);
@@ -374,11 +369,7 @@ class PskSessionTest {
         byte[] psk = HexFormat.of().parseHex(key);
 
         PskCredentials s = server(keys);
-        Future<TlsSession> server = peer.submit(() -> {
-            TlsSession session = s.server(acceptRaw(), null);
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> server = serverHandshake(s);
         MigrationChannel raw = connectRaw();
         var tls12Client = new TlsClientProtocol(Channels.newInputStream(raw), Channels.newOutputStream(raw));
         tls12Client.connect(new PSKTlsClient(crypto, new BasicTlsPSKIdentity(identity, psk)));
@@ -388,11 +379,7 @@ class PskSessionTest {
         assertEquals("over TLS 1.2", new String(readExactly(destination, 12), StandardCharsets.US_ASCII));
 
         PskCredentials c = client(keys, null);
-        Future<TlsSession> client = peer.submit(() -> {
-            TlsSession session = c.client(connectRaw(), null);
-            session.handshake();
-            return session;
-        });
+        Future<TlsSession> client = clientHandshake(c, null);
         MigrationChannel accepted = acceptRaw();
         var tls12Server = new TlsServerProtocol(Channels.newInputStream(accepted), Channels.newOutputStream(accepted));
         tls12Server.accept(new PSKTlsServer(crypto, new TlsPSKIdentityManager() {

@@ -256,7 +256,7 @@ public final class TestPki {
     public synchronized Path clientDirWithoutCert() {
         return dirs.computeIfAbsent("client-without-cert", name -> {
             Path d = mkdir(name);
-            writeCertificates(d.resolve(X509Credentials.CA_CERT), List.of(ca.certificate()));
+            writeCertificates(d.resolve(X509CredentialFiles.CA_CERT), List.of(ca.certificate()));
             return d;
         });
     }
@@ -270,11 +270,11 @@ public final class TestPki {
         Path client = clientDir();
         return dirs.computeIfAbsent("combined", name -> {
             Path d = mkdir(name);
-            for (String f : List.of(X509Credentials.CA_CERT, X509Credentials.CA_CRL, X509Credentials.SERVER_CERT,
-                    X509Credentials.SERVER_KEY)) {
+            for (String f : List.of(X509CredentialFiles.CA_CERT, X509CredentialFiles.CA_CRL,
+                    X509CredentialFiles.SERVER_CERT, X509CredentialFiles.SERVER_KEY)) {
                 copy(server.resolve(f), d.resolve(f));
             }
-            for (String f : List.of(X509Credentials.CLIENT_CERT, X509Credentials.CLIENT_KEY)) {
+            for (String f : List.of(X509CredentialFiles.CLIENT_CERT, X509CredentialFiles.CLIENT_KEY)) {
                 copy(client.resolve(f), d.resolve(f));
             }
             return d;
@@ -377,14 +377,14 @@ public final class TestPki {
     }
 
     private void write(Path d, TlsEndpoint endpoint, List<X509Certificate> cas, Issued own) {
-        writeCertificates(d.resolve(X509Credentials.CA_CERT), cas);
+        writeCertificates(d.resolve(X509CredentialFiles.CA_CERT), cas);
         boolean server = endpoint == TlsEndpoint.SERVER;
         if (server) {
-            writeText(d.resolve(X509Credentials.CA_CRL), pem(crl));
+            writeText(d.resolve(X509CredentialFiles.CA_CRL), pem(crl));
         }
-        writeCertificates(d.resolve(server ? X509Credentials.SERVER_CERT : X509Credentials.CLIENT_CERT),
+        writeCertificates(d.resolve(server ? X509CredentialFiles.SERVER_CERT : X509CredentialFiles.CLIENT_CERT),
                 List.of(own.certificate()));
-        Path key = d.resolve(server ? X509Credentials.SERVER_KEY : X509Credentials.CLIENT_KEY);
+        Path key = d.resolve(server ? X509CredentialFiles.SERVER_KEY : X509CredentialFiles.CLIENT_KEY);
         writeText(key, pem(own.keys(), keyForm));
         try {
             Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));

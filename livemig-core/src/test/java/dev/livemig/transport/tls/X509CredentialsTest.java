@@ -180,6 +180,15 @@ class X509CredentialsTest {
     }
 
     @Test
+    void dhParametersMustBeAPkcs3DhParameterAsForPskCredentials() throws Exception {
+        byte[] emptySequence = new DERSequence(new org.bouncycastle.asn1.ASN1Encodable[0]).getEncoded();
+        Path dh = copyOf(pki.serverDir(), d -> write(d.resolve("dh-params.pem"),
+                TestPki.pem(new PemObject("DH PARAMETERS", emptySequence))));
+        assertEquals("Unable to load DH parameters from " + dh + "/dh-params.pem: ASN1 parser: Error in DER parsing.",
+                refusal(dh, "server"));
+    }
+
+    @Test
     void anExpiredOrNotYetValidCertificateFailsTheSanityCheck() throws Exception {
         Path expired = pki.serverDir(TestPki.Flaw.EXPIRED);
         assertEquals("The server certificate " + expired + "/server-cert.pem has expired", refusal(expired, "server"));

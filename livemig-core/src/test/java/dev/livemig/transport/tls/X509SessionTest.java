@@ -330,7 +330,7 @@ class X509SessionTest {
                 return null;
             }
         };
-        var anyServer = new X509Credentials.PeerVerifier(new X509Credentials.Trust(List.of(), List.of()), false);
+        var anyServer = new X509PeerVerifier(new X509Trust(List.of(), List.of()), false);
         var context = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
         context.init(new javax.net.ssl.KeyManager[] {recordingKeys}, new javax.net.ssl.TrustManager[] {anyServer}, null);
         Future<Side> clientSide = peers.submit(() -> side(Transports.connect(uri), raw -> {
