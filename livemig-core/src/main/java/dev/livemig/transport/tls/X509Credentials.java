@@ -135,6 +135,25 @@ public final class X509Credentials implements TlsCredentials {
         return new X509Session(raw, engine, session -> { });
     }
 
+    /**
+     * The JDK's suites with AES-128-GCM ahead of the rest: a migration moves gigabytes through one session, and AES-128
+     * runs 10 rounds to AES-256's 14 (gnutls' clients, QEMU's, offer AES-256 first); the others stay, in their order.
+     */
+    static String[] fastestFirst(String[] suites) {
+        var ordered = new java.util.ArrayList<String>();
+        for (String s : suites) {
+            if (s.contains("AES_128_GCM")) {
+                ordered.add(s);
+            }
+        }
+        for (String s : suites) {
+            if (!s.contains("AES_128_GCM")) {
+                ordered.add(s);
+            }
+        }
+        return ordered.toArray(String[]::new);
+    }
+
     private SSLEngine engine(TlsEndpoint side) throws TlsException {
         if (side != properties.endpoint()) {
             throw new TlsException("Credentials endpoint doesn't match session");
@@ -143,6 +162,10 @@ public final class X509Credentials implements TlsCredentials {
         SSLEngine engine = context.createSSLEngine();
         engine.setUseClientMode(side == TlsEndpoint.CLIENT);
         engine.setEnabledProtocols(PROTOCOLS);
+        engine.setEnabledCipherSuites(fastestFirst(engine.getEnabledCipherSuites()));
+        var parameters = engine.getSSLParameters();
+        parameters.setUseCipherSuitesOrder(true); // a server picks by its order, not by the client's
+        engine.setSSLParameters(parameters);
         if (side == TlsEndpoint.SERVER) {
             // asked always, as QEMU asks; with verify-peer a client without one is refused by an alert, which
             // tells it why (QEMU refuses it after the handshake, leaving it to find a closed connection)

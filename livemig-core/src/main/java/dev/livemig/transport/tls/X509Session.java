@@ -45,9 +45,11 @@ final class X509Session implements TlsSession {
         this.engine = engine;
         this.check = check;
         SSLSession s = engine.getSession();
-        incoming = ByteBuffer.allocateDirect(Math.max(OUTGOING_BYTES, s.getPacketBufferSize())).flip();
+        // heap buffers: records are encrypted and decrypted in place there, and the JDK's AES-GCM runs its vectorised
+        // code on arrays only (on direct buffers it falls back to GHASH in Java, a third of the speed at best)
+        incoming = ByteBuffer.allocate(Math.max(OUTGOING_BYTES, s.getPacketBufferSize())).flip();
         plain = ByteBuffer.allocate(s.getApplicationBufferSize()).flip();
-        outgoing = ByteBuffer.allocateDirect(Math.max(OUTGOING_BYTES, 2 * s.getPacketBufferSize()));
+        outgoing = ByteBuffer.allocate(Math.max(OUTGOING_BYTES, 2 * s.getPacketBufferSize()));
     }
 
     @Override
@@ -130,8 +132,9 @@ final class X509Session implements TlsSession {
                     return -1;
                 }
                 SSLEngineResult r;
-                // a record's worth of room: decrypted straight into the caller's buffer, one copy fewer
-                boolean direct = dst.remaining() >= plain.capacity();
+                // a record's worth of room in an array: decrypted straight into the caller's buffer, one copy fewer
+                // (into a direct buffer the JDK's AES-GCM takes its slow path: there a copy is cheaper)
+                boolean direct = dst.hasArray() && dst.remaining() >= plain.capacity();
                 int before = dst.position();
                 if (direct) {
                     r = unwrap(dst);
