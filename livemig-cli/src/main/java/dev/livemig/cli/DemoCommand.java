@@ -62,6 +62,10 @@ final class DemoCommand implements Callable<Integer> {
             + " the sockets of the TCP service it runs are handed over, never copied, while clients keep sending requests.")
     String mode;
 
+    @Option(names = "--tls", paramLabel = "psk", description = "Run every channel over TLS: psk makes a fresh random key"
+            + " for this run (keys.psk in a private temporary directory) and gives both ends tls-creds-psk objects.")
+    String tls;
+
     @Option(names = "--json", description = "Print one JSON object: {\"query-migrate\": ..., \"verified\": ..., \"verification\": ..., \"host\": ...}.")
     boolean json;
 
@@ -85,6 +89,16 @@ final class DemoCommand implements Callable<Integer> {
             migration.parameters.add("mode=" + mode);
         }
         long dirtyRate = guest.dirtyRate == 0 && !dirtyRateGiven() ? DEMO_DIRTY_RATE : guest.dirtyRate;
+        Path pskDir = null;
+        if (tls != null) {
+            if (!tls.equals("psk") || !(transport.equals("tcp") || transport.equals("unix"))) {
+                throw new dev.livemig.wire.MigrationException("--tls takes psk, with --transport tcp or unix (not " + tls
+                        + " over " + transport + ")");
+            }
+            pskDir = DemoPsk.create();
+            migration.objects.add("tls-creds-psk,id=tls0,dir=" + pskDir + ",endpoint=client");
+            migration.parameters.add("tls-creds=tls0");
+        }
         MigrationConfig config = migration.config(new MigrationConfig(Set.of(), MigrationConfig.DEFAULT_DOWNTIME_LIMIT_MS, DEMO_MAX_BANDWIDTH));
         Path scratch = Files.isDirectory(Path.of("/dev/shm")) ? Path.of("/dev/shm") : Path.of(System.getProperty("java.io.tmpdir"));
         String tag = "livemig-demo-" + ProcessHandle.current().pid();
@@ -93,6 +107,9 @@ final class DemoCommand implements Callable<Integer> {
         List<String> common = new ArrayList<>(List.of("--ram", Long.toString(guest.ram), "--run-after", "300", "--expect-stdin"));
         migration.capabilities.forEach(c -> common.addAll(List.of("--capability", c)));
         migration.parameters.forEach(p -> common.addAll(List.of("--parameter", p))); // multifd-channels must agree
+        if (pskDir != null) {
+            common.addAll(List.of("--object", "tls-creds-psk,id=tls0,dir=" + pskDir + ",endpoint=server"));
+        }
         HostFacts host = HostFacts.measure(dev.livemig.machine.HostFeatures.fromSystemProperties());
         say("host: %s", host.summary());
         boolean cprTransfer = config.text(dev.livemig.migration.MigrationParameter.MODE).equals(MigrationConfig.CPR_TRANSFER);
@@ -143,7 +160,7 @@ final class DemoCommand implements Callable<Integer> {
             say("guest dirtied %s/s before the migration", Sizes.human(dirtyRateSeen));
             SourceRun.LinkCut cut = recoverAfterCut ? new SourceRun.LinkCut() : null;
             java.time.Instant[] stopped = new java.time.Instant[1];
-            MigrationInfo info = SourceRun.migrate(g.machine(), config, new dev.livemig.transport.MigrationChannels(target,
+            MigrationInfo info = SourceRun.migrate(g.machine(), config, migration.objects(), new dev.livemig.transport.MigrationChannels(target,
                     java.util.Optional.ofNullable(cprChannel)), json, cut, postcopyAtSync, e -> {
                 if (e instanceof dev.livemig.migration.MigrationEvent.Stop && stopped[0] == null) {
                     stopped[0] = java.time.Instant.now();

@@ -65,6 +65,18 @@ class DemoIT {
         assertTrue(info.number("downtime") >= 0);
     }
 
+    @ParameterizedTest
+    @CsvSource({"tcp,", "unix,multifd"})
+    void withTlsPskEveryChannelIsEncryptedAndTheGuestStillVerifies(String transport, String capability) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--transport", transport, "--dirty-rate", "32M", "--tls", "psk"));
+        if (capability != null) {
+            args.addAll(List.of("--capability", capability));
+        }
+        Json.Obj verdict = demo(args.toArray(String[]::new));
+        assertEquals(new Json.Bool(true), verdict.get("verified").orElseThrow(), verdict.toString());
+        assertEquals("completed", verdict.get("query-migrate").orElseThrow().asObject().string("status"));
+    }
+
     @org.junit.jupiter.api.Test
     void itsFlightRecordingShowsTheSwitchoverWhosePartsAddUpToTheReportedDowntime() throws Exception {
         Path file = Files.createTempFile("livemig-demo-", ".jfr");

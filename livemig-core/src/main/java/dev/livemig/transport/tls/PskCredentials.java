@@ -122,7 +122,7 @@ public final class PskCredentials implements TlsCredentials {
 
     /**
      * The properties QAPI's TlsCredsPskProperties has, in its order, typed; absent ones null (endpoint: client).
-     * The endpoint's value is checked after the unexpected members.
+     * Each value is judged where the visitor meets it, the endpoint's too, before any unexpected member is named.
      */
     private record Properties(String dir, TlsEndpoint endpoint, String username) {
         private static final List<String> NAMES = List.of("verify-peer", "dir", "endpoint", "priority", "username");
@@ -131,12 +131,11 @@ public final class PskCredentials implements TlsCredentials {
             var in = QapiProperties.of(props);
             in.optionalBool("verify-peer");
             String dir = in.optionalString("dir").orElse(null);
-            String endpoint = in.optionalString("endpoint").orElse(TlsEndpoint.CLIENT.qemuName());
+            TlsEndpoint endpoint = in.optionalEnum("endpoint", TlsEndpoint::byQemuName).orElse(TlsEndpoint.CLIENT);
             in.optionalString("priority");
             String username = in.optionalString("username").orElse(null);
             in.noOtherMembers(NAMES);
-            return new Properties(dir, QapiProperties.enumValue("endpoint", endpoint, TlsEndpoint::byQemuName),
-                    username);
+            return new Properties(dir, endpoint, username);
         }
     }
 }

@@ -79,7 +79,7 @@ final class QapiProperties {
     }
 
     /** The enum value {@code text} names, or QEMU's refusal naming {@code member}. */
-    static <E> E enumValue(String member, String text, Function<String, Optional<E>> byName)
+    private static <E> E enumValue(String member, String text, Function<String, Optional<E>> byName)
             throws UserObjectException {
         return byName.apply(text).orElseThrow(() -> new UserObjectException("Parameter '" + member
                 + "' does not accept value '" + MigrationException.printable(text) + "'"));
