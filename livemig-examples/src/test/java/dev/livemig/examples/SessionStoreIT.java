@@ -26,16 +26,18 @@ class SessionStoreIT {
         Path example = Files.list(Path.of("target"))
                 .filter(p -> p.getFileName().toString().matches("livemig-examples-.*\\.jar") && !p.toString().contains("tests"))
                 .findFirst().orElseThrow(() -> new AssertionError("the example's jar is packaged before this test; run with mvn verify"));
-        // livemig-core and zstd-jni as Maven resolved them for this module: jars, not class directories
+        // livemig-core and what it requires (zstd-jni; BouncyCastle's tls, pkix, util, provider for TLS) as Maven
+        // resolved them for this module: jars, not class directories
         List<String> modules = new ArrayList<>(List.of(example.toString()));
+        List<String> required = List.of("livemig-core", "zstd-jni", "bctls-", "bcpkix-", "bcutil-", "bcprov-");
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
             String name = Path.of(entry).getFileName().toString();
-            if (name.startsWith("livemig-core") || name.startsWith("zstd-jni")) {
+            if (required.stream().anyMatch(name::startsWith)) {
                 assertTrue(name.endsWith(".jar"), "a packaged jar, not " + entry);
                 modules.add(entry);
             }
         }
-        assertEquals(3, modules.size(), "the example, livemig-core and zstd-jni: " + modules);
+        assertEquals(1 + required.size(), modules.size(), "the example and " + required + ": " + modules);
 
         Process receiver = start(modules, "receive", "tcp:127.0.0.1:0");
         try {
