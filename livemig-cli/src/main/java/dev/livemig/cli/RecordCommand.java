@@ -47,17 +47,8 @@ final class RecordCommand implements Callable<Integer> {
         MigrationConfig config = migration.config(MigrationConfig.defaults());
         var recorder = new StreamRecorder(config, maxRam.ceiling());
         var out = spec.commandLine().getOut();
-        var gate = handshake.gate();
-        if (config.tls()) { // record is a destination: server credentials, and the authz if one is named
-            try {
-                gate = gate.with(dev.livemig.transport.tls.MigrationTls.resolve(migration.objects(),
-                        dev.livemig.transport.tls.TlsEndpoint.SERVER, config.text(dev.livemig.migration.MigrationParameter.TLS_CREDS),
-                        "", config.text(dev.livemig.migration.MigrationParameter.TLS_AUTHZ)));
-            } catch (dev.livemig.transport.tls.TlsException e) {
-                throw new dev.livemig.wire.MigrationException(e.getMessage(), e);
-            }
-        }
-        MigrationUri address = recorder.listen(MigrationUri.parse(uri), gate);
+        // record is a destination: server credentials, and the authz if one is named
+        MigrationUri address = recorder.listen(MigrationUri.parse(uri), handshake.gate(), migration.objects());
         WildcardWarning.forIncoming(address).ifPresent(spec.commandLine().getErr()::println);
         out.println(JsonWriter.compact(Json.object().put("listening", address.toString()).build()));
         out.flush();

@@ -194,13 +194,8 @@ public final class Migration implements AutoCloseable {
 
     /** The TLS of this migration's channels, looked up once (QEMU's migration_tls_get_creds); null without tls-creds. */
     private dev.livemig.transport.tls.MigrationTls tls() throws MigrationException {
-        if (tls == null && config.tls()) {
-            try {
-                tls = dev.livemig.transport.tls.MigrationTls.resolve(objects, dev.livemig.transport.tls.TlsEndpoint.CLIENT,
-                        config.text(MigrationParameter.TLS_CREDS), config.text(MigrationParameter.TLS_HOSTNAME), "");
-            } catch (dev.livemig.transport.tls.TlsException e) {
-                throw new MigrationException(e.getMessage(), e);
-            }
+        if (tls == null) {
+            tls = config.resolveTls(objects, dev.livemig.transport.tls.TlsEndpoint.CLIENT);
         }
         return tls;
     }

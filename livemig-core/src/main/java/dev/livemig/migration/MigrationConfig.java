@@ -1,5 +1,6 @@
 package dev.livemig.migration;
 
+import dev.livemig.wire.MigrationException;
 
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -217,6 +218,23 @@ public record MigrationConfig(Set<MigrationCapability> capabilities, long downti
     /** Whether the channels run TLS: tls-creds names credentials (QEMU's migrate_tls). */
     public boolean tls() {
         return !text(MigrationParameter.TLS_CREDS).isEmpty();
+    }
+
+    /**
+     * The TLS that tls-creds, tls-hostname and tls-authz name, looked up in {@code objects} for {@code side} (a source
+     * is the client, a destination the server), with QEMU's texts for what is missing or wrong; null without TLS.
+     */
+    public dev.livemig.transport.tls.MigrationTls resolveTls(dev.livemig.transport.tls.UserObjects objects,
+                                                            dev.livemig.transport.tls.TlsEndpoint side) throws MigrationException {
+        if (!tls()) {
+            return null;
+        }
+        try {
+            return dev.livemig.transport.tls.MigrationTls.resolve(objects, side, text(MigrationParameter.TLS_CREDS),
+                    text(MigrationParameter.TLS_HOSTNAME), text(MigrationParameter.TLS_AUTHZ));
+        } catch (dev.livemig.transport.tls.TlsException e) {
+            throw new MigrationException(e.getMessage(), e);
+        }
     }
 
     /**

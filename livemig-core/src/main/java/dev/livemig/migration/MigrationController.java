@@ -350,12 +350,7 @@ public final class MigrationController implements AutoCloseable {
         if (uri instanceof MigrationUri.File) {
             throw new MigrationException("TLS needs a channel that carries data both ways; " + uri + " does not");
         }
-        try {
-            return dev.livemig.transport.tls.MigrationTls.resolve(objects, dev.livemig.transport.tls.TlsEndpoint.SERVER,
-                    config.text(MigrationParameter.TLS_CREDS), "", config.text(MigrationParameter.TLS_AUTHZ));
-        } catch (dev.livemig.transport.tls.TlsException e) {
-            throw new MigrationException(e.getMessage(), e);
-        }
+        return config.resolveTls(objects, dev.livemig.transport.tls.TlsEndpoint.SERVER);
     }
 
     private IncomingMigration listenIncoming(MigrationUri uri) throws MigrationException {

@@ -98,6 +98,17 @@ public final class StreamRecorder {
         return l == null ? 0 : l.refusedConnections();
     }
 
+    /**
+     * As {@link #listen(MigrationUri, HandshakeGate)}, and with TLS when the configuration's tls-creds names server
+     * credentials in {@code objects} (tls-authz an authorization there): a connection whose handshake fails is
+     * dropped like a silent one.
+     */
+    public MigrationUri listen(MigrationUri uri, HandshakeGate gate, dev.livemig.transport.tls.UserObjects objects)
+            throws MigrationException {
+        var tls = config.resolveTls(objects, dev.livemig.transport.tls.TlsEndpoint.SERVER);
+        return listen(uri, tls == null ? gate : gate.with(tls));
+    }
+
     /** Takes one migration and writes it to {@code file} (only once it is complete). */
     public Result record(Path file) throws MigrationException {
         if (listener == null) {

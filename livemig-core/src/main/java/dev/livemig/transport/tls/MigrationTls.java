@@ -28,13 +28,14 @@ public record MigrationTls(TlsCredentials credentials, String hostname, TlsAuthz
 
     /**
      * The TLS of one side of a migration from its parameters: tls-creds (non-empty) names credentials of this side's
-     * endpoint, tls-authz (empty: none) an authorization object, as QEMU resolves them.
+     * endpoint, tls-hostname serves a client, tls-authz (empty: none) a server's authorization object, as QEMU
+     * resolves them.
      */
     public static MigrationTls resolve(UserObjects objects, TlsEndpoint side, String credsId, String hostname, String authzId)
             throws TlsException {
         TlsCredentials credentials = objects.credentials(credsId, side);
         TlsAuthz authz = side == TlsEndpoint.SERVER && authzId != null && !authzId.isEmpty() ? objects.authz(authzId) : null;
-        return new MigrationTls(credentials, hostname, authz);
+        return new MigrationTls(credentials, side == TlsEndpoint.CLIENT ? hostname : "", authz);
     }
 
     /** The source's side: a client session on a channel just connected to {@code uri}, handshake done. */
